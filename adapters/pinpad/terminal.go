@@ -1,0 +1,103 @@
+package pinpad
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+)
+
+// Terminal is a PIN pad on the operator's terminal: Enter is OK, "c" is
+// Cancel, and a PIN is read without echo when the input is a terminal.
+type Terminal struct {
+	Display io.Writer
+	in      *bufio.Reader
+	fd      int
+	tty     bool
+	lines   chan lineResult
+}
+
+type lineResult struct {
+	s   string
+	err error
+}
+
+// NewTerminal reads keys from in (os.Stdin for a real terminal).
+func NewTerminal(in io.Reader, display io.Writer) *Terminal {
+	t := &Terminal{Display: display, in: bufio.NewReader(in), fd: -1}
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		t.fd, t.tty = int(f.Fd()), true
+	}
+	return t
+}
+
+// Show implements ceremonies.PinPad.
+func (t *Terminal) Show(line1, line2 string) { writeDisplay(t.Display, line1, line2) }
+
+// readLine reads one line, giving up when ctx ends (the pending read is
+// kept for the next call, as a real keypad buffers keys).
+func (t *Terminal) readLine(ctx context.Context, secret bool) (string, error) {
+	if t.lines == nil {
+		t.lines = make(chan lineResult, 1)
+		go func() {
+			var s string
+			var err error
+			if secret && t.tty {
+				var b []byte
+				b, err = term.ReadPassword(t.fd)
+				s = string(b)
+				fmt.Fprintln(t.Display)
+			} else {
+				s, err = t.in.ReadString('\n')
+			}
+			t.lines <- lineResult{strings.TrimRight(s, "\r\n"), err}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case r := <-t.lines:
+		t.lines = nil
+		if r.err != nil && r.s == "" {
+			return "", fmt.Errorf("pinpad: terminal input: %w", r.err)
+		}
+		return r.s, nil
+	}
+}
+
+// Confirm implements ceremonies.PinPad.
+func (t *Terminal) Confirm(ctx context.Context) (bool, error) {
+	fmt.Fprint(t.Display, "  [Enter = OK, c = Cancel] ")
+	s, err := t.readLine(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	return !strings.EqualFold(strings.TrimSpace(s), "c"), nil
+}
+
+// EnterPIN implements ceremonies.PinPad.
+func (t *Terminal) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
+	t.Show(line1, line2)
+	fmt.Fprint(t.Display, "  [type the PIN and Enter; c = Cancel] ")
+	s, err := t.readLine(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(s, "c") {
+		return nil, ceremonies.ErrCancelled
+	}
+	return []byte(s), nil
+}
+
+// Ask prints a question and reads one line of plain text.
+func (t *Terminal) Ask(ctx context.Context, question string) (string, error) {
+	fmt.Fprint(t.Display, question)
+	s, err := t.readLine(ctx, false)
+	return strings.TrimSpace(s), err
+}

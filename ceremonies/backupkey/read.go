@@ -1,0 +1,163 @@
+package backupkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// readNext does one step of the reading phase: read and check one card,
+// rebuild the key at the threshold, load it into the HSM.
+func (r *Runner) readNext(ctx context.Context) error {
+	st := r.state()
+	if st.Reconstructed && r.key != nil {
+		return r.load(ctx, st)
+	}
+	leases := r.Engine.Leases()
+	card, err := ceremonies.PresentCard(ctx, r.inst, leases, r.Station, len(st.Accepted)+1)
+	if err != nil {
+		return err
+	}
+	serial := card.Serial()
+	if idx, ok := st.AcceptedSerial(serial); ok {
+		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedSameCard,
+			fmt.Sprintf("card %s was already read (share %d): insert a different card", serial, idx))
+	}
+	if err := ceremonies.VerifyPIN(ctx, r.inst, r.Station, card, ceremonies.BackupSlot); err != nil {
+		return err
+	}
+	ks, share, err := r.checkShare(ctx, card, st)
+	if err != nil {
+		return err
+	}
+	r.shares[share.Index] = share.Share
+	have := len(st.Accepted) + 1
+	if err := r.inst.Record(ctx, events.SourceCard, &events.ShareAccepted{Serial: serial, KeySetID: ks.ID, Index: share.Index, Have: have, Need: ks.Threshold}); err != nil {
+		return err
+	}
+	r.say(fmt.Sprintf("Card %s: share %d of key set %s accepted (%d of %d).", serial, share.Index, ks.ID, have, ks.Threshold))
+	if have < ks.Threshold {
+		return ceremonies.RemoveCard(ctx, r.inst, leases, r.Station, card)
+	}
+	return r.rebuild(ctx, ks)
+}
+
+// checkShare refuses, at insertion, a card that is empty, corrupt, foreign
+// to the key set, or holds a share already read (design section 5).
+func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State) (engine.KeySet, *Record, error) {
+	serial := card.Serial()
+	refuse := func(code, msg string) (engine.KeySet, *Record, error) {
+		return engine.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, code, msg)
+	}
+	data, err := card.ReadShare()
+	if errors.Is(err, ceremonies.ErrNoData) {
+		return refuse(ceremonies.RefusedEmpty, fmt.Sprintf("card %s holds no Backup Key share: insert a card of the set", serial))
+	}
+	if err != nil {
+		return engine.KeySet{}, nil, fmt.Errorf("card %s: read the backup slot: %w", serial, err)
+	}
+	rec, err := DecodeRecord(data)
+	wipe(data)
+	if err != nil {
+		return refuse(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: %v; use another card of the set", serial, err))
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			wipe(rec.Share)
+		}
+	}()
+	setID := rec.KeySetHex()
+	if st.KeySetID != "" && setID != st.KeySetID {
+		return refuse(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, this ceremony reads key set %s: insert a card of this set", serial, setID, st.KeySetID))
+	}
+	ks, ok := r.Engine.KeySet(setID)
+	if !ok {
+		return refuse(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which this installation never generated: it belongs elsewhere", serial, setID))
+	}
+	if ks.Status == engine.KeySetVoid {
+		return refuse(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which was voided: it cannot rebuild any key", serial, setID))
+	}
+	if rec.Threshold != ks.Threshold || rec.Shares != ks.Shares || ks.Commitments[rec.Index] != Commitment(rec.KeySetID, rec.Index, rec.Share) {
+		return refuse(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: share %d does not match what was recorded when key set %s was generated (damaged or forged): use another card", serial, rec.Index, setID))
+	}
+	if other, dup := st.Accepted[rec.Index]; dup {
+		return refuse(ceremonies.RefusedDuplicate, fmt.Sprintf("card %s holds share %d, already read from card %s: copies of one share count once; insert a card holding another share", serial, rec.Index, other))
+	}
+	keep = true
+	return ks, rec, nil
+}
+
+// rebuild combines the shares and checks the KCV before anything is loaded.
+func (r *Runner) rebuild(ctx context.Context, ks engine.KeySet) error {
+	idx := make([]int, 0, len(r.shares))
+	parts := make([][]byte, 0, len(r.shares))
+	for i := range r.shares {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	for _, i := range idx {
+		parts = append(parts, r.shares[i])
+	}
+	key, got, err := Combine(parts, ks.KCV)
+	r.dropShares()
+	if err != nil {
+		if got == "" {
+			return err
+		}
+		r.say(err.Error() + "; the shares were discarded: read the cards again.")
+		if rerr := r.inst.Record(ctx, events.SourceEngine, &events.KeyMismatch{KeySetID: ks.ID, ExpectedKCV: ks.KCV, GotKCV: got, Indexes: idx}); rerr != nil {
+			return rerr
+		}
+		return r.inst.Record(ctx, events.SourceEngine, &events.SharesDiscarded{Reason: "the rebuilt key's KCV did not match the key set"})
+	}
+	r.key = key
+	if err := r.inst.Record(ctx, events.SourceEngine, &events.KeyReconstructed{KeySetID: ks.ID, KCV: got, Indexes: idx}); err != nil {
+		return err
+	}
+	r.say(fmt.Sprintf("Key rebuilt from shares %v: KCV %s matches key set %s.", idx, got, ks.ID))
+	return nil
+}
+
+func (r *Runner) dropShares() {
+	for i, s := range r.shares {
+		wipe(s)
+		delete(r.shares, i)
+	}
+}
+
+// load imports the rebuilt key into the HSM and checks the HSM's KCV.
+func (r *Runner) load(ctx context.Context, st State) error {
+	hsm := r.Station.HSM
+	label := r.Label
+	if label == "" {
+		label = "backup-key-" + st.KeySetID[:8]
+	}
+	if err := r.inst.Record(ctx, events.SourceEngine, &events.HSMLoadRequested{HSM: hsm.Name(), KeySetID: st.KeySetID, KCV: st.KCV, Label: label}); err != nil {
+		return err
+	}
+	kcv, already, err := hsm.ImportBackupKey(ctx, label, r.key)
+	wipe(r.key)
+	r.key = nil
+	if err == nil && kcv != st.KCV {
+		err = fmt.Errorf("the HSM reports KCV %s for the loaded key, the key set has %s", kcv, st.KCV)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("loading into %s: %v", hsm.Name(), err)
+		if rerr := r.inst.Record(ctx, events.SourceHSM, &events.HSMLoadFailed{HSM: hsm.Name(), Error: msg}); rerr != nil {
+			return rerr
+		}
+		r.say(msg)
+		return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyFailed{Reason: msg, Recovery: "fix the HSM, then run a backup-key load ceremony with the cards of this set"})
+	}
+	if err := r.inst.Record(ctx, events.SourceHSM, &events.HSMKeyLoaded{HSM: hsm.Name(), KeySetID: st.KeySetID, KCV: kcv, Label: label, AlreadyPresent: already}); err != nil {
+		return err
+	}
+	r.say(fmt.Sprintf("Backup Key loaded into %s as %q (KCV %s).", hsm.Name(), label, kcv))
+	return nil
+}

@@ -1,0 +1,232 @@
+package backupkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Runner drives one Backup Key ceremony on a station. It holds the
+// ceremony's secrets (the generated key set, the shares read) in memory
+// only; a new Runner on a resumed ceremony starts without them and says
+// what must be redone. Not safe for concurrent use.
+type Runner struct {
+	Engine  *engine.Engine
+	Station *ceremonies.Station
+	Rand    io.Reader    // key generation randomness (crypto/rand.Reader)
+	Say     func(string) // operator messages; never given a secret
+	Resumed bool         // set when continuing a ceremony another process ran
+	Label   string       // HSM label for the key; default "backup-key-<set>"
+
+	inst   *engine.Instance
+	split  *Split         // generate: the key set being written
+	shares map[int][]byte // reading: accepted shares by index
+	key    []byte         // reading: the rebuilt key until loaded
+}
+
+// Run drives inst until it ends or an error that needs a person (hardware
+// fault, store down). Abort, timeouts, refusals and wrong PINs are events,
+// not errors.
+func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
+	r.inst = inst
+	r.shares = map[int][]byte{}
+	defer r.wipe()
+	leases := r.Engine.Leases()
+	defer leases.ReleaseAll(inst.ID())
+	if err := leases.Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
+		return err
+	}
+	if err := leases.Acquire("hsm:"+r.Station.HSM.Name(), inst.ID()); err != nil {
+		return err
+	}
+	if err := r.reconcile(ctx); err != nil {
+		return err
+	}
+	for {
+		phase := inst.Phase()
+		var err error
+		switch phase {
+		case PhaseCompleted, PhaseAborted, PhaseFailed, PhaseVoid:
+			return nil
+		case PhaseCreated:
+			err = r.confirmStart(ctx)
+		case PhaseWriting:
+			err = r.writeNext(ctx)
+		case PhaseReading:
+			err = r.readNext(ctx)
+		case PhaseCreatedPaused, PhaseWritingPaused, PhaseReadingPaused:
+			err = r.paused(ctx)
+		default:
+			return fmt.Errorf("backupkey: ceremony %s: unknown phase %q", inst.ID(), phase)
+		}
+		if err = r.settle(ctx, err); err != nil {
+			return err
+		}
+	}
+}
+
+// settle turns the expected outcomes of a step into events or a retry.
+func (r *Runner) settle(ctx context.Context, err error) error {
+	var refused *ceremonies.RefusedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ceremonies.ErrPaused):
+		r.say("The step timed out: the ceremony is paused. OK retries, Cancel aborts.")
+		return nil
+	case errors.As(err, &refused):
+		r.say(refused.Error())
+		if rerr := r.removeAny(ctx); rerr != nil && !errors.Is(rerr, ceremonies.ErrPaused) {
+			return rerr
+		}
+		return nil
+	case errors.Is(err, ceremonies.ErrCancelled):
+		return r.abort(ctx, "cancelled on the PIN pad")
+	case errors.Is(err, events.ErrConflict), errors.Is(err, engine.ErrEnded):
+		// Another process wrote to this ceremony (an abort, say): look again.
+		if rerr := r.inst.Refresh(ctx); rerr != nil {
+			return rerr
+		}
+		if r.inst.Ended() {
+			r.say(fmt.Sprintf("Ceremony %s was ended elsewhere (%s).", r.inst.ID(), r.inst.Phase()))
+		}
+		return nil
+	}
+	return err
+}
+
+func (r *Runner) abort(ctx context.Context, reason string) error {
+	r.say("Aborted: " + reason)
+	return r.inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: reason, By: r.state().Operator})
+}
+
+func (r *Runner) removeAny(ctx context.Context) error {
+	return ceremonies.WaitRemoved(ctx, r.inst, r.Station, "remove refused card")
+}
+
+func (r *Runner) confirmStart(ctx context.Context) error {
+	line1, ev := "Read Key", events.Payload(&events.ReadConfirmed{})
+	if r.inst.Kind() == KindGenerate {
+		line1, ev = "Write New Key", &events.WriteConfirmed{}
+	}
+	if err := ceremonies.Confirm(ctx, r.inst, r.Station, "confirm start", line1, "press OK/Cancel"); err != nil {
+		return err
+	}
+	return r.inst.Record(ctx, events.SourceOperator, ev)
+}
+
+func (r *Runner) paused(ctx context.Context) error {
+	r.Station.Pad.Show("Timed out", "OK=retry Cancel=end")
+	ok, err := r.Station.Pad.Confirm(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.abort(ctx, "the operator ended the ceremony after a timeout")
+	}
+	return r.inst.Record(ctx, events.SourceOperator, &events.StepRetried{Step: "after timeout"})
+}
+
+// reconcile compares what the events say was in memory with what this
+// Runner holds, and records what was lost (design section 4: secrets are
+// lost on a crash by design; recovery plans say what this means).
+func (r *Runner) reconcile(ctx context.Context) error {
+	if r.inst.Ended() {
+		return nil
+	}
+	st := r.state()
+	var redo []string
+	if st.Pending != nil {
+		msg := "outcome unknown: the process stopped during the write; not verified here, treated as not written"
+		if err := r.inst.Record(ctx, events.SourceEngine, &events.ShareWriteFailed{Serial: st.Pending.Serial, KeySetID: st.Pending.KeySetID, Index: st.Pending.Index, Error: msg}); err != nil {
+			return err
+		}
+		redo = append(redo, fmt.Sprintf("card %s: share %d may be half written; it will be overwritten or must be rewritten", st.Pending.Serial, st.Pending.Index))
+		st = r.state()
+	}
+	if st.Generated && !st.KeyLost && r.split == nil && r.inst.Kind() == KindGenerate && !phaseIs(r.inst.Phase(), PhaseReading) {
+		written := sortedSerials(st.Written)
+		if len(st.Written) < st.Threshold {
+			reason := fmt.Sprintf("the process stopped with %d of %d shares written (fewer than the %d needed): the key existed only in memory and is gone", len(st.Written), st.Shares, st.Threshold)
+			r.say("Key set void: " + reason + ". Start a new generate; these cards may be overwritten without confirmation: " + strings.Join(written, ", "))
+			return r.inst.Record(ctx, events.SourceEngine, &events.KeySetVoided{KeySetID: st.KeySetID, Written: written, Reason: reason})
+		}
+		consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); the other shares cannot be made now, so the set has no more than %d cards", len(st.Written), st.Shares, st.Threshold, len(st.Written))
+		if err := r.inst.Record(ctx, events.SourceEngine, &events.SecretsLost{What: "the generated key and its unwritten shares", Consequence: consequence}); err != nil {
+			return err
+		}
+		redo = append(redo, "read "+fmt.Sprint(st.Threshold)+" written cards back to load the key")
+	}
+	if len(st.Accepted) > 0 && len(r.shares) == 0 {
+		if err := r.inst.Record(ctx, events.SourceEngine, &events.SharesDiscarded{Reason: "the process stopped: the shares read before were held in memory only"}); err != nil {
+			return err
+		}
+		redo = append(redo, fmt.Sprintf("read %d cards again", st.Threshold))
+	}
+	if !r.Resumed {
+		return nil
+	}
+	if len(redo) == 0 {
+		redo = []string{"nothing: no secret was held in memory at the stop"}
+	}
+	for _, s := range redo {
+		r.say("To redo: " + s)
+	}
+	return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyResumed{Phase: r.inst.Phase(), Redo: redo})
+}
+
+func phaseIs(phase, base string) bool { return phase == base || phase == base+"_paused" }
+
+func sortedSerials(m map[int]string) []string {
+	out := make([]string, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *Runner) state() State {
+	var out State
+	r.inst.View(func(s engine.State) {
+		st := s.(*State)
+		out = *st
+		out.Written = copyMap(st.Written)
+		out.Accepted = copyMap(st.Accepted)
+	})
+	return out
+}
+
+func copyMap(m map[int]string) map[int]string {
+	out := make(map[int]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *Runner) say(s string) {
+	if r.Say != nil {
+		r.Say(s)
+	}
+}
+
+func (r *Runner) wipe() {
+	if r.split != nil {
+		r.split.Wipe()
+		r.split = nil
+	}
+	for i, s := range r.shares {
+		wipe(s)
+		delete(r.shares, i)
+	}
+	wipe(r.key)
+	r.key = nil
+}

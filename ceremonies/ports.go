@@ -1,0 +1,88 @@
+package ceremonies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// PinPad is the reader's keypad and two-line display (the manual's
+// cyberJack e-com: OK, Cancel, Clear and digits).
+type PinPad interface {
+	// Show puts two lines on the display.
+	Show(line1, line2 string)
+	// Confirm waits for OK (true) or Cancel (false).
+	Confirm(ctx context.Context) (bool, error)
+	// EnterPIN shows the two lines and reads a PIN. Cancel returns
+	// ErrCancelled. The caller wipes the returned bytes.
+	EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error)
+}
+
+// CardReader is one reader slot. WaitCard blocks until a card is in and
+// its application is selected.
+type CardReader interface {
+	Name() string
+	Class() string // "host-pinpad" (PIN typed on the host's PIN pad port), "class3-pinpad"
+	WaitCard(ctx context.Context) (Card, error)
+	WaitRemoved(ctx context.Context) error
+}
+
+// Slot names a PIN-protected slot of a card (the manual: each slot has its
+// own PIN, preset to 123456).
+type Slot string
+
+// The slots of a card.
+const (
+	BackupSlot Slot = "backup" // Backup Key share (OpenPGP profile: PW3 + DO 0104)
+	UserSlot   Slot = "user"   // PKCS#11 user credential (OpenPGP profile: PW1)
+)
+
+// Card is one inserted card seen through its profile.
+type Card interface {
+	Serial() string
+	// PINName names the slot's PIN as the card knows it (e.g. "PW3").
+	PINName(s Slot) string
+	// PINTries reads the slot's retry counter without spending a try.
+	PINTries(s Slot) (int, error)
+	// VerifyPIN presents the PIN: *WrongPINError, ErrPINBlocked or nil.
+	VerifyPIN(s Slot, pin []byte) error
+	// ReadShare returns the backup slot's stored record (after VerifyPIN);
+	// ErrNoData when it is empty.
+	ReadShare() ([]byte, error)
+	// WriteShare replaces the backup slot's record (after VerifyPIN).
+	WriteShare(record []byte) error
+}
+
+// HSM is the module the Backup Key is loaded into.
+type HSM interface {
+	Name() string
+	// ImportBackupKey stores key under label and returns the KCV the HSM
+	// computes (hex, 3 bytes). Importing the same key again reports
+	// already=true; a different key under an existing Backup Key is refused.
+	ImportBackupKey(ctx context.Context, label string, key []byte) (kcv string, already bool, err error)
+}
+
+// Errors the ports return (wrapped); adapters translate theirs to these.
+var (
+	ErrCancelled   = errors.New("cancelled on the PIN pad")
+	ErrWrongPIN    = errors.New("wrong PIN")
+	ErrPINBlocked  = errors.New("PIN blocked: no tries left")
+	ErrCardRemoved = errors.New("card removed from the reader")
+	ErrNoData      = errors.New("the slot holds no data")
+)
+
+// WrongPINError carries the tries the card has left.
+type WrongPINError struct{ TriesLeft int }
+
+func (e *WrongPINError) Error() string {
+	return fmt.Sprintf("wrong PIN, %d tries left", e.TriesLeft)
+}
+
+func (e *WrongPINError) Unwrap() error { return ErrWrongPIN }
+
+// Wipe overwrites secret bytes.
+func Wipe(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
+}

@@ -1,0 +1,226 @@
+package ceremonies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// DefaultPIN is the PIN of every slot of a card as delivered (the manual).
+const DefaultPIN = "123456"
+
+// DefaultStepTimeout is how long an operator step waits by default.
+const DefaultStepTimeout = 5 * time.Minute
+
+// Station is the hardware a ceremony runs on.
+type Station struct {
+	Pad         PinPad
+	Reader      CardReader
+	HSM         HSM
+	StepTimeout time.Duration // 0: DefaultStepTimeout
+}
+
+// Timeout is the deadline of an operator step.
+func (s *Station) Timeout() time.Duration {
+	if s.StepTimeout <= 0 {
+		return DefaultStepTimeout
+	}
+	return s.StepTimeout
+}
+
+// ErrPaused means the step's deadline passed: the engine recorded the
+// timeout and the ceremony is paused until the operator retries or aborts.
+var ErrPaused = errors.New("step timed out; the ceremony is paused")
+
+// RefusedError means the card cannot be used for this step; the event is
+// recorded and the operator is asked for another card.
+type RefusedError struct {
+	Serial  string
+	Code    string
+	Message string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("card %s refused (%s): %s", e.Serial, e.Code, e.Message)
+}
+
+// Refusal codes, stable for scripts and reports.
+const (
+	RefusedBlocked     = "pin-blocked"
+	RefusedSameCard    = "same-card"
+	RefusedForeign     = "foreign"
+	RefusedCorrupt     = "corrupt"
+	RefusedDuplicate   = "duplicate-share"
+	RefusedEmpty       = "empty"
+	RefusedLiveKept    = "live-share-kept"
+	RefusedWriteFailed = "write-failed"
+	RefusedLeased      = "in-use"
+)
+
+// Refuse records the refusal and returns it as an error.
+func Refuse(ctx context.Context, inst *engine.Instance, serial, code, msg string) error {
+	if err := inst.Record(ctx, events.SourceEngine, &events.CardRefused{Serial: serial, Code: code, Message: msg}); err != nil {
+		return err
+	}
+	return &RefusedError{Serial: serial, Code: code, Message: msg}
+}
+
+// stepErr turns a step context's end into ErrPaused when the deadline
+// passed, or returns err.
+func stepErr(sctx context.Context, err error) error {
+	if errors.Is(context.Cause(sctx), engine.ErrStepTimedOut) {
+		return ErrPaused
+	}
+	return err
+}
+
+// Confirm shows two lines and waits for OK under a step deadline. Cancel
+// returns ErrCancelled.
+func Confirm(ctx context.Context, inst *engine.Instance, st *Station, step, line1, line2 string) error {
+	sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+	if err != nil {
+		return err
+	}
+	st.Pad.Show(line1, line2)
+	ok, err := st.Pad.Confirm(sctx)
+	if err != nil {
+		return stepErr(sctx, err)
+	}
+	if err := inst.EndStep(ctx, step); err != nil {
+		return stepErr(sctx, err)
+	}
+	if !ok {
+		return ErrCancelled
+	}
+	return nil
+}
+
+// PresentCard prompts "Insert n. card", waits for OK and a card, records
+// it and takes the card's lease.
+func PresentCard(ctx context.Context, inst *engine.Instance, leases *engine.Leases, st *Station, n int) (Card, error) {
+	step := fmt.Sprintf("insert card %d", n)
+	sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+	if err != nil {
+		return nil, err
+	}
+	st.Pad.Show(fmt.Sprintf("Insert %d. card", n), "press OK/Cancel")
+	ok, err := st.Pad.Confirm(sctx)
+	if err != nil {
+		return nil, stepErr(sctx, err)
+	}
+	if !ok {
+		return nil, ErrCancelled
+	}
+	card, err := st.Reader.WaitCard(sctx)
+	if err != nil {
+		return nil, stepErr(sctx, err)
+	}
+	if err := inst.EndStep(ctx, step); err != nil {
+		return nil, stepErr(sctx, err)
+	}
+	if err := inst.Record(ctx, events.SourceReader, &events.CardPresented{
+		Reader: st.Reader.Name(), ReaderClass: st.Reader.Class(), Serial: card.Serial(), Slot: n,
+	}); err != nil {
+		return nil, err
+	}
+	if err := leases.Acquire("card:"+card.Serial(), inst.ID()); err != nil {
+		return nil, Refuse(ctx, inst, card.Serial(), RefusedLeased, err.Error())
+	}
+	return card, nil
+}
+
+// RemoveCard asks for the card to be taken out and waits for it, then
+// releases its lease.
+func RemoveCard(ctx context.Context, inst *engine.Instance, leases *engine.Leases, st *Station, card Card) error {
+	if err := WaitRemoved(ctx, inst, st, "remove card "+card.Serial()); err != nil {
+		return err
+	}
+	leases.Release("card:"+card.Serial(), inst.ID())
+	return inst.Record(ctx, events.SourceReader, &events.CardRemoved{Reader: st.Reader.Name(), Serial: card.Serial()})
+}
+
+// WaitRemoved shows "Remove card" and waits, under a step deadline, until
+// the reader is empty.
+func WaitRemoved(ctx context.Context, inst *engine.Instance, st *Station, step string) error {
+	sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+	if err != nil {
+		return err
+	}
+	st.Pad.Show("Remove card", "")
+	if err := st.Reader.WaitRemoved(sctx); err != nil {
+		return stepErr(sctx, err)
+	}
+	if err := inst.EndStep(ctx, step); err != nil {
+		return stepErr(sctx, err)
+	}
+	return nil
+}
+
+// VerifyPIN reads the retry counter (no try spent), shows it, announces the
+// last try, reads the PIN on the PIN pad and presents it, until the card
+// accepts it, the operator cancels, or the PIN is blocked (then the card
+// is refused as unavailable). Design section 5.
+func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Card, slot Slot) error {
+	serial, pinName := card.Serial(), card.PINName(slot)
+	for {
+		tries, err := card.PINTries(slot)
+		if err != nil {
+			return fmt.Errorf("card %s: read the %s retry counter: %w", serial, pinName, err)
+		}
+		if err := inst.Record(ctx, events.SourceCard, &events.PINRetriesRead{Serial: serial, PIN: pinName, TriesLeft: tries, LastTry: tries == 1}); err != nil {
+			return err
+		}
+		if tries == 0 {
+			return refuseBlocked(ctx, inst, serial, pinName)
+		}
+		line2 := fmt.Sprintf("%d tries left", tries)
+		if tries == 1 {
+			line2 = "LAST TRY"
+		}
+		step := "enter PIN " + serial
+		sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+		if err != nil {
+			return err
+		}
+		pin, err := st.Pad.EnterPIN(sctx, "Enter PIN", line2)
+		if err != nil {
+			return stepErr(sctx, err)
+		}
+		if err := inst.EndStep(ctx, step); err != nil {
+			Wipe(pin)
+			return stepErr(sctx, err)
+		}
+		isDefault := string(pin) == DefaultPIN
+		verr := card.VerifyPIN(slot, pin)
+		Wipe(pin)
+		var wrong *WrongPINError
+		switch {
+		case verr == nil:
+			return inst.Record(ctx, events.SourceCard, &events.PINVerified{Serial: serial, PIN: pinName, DefaultPIN: isDefault})
+		case errors.As(verr, &wrong):
+			if err := inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft}); err != nil {
+				return err
+			}
+			if wrong.TriesLeft == 0 {
+				return refuseBlocked(ctx, inst, serial, pinName)
+			}
+			st.Pad.Show("Wrong PIN", fmt.Sprintf("%d tries left", wrong.TriesLeft))
+		case errors.Is(verr, ErrPINBlocked):
+			return refuseBlocked(ctx, inst, serial, pinName)
+		default:
+			return fmt.Errorf("card %s: verify %s: %w", serial, pinName, verr)
+		}
+	}
+}
+
+func refuseBlocked(ctx context.Context, inst *engine.Instance, serial, pinName string) error {
+	if err := inst.Record(ctx, events.SourceCard, &events.CardBlocked{Serial: serial, PIN: pinName}); err != nil {
+		return err
+	}
+	return Refuse(ctx, inst, serial, RefusedBlocked,
+		fmt.Sprintf("the %s of card %s is blocked (no tries left): the card is unavailable; use another card of the set", pinName, serial))
+}

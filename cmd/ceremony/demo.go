@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
+	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// demoPINs are the emulated cards' PINs: card 1 keeps the factory default
+// so the registry shows the default-PIN flag; the others were changed.
+var demoPINs = []string{"123456", "274961", "850337", "613490", "902716"}
+
+func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(out)
+	dir := fs.String("dir", "", "working directory for the demo's event store (dir/data) and card images (dir/cards); default: a new temporary directory")
+	quorum := fs.String("quorum", "2-of-3", "quorum: 2-of-3 or 3-of-5")
+	syncMode := fs.String("sync", "always", "fsync policy: always or relaxed")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	q, err := backupkey.ParseQuorum(*quorum)
+	if err != nil {
+		return usagef("--quorum: %v", err)
+	}
+	if q.Shares > len(demoPINs) {
+		return usagef("--quorum %s: the demo has %d emulated cards; use 2-of-3 or 3-of-5", q, len(demoPINs))
+	}
+	if fs.NArg() > 0 {
+		return usagef("demo takes no arguments, got %q", fs.Args())
+	}
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "ceremony-demo-"); err != nil {
+			return err
+		}
+	}
+	c := &common{dataDir: filepath.Join(*dir, "data"), sync: *syncMode}
+	box := newCardBox(filepath.Join(*dir, "cards"))
+	fmt.Fprintf(out, "Demo: Backup Key generate %s on emulated cards, software HSM.\n  event store: %s\n  card images: %s\n\n", q, c.dataDir, box.dir)
+
+	var names []string
+	for i := 0; i < q.Shares; i++ {
+		name := fmt.Sprintf("card%d", i+1)
+		if _, err := box.get(name); err != nil {
+			if _, err := box.create(name, uint32(0x1001+i), demoPINs[i]); err != nil {
+				return err
+			}
+		}
+		names = append(names, name)
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	// The operator's script: write cards 1..n (a wrong PIN once on card 2),
+	// then read k cards back starting with the last one, still in the reader.
+	entries := []pinpad.Entry{{Kind: pinpad.OK}}
+	plan := append([]string(nil), names...)
+	for i := range names {
+		entries = append(entries, pinpad.Entry{Kind: pinpad.OK})
+		if i == 1 {
+			entries = append(entries, pinpad.Entry{Kind: pinpad.PIN, PIN: "000000"})
+		}
+		entries = append(entries, pinpad.Entry{Kind: pinpad.PIN, PIN: demoPINs[i]})
+	}
+	entries = append(entries, pinpad.Entry{Kind: pinpad.OK})
+	for j := 0; j < q.Threshold; j++ {
+		i := (q.Shares - 1 - j*2 + 2*q.Shares) % q.Shares // last, then every other one backwards
+		plan = append(plan, names[i])
+		entries = append(entries, pinpad.Entry{Kind: pinpad.OK}, pinpad.Entry{Kind: pinpad.PIN, PIN: demoPINs[i]})
+	}
+	reader, port := newEmulatedReader("Emulated cyberJack e-com 00")
+	pad := pinpad.NewScripted(out, entries...)
+	h := &hand{reader: reader, box: box, out: out, choose: planned(plan...)}
+	pad.OnShow = h.onShow
+	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: memhsm.New("software-hsm"), StepTimeout: time.Minute}
+
+	id := "gen-" + engine.RandomID()[:8]
+	inst, err := a.eng.Start(ctx, backupkey.KindGenerate, id, events.SourceOperator, &events.GenerateStarted{
+		Operator: "demo-operator", Threshold: q.Threshold, Shares: q.Shares, Reader: port.Name(), HSM: station.HSM.Name(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s started.\n", id)
+	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out)}
+	if err := runner.Run(ctx, inst); err != nil {
+		return fmt.Errorf("ceremony %s: %w", id, err)
+	}
+	if h.err != nil {
+		return h.err
+	}
+	fmt.Fprintf(out, "\nEvents of ceremony %s:\n", id)
+	if err := printEvents(ctx, a, id, out); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nCard registry:")
+	printCards(a.eng, out)
+	fmt.Fprintf(out, "\nCeremony %s: %s. Inspect it with: ceremony show %s --data-dir %s\n", id, inst.Phase(), id, c.dataDir)
+	return outcome(inst)
+}
+
+func sayTo(out io.Writer) func(string) {
+	return func(s string) { fmt.Fprintf(out, "  > %s\n", s) }
+}

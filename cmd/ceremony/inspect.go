@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+func cmdList(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("list", out)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tPHASE\tSTARTED\tUPDATED\tEVENTS\tWAITING FOR")
+	for _, s := range a.eng.Ceremonies() {
+		waiting := "-"
+		if s.OpenStep != "" {
+			waiting = fmt.Sprintf("%s (deadline %s)", s.OpenStep, s.Deadline.Format(time.RFC3339))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Kind, s.Phase, s.Started.Format(time.RFC3339), s.Updated.Format(time.RFC3339), s.Events, waiting)
+	}
+	return tw.Flush()
+}
+
+func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("show", out)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("show takes one ceremony id")
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	inst, err := a.get(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	sum := inst.Summary()
+	var st backupkey.State
+	inst.View(func(s engine.State) { st = *s.(*backupkey.State) })
+	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	row("ceremony", sum.ID)
+	row("kind", sum.Kind)
+	row("phase", sum.Phase)
+	row("operator", st.Operator)
+	row("started", sum.Started.Format(time.RFC3339))
+	row("updated", sum.Updated.Format(time.RFC3339))
+	row("events", sum.Events)
+	if st.Threshold > 0 {
+		row("quorum", fmt.Sprintf("%d-of-%d", st.Threshold, st.Shares))
+	}
+	if st.KeySetID != "" {
+		row("key set", st.KeySetID)
+		row("KCV", st.KCV)
+	}
+	if len(st.Written) > 0 {
+		row("shares written", indexSerials(st.Written))
+	}
+	if len(st.Accepted) > 0 {
+		row("shares read", indexSerials(st.Accepted))
+	}
+	row("refused cards", st.Refusals)
+	row("wrong PINs", st.WrongPINs)
+	row("timeouts", st.Timeouts)
+	if sum.OpenStep != "" {
+		row("waiting for", fmt.Sprintf("%s until %s", sum.OpenStep, sum.Deadline.Format(time.RFC3339)))
+	}
+	if st.Ended != "" {
+		row("ended because", st.Ended)
+	}
+	if !sum.Ended {
+		row("next", fmt.Sprintf("ceremony resume %s  (or: ceremony abort %s --reason ...)", sum.ID, sum.ID))
+	}
+	return tw.Flush()
+}
+
+func indexSerials(m map[int]string) string {
+	idx := make([]int, 0, len(m))
+	for i := range m {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	parts := make([]string, 0, len(idx))
+	for _, i := range idx {
+		parts = append(parts, fmt.Sprintf("%d:%s", i, m[i]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func cmdEvents(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("events", out)
+	asJSON := fs.Bool("json", false, "print the stored events as JSON Lines, exactly as stored")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("events takes one ceremony id")
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if _, err := a.get(fs.Arg(0)); err != nil {
+		return err
+	}
+	if *asJSON {
+		recs, err := a.store.Load(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			fmt.Fprintf(out, "%s\n", r.Data)
+		}
+		return nil
+	}
+	return printEvents(ctx, a, fs.Arg(0), out)
+}
+
+// printEvents prints a ceremony's events as a readable table.
+func printEvents(ctx context.Context, a *app, id string, out io.Writer) error {
+	recs, err := a.store.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "POS\tTIME\tSOURCE\tTYPE\tDETAILS")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Position, r.Time.Format("15:04:05.000"), r.Source, r.Type, details(r.Payload))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		fmt.Fprintf(out, "hash chain: %d events, last hash %s\n", len(recs), recs[len(recs)-1].Hash)
+	}
+	return nil
+}
+
+// details renders a payload as key=value pairs in field order.
+func details(raw json.RawMessage) string {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return string(raw)
+	}
+	var parts []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return string(raw)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return string(raw)
+		}
+		s := string(v)
+		if len(s) > 2 && s[0] == '"' {
+			s = strings.Trim(s, `"`)
+		}
+		if s == `""` || s == "null" || s == "false" || s == "0" {
+			continue
+		}
+		if len(s) > 48 {
+			s = s[:45] + "..."
+		}
+		parts = append(parts, fmt.Sprintf("%v=%s", k, s))
+	}
+	return strings.Join(parts, " ")
+}
+
+func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("abort", out)
+	reason := fs.String("reason", "", "why the ceremony is aborted (recorded; required)")
+	by := fs.String("operator", "", "who aborts it (recorded; required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("abort takes one ceremony id")
+	}
+	if *reason == "" || *by == "" {
+		return usagef("--reason and --operator are required: the abort is recorded with both")
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	inst, err := a.get(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if inst.Ended() {
+		return fmt.Errorf("ceremony %s has already ended (%s): nothing to abort", inst.ID(), inst.Phase())
+	}
+	if err := inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: *reason, By: *by}); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s aborted.\n", inst.ID())
+	return nil
+}
+
+func cmdCards(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("cards", out)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	printCards(a.eng, out)
+	return nil
+}
+
+func printCards(eng *engine.Engine, out io.Writer) {
+	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tKEY SET\tSET STATUS\tSHARE\tDEFAULT PIN\tBLOCKED\tNOTE")
+	for _, cr := range eng.Cards() {
+		set, status, share := "-", "-", "-"
+		if cr.KeySetID != "" {
+			set, share = cr.KeySetID[:8], fmt.Sprint(cr.ShareIndex)
+			if ks, ok := eng.KeySet(cr.KeySetID); ok {
+				status = ks.Status
+			}
+		}
+		note := ""
+		switch {
+		case cr.Uncertain:
+			note = "a write's outcome is unknown: verify this card"
+		case cr.Void:
+			note = "holds a void set: may be overwritten"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cr.Serial, set, status, share, flags(cr.DefaultPIN), flags(cr.Blocked), note)
+	}
+	tw.Flush()
+}
+
+func flags(m map[string]bool) string {
+	var on []string
+	for k, v := range m {
+		if v {
+			on = append(on, k)
+		}
+	}
+	sort.Strings(on)
+	if len(on) == 0 {
+		return "-"
+	}
+	return strings.Join(on, ",")
+}

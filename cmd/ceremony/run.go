@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
+	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// station flags shared by generate, load and resume.
+type stationFlags struct {
+	cardsDir string
+	timeout  time.Duration
+	operator string
+}
+
+func (s *stationFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+}) {
+	fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
+	fs.DurationVar(&s.timeout, "step-timeout", ceremonies.DefaultStepTimeout, "how long a step waits for the operator before the ceremony pauses")
+	fs.StringVar(&s.operator, "operator", "", "name of the operator running the ceremony (recorded)")
+}
+
+// interactive builds a station on the terminal: the operator types which
+// emulated card goes into the reader, and uses the terminal as PIN pad.
+func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Writer) (*ceremonies.Station, *hand, error) {
+	if s.timeout <= 0 {
+		return nil, nil, usagef("--step-timeout %v: give a positive duration, e.g. 5m", s.timeout)
+	}
+	box := newCardBox(s.cardsDir)
+	if len(box.names()) == 0 {
+		return nil, nil, usagef("no emulated cards in %s: create some with 'ceremony emulated-cards --cards-dir %s --create 3'", s.cardsDir, s.cardsDir)
+	}
+	term := pinpad.NewTerminal(in, out)
+	reader, port := newEmulatedReader("Emulated cyberJack e-com 00")
+	h := &hand{reader: reader, box: box, out: out}
+	h.choose = func() (string, error) {
+		return term.Ask(ctx, fmt.Sprintf("  Which card goes into the reader? (%v; Enter keeps the card in it): ", box.names()))
+	}
+	pad := &handPad{PinPad: term, hand: h}
+	return &ceremonies.Station{Pad: pad, Reader: port, HSM: memhsm.New("software-hsm"), StepTimeout: s.timeout}, h, nil
+}
+
+// handPad lets the hand react to each display change before the pad waits.
+type handPad struct {
+	ceremonies.PinPad
+	hand *hand
+}
+
+func (p *handPad) Show(line1, line2 string) {
+	p.PinPad.Show(line1, line2)
+	p.hand.onShow(line1, line2)
+}
+
+func (p *handPad) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
+	return p.PinPad.EnterPIN(ctx, line1, line2)
+}
+
+func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	fs, c := newFlags("generate", out)
+	var sf stationFlags
+	sf.register(fs)
+	quorum := fs.String("quorum", "2-of-3", "quorum k-of-n: 2-of-3, 3-of-5, or a custom k-of-n (2 <= k <= n <= 16)")
+	id := fs.String("id", "", "ceremony id (default: gen-<random>)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	q, err := backupkey.ParseQuorum(*quorum)
+	if err != nil {
+		return usagef("--quorum: %v", err)
+	}
+	if sf.operator == "" {
+		return usagef("--operator is required: the events record who ran the ceremony")
+	}
+	if *id == "" {
+		*id = "gen-" + engine.RandomID()[:8]
+	}
+	station, h, err := sf.interactive(ctx, in, out)
+	if err != nil {
+		return err
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	inst, err := a.eng.Start(ctx, backupkey.KindGenerate, *id, events.SourceOperator, &events.GenerateStarted{
+		Operator: sf.operator, Threshold: q.Threshold, Shares: q.Shares, Reader: station.Reader.Name(), HSM: station.HSM.Name(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s started (%s).\n", inst.ID(), q)
+	return drive(ctx, a, inst, station, h, false, out)
+}
+
+func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	fs, c := newFlags("load", out)
+	var sf stationFlags
+	sf.register(fs)
+	keySet := fs.String("key-set", "", "key set id to load (default: the set of the first card read)")
+	id := fs.String("id", "", "ceremony id (default: load-<random>)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if sf.operator == "" {
+		return usagef("--operator is required: the events record who ran the ceremony")
+	}
+	if *id == "" {
+		*id = "load-" + engine.RandomID()[:8]
+	}
+	station, h, err := sf.interactive(ctx, in, out)
+	if err != nil {
+		return err
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if *keySet != "" {
+		if _, ok := a.eng.KeySet(*keySet); !ok {
+			return usagef("--key-set %s: no such key set in this event store ('ceremony cards' lists the sets cards hold)", *keySet)
+		}
+	}
+	inst, err := a.eng.Start(ctx, backupkey.KindLoad, *id, events.SourceOperator, &events.LoadStarted{
+		Operator: sf.operator, KeySetID: *keySet, Reader: station.Reader.Name(), HSM: station.HSM.Name(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s started.\n", inst.ID())
+	return drive(ctx, a, inst, station, h, false, out)
+}
+
+func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	fs, c := newFlags("resume", out)
+	var sf stationFlags
+	sf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("resume takes one ceremony id")
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	inst, err := a.get(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if inst.Ended() {
+		fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
+		return outcome(inst)
+	}
+	station, h, err := sf.interactive(ctx, in, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
+	return drive(ctx, a, inst, station, h, true, out)
+}
+
+func drive(ctx context.Context, a *app, inst *engine.Instance, station *ceremonies.Station, h *hand, resumed bool, out io.Writer) error {
+	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: resumed}
+	if err := runner.Run(ctx, inst); err != nil {
+		if h.err != nil {
+			err = fmt.Errorf("%w (and the card hand: %v)", err, h.err)
+		}
+		return fmt.Errorf("ceremony %s stopped in phase %s: %w; 'ceremony resume %s' continues it", inst.ID(), inst.Phase(), err, inst.ID())
+	}
+	fmt.Fprintf(out, "Ceremony %s: %s.\n", inst.ID(), inst.Phase())
+	return outcome(inst)
+}

@@ -1,0 +1,20 @@
+// Package engine runs ceremonies: it turns commands (a payload a ceremony
+// wants to record) into events, checks each against the ceremony's finite
+// state machine, appends it with optimistic concurrency, and folds it into
+// the ceremony's state. Design section 4.
+//
+// Rules a caller must know:
+//   - State is never stored: it is the fold of the ceremony's events. Load
+//     and Open rebuild it; an event the machine does not allow, or that does
+//     not decode, fails the rebuild (never skipped).
+//   - Record appends first and applies after: a side effect (APDU, HSM call)
+//     runs only after the event that asks for it is recorded, and its outcome
+//     is recorded as another event.
+//   - The looplab/fsm machine only checks and tracks transitions; it has no
+//     callbacks, so nothing in it does I/O.
+//   - One Instance is safe for concurrent use; Record calls are serialised.
+//     Many instances run in parallel.
+//   - Step deadlines are events (step.deadline_set); the engine re-arms them
+//     after a restart and records step.timed_out when one passes.
+//   - Leases (reader, card, HSM) live in this process only.
+package engine

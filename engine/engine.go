@@ -1,0 +1,266 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Clock gives the time stamped on events; tests inject a fixed one.
+type Clock interface{ Now() time.Time }
+
+// SystemClock is the wall clock, in UTC.
+type SystemClock struct{}
+
+// Now returns time.Now in UTC.
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// Config is what New needs. Definitions is the explicit registry of
+// ceremony kinds this engine runs.
+type Config struct {
+	Store       events.Store
+	Registry    *events.Registry
+	Definitions []*Definition
+	Clock       Clock
+	NewID       func() string // event ids; default: 16 random bytes, hex
+}
+
+// Engine holds the loaded ceremonies, the projections and the leases.
+type Engine struct {
+	store events.Store
+	reg   *events.Registry
+	defs  map[string]*Definition
+	clock Clock
+	newID func() string
+
+	mu        sync.Mutex
+	instances map[string]*Instance
+	proj      *Projections
+	leases    *Leases
+	closed    bool
+}
+
+// New checks the definitions and returns an engine; call Open next.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Registry == nil {
+		return nil, fmt.Errorf("engine: a store and a registry are required")
+	}
+	e := &Engine{
+		store:     cfg.Store,
+		reg:       cfg.Registry,
+		defs:      map[string]*Definition{},
+		clock:     cfg.Clock,
+		newID:     cfg.NewID,
+		instances: map[string]*Instance{},
+		proj:      newProjections(),
+		leases:    newLeases(),
+	}
+	if e.clock == nil {
+		e.clock = SystemClock{}
+	}
+	if e.newID == nil {
+		e.newID = RandomID
+	}
+	for _, d := range cfg.Definitions {
+		if err := d.validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := e.defs[d.Kind]; dup {
+			return nil, fmt.Errorf("engine: ceremony kind %q defined twice", d.Kind)
+		}
+		e.defs[d.Kind] = d
+	}
+	return e, nil
+}
+
+// RandomID returns 16 random bytes in hex.
+func RandomID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("engine: no randomness: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Open replays every stored event: it rebuilds each ceremony, the
+// projections, and re-arms the open step deadlines of active ceremonies.
+func (e *Engine) Open(ctx context.Context) error {
+	byID := map[string][]events.Record{}
+	var order []string
+	err := e.store.Replay(ctx, 1, func(r events.Record) error {
+		if _, ok := byID[r.CeremonyID]; !ok {
+			order = append(order, r.CeremonyID)
+		}
+		byID[r.CeremonyID] = append(byID[r.CeremonyID], r)
+		p, err := e.reg.DecodePayload(r.Envelope)
+		if err != nil {
+			return err
+		}
+		e.proj.apply(r.Envelope, p)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: open: %w", err)
+	}
+	for _, id := range order {
+		inst, err := e.fold(id, byID[id])
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.instances[id] = inst
+		e.mu.Unlock()
+		inst.rearm()
+	}
+	return nil
+}
+
+// Close stops the deadline timers. It does not close the store.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	insts := make([]*Instance, 0, len(e.instances))
+	for _, i := range e.instances {
+		insts = append(insts, i)
+	}
+	e.mu.Unlock()
+	for _, i := range insts {
+		i.mu.Lock()
+		i.disarmLocked()
+		i.mu.Unlock()
+	}
+}
+
+// Definition returns the definition of kind.
+func (e *Engine) Definition(kind string) (*Definition, error) {
+	d, ok := e.defs[kind]
+	if !ok {
+		return nil, fmt.Errorf("engine: %q: %w", kind, ErrUnknownKind)
+	}
+	return d, nil
+}
+
+// Kinds lists the registered ceremony kinds.
+func (e *Engine) Kinds() []string {
+	out := make([]string, 0, len(e.defs))
+	for k := range e.defs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Start opens a new ceremony of kind with id, recording first (which must
+// be the definition's First event).
+func (e *Engine) Start(ctx context.Context, kind, id string, src events.Source, first events.Payload) (*Instance, error) {
+	d, err := e.Definition(kind)
+	if err != nil {
+		return nil, err
+	}
+	if !events.ValidCeremonyID(id) {
+		return nil, fmt.Errorf("engine: ceremony id %q: use 1-64 letters, digits, '-' or '_'", id)
+	}
+	e.mu.Lock()
+	if _, ok := e.instances[id]; ok {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("engine: ceremony %s: %w", id, ErrExists)
+	}
+	inst := newInstance(e, d, id)
+	e.instances[id] = inst
+	e.mu.Unlock()
+	if err := inst.Record(ctx, src, first); err != nil {
+		e.mu.Lock()
+		delete(e.instances, id)
+		e.mu.Unlock()
+		return nil, err
+	}
+	return inst, nil
+}
+
+// Get returns a loaded ceremony.
+func (e *Engine) Get(id string) (*Instance, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inst, ok := e.instances[id]
+	if !ok {
+		return nil, fmt.Errorf("engine: ceremony %s: %w", id, ErrNotFound)
+	}
+	return inst, nil
+}
+
+// Replay rebuilds one ceremony from the store alone, independent of the
+// loaded instance: tests compare the two.
+func (e *Engine) Replay(ctx context.Context, id string) (*Instance, error) {
+	recs, err := e.store.Load(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load ceremony %s: %w", id, err)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("engine: ceremony %s: %w", id, ErrNotFound)
+	}
+	return e.fold(id, recs)
+}
+
+// fold builds an instance from a ceremony's records.
+func (e *Engine) fold(id string, recs []events.Record) (*Instance, error) {
+	d, err := e.Definition(recs[0].Kind)
+	if err != nil {
+		return nil, fmt.Errorf("engine: ceremony %s: %w", id, err)
+	}
+	inst := newInstance(e, d, id)
+	for _, r := range recs {
+		if r.Position != inst.position+1 || r.PrevHash != inst.lastHash {
+			return nil, fmt.Errorf("engine: ceremony %s position %d: %w: the hash chain or positions are broken", id, r.Position, ErrCorruptHistory)
+		}
+		p, err := e.reg.DecodePayload(r.Envelope)
+		if err != nil {
+			return nil, fmt.Errorf("engine: ceremony %s: %w", id, err)
+		}
+		if err := inst.applyLocked(context.Background(), r.Envelope, p, r.Seq); err != nil {
+			return nil, fmt.Errorf("engine: ceremony %s position %d: %w: %v", id, r.Position, ErrCorruptHistory, err)
+		}
+	}
+	return inst, nil
+}
+
+// Ceremonies returns the ceremony list, most recently started first.
+func (e *Engine) Ceremonies() []CeremonySummary {
+	e.mu.Lock()
+	insts := make([]*Instance, 0, len(e.instances))
+	for _, i := range e.instances {
+		insts = append(insts, i)
+	}
+	e.mu.Unlock()
+	out := make([]CeremonySummary, 0, len(insts))
+	for _, i := range insts {
+		out = append(out, i.Summary())
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if !out[a].Started.Equal(out[b].Started) {
+			return out[a].Started.After(out[b].Started)
+		}
+		return out[a].ID < out[b].ID
+	})
+	return out
+}
+
+// Cards returns the card registry projection, by serial.
+func (e *Engine) Cards() []CardRecord { return e.proj.cards() }
+
+// Card returns one card's registry entry.
+func (e *Engine) Card(serial string) (CardRecord, bool) { return e.proj.card(serial) }
+
+// KeySet returns what the events say about a key set.
+func (e *Engine) KeySet(id string) (KeySet, bool) { return e.proj.keySet(id) }
+
+// Leases returns the engine's lease table.
+func (e *Engine) Leases() *Leases { return e.leases }
+
+// Registry returns the payload registry.
+func (e *Engine) Registry() *events.Registry { return e.reg }

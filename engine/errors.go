@@ -1,0 +1,32 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors; the concrete errors below wrap them.
+var (
+	ErrNotAllowed     = errors.New("not allowed in this phase")
+	ErrEnded          = errors.New("the ceremony has ended")
+	ErrUnknownKind    = errors.New("unknown ceremony kind")
+	ErrNotFound       = errors.New("no such ceremony")
+	ErrExists         = errors.New("a ceremony with this id exists")
+	ErrLeased         = errors.New("in use by another ceremony")
+	ErrStepTimedOut   = errors.New("step timed out")
+	ErrCorruptHistory = errors.New("stored history does not replay")
+)
+
+// TransitionError says which event was refused in which phase.
+type TransitionError struct {
+	CeremonyID string
+	Phase      string
+	Event      string
+	Err        error
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("ceremony %s: %s in phase %q: %v", e.CeremonyID, e.Event, e.Phase, e.Err)
+}
+
+func (e *TransitionError) Unwrap() error { return e.Err }

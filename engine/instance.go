@@ -1,0 +1,196 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/looplab/fsm"
+
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Instance is one ceremony: its machine, its folded state and where its
+// log ends. Safe for concurrent use.
+type Instance struct {
+	eng *Engine
+	def *Definition
+	id  string
+
+	mu          sync.Mutex
+	machine     *fsm.FSM
+	state       State
+	position    uint64
+	lastSeq     uint64
+	lastHash    string
+	lastEventID string
+	started     time.Time
+	updated     time.Time
+	open        openStep // the step whose deadline runs, if any
+	timerErr    error
+}
+
+func newInstance(e *Engine, d *Definition, id string) *Instance {
+	return &Instance{eng: e, def: d, id: id, machine: d.newMachine(), state: d.NewState()}
+}
+
+// ID returns the ceremony id.
+func (i *Instance) ID() string { return i.id }
+
+// Kind returns the ceremony kind.
+func (i *Instance) Kind() string { return i.def.Kind }
+
+// Phase returns the machine's current phase.
+func (i *Instance) Phase() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.machine.Current()
+}
+
+// Ended reports whether the ceremony is in a terminal phase.
+func (i *Instance) Ended() bool { return i.def.IsTerminal(i.Phase()) }
+
+// Position returns the number of events recorded.
+func (i *Instance) Position() uint64 {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.position
+}
+
+// View calls fn with the state under the instance lock. fn must not keep
+// the state or call back into the instance.
+func (i *Instance) View(fn func(State)) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	fn(i.state)
+}
+
+// Record turns p into the ceremony's next event: it checks the machine,
+// appends to the store with the expected last sequence, then applies the
+// event. On a conflict (another writer appended first) the instance
+// reloads what was appended and returns the *events.ConflictError: the
+// caller re-decides. The event's causation id is the previous event's id.
+func (i *Instance) Record(ctx context.Context, src events.Source, p events.Payload) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.recordLocked(ctx, src, p)
+}
+
+func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events.Payload) error {
+	typ := p.EventType()
+	phase := i.machine.Current()
+	if i.def.IsTerminal(phase) {
+		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrEnded}
+	}
+	if i.def.isTransition(typ) && !i.machine.Can(typ) {
+		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrNotAllowed}
+	}
+	if phase == preStart && typ != i.def.First {
+		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrNotAllowed}
+	}
+	_, version, raw, err := i.eng.reg.Marshal(p)
+	if err != nil {
+		return err
+	}
+	env := events.Envelope{
+		ID:          i.eng.newID(),
+		CeremonyID:  i.id,
+		Kind:        i.def.Kind,
+		Type:        typ,
+		Version:     version,
+		Position:    i.position + 1,
+		Time:        i.eng.clock.Now().UTC(),
+		Source:      src,
+		CausationID: i.lastEventID,
+		Payload:     raw,
+	}
+	events.Seal(&env, i.lastHash)
+	data, err := events.Encode(env)
+	if err != nil {
+		return err
+	}
+	seq, err := i.eng.store.Append(ctx, i.id, env.ID, i.lastSeq, data)
+	if err != nil {
+		if errors.Is(err, events.ErrConflict) {
+			if rerr := i.reloadLocked(ctx); rerr != nil {
+				return fmt.Errorf("%w (and reloading failed: %v)", err, rerr)
+			}
+		}
+		return fmt.Errorf("engine: ceremony %s: record %s: %w", i.id, typ, err)
+	}
+	if err := i.applyLocked(ctx, env, p, seq); err != nil {
+		// The machine allowed it a moment ago; this is a bug, not bad input.
+		return fmt.Errorf("engine: ceremony %s: apply %s after append: %w", i.id, typ, err)
+	}
+	i.eng.proj.apply(env, p)
+	i.armLocked()
+	return nil
+}
+
+// applyLocked folds one stored event: machine first, then state.
+func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p events.Payload, seq uint64) error {
+	if i.def.isTransition(env.Type) {
+		if err := i.machine.Event(ctx, env.Type); err != nil {
+			return fmt.Errorf("%s in phase %q: %w", env.Type, i.machine.Current(), err)
+		}
+	} else if i.machine.Current() == preStart {
+		return fmt.Errorf("%s cannot open a %s ceremony (want %s)", env.Type, i.def.Kind, i.def.First)
+	}
+	i.state.Apply(env, p)
+	if i.position == 0 {
+		i.started = env.Time
+	}
+	i.position = env.Position
+	i.lastSeq = seq
+	i.lastHash = env.Hash
+	i.lastEventID = env.ID
+	i.updated = env.Time
+	i.trackStepLocked(p)
+	if i.def.IsTerminal(i.machine.Current()) {
+		i.open = openStep{}
+	}
+	return nil
+}
+
+// reloadLocked applies the events other writers appended since ours.
+func (i *Instance) reloadLocked(ctx context.Context) error {
+	recs, err := i.eng.store.Load(ctx, i.id)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Position <= i.position {
+			continue
+		}
+		p, err := i.eng.reg.DecodePayload(r.Envelope)
+		if err != nil {
+			return err
+		}
+		if err := i.applyLocked(ctx, r.Envelope, p, r.Seq); err != nil {
+			return err
+		}
+		i.eng.proj.apply(r.Envelope, p)
+	}
+	i.armLocked()
+	return nil
+}
+
+// Refresh applies events appended by other processes (e.g. an abort).
+func (i *Instance) Refresh(ctx context.Context) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.reloadLocked(ctx)
+}
+
+// Summary returns the ceremony list row of this instance.
+func (i *Instance) Summary() CeremonySummary {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return CeremonySummary{
+		ID: i.id, Kind: i.def.Kind, Phase: i.machine.Current(),
+		Started: i.started, Updated: i.updated, Events: i.position,
+		Ended: i.def.IsTerminal(i.machine.Current()), OpenStep: i.open.step, Deadline: i.open.at,
+	}
+}

@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// A step is a wait for the operator (insert a card, enter a PIN) with a
+// persisted deadline. When it passes, the engine records step.timed_out,
+// which the definitions map to a paused phase: the operator retries or
+// aborts. Nothing is lost. Design section 4, "Timeouts are events".
+
+type openStep struct {
+	step    string
+	at      time.Time
+	timer   *time.Timer
+	cancels []context.CancelCauseFunc
+}
+
+// trackStepLocked follows the deadline events during a fold.
+func (i *Instance) trackStepLocked(p events.Payload) {
+	switch ev := p.(type) {
+	case *events.StepDeadlineSet:
+		i.disarmLocked()
+		i.open = openStep{step: ev.Step, at: ev.Deadline}
+	case *events.StepCompleted, *events.StepTimedOut:
+		i.disarmLocked()
+		i.open = openStep{}
+	}
+}
+
+// armLocked starts the timer of the open step if it is not running.
+func (i *Instance) armLocked() {
+	if i.open.step == "" || i.open.timer != nil {
+		return
+	}
+	step, at := i.open.step, i.open.at
+	wait := at.Sub(i.eng.clock.Now())
+	i.open.timer = time.AfterFunc(wait, func() { i.fire(step, at) })
+}
+
+// disarmLocked stops the timer and cancels the step's contexts.
+func (i *Instance) disarmLocked() {
+	if i.open.timer != nil {
+		i.open.timer.Stop()
+		i.open.timer = nil
+	}
+	for _, c := range i.open.cancels {
+		c(context.Canceled)
+	}
+	i.open.cancels = nil
+}
+
+// rearm is called after Open: deadlines survive restarts.
+func (i *Instance) rearm() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.armLocked()
+}
+
+// fire records the timeout if the step is still the open one.
+func (i *Instance) fire(step string, at time.Time) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.open.step != step || !i.open.at.Equal(at) {
+		return
+	}
+	cancels := i.open.cancels
+	i.open.cancels = nil
+	i.open.timer = nil
+	if err := i.recordLocked(context.Background(), events.SourceEngine, &events.StepTimedOut{Step: step, Deadline: at}); err != nil {
+		i.timerErr = err
+	}
+	for _, c := range cancels {
+		c(ErrStepTimedOut)
+	}
+}
+
+// BeginStep opens (or, after a restart, re-joins) the step and returns a
+// context that is cancelled with cause ErrStepTimedOut when its deadline
+// passes. A different open step is closed first.
+func (i *Instance) BeginStep(ctx context.Context, step string, timeout time.Duration) (context.Context, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.open.step != "" && i.open.step != step {
+		if err := i.recordLocked(ctx, events.SourceEngine, &events.StepCompleted{Step: i.open.step}); err != nil {
+			return nil, err
+		}
+	}
+	if i.open.step != step {
+		at := i.eng.clock.Now().Add(timeout).UTC()
+		if err := i.recordLocked(ctx, events.SourceEngine, &events.StepDeadlineSet{Step: step, Deadline: at}); err != nil {
+			return nil, err
+		}
+	}
+	sctx, cancel := context.WithCancelCause(ctx)
+	i.open.cancels = append(i.open.cancels, cancel)
+	i.armLocked()
+	return sctx, nil
+}
+
+// EndStep records that the open step is done. It returns ErrStepTimedOut
+// if the deadline passed first (the timeout is already recorded).
+func (i *Instance) EndStep(ctx context.Context, step string) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.open.step != step {
+		return ErrStepTimedOut
+	}
+	return i.recordLocked(ctx, events.SourceEngine, &events.StepCompleted{Step: step})
+}
+
+// OpenStep returns the step whose deadline runs, if any.
+func (i *Instance) OpenStep() (string, time.Time) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.open.step, i.open.at
+}
+
+// TimerError returns the error of the last timeout the engine failed to
+// record, if any.
+func (i *Instance) TimerError() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.timerErr
+}

@@ -1,0 +1,141 @@
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Payloads every ceremony kind uses: lifecycle, step deadlines, recovery.
+
+// CeremonyAborted ends a ceremony at the operator's request or the engine's.
+type CeremonyAborted struct {
+	Reason string `json:"reason"`
+	By     string `json:"by"`
+}
+
+// CeremonyFailed ends a ceremony that cannot go on; Recovery says what to do.
+type CeremonyFailed struct {
+	Reason   string `json:"reason"`
+	Recovery string `json:"recovery"`
+}
+
+// CeremonyResumed records that a ceremony was picked up again after the
+// process that ran it stopped; Redo lists what must be done again.
+type CeremonyResumed struct {
+	Phase string   `json:"phase"`
+	Redo  []string `json:"redo"`
+}
+
+// SecretsLost records that secrets held only in memory (the key, shares
+// read) were lost with the process that held them (design section 4).
+type SecretsLost struct {
+	What        string `json:"what"`
+	Consequence string `json:"consequence"`
+}
+
+// StepDeadlineSet persists the deadline of a step that waits for the
+// operator; the engine re-arms it after a restart.
+type StepDeadlineSet struct {
+	Step     string    `json:"step"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// StepCompleted closes the open step deadline.
+type StepCompleted struct {
+	Step string `json:"step"`
+}
+
+// StepTimedOut pauses a ceremony: the operator retries or aborts.
+type StepTimedOut struct {
+	Step     string    `json:"step"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// StepRetried resumes a ceremony paused by a timeout.
+type StepRetried struct {
+	Step string `json:"step"`
+}
+
+func (CeremonyAborted) EventType() string { return "ceremony.aborted" }
+func (CeremonyFailed) EventType() string  { return "ceremony.failed" }
+func (CeremonyResumed) EventType() string { return "ceremony.resumed" }
+func (SecretsLost) EventType() string     { return "ceremony.secrets_lost" }
+func (StepDeadlineSet) EventType() string { return "step.deadline_set" }
+func (StepCompleted) EventType() string   { return "step.completed" }
+func (StepTimedOut) EventType() string    { return "step.timed_out" }
+func (StepRetried) EventType() string     { return "step.retried" }
+
+// Card observations, shared by every ceremony that reads cards.
+
+// CardPresented: a card was found in a reader. Slot is the manual's "n. card"
+// ordinal. Schema v2 added ReaderClass ("host-pinpad", "class3-pinpad",
+// "unknown"): v1 events are upcast with "unknown".
+type CardPresented struct {
+	Reader      string `json:"reader"`
+	ReaderClass string `json:"reader_class"`
+	Serial      string `json:"serial"`
+	Slot        int    `json:"slot"`
+}
+
+// CardRefused: the card cannot be used for this step. Code is stable for
+// scripts (see the ceremonies package), Message is for the operator.
+type CardRefused struct {
+	Serial  string `json:"serial"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// CardRemoved: the card left the reader.
+type CardRemoved struct {
+	Reader string `json:"reader"`
+	Serial string `json:"serial"`
+}
+
+// PINRetriesRead: the retry counter read before a PIN entry (no try spent).
+type PINRetriesRead struct {
+	Serial    string `json:"serial"`
+	PIN       string `json:"pin"` // which PIN: "PW1" or "PW3", never its value
+	TriesLeft int    `json:"tries_left"`
+	LastTry   bool   `json:"last_try"`
+}
+
+// PINVerified: the card accepted the PIN. DefaultPIN is true when the PIN
+// is the factory default, so the card registry can flag it.
+type PINVerified struct {
+	Serial     string `json:"serial"`
+	PIN        string `json:"pin"`
+	DefaultPIN bool   `json:"default_pin"`
+}
+
+// PINRejected: a wrong PIN; TriesLeft as the card reported it.
+type PINRejected struct {
+	Serial    string `json:"serial"`
+	PIN       string `json:"pin"`
+	TriesLeft int    `json:"tries_left"`
+}
+
+// CardBlocked: the PIN has no tries left; the card is unavailable.
+type CardBlocked struct {
+	Serial string `json:"serial"`
+	PIN    string `json:"pin"`
+}
+
+func (CardPresented) EventType() string  { return "card.presented" }
+func (CardRefused) EventType() string    { return "card.refused" }
+func (CardRemoved) EventType() string    { return "card.removed" }
+func (PINRetriesRead) EventType() string { return "card.pin_retries_read" }
+func (PINVerified) EventType() string    { return "card.pin_verified" }
+func (PINRejected) EventType() string    { return "card.pin_rejected" }
+func (CardBlocked) EventType() string    { return "card.blocked" }
+
+// upcastCardPresentedV1 adds reader_class, unknown to v1 writers.
+func upcastCardPresentedV1(old json.RawMessage) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(old, &m); err != nil {
+		return nil, err
+	}
+	if _, ok := m["reader_class"]; !ok {
+		m["reader_class"] = json.RawMessage(`"unknown"`)
+	}
+	return json.Marshal(m)
+}
