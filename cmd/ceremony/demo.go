@@ -12,6 +12,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
+	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/engine"
@@ -45,6 +46,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 		if *dir, err = os.MkdirTemp("", "ceremony-demo-"); err != nil {
 			return err
 		}
+	} else if ents, err := os.ReadDir(*dir); err == nil && len(ents) > 0 {
+		return usagef("--dir %s is not empty: the demo starts from new cards and a new event store; give a new directory", *dir)
 	}
 	c := &common{dataDir: filepath.Join(*dir, "data"), sync: *syncMode}
 	box := newCardBox(filepath.Join(*dir, "cards"))
@@ -53,10 +56,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	var names []string
 	for i := 0; i < q.Shares; i++ {
 		name := fmt.Sprintf("card%d", i+1)
-		if _, err := box.get(name); err != nil {
-			if _, err := box.create(name, uint32(0x1001+i), demoPINs[i]); err != nil {
-				return err
-			}
+		if _, err := box.create(name, uint32(0x1001+i), demoPINs[i]); err != nil {
+			return err
 		}
 		names = append(names, name)
 	}
@@ -83,10 +84,10 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 		plan = append(plan, names[i])
 		entries = append(entries, pinpad.Entry{Kind: pinpad.OK}, pinpad.Entry{Kind: pinpad.PIN, PIN: demoPINs[i]})
 	}
-	reader, port := newEmulatedReader("Emulated cyberJack e-com 00")
+	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	pad := pinpad.NewScripted(out, entries...)
-	h := &hand{reader: reader, box: box, out: out, choose: planned(plan...)}
-	pad.OnShow = h.onShow
+	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out, Choose: rehearsal.Plan(plan...)}
+	pad.OnShow = h.OnShow
 	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: memhsm.New("software-hsm"), StepTimeout: time.Minute}
 
 	id := "gen-" + engine.RandomID()[:8]
@@ -101,8 +102,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	if err := runner.Run(ctx, inst); err != nil {
 		return fmt.Errorf("ceremony %s: %w", id, err)
 	}
-	if h.err != nil {
-		return h.err
+	if err := h.Err(); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "\nEvents of ceremony %s:\n", id)
 	if err := printEvents(ctx, a, id, out); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
+	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/engine"
@@ -33,7 +34,7 @@ func (s *stationFlags) register(fs interface {
 
 // interactive builds a station on the terminal: the operator types which
 // emulated card goes into the reader, and uses the terminal as PIN pad.
-func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Writer) (*ceremonies.Station, *hand, error) {
+func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Writer) (*ceremonies.Station, *rehearsal.Hand, error) {
 	if s.timeout <= 0 {
 		return nil, nil, usagef("--step-timeout %v: give a positive duration, e.g. 5m", s.timeout)
 	}
@@ -42,9 +43,9 @@ func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Wri
 		return nil, nil, usagef("no emulated cards in %s: create some with 'ceremony emulated-cards --cards-dir %s --create 3'", s.cardsDir, s.cardsDir)
 	}
 	term := pinpad.NewTerminal(in, out)
-	reader, port := newEmulatedReader("Emulated cyberJack e-com 00")
-	h := &hand{reader: reader, box: box, out: out}
-	h.choose = func() (string, error) {
+	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
+	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}
+	h.Choose = func(int) (string, error) {
 		return term.Ask(ctx, fmt.Sprintf("  Which card goes into the reader? (%v; Enter keeps the card in it): ", box.names()))
 	}
 	pad := &handPad{PinPad: term, hand: h}
@@ -54,12 +55,12 @@ func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Wri
 // handPad lets the hand react to each display change before the pad waits.
 type handPad struct {
 	ceremonies.PinPad
-	hand *hand
+	hand *rehearsal.Hand
 }
 
 func (p *handPad) Show(line1, line2 string) {
 	p.PinPad.Show(line1, line2)
-	p.hand.onShow(line1, line2)
+	p.hand.OnShow(line1, line2)
 }
 
 func (p *handPad) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
@@ -174,11 +175,11 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 	return drive(ctx, a, inst, station, h, true, out)
 }
 
-func drive(ctx context.Context, a *app, inst *engine.Instance, station *ceremonies.Station, h *hand, resumed bool, out io.Writer) error {
+func drive(ctx context.Context, a *app, inst *engine.Instance, station *ceremonies.Station, h *rehearsal.Hand, resumed bool, out io.Writer) error {
 	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: resumed}
 	if err := runner.Run(ctx, inst); err != nil {
-		if h.err != nil {
-			err = fmt.Errorf("%w (and the card hand: %v)", err, h.err)
+		if herr := h.Err(); herr != nil {
+			err = fmt.Errorf("%w (and the card hand: %v)", err, herr)
 		}
 		return fmt.Errorf("ceremony %s stopped in phase %s: %w; 'ceremony resume %s' continues it", inst.ID(), inst.Phase(), err, inst.ID())
 	}

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,29 +9,7 @@ import (
 	"sync"
 
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
-	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
-	"github.com/ceremony-hsm/ceremony/adapters/opgpcard"
 )
-
-// emuSlot adapts the emulator's in-process reader to opgpcard.Slot.
-type emuSlot struct{ r *cardemu.Reader }
-
-func (s emuSlot) Name() string                          { return s.r.Name() }
-func (s emuSlot) Transport() openpgp.Transport          { return s.r.Transport() }
-func (s emuSlot) WaitRemoved(ctx context.Context) error { return s.r.WaitRemoved(ctx) }
-func (s emuSlot) WaitPresent(ctx context.Context) error {
-	_, err := s.r.Wait(ctx)
-	return err
-}
-func (s emuSlot) Gone(err error) bool {
-	return errors.Is(err, cardemu.ErrCardRemoved) || errors.Is(err, cardemu.ErrNoCard)
-}
-
-// newEmulatedReader returns the in-process reader and its ceremony port.
-func newEmulatedReader(name string) (*cardemu.Reader, *opgpcard.Reader) {
-	r := cardemu.NewReader(name)
-	return r, opgpcard.NewReader(emuSlot{r}, "host-pinpad")
-}
 
 // cardBox is the operator's box of emulated cards: images in a directory,
 // by name ("card1" is cards-dir/card1.img).
@@ -90,69 +65,4 @@ func (b *cardBox) names() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// hand is the simulated operator's hand: it reacts to the PIN pad display
-// by inserting and pulling emulated cards. choose says which card to
-// insert for "Insert n. card"; "" keeps the card in the reader.
-type hand struct {
-	reader *cardemu.Reader
-	box    *cardBox
-	out    io.Writer
-	choose func() (string, error)
-	err    error
-}
-
-func (h *hand) onShow(line1, _ string) {
-	var n int
-	switch {
-	case line1 == "Remove card":
-		if c := h.reader.Card(); c != nil {
-			h.reader.Remove()
-			fmt.Fprintf(h.out, "  (card %s pulled from the reader)\n", c.Serial())
-		}
-	case strings.HasPrefix(line1, "Insert ") && sscan(line1, "Insert %d. card", &n):
-		name, err := h.choose()
-		if err != nil {
-			h.err = err
-			return
-		}
-		if name == "" {
-			return
-		}
-		c, err := h.box.get(name)
-		if err != nil {
-			h.err = err
-			fmt.Fprintf(h.out, "  (%v)\n", err)
-			return
-		}
-		if cur := h.reader.Card(); cur == c {
-			fmt.Fprintf(h.out, "  (card %s stays in the reader)\n", c.Serial())
-			return
-		} else if cur != nil {
-			h.reader.Remove()
-		}
-		if err := h.reader.Insert(c); err != nil {
-			h.err = err
-			return
-		}
-		fmt.Fprintf(h.out, "  (card %s = %s inserted)\n", name, c.Serial())
-	}
-}
-
-func sscan(s, format string, a ...any) bool {
-	_, err := fmt.Sscanf(s, format, a...)
-	return err == nil
-}
-
-// planned returns a chooser that plays a fixed list of card names.
-func planned(names ...string) func() (string, error) {
-	i := 0
-	return func() (string, error) {
-		if i >= len(names) {
-			return "", fmt.Errorf("the demo plan has no more cards")
-		}
-		i++
-		return names[i-1], nil
-	}
 }
