@@ -34,15 +34,24 @@ func newFlags(name string, out io.Writer) (*flag.FlagSet, *common) {
 	return fs, c
 }
 
-// parse parses args and turns flag errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parse parses args, flags and positional arguments in any order
+// ("show ID --data-dir D" as well as "show --data-dir D ID"), and turns
+// flag errors into usage errors. It returns the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
 		}
-		return usagef("%v", err)
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return nil
 }
 
 // app is an open event store with an engine on it.

@@ -21,7 +21,7 @@ import (
 
 // demoPINs are the emulated cards' PINs: card 1 keeps the factory default
 // so the registry shows the default-PIN flag; the others were changed.
-var demoPINs = []string{"123456", "274961", "850337", "613490", "902716"}
+var demoPINs = []string{"123456", "27496158", "85033712", "61349027", "90271684"}
 
 func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -29,7 +29,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	dir := fs.String("dir", "", "working directory for the demo's event store (dir/data) and card images (dir/cards); default: a new temporary directory")
 	quorum := fs.String("quorum", "2-of-3", "quorum: 2-of-3 or 3-of-5")
 	syncMode := fs.String("sync", "always", "fsync policy: always or relaxed")
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
 	q, err := backupkey.ParseQuorum(*quorum)
@@ -39,8 +40,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	if q.Shares > len(demoPINs) {
 		return usagef("--quorum %s: the demo has %d emulated cards; use 2-of-3 or 3-of-5", q, len(demoPINs))
 	}
-	if fs.NArg() > 0 {
-		return usagef("demo takes no arguments, got %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	if *dir == "" {
 		if *dir, err = os.MkdirTemp("", "ceremony-demo-"); err != nil {
@@ -74,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	for i := range names {
 		entries = append(entries, pinpad.Entry{Kind: pinpad.OK})
 		if i == 1 {
-			entries = append(entries, pinpad.Entry{Kind: pinpad.PIN, PIN: "000000"})
+			entries = append(entries, pinpad.Entry{Kind: pinpad.PIN, PIN: "00000000"})
 		}
 		entries = append(entries, pinpad.Entry{Kind: pinpad.PIN, PIN: demoPINs[i]})
 	}

@@ -17,8 +17,12 @@ import (
 
 func cmdList(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs, c := newFlags("list", out)
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	a, err := c.open(ctx, out)
 	if err != nil {
@@ -39,10 +43,11 @@ func cmdList(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 
 func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs, c := newFlags("show", out)
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return usagef("show takes one ceremony id")
 	}
 	a, err := c.open(ctx, out)
@@ -50,7 +55,7 @@ func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 		return err
 	}
 	defer a.close()
-	inst, err := a.get(fs.Arg(0))
+	inst, err := a.get(pos[0])
 	if err != nil {
 		return err
 	}
@@ -110,10 +115,11 @@ func indexSerials(m map[int]string) string {
 func cmdEvents(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs, c := newFlags("events", out)
 	asJSON := fs.Bool("json", false, "print the stored events as JSON Lines, exactly as stored")
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return usagef("events takes one ceremony id")
 	}
 	a, err := c.open(ctx, out)
@@ -121,11 +127,11 @@ func cmdEvents(ctx context.Context, args []string, _ io.Reader, out io.Writer) e
 		return err
 	}
 	defer a.close()
-	if _, err := a.get(fs.Arg(0)); err != nil {
+	if _, err := a.get(pos[0]); err != nil {
 		return err
 	}
 	if *asJSON {
-		recs, err := a.store.Load(ctx, fs.Arg(0))
+		recs, err := a.store.Load(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -134,7 +140,7 @@ func cmdEvents(ctx context.Context, args []string, _ io.Reader, out io.Writer) e
 		}
 		return nil
 	}
-	return printEvents(ctx, a, fs.Arg(0), out)
+	return printEvents(ctx, a, pos[0], out)
 }
 
 // printEvents prints a ceremony's events as a readable table.
@@ -192,10 +198,11 @@ func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 	fs, c := newFlags("abort", out)
 	reason := fs.String("reason", "", "why the ceremony is aborted (recorded; required)")
 	by := fs.String("operator", "", "who aborts it (recorded; required)")
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return usagef("abort takes one ceremony id")
 	}
 	if *reason == "" || *by == "" {
@@ -206,7 +213,7 @@ func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 		return err
 	}
 	defer a.close()
-	inst, err := a.get(fs.Arg(0))
+	inst, err := a.get(pos[0])
 	if err != nil {
 		return err
 	}
@@ -222,8 +229,12 @@ func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 
 func cmdCards(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs, c := newFlags("cards", out)
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	a, err := c.open(ctx, out)
 	if err != nil {

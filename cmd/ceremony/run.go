@@ -73,8 +73,12 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 	sf.register(fs)
 	quorum := fs.String("quorum", "2-of-3", "quorum k-of-n: 2-of-3, 3-of-5, or a custom k-of-n (2 <= k <= n <= 16)")
 	id := fs.String("id", "", "ceremony id (default: gen-<random>)")
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	q, err := backupkey.ParseQuorum(*quorum)
 	if err != nil {
@@ -111,8 +115,12 @@ func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 	sf.register(fs)
 	keySet := fs.String("key-set", "", "key set id to load (default: the set of the first card read)")
 	id := fs.String("id", "", "ceremony id (default: load-<random>)")
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	if sf.operator == "" {
 		return usagef("--operator is required: the events record who ran the ceremony")
@@ -148,10 +156,11 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 	fs, c := newFlags("resume", out)
 	var sf stationFlags
 	sf.register(fs)
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return usagef("resume takes one ceremony id")
 	}
 	a, err := c.open(ctx, out)
@@ -159,7 +168,7 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 		return err
 	}
 	defer a.close()
-	inst, err := a.get(fs.Arg(0))
+	inst, err := a.get(pos[0])
 	if err != nil {
 		return err
 	}
