@@ -45,6 +45,9 @@ func (d *Definition) validate() error {
 	}
 	seen := map[[2]string]bool{}
 	for _, t := range d.Transitions {
+		if t.Event == "" || t.To == "" || len(t.From) == 0 {
+			return fmt.Errorf("engine: definition %q: transition %q -> %q: event, from and to phases are required", d.Kind, t.Event, t.To)
+		}
 		if t.Event == d.First {
 			return fmt.Errorf("engine: definition %q: the first event %q cannot be used again", d.Kind, t.Event)
 		}

@@ -137,6 +137,14 @@ func (e *Engine) Close() {
 	}
 }
 
+// isClosed reports whether Close was called. Lock order: an instance's
+// lock may be held while calling it, never the other way round.
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
 // Definition returns the definition of kind.
 func (e *Engine) Definition(kind string) (*Definition, error) {
 	d, ok := e.defs[kind]

@@ -131,6 +131,10 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 
 // applyLocked folds one stored event: machine first, then state.
 func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p events.Payload, seq uint64) error {
+	if phase := i.machine.Current(); i.def.IsTerminal(phase) {
+		// Record refuses these (ErrEnded); a stored one is a broken history.
+		return fmt.Errorf("%s after the ceremony ended in phase %q", env.Type, phase)
+	}
 	if i.def.isTransition(env.Type) {
 		if err := i.machine.Event(ctx, env.Type); err != nil {
 			return fmt.Errorf("%s in phase %q: %w", env.Type, i.machine.Current(), err)

@@ -64,7 +64,9 @@ func (i *Instance) rearm() {
 func (i *Instance) fire(step string, at time.Time) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.open.step != step || !i.open.at.Equal(at) {
+	if i.open.step != step || !i.open.at.Equal(at) || i.eng.isClosed() {
+		// Another step is open, or the engine was closed while this timer
+		// waited for the lock: the next Open re-arms the deadline.
 		return
 	}
 	cancels := i.open.cancels

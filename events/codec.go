@@ -4,15 +4,25 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
+	"io"
+	"unicode/utf8"
 )
 
-// ceremonyIDPattern is what a ceremony id may look like: it becomes a
-// subject token in the store, so no dots, wildcards or spaces.
-var ceremonyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// ValidCeremonyID reports whether id can name a ceremony.
-func ValidCeremonyID(id string) bool { return ceremonyIDPattern.MatchString(id) }
+// ValidCeremonyID reports whether id can name a ceremony: 1-64 letters,
+// digits, '-' or '_'. It becomes a subject token in the store, so no dots,
+// wildcards or spaces.
+func ValidCeremonyID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // Encode returns the stored form of e: compact JSON, fields in struct order.
 func Encode(e Envelope) ([]byte, error) {
@@ -28,19 +38,20 @@ func Encode(e Envelope) ([]byte, error) {
 
 // Decode parses stored bytes into an envelope and checks its own hash. It
 // does not decode the payload (see Registry.DecodePayload) so that tools
-// that only move events (export, verify) need no payload types.
+// that only move events (export, verify) need no payload types. Only the
+// canonical form Encode writes is accepted (trailing white space aside).
 func Decode(data []byte) (Envelope, error) {
-	var e Envelope
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
-		return Envelope{}, fmt.Errorf("events: decode (%d bytes): %w: %v", len(data), ErrMalformed, err)
-	}
-	if dec.More() {
-		return Envelope{}, fmt.Errorf("events: decode: %w: trailing data after the event", ErrMalformed)
-	}
-	if err := check(e); err != nil {
-		return Envelope{}, err
+	data = bytes.TrimRight(data, " \t\r\n") // a JSON Lines line may keep its newline
+	e, fast := parseCanonical(data)
+	if fast {
+		if err := checkFields(e); err != nil {
+			return Envelope{}, err
+		}
+	} else {
+		var err error
+		if e, err = decodeSlow(data); err != nil {
+			return Envelope{}, err
+		}
 	}
 	if got := ComputeHash(e); got != e.Hash {
 		return Envelope{}, fmt.Errorf("events: decode ceremony %s position %d: %w: hash does not match the content (altered or truncated)", e.CeremonyID, e.Position, ErrMalformed)
@@ -48,7 +59,46 @@ func Decode(data []byte) (Envelope, error) {
 	return e, nil
 }
 
+// decodeSlow is the strict reflection-based decoder: it gives precise
+// errors, and refuses a valid event that is not in canonical form.
+func decodeSlow(data []byte) (Envelope, error) {
+	var e Envelope
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return Envelope{}, fmt.Errorf("events: decode (%d bytes): %w: %v", len(data), ErrMalformed, err)
+	}
+	if !atEOF(dec) {
+		return Envelope{}, fmt.Errorf("events: decode: %w: trailing data after the event", ErrMalformed)
+	}
+	if err := check(e); err != nil {
+		return Envelope{}, err
+	}
+	if canon, err := json.Marshal(e); err != nil || !bytes.Equal(canon, data) {
+		return Envelope{}, fmt.Errorf("events: decode ceremony %s position %d: %w: not in the canonical form Encode writes (white space, field order or escaping differ)", e.CeremonyID, e.Position, ErrMalformed)
+	}
+	return e, nil
+}
+
 func check(e Envelope) error {
+	if err := checkFields(e); err != nil {
+		return err
+	}
+	switch {
+	case len(e.Payload) == 0 || !json.Valid(e.Payload):
+		return malformed(e, "payload is not valid JSON")
+	case !canonicalPayload(e.Payload):
+		return malformed(e, "payload is not compact JSON as json.Marshal writes it (Encode would store other bytes than the hashed ones)")
+	}
+	return nil
+}
+
+func malformed(e Envelope, what string) error {
+	return fmt.Errorf("events: ceremony %q position %d: %w: %s", e.CeremonyID, e.Position, ErrMalformed, what)
+}
+
+// checkFields checks every field but the payload.
+func checkFields(e Envelope) error {
 	bad := func(what string) error {
 		return fmt.Errorf("events: ceremony %q position %d: %w: %s", e.CeremonyID, e.Position, ErrMalformed, what)
 	}
@@ -67,10 +117,29 @@ func check(e Envelope) error {
 		return bad("position must be >= 1")
 	case e.Time.IsZero():
 		return bad("zero time")
+	case !utf8.ValidString(e.ID) || !utf8.ValidString(e.Kind) || !utf8.ValidString(e.Type) ||
+		!utf8.ValidString(e.CausationID) || !utf8.ValidString(e.PrevHash):
+		// json.Marshal would store U+FFFD in place of the hashed bytes.
+		return bad("a text field is not valid UTF-8")
 	case !e.Source.valid():
 		return bad(fmt.Sprintf("unknown source %q", e.Source))
-	case len(e.Payload) == 0 || !json.Valid(e.Payload):
-		return bad("payload is not valid JSON")
 	}
 	return nil
+}
+
+// canonicalPayload reports whether p is exactly what json.Marshal writes
+// for it. Encode re-marshals the payload (compacting it and escaping <, >
+// and &), so any other form would be stored as bytes that no longer match
+// the hash computed over p.
+func canonicalPayload(p json.RawMessage) bool {
+	b, err := json.Marshal(p)
+	return err == nil && bytes.Equal(b, p)
+}
+
+// atEOF reports whether nothing but white space follows the value dec
+// decoded. (Decoder.More is not enough: it reports false for a stray '}'
+// or ']'.)
+func atEOF(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -18,26 +19,32 @@ const hashDomain = "ceremony-event-hash-v1"
 // UTC), source, causation_id, payload (the exact JSON bytes), prev_hash.
 // An offline verifier can recompute it from an export alone.
 func ComputeHash(e Envelope) string {
-	h := sha256.New()
-	field := func(b []byte) {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+	var stack [640]byte
+	b := stack[:0]
+	field := func(v []byte) {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+		b = append(b, v...)
 	}
-	field([]byte(hashDomain))
-	field([]byte(e.ID))
-	field([]byte(e.CeremonyID))
-	field([]byte(e.Kind))
-	field([]byte(e.Type))
-	field(fmt.Appendf(nil, "%d", e.Version))
-	field(fmt.Appendf(nil, "%d", e.Position))
-	field([]byte(e.Time.UTC().Format(time.RFC3339Nano)))
-	field([]byte(e.Source))
-	field([]byte(e.CausationID))
+	fieldS := func(v string) {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+		b = append(b, v...)
+	}
+	var num [20]byte
+	fieldS(hashDomain)
+	fieldS(e.ID)
+	fieldS(e.CeremonyID)
+	fieldS(e.Kind)
+	fieldS(e.Type)
+	field(strconv.AppendInt(num[:0], int64(e.Version), 10))
+	field(strconv.AppendUint(num[:0], e.Position, 10))
+	var ts [40]byte
+	field(e.Time.UTC().AppendFormat(ts[:0], time.RFC3339Nano))
+	fieldS(string(e.Source))
+	fieldS(e.CausationID)
 	field(e.Payload)
-	field([]byte(e.PrevHash))
-	return hex.EncodeToString(h.Sum(nil))
+	fieldS(e.PrevHash)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Seal sets e.PrevHash to prev and e.Hash to the hash of the result.

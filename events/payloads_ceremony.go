@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -132,7 +133,10 @@ func (CardBlocked) EventType() string    { return "card.blocked" }
 func upcastCardPresentedV1(old json.RawMessage) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(old, &m); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if m == nil { // JSON null: assigning to the nil map would panic
+		return nil, fmt.Errorf("%w: card.presented v1 payload is null, want an object", ErrMalformed)
 	}
 	if _, ok := m["reader_class"]; !ok {
 		m["reader_class"] = json.RawMessage(`"unknown"`)

@@ -121,12 +121,21 @@ func (r *Registry) DecodePayload(e Envelope) (Payload, error) {
 		}
 	}
 	p := ti.newFn()
+	if e.Version == ti.current && json.Unmarshal(raw, p) == nil {
+		// Fast path: accept only if the payload is exactly what Marshal
+		// writes for the decoded value (so no unknown or missing field,
+		// no other spelling). Anything else takes the strict decoder.
+		if canon, err := json.Marshal(p); err == nil && bytes.Equal(canon, raw) {
+			return p, nil
+		}
+		p = ti.newFn()
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(p); err != nil {
 		return nil, fmt.Errorf("events: ceremony %s position %d: payload of %q: %w: %v", e.CeremonyID, e.Position, e.Type, ErrMalformed, err)
 	}
-	if dec.More() {
+	if !atEOF(dec) {
 		return nil, fmt.Errorf("events: ceremony %s position %d: payload of %q: %w: trailing data", e.CeremonyID, e.Position, e.Type, ErrMalformed)
 	}
 	return p, nil

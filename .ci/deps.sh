@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian 12 machine,
+# and only what is missing. Run as root (CI and the dev machines are).
+set -euo pipefail
+export PATH="$PATH:/usr/local/go/bin"
+
+command -v go >/dev/null || { echo "deps: Go is not installed (expected at /usr/local/go): install Go 1.26" >&2; exit 1; }
+command -v gcc >/dev/null || NEED_GCC=1
+
+# Debian packages the suite needs. The core engine needs none beyond gcc
+# (for -race); the PC/SC and PKCS#11 issues add pcscd, vsmartcard-vpcd,
+# libpcsclite-dev, softhsm2, opensc and scdaemon here.
+PACKAGES=()
+[ "${NEED_GCC:-0}" = 1 ] && PACKAGES+=(gcc libc6-dev)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+go version

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, the engine under the race
+# detector, every package's tests, and a short run of each fuzz target.
+# Every test that needs a real component starts it itself and fails (never
+# skips) when it is missing.
+set -euo pipefail
+export PATH="$PATH:/usr/local/go/bin"
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race (engine, events, store, ceremonies)"
+go test -race -count=1 -timeout 15m ./engine/... ./events/... ./adapters/jetstream/... ./ceremonies/...
+
+echo "== go test (all packages)"
+go test -count=1 -timeout 15m ./...
+
+echo "== fuzz (short)"
+FUZZTIME="${FUZZTIME:-10s}" bash .ci/fuzz.sh

@@ -1,0 +1,21 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both install what they need on a fresh Debian 12 machine (.ci/deps.sh).
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+
+.PHONY: demo test deps bench fuzz
+
+deps:
+	bash .ci/deps.sh
+
+demo: deps
+	$(GO) run ./cmd/ceremony demo
+
+test: deps
+	bash .ci/test.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./engine/ ./adapters/jetstream/
+
+fuzz:
+	FUZZTIME=60s bash .ci/fuzz.sh

@@ -1,0 +1,127 @@
+package jetstream
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// DefaultStream is the stream name used when Config.Stream is empty.
+const DefaultStream = "CEREMONIES"
+
+// SyncMode says when the embedded server fsyncs a write.
+type SyncMode int
+
+const (
+	// SyncAlways fsyncs every write before it is acknowledged. The default.
+	SyncAlways SyncMode = iota
+	// SyncRelaxed leaves the server's default periodic fsync (every two
+	// minutes): acknowledged events can be lost on a power cut or kernel
+	// crash. For rehearsals only; it must be asked for explicitly.
+	SyncRelaxed
+)
+
+func (m SyncMode) String() string {
+	switch m {
+	case SyncAlways:
+		return "always"
+	case SyncRelaxed:
+		return "relaxed"
+	}
+	return fmt.Sprintf("SyncMode(%d)", int(m))
+}
+
+// Config configures Open.
+type Config struct {
+	// DataDir holds the store, under DataDir/jetstream. Created if missing.
+	DataDir string
+	// Sync is the durability of a write. The zero value is SyncAlways.
+	Sync SyncMode
+	// Stream names the stream. Empty: DefaultStream.
+	Stream string
+	// Listen is a host:port for a TCP client listener (port 0: any free
+	// port). Empty: no listener; only this process can reach the server.
+	// The listener has no authentication or TLS.
+	Listen string
+}
+
+// storeDir is where the embedded server keeps its files.
+func (c Config) storeDir() string { return filepath.Join(c.DataDir, "jetstream") }
+
+// lockFile is held by the one store that uses DataDir.
+func (c Config) lockFile() string { return filepath.Join(c.storeDir(), "store.lock") }
+
+// streamName returns the configured stream name or the default.
+func (c Config) streamName() string {
+	if c.Stream == "" {
+		return DefaultStream
+	}
+	return c.Stream
+}
+
+// serverOptions checks c and returns the options of the embedded server.
+func (c Config) serverOptions() (*server.Options, error) {
+	if c.DataDir == "" {
+		return nil, fmt.Errorf("jetstream: Config.DataDir is empty: it must name the directory that holds the event store")
+	}
+	opts := &server.Options{
+		JetStream:  true,
+		StoreDir:   c.storeDir(),
+		DontListen: true,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	switch c.Sync {
+	case SyncAlways:
+		opts.SyncAlways = true
+	case SyncRelaxed:
+		// The server's default periodic fsync.
+	default:
+		return nil, fmt.Errorf("jetstream: Config.Sync is %v: want SyncAlways or SyncRelaxed", c.Sync)
+	}
+	if c.Listen != "" {
+		host, portText, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: Config.Listen %q: want host:port: %w", c.Listen, err)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil || port < 0 || port > 65535 {
+			return nil, fmt.Errorf("jetstream: Config.Listen %q: port must be 0-65535", c.Listen)
+		}
+		if port == 0 {
+			port = server.RANDOM_PORT
+		}
+		opts.DontListen = false
+		opts.Host = host
+		opts.Port = port
+	}
+	return opts, nil
+}
+
+// prepareDataDir creates the store directory and checks that it is
+// writable, so that a bad DataDir is an error naming it rather than a
+// server that does not start.
+func (c Config) prepareDataDir() error {
+	dir := c.storeDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("jetstream: create data directory %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("jetstream: data directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	_, werr := f.Write([]byte("ok"))
+	cerr := f.Close()
+	rerr := os.Remove(name)
+	for _, err := range []error{werr, cerr, rerr} {
+		if err != nil {
+			return fmt.Errorf("jetstream: data directory %s is not writable: %w", dir, err)
+		}
+	}
+	return nil
+}

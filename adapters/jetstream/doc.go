@@ -1,0 +1,29 @@
+// Package jetstream is the events.Store on an embedded NATS JetStream
+// server (design sections 3 and 7).
+//
+// Rules a caller must know:
+//   - Open starts a nats-server in this process, storing under
+//     <DataDir>/jetstream, and connects to it without a TCP port unless
+//     Config.Listen asks for one (that listener has no authentication or
+//     TLS: bind it to loopback). Close stops it; call it before exit.
+//     One store at a time may use a DataDir: Open takes a lock on it
+//     (flock; on Unix) and a second Open fails until the first is closed.
+//   - Durability: by default (SyncAlways) every write is fsynced before it
+//     is acknowledged, so an acknowledged event is on disk. SyncRelaxed
+//     leaves the server's periodic fsync (events of the last interval can be
+//     lost on a power cut): for rehearsals only, and only when asked for.
+//   - One stream (default "CEREMONIES"), subjects ceremony.<id>.<type>, file
+//     storage, DenyDelete and DenyPurge, no age, size or count limits. An
+//     existing stream with other settings is refused, never changed.
+//   - Append checks the event before storing it: the bytes must decode
+//     (events.Decode) to an envelope of the given ceremony and event id. A
+//     stale expectation is an *events.ConflictError. A lost acknowledgement
+//     is resolved by reading back what the ceremony holds after the
+//     expected sequence; if the outcome stays unknown the error wraps
+//     ErrOutcomeUnknown: reload the ceremony before deciding again.
+//   - Load and Replay decode every stored event; a corrupt one is an error
+//     naming its stream sequence, never skipped. Replay stops at the stream's
+//     last sequence as it was when Replay started.
+//   - A Store is safe for concurrent use by many goroutines. After Close
+//     every call returns an error wrapping ErrClosed.
+package jetstream

@@ -1,0 +1,187 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Timeouts of the embedded server's start and of the orderly shutdown.
+const (
+	startTimeout = 10 * time.Second
+	drainTimeout = 10 * time.Second
+)
+
+var (
+	// ErrClosed is returned (wrapped) by every call on a closed Store.
+	ErrClosed = errors.New("event store is closed")
+	// ErrOutcomeUnknown is returned (wrapped) by Append when no
+	// acknowledgement came and the event is not (yet) found in the store.
+	// Reload the ceremony before deciding again: the event may still land.
+	// Appending it again with the same expectation is safe (it is stored at
+	// most once).
+	ErrOutcomeUnknown = errors.New("append outcome unknown: no acknowledgement")
+)
+
+// Store is an events.Store on an embedded JetStream server. It is safe for
+// concurrent use; its fields are set by Open and never changed.
+type Store struct {
+	srv        *server.Server
+	nc         *nats.Conn
+	js         natsjs.JetStream
+	stream     natsjs.Stream
+	name       string
+	sync       SyncMode
+	connClosed chan struct{} // closed by the connection's ClosedHandler
+	unlock     func() error  // releases the data directory lock
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ events.Store = (*Store)(nil)
+
+// Open starts the embedded server on cfg.DataDir, connects to it and
+// creates the stream, or checks the existing one (see checkStreamConfig).
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	opts, err := cfg.serverOptions()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.prepareDataDir(); err != nil {
+		return nil, err
+	}
+	unlock, err := lockDir(cfg.lockFile())
+	if err != nil {
+		return nil, err
+	}
+	srv, err := startServer(opts, cfg.Listen)
+	if err != nil {
+		return nil, errors.Join(err, unlock())
+	}
+
+	s := &Store{srv: srv, name: cfg.streamName(), sync: cfg.Sync, connClosed: make(chan struct{}), unlock: unlock}
+	s.nc, err = nats.Connect("",
+		nats.InProcessServer(srv),
+		nats.Name("ceremony event store"),
+		nats.DrainTimeout(drainTimeout),
+		nats.ClosedHandler(func(*nats.Conn) { close(s.connClosed) }),
+	)
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, errors.Join(fmt.Errorf("jetstream: connect to the embedded server: %w", err), unlock())
+	}
+	s.js, err = natsjs.New(s.nc)
+	if err == nil {
+		s.stream, err = ensureStream(ctx, s.js, s.name)
+	}
+	if err != nil {
+		s.closed.Store(true)
+		if cerr := s.shutdown(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close drains the connection and shuts the embedded server down, in that
+// order. It is idempotent: later calls return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.closeErr = s.shutdown()
+	})
+	return s.closeErr
+}
+
+func (s *Store) shutdown() error {
+	var err error
+	if derr := s.nc.Drain(); derr != nil {
+		err = fmt.Errorf("jetstream: drain connection: %w", derr)
+		s.nc.Close()
+	}
+	select {
+	case <-s.connClosed:
+	case <-time.After(drainTimeout + time.Second):
+		err = errors.Join(err, fmt.Errorf("jetstream: connection not closed %s after drain", drainTimeout+time.Second))
+		s.nc.Close()
+	}
+	s.srv.Shutdown()
+	s.srv.WaitForShutdown()
+	if uerr := s.unlock(); uerr != nil {
+		err = errors.Join(err, fmt.Errorf("jetstream: release data directory lock: %w", uerr))
+	}
+	return err
+}
+
+// startServer starts the embedded server and waits until it serves
+// JetStream.
+func startServer(opts *server.Options, listen string) (*server.Server, error) {
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: configure embedded server on %s: %w", opts.StoreDir, err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(startTimeout) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("jetstream: embedded server on %s not ready after %s (is the listen address %q taken?)", opts.StoreDir, startTimeout, listen)
+	}
+	if !srv.JetStreamEnabled() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("jetstream: embedded server on %s started without JetStream (the store directory could not be used)", opts.StoreDir)
+	}
+	return srv, nil
+}
+
+// usable returns an error wrapping ErrClosed after Close.
+func (s *Store) usable(op string) error {
+	if s.closed.Load() {
+		return fmt.Errorf("jetstream: %s: %w", op, ErrClosed)
+	}
+	return nil
+}
+
+// JetStream returns the client of the embedded server (for benchmarks and
+// tools; appending through it bypasses the checks of Append).
+func (s *Store) JetStream() natsjs.JetStream { return s.js }
+
+// StreamName returns the name of the stream that holds the events.
+func (s *Store) StreamName() string { return s.name }
+
+// Sync returns the durability the store was opened with, so that a caller
+// can show it (a relaxed store must never be silent about it).
+func (s *Store) Sync() SyncMode { return s.sync }
+
+// ClientURL returns the URL of the TCP listener, or "" without one.
+func (s *Store) ClientURL() string {
+	if s.srv.Addr() == nil {
+		return ""
+	}
+	return s.srv.ClientURL()
+}
+
+// LastSeq returns the stream's last sequence (0 for an empty stream).
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	if err := s.usable("last sequence"); err != nil {
+		return 0, err
+	}
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("jetstream: last sequence of stream %s: %w", s.name, err)
+	}
+	return info.State.LastSeq, nil
+}

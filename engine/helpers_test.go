@@ -1,0 +1,212 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// openStore opens the real JetStream store on dir and closes it when the
+// test ends (Close is idempotent, so a test may close it earlier).
+func openStore(t *testing.T, dir string) *jetstream.Store {
+	t.Helper()
+	s, err := jetstream.Open(context.Background(), jetstream.Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("open the JetStream store on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close the JetStream store: %v", err)
+		}
+	})
+	return s
+}
+
+// newEngine builds an engine over store with the Backup Key definitions,
+// opens it (replaying the store) and closes it when the test ends.
+func newEngine(t *testing.T, store events.Store, clock engine.Clock) *engine.Engine {
+	t.Helper()
+	eng, err := engine.New(engine.Config{
+		Store:       store,
+		Registry:    events.DefaultRegistry(),
+		Definitions: backupkey.Definitions(),
+		Clock:       clock,
+	})
+	if err != nil {
+		t.Fatalf("engine.New: %v", err)
+	}
+	if err := eng.Open(context.Background()); err != nil {
+		t.Fatalf("engine Open: %v", err)
+	}
+	t.Cleanup(eng.Close)
+	return eng
+}
+
+// stepClock starts at a fixed time and moves one second per call, so
+// that event times are deterministic and increasing.
+type stepClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newStepClock() *stepClock {
+	return &stepClock{now: time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)}
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Second)
+	return c.now
+}
+
+// fixedClock always returns the same time.
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+const (
+	keySetA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	reader  = "Virtual PCD 00 00"
+	hsm     = "softhsm2:token=backup"
+)
+
+// samples is a realistic payload for each event type the tests record,
+// by type.
+func samples() map[string]events.Payload {
+	out := map[string]events.Payload{}
+	for _, p := range []events.Payload{
+		&events.GenerateStarted{Operator: "alice", Threshold: 2, Shares: 3, Reader: reader, HSM: hsm},
+		&events.LoadStarted{Operator: "bob", KeySetID: keySetA, Reader: reader, HSM: hsm},
+		&events.WriteConfirmed{},
+		&events.ReadConfirmed{},
+		&events.HSMKeyLoaded{HSM: hsm, KeySetID: keySetA, KCV: "a1b2c3", Label: "backup-key-aaaaaaaa"},
+		&events.KeySetVoided{KeySetID: keySetA, Written: []string{"000500000001"}, Reason: "stopped with 1 of 3 shares written"},
+		&events.CeremonyAborted{Reason: "operator cancelled", By: "alice"},
+		&events.CeremonyFailed{Reason: "HSM refused the key", Recovery: "fix the HSM, then run a load"},
+		&events.StepTimedOut{Step: "insert card 1", Deadline: time.Date(2025, 3, 14, 10, 2, 0, 0, time.UTC)},
+		&events.StepRetried{Step: "after timeout"},
+		&events.CardPresented{Reader: reader, ReaderClass: "host-pinpad", Serial: "000500000001", Slot: 1},
+	} {
+		out[p.EventType()] = p
+	}
+	return out
+}
+
+// sample returns the sample payload of typ, failing the test if there is none.
+func sample(t *testing.T, typ string) events.Payload {
+	t.Helper()
+	p, ok := samples()[typ]
+	if !ok {
+		t.Fatalf("test has no sample payload for %q: add one to samples()", typ)
+	}
+	return p
+}
+
+// record records the sample payload of each type in turn.
+func record(t *testing.T, inst *engine.Instance, types ...string) {
+	t.Helper()
+	for _, typ := range types {
+		if err := inst.Record(context.Background(), events.SourceEngine, sample(t, typ)); err != nil {
+			t.Fatalf("record %s in phase %q: %v", typ, inst.Phase(), err)
+		}
+	}
+}
+
+// load returns the stored envelopes of one ceremony, checking that the
+// stored bytes decode to them.
+func load(t *testing.T, store events.Store, id string) []events.Envelope {
+	t.Helper()
+	recs, err := store.Load(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", id, err)
+	}
+	out := make([]events.Envelope, 0, len(recs))
+	for _, r := range recs {
+		d, err := events.Decode(r.Data)
+		if err != nil {
+			t.Fatalf("Load(%s): stored bytes of position %d do not decode: %v", id, r.Position, err)
+		}
+		if d.Hash != r.Hash || d.Position != r.Position {
+			t.Fatalf("Load(%s): record %d differs from its stored bytes", id, r.Position)
+		}
+		out = append(out, r.Envelope)
+	}
+	return out
+}
+
+// stateOf returns a copy of a Backup Key instance's folded state.
+func stateOf(t *testing.T, inst *engine.Instance) backupkey.State {
+	t.Helper()
+	var out backupkey.State
+	inst.View(func(s engine.State) {
+		st, ok := s.(*backupkey.State)
+		if !ok {
+			t.Fatalf("state is %T, want *backupkey.State", s)
+		}
+		out = *st
+		out.Written = copyMap(st.Written)
+		out.Accepted = copyMap(st.Accepted)
+	})
+	return out
+}
+
+func copyMap(m map[int]string) map[int]string {
+	out := make(map[int]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// sameInstance fails the test unless a and b have the same phase,
+// position, state, open step and summary.
+func sameInstance(t *testing.T, what string, a, b *engine.Instance) {
+	t.Helper()
+	if a.Phase() != b.Phase() || a.Position() != b.Position() {
+		t.Errorf("%s: phase %q position %d, want %q position %d", what, b.Phase(), b.Position(), a.Phase(), a.Position())
+	}
+	if sa, sb := stateOf(t, a), stateOf(t, b); !reflect.DeepEqual(sa, sb) {
+		t.Errorf("%s: state\n%+v\nwant\n%+v", what, sb, sa)
+	}
+	as, aat := a.OpenStep()
+	bs, bat := b.OpenStep()
+	if as != bs || !aat.Equal(bat) {
+		t.Errorf("%s: open step %q until %s, want %q until %s", what, bs, bat, as, aat)
+	}
+	if sa, sb := a.Summary(), b.Summary(); sa.ID != sb.ID || sa.Kind != sb.Kind || sa.Phase != sb.Phase ||
+		sa.Events != sb.Events || sa.Ended != sb.Ended || !sa.Started.Equal(sb.Started) || !sa.Updated.Equal(sb.Updated) ||
+		sa.OpenStep != sb.OpenStep || !sa.Deadline.Equal(sb.Deadline) {
+		t.Errorf("%s: summary %+v, want %+v", what, sb, sa)
+	}
+}
+
+// waitFor polls cond until it holds or limit passes. It is a liveness
+// bound, not a measure of speed.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// isErr reports whether err wraps target, naming both on failure.
+func isErr(err, target error) error {
+	if errors.Is(err, target) {
+		return nil
+	}
+	return fmt.Errorf("error %v, want one wrapping %q", err, target)
+}
