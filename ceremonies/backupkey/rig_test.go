@@ -293,4 +293,3 @@ func (r *rig) withCard(name string) (*openpgp.Client, func()) {
 	}
 	return c, rd.Remove
 }
-

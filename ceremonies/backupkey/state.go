@@ -17,7 +17,7 @@ type State struct {
 
 	// Writing (generate).
 	Generated bool
-	KeyLost   bool // the key was lost with a process; no more shares can be written
+	KeyLost   bool           // the key was lost with a process; no more shares can be written
 	Written   map[int]string // share index -> card serial
 	Pending   *events.ShareWriteRequested
 
