@@ -15,7 +15,8 @@ test: deps
 	bash .ci/test.sh
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./engine/ ./adapters/jetstream/
+	$(GO) test -run '^$$' -bench 'Append|Rebuild|Replay' -benchtime 2000x ./engine/ ./adapters/jetstream/
+	$(GO) test -run '^$$' -bench Memory -benchtime 1x ./engine/
 
 fuzz:
 	FUZZTIME=60s bash .ci/fuzz.sh

@@ -3,7 +3,10 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,6 +167,22 @@ func BenchmarkRebuild(b *testing.B) {
 	})
 }
 
+// peakRSS is the process's peak resident set (VmHWM), in bytes, or 0
+// where /proc is not there.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
 // BenchmarkMemory reports the heap of an idle engine (embedded server
 // included) and what each active ceremony adds.
 //
@@ -191,7 +210,8 @@ func BenchmarkMemory(b *testing.B) {
 			}
 		}
 		full := heap()
-		b.ReportMetric((idle-base)/(1<<20), "idle-MiB")
-		b.ReportMetric((full-idle)/active/1024, "KiB/ceremony")
+		b.ReportMetric((idle-base)/(1<<20), "idle-heap-MiB")
+		b.ReportMetric((full-idle)/active/1024, "heap-KiB/ceremony")
+		b.ReportMetric(peakRSS()/(1<<20), "peak-RSS-MiB")
 	}
 }
