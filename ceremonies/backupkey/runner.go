@@ -129,9 +129,9 @@ func (r *Runner) paused(ctx context.Context) error {
 		return err
 	}
 	if !ok {
-		return r.abort(ctx, "the operator ended the ceremony after a timeout")
+		return r.abort(ctx, fmt.Sprintf("the operator ended the ceremony after the step %q timed out", r.state().PausedStep))
 	}
-	return r.inst.Record(ctx, events.SourceOperator, &events.StepRetried{Step: "after timeout"})
+	return r.inst.Record(ctx, events.SourceOperator, &events.StepRetried{Step: r.state().PausedStep})
 }
 
 // reconcile compares what the events say was in memory with what this

@@ -54,6 +54,36 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseNoArgs parses args for a command that takes flags only.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
+	}
+	return nil
+}
+
+// openCeremony checks that pos names one ceremony, opens the store and
+// returns it. The caller closes the app.
+func (c *common) openCeremony(ctx context.Context, out io.Writer, cmd string, pos []string) (*app, *engine.Instance, error) {
+	if len(pos) != 1 {
+		return nil, nil, usagef("%s takes one ceremony id ('ceremony list' shows them)", cmd)
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := a.get(pos[0])
+	if err != nil {
+		a.close()
+		return nil, nil, err
+	}
+	return a, inst, nil
+}
+
 // app is an open event store with an engine on it.
 type app struct {
 	store *jetstream.Store

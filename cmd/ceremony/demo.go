@@ -29,8 +29,7 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	dir := fs.String("dir", "", "working directory for the demo's event store (dir/data) and card images (dir/cards); default: a new temporary directory")
 	quorum := fs.String("quorum", "2-of-3", "quorum: 2-of-3 or 3-of-5")
 	syncMode := fs.String("sync", "always", "fsync policy: always or relaxed")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	q, err := backupkey.ParseQuorum(*quorum)
@@ -39,9 +38,6 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	}
 	if q.Shares > len(demoPINs) {
 		return usagef("--quorum %s: the demo has %d emulated cards; use 2-of-3 or 3-of-5", q, len(demoPINs))
-	}
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	if *dir == "" {
 		if *dir, err = os.MkdirTemp("", "ceremony-demo-"); err != nil {

@@ -13,12 +13,8 @@ func cmdEmulatedCards(_ context.Context, args []string, _ io.Reader, out io.Writ
 	fs.SetOutput(out)
 	dir := fs.String("cards-dir", "ceremony-cards", "directory of the emulated card images")
 	create := fs.Int("create", 0, "create this many new cards (card1, card2, ... after the existing ones), PINs 123456 as delivered")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	if *create < 0 || *create > 16 {
 		return usagef("--create %d: give 1 to 16", *create)

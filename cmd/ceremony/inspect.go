@@ -17,12 +17,8 @@ import (
 
 func cmdList(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs, c := newFlags("list", out)
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	a, err := c.open(ctx, out)
 	if err != nil {
@@ -47,18 +43,11 @@ func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("show takes one ceremony id")
-	}
-	a, err := c.open(ctx, out)
+	a, inst, err := c.openCeremony(ctx, out, "show", pos)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	inst, err := a.get(pos[0])
-	if err != nil {
-		return err
-	}
 	sum := inst.Summary()
 	var st backupkey.State
 	inst.View(func(s engine.State) { st = *s.(*backupkey.State) })
@@ -119,19 +108,13 @@ func cmdEvents(ctx context.Context, args []string, _ io.Reader, out io.Writer) e
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("events takes one ceremony id")
-	}
-	a, err := c.open(ctx, out)
+	a, inst, err := c.openCeremony(ctx, out, "events", pos)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	if _, err := a.get(pos[0]); err != nil {
-		return err
-	}
 	if *asJSON {
-		recs, err := a.store.Load(ctx, pos[0])
+		recs, err := a.store.Load(ctx, inst.ID())
 		if err != nil {
 			return err
 		}
@@ -140,7 +123,7 @@ func cmdEvents(ctx context.Context, args []string, _ io.Reader, out io.Writer) e
 		}
 		return nil
 	}
-	return printEvents(ctx, a, pos[0], out)
+	return printEvents(ctx, a, inst.ID(), out)
 }
 
 // printEvents prints a ceremony's events as a readable table.
@@ -202,21 +185,14 @@ func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("abort takes one ceremony id")
-	}
 	if *reason == "" || *by == "" {
 		return usagef("--reason and --operator are required: the abort is recorded with both")
 	}
-	a, err := c.open(ctx, out)
+	a, inst, err := c.openCeremony(ctx, out, "abort", pos)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	inst, err := a.get(pos[0])
-	if err != nil {
-		return err
-	}
 	if inst.Ended() {
 		return fmt.Errorf("ceremony %s has already ended (%s): nothing to abort", inst.ID(), inst.Phase())
 	}
@@ -229,12 +205,8 @@ func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 
 func cmdCards(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs, c := newFlags("cards", out)
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	a, err := c.open(ctx, out)
 	if err != nil {

@@ -73,12 +73,8 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 	sf.register(fs)
 	quorum := fs.String("quorum", "2-of-3", "quorum k-of-n: 2-of-3, 3-of-5, or a custom k-of-n (2 <= k <= n <= 16)")
 	id := fs.String("id", "", "ceremony id (default: gen-<random>)")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	q, err := backupkey.ParseQuorum(*quorum)
 	if err != nil {
@@ -115,12 +111,8 @@ func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 	sf.register(fs)
 	keySet := fs.String("key-set", "", "key set id to load (default: the set of the first card read)")
 	id := fs.String("id", "", "ceremony id (default: load-<random>)")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
 	}
 	if sf.operator == "" {
 		return usagef("--operator is required: the events record who ran the ceremony")
@@ -160,18 +152,11 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("resume takes one ceremony id")
-	}
-	a, err := c.open(ctx, out)
+	a, inst, err := c.openCeremony(ctx, out, "resume", pos)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	inst, err := a.get(pos[0])
-	if err != nil {
-		return err
-	}
 	if inst.Ended() {
 		fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
 		return outcome(inst)
