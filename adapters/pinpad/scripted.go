@@ -19,6 +19,7 @@ const (
 	Cancel                    // the red Cancel key
 	PIN                       // digits, then OK
 	Stall                     // nobody touches the pad until the step's deadline
+	Clear                     // digits typed, then the yellow Clear key: PIN entry starts over
 )
 
 // Entry is one scripted operator action.
@@ -104,6 +105,10 @@ func (s *Scripted) Confirm(ctx context.Context) (bool, error) {
 func (s *Scripted) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
 	s.Show(line1, line2)
 	e, err := s.next(ctx, "a PIN")
+	for err == nil && e.Kind == Clear {
+		writeDisplay(s.Display, line1, strings.Repeat("*", len(e.PIN))+" (Clear)")
+		e, err = s.next(ctx, "a PIN after Clear")
+	}
 	if err != nil {
 		return nil, err
 	}

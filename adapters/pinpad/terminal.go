@@ -14,7 +14,12 @@ import (
 )
 
 // Terminal is a PIN pad on the operator's terminal: Enter is OK, "c" is
-// Cancel, and a PIN is read without echo when the input is a terminal.
+// Cancel, "clear" at a PIN prompt starts the entry over (the yellow Clear
+// key), and a PIN is read without echo when the input is a terminal.
+//
+// A read that a step's deadline interrupted stays pending and answers the
+// next prompt, as a keypad buffers keys; if that next prompt is a PIN
+// prompt, the pending read echoes. Known limit of a line-based terminal.
 type Terminal struct {
 	Display io.Writer
 	in      *bufio.Reader
@@ -84,15 +89,21 @@ func (t *Terminal) Confirm(ctx context.Context) (bool, error) {
 // EnterPIN implements ceremonies.PinPad.
 func (t *Terminal) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
 	t.Show(line1, line2)
-	fmt.Fprint(t.Display, "  [type the PIN and Enter; c = Cancel] ")
-	s, err := t.readLine(ctx, true)
-	if err != nil {
-		return nil, err
+	for {
+		fmt.Fprint(t.Display, "  [type the PIN and Enter; c = Cancel; clear = start over] ")
+		s, err := t.readLine(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case strings.EqualFold(s, "c"):
+			return nil, ceremonies.ErrCancelled
+		case strings.EqualFold(s, "clear"):
+			t.Show(line1, "(cleared)")
+			continue
+		}
+		return []byte(s), nil
 	}
-	if strings.EqualFold(s, "c") {
-		return nil, ceremonies.ErrCancelled
-	}
-	return []byte(s), nil
 }
 
 // Ask prints a question and reads one line of plain text.

@@ -64,14 +64,18 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	}
 	defer a.close()
 
-	// The operator's script: write cards 1..n (a wrong PIN once on card 2),
-	// then read k cards back starting with the last one, still in the reader.
+	// The operator's script: write cards 1..n (a wrong PIN on card 2, a
+	// Clear on card 3), then read k cards back starting with the last one,
+	// still in the reader.
 	entries := []pinpad.Entry{{Kind: pinpad.OK}}
 	plan := append([]string(nil), names...)
 	for i := range names {
 		entries = append(entries, pinpad.Entry{Kind: pinpad.OK})
-		if i == 1 {
+		switch i {
+		case 1: // a wrong PIN: the counter drops and is shown
 			entries = append(entries, pinpad.Entry{Kind: pinpad.PIN, PIN: "00000000"})
+		case 2: // a typo corrected with the yellow Clear key
+			entries = append(entries, pinpad.Entry{Kind: pinpad.Clear, PIN: "850"})
 		}
 		entries = append(entries, pinpad.Entry{Kind: pinpad.PIN, PIN: demoPINs[i]})
 	}
