@@ -88,19 +88,24 @@ func RandomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Open replays every stored event: it rebuilds each ceremony, the
-// projections, and re-arms the open step deadlines of active ceremonies.
+// Open replays every stored event once, in stream order: it rebuilds each
+// ceremony and the projections, then re-arms the open step deadlines of
+// active ceremonies.
 func (e *Engine) Open(ctx context.Context) error {
-	byID := map[string][]events.Record{}
+	folded := map[string]*Instance{}
 	var order []string
 	err := e.store.Replay(ctx, 1, func(r events.Record) error {
-		if _, ok := byID[r.CeremonyID]; !ok {
-			order = append(order, r.CeremonyID)
-		}
-		byID[r.CeremonyID] = append(byID[r.CeremonyID], r)
 		p, err := e.reg.DecodePayload(r.Envelope)
 		if err != nil {
 			return err
+		}
+		inst, err := e.foldRecord(folded[r.CeremonyID], r, p)
+		if err != nil {
+			return err
+		}
+		if folded[r.CeremonyID] == nil {
+			order = append(order, r.CeremonyID)
+			folded[r.CeremonyID] = inst
 		}
 		e.proj.apply(r.Envelope, p)
 		return nil
@@ -109,10 +114,7 @@ func (e *Engine) Open(ctx context.Context) error {
 		return fmt.Errorf("engine: open: %w", err)
 	}
 	for _, id := range order {
-		inst, err := e.fold(id, byID[id])
-		if err != nil {
-			return err
-		}
+		inst := folded[id]
 		e.mu.Lock()
 		e.instances[id] = inst
 		e.mu.Unlock()
@@ -217,22 +219,34 @@ func (e *Engine) Replay(ctx context.Context, id string) (*Instance, error) {
 
 // fold builds an instance from a ceremony's records.
 func (e *Engine) fold(id string, recs []events.Record) (*Instance, error) {
-	d, err := e.Definition(recs[0].Kind)
-	if err != nil {
-		return nil, fmt.Errorf("engine: ceremony %s: %w", id, err)
-	}
-	inst := newInstance(e, d, id)
+	var inst *Instance
 	for _, r := range recs {
-		if r.Position != inst.position+1 || r.PrevHash != inst.lastHash {
-			return nil, fmt.Errorf("engine: ceremony %s position %d: %w: the hash chain or positions are broken", id, r.Position, ErrCorruptHistory)
-		}
 		p, err := e.reg.DecodePayload(r.Envelope)
 		if err != nil {
 			return nil, fmt.Errorf("engine: ceremony %s: %w", id, err)
 		}
-		if err := inst.applyLocked(context.Background(), r.Envelope, p, r.Seq); err != nil {
-			return nil, fmt.Errorf("engine: ceremony %s position %d: %w: %v", id, r.Position, ErrCorruptHistory, err)
+		if inst, err = e.foldRecord(inst, r, p); err != nil {
+			return nil, err
 		}
+	}
+	return inst, nil
+}
+
+// foldRecord applies one stored record to inst; a nil inst means r opens
+// the ceremony. Positions and the hash chain must follow on.
+func (e *Engine) foldRecord(inst *Instance, r events.Record, p events.Payload) (*Instance, error) {
+	if inst == nil {
+		d, err := e.Definition(r.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("engine: ceremony %s: %w", r.CeremonyID, err)
+		}
+		inst = newInstance(e, d, r.CeremonyID)
+	}
+	if r.Position != inst.position+1 || r.PrevHash != inst.lastHash {
+		return nil, fmt.Errorf("engine: ceremony %s position %d: %w: the hash chain or positions are broken", r.CeremonyID, r.Position, ErrCorruptHistory)
+	}
+	if err := inst.applyLocked(context.Background(), r.Envelope, p, r.Seq); err != nil {
+		return nil, fmt.Errorf("engine: ceremony %s position %d: %w: %v", r.CeremonyID, r.Position, ErrCorruptHistory, err)
 	}
 	return inst, nil
 }
