@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/hashicorp/vault v1.21.4
 	github.com/looplab/fsm v1.0.3
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	golang.org/x/term v0.47.0

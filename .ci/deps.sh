@@ -7,10 +7,10 @@ export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "deps: Go is not installed (expected at /usr/local/go): install Go 1.26" >&2; exit 1; }
 command -v gcc >/dev/null || NEED_GCC=1
 
-# Debian packages the suite needs. The core engine needs none beyond gcc
-# (for -race); the PC/SC and PKCS#11 issues add pcscd, vsmartcard-vpcd,
-# libpcsclite-dev, softhsm2, opensc and scdaemon here.
-PACKAGES=()
+# Debian packages the build and the suite need: gcc for cgo (PKCS#11) and
+# -race; SoftHSM2 and OpenSC (pkcs11-tool) for the PKCS#11 tests. The PC/SC
+# issue adds pcscd, vsmartcard-vpcd, libpcsclite-dev and scdaemon here.
+PACKAGES=(softhsm2 opensc)
 [ "${NEED_GCC:-0}" = 1 ] && PACKAGES+=(gcc libc6-dev)
 
 missing=()

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
@@ -29,6 +28,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	dir := fs.String("dir", "", "working directory for the demo's event store (dir/data) and card images (dir/cards); default: a new temporary directory")
 	quorum := fs.String("quorum", "2-of-3", "quorum: 2-of-3 or 3-of-5")
 	syncMode := fs.String("sync", "always", "fsync policy: always or relaxed")
+	var hf hsmFlags
+	hf.register(fs)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -48,7 +49,12 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	}
 	c := &common{dataDir: filepath.Join(*dir, "data"), sync: *syncMode}
 	box := newCardBox(filepath.Join(*dir, "cards"))
-	fmt.Fprintf(out, "Demo: Backup Key generate %s on emulated cards, software HSM.\n  event store: %s\n  card images: %s\n\n", q, c.dataDir, box.dir)
+	hsm, closeHSM, err := hf.open(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer closeHSM()
+	fmt.Fprintf(out, "Demo: Backup Key generate %s on emulated cards, HSM %s.\n  event store: %s\n  card images: %s\n\n", q, hsm.Name(), c.dataDir, box.dir)
 
 	var names []string
 	for i := 0; i < q.Shares; i++ {
@@ -89,7 +95,7 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	pad := pinpad.NewScripted(out, entries...)
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out, Choose: rehearsal.Plan(plan...)}
 	pad.OnShow = h.OnShow
-	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: memhsm.New("software-hsm"), StepTimeout: time.Minute}
+	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: time.Minute}
 
 	id := "gen-" + engine.RandomID()[:8]
 	inst, err := a.eng.Start(ctx, backupkey.KindGenerate, id, events.SourceOperator, &events.GenerateStarted{

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
@@ -21,6 +20,7 @@ type stationFlags struct {
 	cardsDir string
 	timeout  time.Duration
 	operator string
+	hsm      hsmFlags
 }
 
 func (s *stationFlags) register(fs interface {
@@ -30,26 +30,32 @@ func (s *stationFlags) register(fs interface {
 	fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
 	fs.DurationVar(&s.timeout, "step-timeout", ceremonies.DefaultStepTimeout, "how long a step waits for the operator before the ceremony pauses")
 	fs.StringVar(&s.operator, "operator", "", "name of the operator running the ceremony (recorded)")
+	s.hsm.register(fs)
 }
 
 // interactive builds a station on the terminal: the operator types which
 // emulated card goes into the reader, and uses the terminal as PIN pad.
-func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Writer) (*ceremonies.Station, *rehearsal.Hand, error) {
+// The caller calls the returned close function when done.
+func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Writer) (*ceremonies.Station, *rehearsal.Hand, func(), error) {
 	if s.timeout <= 0 {
-		return nil, nil, usagef("--step-timeout %v: give a positive duration, e.g. 5m", s.timeout)
+		return nil, nil, nil, usagef("--step-timeout %v: give a positive duration, e.g. 5m", s.timeout)
 	}
 	box := newCardBox(s.cardsDir)
 	if len(box.names()) == 0 {
-		return nil, nil, usagef("no emulated cards in %s: create some with 'ceremony emulated-cards --cards-dir %s --create 3'", s.cardsDir, s.cardsDir)
+		return nil, nil, nil, usagef("no emulated cards in %s: create some with 'ceremony emulated-cards --cards-dir %s --create 3'", s.cardsDir, s.cardsDir)
 	}
 	term := pinpad.NewTerminal(in, out)
+	hsm, closeHSM, err := s.hsm.open(ctx, term)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}
 	h.Choose = func(int) (string, error) {
 		return term.Ask(ctx, fmt.Sprintf("  Which card goes into the reader? (%v; Enter keeps the card in it): ", box.names()))
 	}
 	pad := &handPad{PinPad: term, hand: h}
-	return &ceremonies.Station{Pad: pad, Reader: port, HSM: memhsm.New("software-hsm"), StepTimeout: s.timeout}, h, nil
+	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout}, h, closeHSM, nil
 }
 
 // handPad lets the hand react to each display change before the pad waits.
@@ -86,10 +92,11 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 	if *id == "" {
 		*id = "gen-" + engine.RandomID()[:8]
 	}
-	station, h, err := sf.interactive(ctx, in, out)
+	station, h, closeHSM, err := sf.interactive(ctx, in, out)
 	if err != nil {
 		return err
 	}
+	defer closeHSM()
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return err
@@ -120,10 +127,11 @@ func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 	if *id == "" {
 		*id = "load-" + engine.RandomID()[:8]
 	}
-	station, h, err := sf.interactive(ctx, in, out)
+	station, h, closeHSM, err := sf.interactive(ctx, in, out)
 	if err != nil {
 		return err
 	}
+	defer closeHSM()
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return err
@@ -161,10 +169,11 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 		fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
 		return outcome(inst)
 	}
-	station, h, err := sf.interactive(ctx, in, out)
+	station, h, closeHSM, err := sf.interactive(ctx, in, out)
 	if err != nil {
 		return err
 	}
+	defer closeHSM()
 	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
 	return drive(ctx, a, inst, station, h, true, out)
 }
