@@ -7,6 +7,7 @@ t="${FUZZTIME:-10s}"
 targets=(
 	"./events FuzzDecode"
 	"./ceremonies/backupkey FuzzDecodeRecord"
+	"./ceremonies/hsmbackup FuzzDecodeFile"
 	"./adapters/openpgp FuzzParseResponse"
 	"./adapters/openpgp FuzzParsePWStatus"
 	"./adapters/openpgp FuzzParseAID"

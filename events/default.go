@@ -36,6 +36,15 @@ func DefaultRegistry() *Registry {
 		func() Payload { return &HSMLoadRequested{} },
 		func() Payload { return &HSMKeyLoaded{} },
 		func() Payload { return &HSMLoadFailed{} },
+		func() Payload { return &BackupStarted{} },
+		func() Payload { return &KeyWrapped{} },
+		func() Payload { return &KeySkipped{} },
+		func() Payload { return &BackupWritten{} },
+		func() Payload { return &RestoreStarted{} },
+		func() Payload { return &KeyRestoreRequested{} },
+		func() Payload { return &KeyRestored{} },
+		func() Payload { return &KeyRestoreFailed{} },
+		func() Payload { return &RestoreCompleted{} },
 	}
 	for _, fn := range v1 {
 		r.Register(1, fn)

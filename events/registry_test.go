@@ -175,6 +175,8 @@ func allPayloads() []events.Payload {
 		&events.ShareWritten{}, &events.ShareWriteFailed{}, &events.ShareAccepted{},
 		&events.SharesDiscarded{}, &events.KeyReconstructed{}, &events.KeyMismatch{},
 		&events.KeySetVoided{}, &events.HSMLoadRequested{}, &events.HSMKeyLoaded{}, &events.HSMLoadFailed{},
+		&events.BackupStarted{}, &events.KeyWrapped{}, &events.KeySkipped{}, &events.BackupWritten{}, &events.RestoreStarted{},
+		&events.KeyRestoreRequested{}, &events.KeyRestored{}, &events.KeyRestoreFailed{}, &events.RestoreCompleted{},
 	}
 }
 

@@ -45,6 +45,21 @@ var (
 	ErrTwoKeys = errors.New("the token holds more than one Backup Key")
 	// ErrKeyMismatch: the token's check value disagrees with the key given.
 	ErrKeyMismatch = errors.New("the token's check value does not match the key")
+	// ErrNoBackupKey: the token holds no Backup Key to wrap or unwrap under.
+	ErrNoBackupKey = errors.New("the token holds no Backup Key")
+	// ErrKeyNotFound: no token key matches the KeyInfo given.
+	ErrKeyNotFound = errors.New("key not found on the token")
+	// ErrKeyNotUnique: more than one token key matches the KeyInfo given.
+	ErrKeyNotUnique = errors.New("more than one key on the token matches")
+	// ErrKeyExists: a restore would create a key whose class and CKA_ID
+	// are already on the token.
+	ErrKeyExists = errors.New("a key with this class and CKA_ID is already on the token")
+	// ErrUnwrap: a wrapped key does not unwrap under the token's Backup
+	// Key: the backup was made under another Backup Key or is damaged.
+	ErrUnwrap = errors.New("the key cannot be unwrapped: the backup was made under another Backup Key or is damaged")
+	// ErrKeyInfo: a KeyInfo names a class or type that is not backed up,
+	// or lacks what a restore needs.
+	ErrKeyInfo = errors.New("bad key description")
 	// ErrClosed: the HSM was used after Close.
 	ErrClosed = errors.New("HSM closed")
 )

@@ -201,3 +201,19 @@ func (h *HSM) begin(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
+
+// WithSession runs fn on the HSM's logged-in session, holding the HSM's
+// lock, and returns fn's error. It is for tests and tools that need a
+// PKCS#11 call this package does not offer (softhsmtest uses it). fn must
+// not log out, close the session or finalise the module, and must finish
+// any operation it starts (a C_FindObjectsInit needs its
+// C_FindObjectsFinal); it must not call methods of h, which would wait on
+// the lock it holds.
+func (h *HSM) WithSession(fn func(ctx *pkcs11.Ctx, s pkcs11.SessionHandle) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("pkcs11hsm %s: %w: open it again", h.name, ErrClosed)
+	}
+	return fn(h.mod.ctx, h.session)
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -110,7 +111,7 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: backupkey.Definitions()})
+	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: definitions()})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -120,6 +121,11 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 		return nil, fmt.Errorf("replay the event store in %s: %w", c.dataDir, err)
 	}
 	return &app{store: st, eng: eng}, nil
+}
+
+// definitions is the explicit registry of every ceremony kind.
+func definitions() []*engine.Definition {
+	return append(backupkey.Definitions(), hsmbackup.Definitions()...)
 }
 
 func (a *app) close() {

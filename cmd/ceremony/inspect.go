@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -49,17 +50,39 @@ func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	}
 	defer a.close()
 	sum := inst.Summary()
-	var st backupkey.State
-	inst.View(func(s engine.State) { st = *s.(*backupkey.State) })
 	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
 	row("ceremony", sum.ID)
 	row("kind", sum.Kind)
 	row("phase", sum.Phase)
-	row("operator", st.Operator)
 	row("started", sum.Started.Format(time.RFC3339))
 	row("updated", sum.Updated.Format(time.RFC3339))
 	row("events", sum.Events)
+	var ended string
+	inst.View(func(s engine.State) {
+		switch st := s.(type) {
+		case *backupkey.State:
+			showBackupKey(row, st)
+			ended = st.Ended
+		case *hsmbackup.State:
+			showHSMBackup(row, st)
+			ended = st.Ended
+		}
+	})
+	if sum.OpenStep != "" {
+		row("waiting for", fmt.Sprintf("%s until %s", sum.OpenStep, sum.Deadline.Format(time.RFC3339)))
+	}
+	if ended != "" {
+		row("ended because", ended)
+	}
+	if !sum.Ended {
+		row("next", fmt.Sprintf("ceremony resume %s  (or: ceremony abort %s --reason ...)", sum.ID, sum.ID))
+	}
+	return tw.Flush()
+}
+
+func showBackupKey(row func(string, any), st *backupkey.State) {
+	row("operator", st.Operator)
 	if st.Threshold > 0 {
 		row("quorum", fmt.Sprintf("%d-of-%d", st.Threshold, st.Shares))
 	}
@@ -76,16 +99,30 @@ func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 	row("refused cards", st.Refusals)
 	row("wrong PINs", st.WrongPINs)
 	row("timeouts", st.Timeouts)
-	if sum.OpenStep != "" {
-		row("waiting for", fmt.Sprintf("%s until %s", sum.OpenStep, sum.Deadline.Format(time.RFC3339)))
+}
+
+func showHSMBackup(row func(string, any), st *hsmbackup.State) {
+	row("operator", st.Operator)
+	row("HSM", st.HSM)
+	row("file", st.File)
+	if st.SHA256 != "" {
+		row("file SHA-256", st.SHA256)
 	}
-	if st.Ended != "" {
-		row("ended because", st.Ended)
+	if st.KCV != "" {
+		row("Backup Key KCV", st.KCV)
 	}
-	if !sum.Ended {
-		row("next", fmt.Sprintf("ceremony resume %s  (or: ceremony abort %s --reason ...)", sum.ID, sum.ID))
+	if len(st.Wrapped) > 0 {
+		row("keys wrapped", strings.Join(st.Wrapped, ", "))
 	}
-	return tw.Flush()
+	if len(st.Skipped) > 0 {
+		row("keys skipped", strings.Join(st.Skipped, ", "))
+	}
+	if len(st.Restored) > 0 {
+		row("keys restored", strings.Join(st.Restored, ", "))
+	}
+	if len(st.Failed) > 0 {
+		row("keys not restored", strings.Join(st.Failed, ", "))
+	}
 }
 
 func indexSerials(m map[int]string) string {

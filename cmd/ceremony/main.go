@@ -56,6 +56,8 @@ Ceremonies (emulated cards from --cards-dir; software HSM):
   load                 read k cards and load the Backup Key into the HSM, interactively
   resume ID            continue a ceremony that stopped (crash, timeout, closed terminal)
   abort ID             end a ceremony; --reason says why
+  hsm backup --out F   wrap the HSM's extractable keys under its Backup Key into a file (--hsm pkcs11)
+  hsm restore F        unwrap a backup into an HSM loaded with the same Backup Key (--hsm pkcs11)
 
 Inspection:
   list                 every ceremony with its phase
@@ -94,6 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"events":         cmdEvents,
 		"cards":          cmdCards,
 		"emulated-cards": cmdEmulatedCards,
+		"hsm":            cmdHSM,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {

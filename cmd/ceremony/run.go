@@ -11,6 +11,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -169,6 +170,9 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 		fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
 		return outcome(inst)
 	}
+	if inst.Kind() == hsmbackup.KindBackup || inst.Kind() == hsmbackup.KindRestore {
+		return resumeHSMBackup(ctx, inst, out)
+	}
 	station, h, closeHSM, err := sf.interactive(ctx, in, out)
 	if err != nil {
 		return err
@@ -176,6 +180,26 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 	defer closeHSM()
 	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
 	return drive(ctx, a, inst, station, h, true, out)
+}
+
+// resumeHSMBackup ends an interrupted backup or restore: neither holds a
+// secret worth continuing from, so the record says to run it again.
+func resumeHSMBackup(ctx context.Context, inst *engine.Instance, out io.Writer) error {
+	var pending string
+	inst.View(func(s engine.State) { pending = s.(*hsmbackup.State).Pending })
+	reason := "interrupted before it finished"
+	recovery := "run it again; a backup file is written only at the end, so none is half-written"
+	if inst.Kind() == hsmbackup.KindRestore {
+		recovery = "run the restore again: keys already restored are refused as existing and left as they are"
+		if pending != "" {
+			reason = fmt.Sprintf("interrupted while unwrapping key %q: look for it on the token", pending)
+		}
+	}
+	if err := inst.Record(ctx, events.SourceEngine, &events.CeremonyFailed{Reason: reason, Recovery: recovery}); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s ended: %s; %s.\n", inst.ID(), reason, recovery)
+	return outcome(inst)
 }
 
 func drive(ctx context.Context, a *app, inst *engine.Instance, station *ceremonies.Station, h *rehearsal.Hand, resumed bool, out io.Writer) error {

@@ -169,7 +169,7 @@ func (s *site) openEngine(t *testing.T) (*engine.Engine, *jetstream.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: backupkey.Definitions()})
+	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: definitions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +219,13 @@ func (s *site) checkReplay(t *testing.T, id string) {
 	if live.Phase() != replayed.Phase() || live.Position() != replayed.Position() || !reflect.DeepEqual(a, b) {
 		t.Fatalf("state after restart differs from the replay:\nlive %s %d %+v\nreplay %s %d %+v", live.Phase(), live.Position(), a, replayed.Phase(), replayed.Position(), b)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

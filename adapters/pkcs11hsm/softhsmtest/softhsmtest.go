@@ -10,6 +10,10 @@
 //     0600) in the token's directory.
 //   - A missing softhsm2-util or SoftHSM2 module fails the test (t.Fatalf,
 //     never a skip), naming the Debian package to install.
+//   - GenerateECKey, GenerateRSAKey, GenerateAESKey and ImportAESKey put
+//     extractable (AES: optionally) token keys on an open
+//     pkcs11hsm.HSM; Sign, Verify and EncryptBlock use them inside the
+//     HSM, finding them by CKA_ID; all go through HSM.WithSession.
 package softhsmtest
 
 import (
