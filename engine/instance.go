@@ -30,6 +30,7 @@ type Instance struct {
 	updated     time.Time
 	open        openStep // the step whose deadline runs, if any
 	timerErr    error
+	paused      string // the step that timed out, until retried
 }
 
 func newInstance(e *Engine, d *Definition, id string) *Instance {

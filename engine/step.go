@@ -25,9 +25,15 @@ func (i *Instance) trackStepLocked(p events.Payload) {
 	case *events.StepDeadlineSet:
 		i.disarmLocked()
 		i.open = openStep{step: ev.Step, at: ev.Deadline}
-	case *events.StepCompleted, *events.StepTimedOut:
+	case *events.StepCompleted:
 		i.disarmLocked()
 		i.open = openStep{}
+	case *events.StepTimedOut:
+		i.disarmLocked()
+		i.open = openStep{}
+		i.paused = ev.Step
+	case *events.StepRetried:
+		i.paused = ""
 	}
 }
 
@@ -112,6 +118,13 @@ func (i *Instance) EndStep(ctx context.Context, step string) error {
 		return ErrStepTimedOut
 	}
 	return i.recordLocked(ctx, events.SourceEngine, &events.StepCompleted{Step: step})
+}
+
+// PausedStep returns the step whose deadline passed, until it is retried.
+func (i *Instance) PausedStep() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.paused
 }
 
 // OpenStep returns the step whose deadline runs, if any.

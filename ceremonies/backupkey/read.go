@@ -40,7 +40,7 @@ func (r *Runner) readNext(ctx context.Context) error {
 	if err := r.inst.Record(ctx, events.SourceCard, &events.ShareAccepted{Serial: serial, KeySetID: ks.ID, Index: share.Index, Have: have, Need: ks.Threshold}); err != nil {
 		return err
 	}
-	r.say(fmt.Sprintf("Card %s: share %d of key set %s accepted (%d of %d).", serial, share.Index, ks.ID, have, ks.Threshold))
+	r.drv.Tell(fmt.Sprintf("Card %s: share %d of key set %s accepted (%d of %d).", serial, share.Index, ks.ID, have, ks.Threshold))
 	if have < ks.Threshold {
 		return ceremonies.RemoveCard(ctx, r.inst, leases, r.Station, card)
 	}
@@ -110,7 +110,7 @@ func (r *Runner) rebuild(ctx context.Context, ks engine.KeySet) error {
 		if got == "" {
 			return err
 		}
-		r.say(err.Error() + "; the shares were discarded: read the cards again.")
+		r.drv.Tell(err.Error() + "; the shares were discarded: read the cards again.")
 		if rerr := r.inst.Record(ctx, events.SourceEngine, &events.KeyMismatch{KeySetID: ks.ID, ExpectedKCV: ks.KCV, GotKCV: got, Indexes: idx}); rerr != nil {
 			return rerr
 		}
@@ -120,7 +120,7 @@ func (r *Runner) rebuild(ctx context.Context, ks engine.KeySet) error {
 	if err := r.inst.Record(ctx, events.SourceEngine, &events.KeyReconstructed{KeySetID: ks.ID, KCV: got, Indexes: idx}); err != nil {
 		return err
 	}
-	r.say(fmt.Sprintf("Key rebuilt from shares %v: KCV %s matches key set %s.", idx, got, ks.ID))
+	r.drv.Tell(fmt.Sprintf("Key rebuilt from shares %v: KCV %s matches key set %s.", idx, got, ks.ID))
 	return nil
 }
 
@@ -152,12 +152,12 @@ func (r *Runner) load(ctx context.Context, st State) error {
 		if rerr := r.inst.Record(ctx, events.SourceHSM, &events.HSMLoadFailed{HSM: hsm.Name(), Error: msg}); rerr != nil {
 			return rerr
 		}
-		r.say(msg)
+		r.drv.Tell(msg)
 		return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyFailed{Reason: msg, Recovery: "fix the HSM, then run a backup-key load ceremony with the cards of this set"})
 	}
 	if err := r.inst.Record(ctx, events.SourceHSM, &events.HSMKeyLoaded{HSM: hsm.Name(), KeySetID: st.KeySetID, KCV: kcv, Label: label, AlreadyPresent: already}); err != nil {
 		return err
 	}
-	r.say(fmt.Sprintf("Backup Key loaded into %s as %q (KCV %s).", hsm.Name(), label, kcv))
+	r.drv.Tell(fmt.Sprintf("Backup Key loaded into %s as %q (KCV %s).", hsm.Name(), label, kcv))
 	return nil
 }

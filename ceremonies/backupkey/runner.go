@@ -2,7 +2,6 @@ package backupkey
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -26,6 +25,7 @@ type Runner struct {
 	Label   string       // HSM label for the key; default "backup-key-<set>"
 
 	inst   *engine.Instance
+	drv    *ceremonies.Driver
 	split  *Split         // generate: the key set being written
 	shares map[int][]byte // reading: accepted shares by index
 	key    []byte         // reading: the rebuilt key until loaded
@@ -36,6 +36,7 @@ type Runner struct {
 // not errors.
 func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 	r.inst = inst
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
 	r.shares = map[int][]byte{}
 	defer r.wipe()
 	leases := r.Engine.Leases()
@@ -62,53 +63,14 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 		case PhaseReading:
 			err = r.readNext(ctx)
 		case PhaseCreatedPaused, PhaseWritingPaused, PhaseReadingPaused:
-			err = r.paused(ctx)
+			err = r.drv.Paused(ctx)
 		default:
 			return fmt.Errorf("backupkey: ceremony %s: unknown phase %q", inst.ID(), phase)
 		}
-		if err = r.settle(ctx, err); err != nil {
+		if err = r.drv.Settle(ctx, err); err != nil {
 			return err
 		}
 	}
-}
-
-// settle turns the expected outcomes of a step into events or a retry.
-func (r *Runner) settle(ctx context.Context, err error) error {
-	var refused *ceremonies.RefusedError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ceremonies.ErrPaused):
-		r.say("The step timed out: the ceremony is paused. OK retries, Cancel aborts.")
-		return nil
-	case errors.As(err, &refused):
-		r.say(refused.Error())
-		if rerr := r.removeAny(ctx); rerr != nil && !errors.Is(rerr, ceremonies.ErrPaused) {
-			return rerr
-		}
-		return nil
-	case errors.Is(err, ceremonies.ErrCancelled):
-		return r.abort(ctx, "cancelled on the PIN pad")
-	case errors.Is(err, events.ErrConflict), errors.Is(err, engine.ErrEnded):
-		// Another process wrote to this ceremony (an abort, say): look again.
-		if rerr := r.inst.Refresh(ctx); rerr != nil {
-			return rerr
-		}
-		if r.inst.Ended() {
-			r.say(fmt.Sprintf("Ceremony %s was ended elsewhere (%s).", r.inst.ID(), r.inst.Phase()))
-		}
-		return nil
-	}
-	return err
-}
-
-func (r *Runner) abort(ctx context.Context, reason string) error {
-	r.say("Aborted: " + reason)
-	return r.inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: reason, By: r.state().Operator})
-}
-
-func (r *Runner) removeAny(ctx context.Context) error {
-	return ceremonies.WaitRemoved(ctx, r.inst, r.Station, "remove refused card")
 }
 
 func (r *Runner) confirmStart(ctx context.Context) error {
@@ -120,18 +82,6 @@ func (r *Runner) confirmStart(ctx context.Context) error {
 		return err
 	}
 	return r.inst.Record(ctx, events.SourceOperator, ev)
-}
-
-func (r *Runner) paused(ctx context.Context) error {
-	r.Station.Pad.Show("Timed out", "OK=retry Cancel=end")
-	ok, err := r.Station.Pad.Confirm(ctx)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return r.abort(ctx, fmt.Sprintf("the operator ended the ceremony after the step %q timed out", r.state().PausedStep))
-	}
-	return r.inst.Record(ctx, events.SourceOperator, &events.StepRetried{Step: r.state().PausedStep})
 }
 
 // reconcile compares what the events say was in memory with what this
@@ -155,7 +105,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		written := sortedSerials(st.Written)
 		if len(st.Written) < st.Threshold {
 			reason := fmt.Sprintf("the process stopped with %d of %d shares written (fewer than the %d needed): the key existed only in memory and is gone", len(st.Written), st.Shares, st.Threshold)
-			r.say("Key set void: " + reason + ". Start a new generate; these cards may be overwritten without confirmation: " + strings.Join(written, ", "))
+			r.drv.Tell("Key set void: " + reason + ". Start a new generate; these cards may be overwritten without confirmation: " + strings.Join(written, ", "))
 			return r.inst.Record(ctx, events.SourceEngine, &events.KeySetVoided{KeySetID: st.KeySetID, Written: written, Reason: reason})
 		}
 		consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); the other shares cannot be made now, so the set has no more than %d cards", len(st.Written), st.Shares, st.Threshold, len(st.Written))
@@ -177,7 +127,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		redo = []string{"nothing: no secret was held in memory at the stop"}
 	}
 	for _, s := range redo {
-		r.say("To redo: " + s)
+		r.drv.Tell("To redo: " + s)
 	}
 	return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyResumed{Phase: r.inst.Phase(), Redo: redo})
 }
@@ -212,11 +162,6 @@ func copyMap(m map[int]string) map[int]string {
 	return out
 }
 
-func (r *Runner) say(s string) {
-	if r.Say != nil {
-		r.Say(s)
-	}
-}
 
 func (r *Runner) wipe() {
 	if r.split != nil {

@@ -26,8 +26,6 @@ type State struct {
 	Reconstructed bool
 	LoadPending   bool // hsm.load_requested without an outcome
 
-	PausedStep string // the step whose deadline passed, while paused
-
 	Refusals  int
 	WrongPINs int
 	Timeouts  int
@@ -112,9 +110,6 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.WrongPINs++
 	case *events.StepTimedOut:
 		s.Timeouts++
-		s.PausedStep = ev.Step
-	case *events.StepRetried:
-		s.PausedStep = ""
 	case *events.CeremonyAborted:
 		s.Ended = ev.Reason
 	case *events.CeremonyFailed:

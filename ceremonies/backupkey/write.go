@@ -71,7 +71,7 @@ func (r *Runner) generate(ctx context.Context, st State) error {
 		return err
 	}
 	r.split = split
-	r.say(fmt.Sprintf("Backup Key generated: key set %s, %s, KCV %s.", ev.KeySetID, q, split.KCV))
+	r.drv.Tell(fmt.Sprintf("Backup Key generated: key set %s, %s, KCV %s.", ev.KeySetID, q, split.KCV))
 	return nil
 }
 
@@ -96,7 +96,7 @@ func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error
 	if !known || ks.Status != engine.KeySetLive {
 		return nil
 	}
-	r.say(fmt.Sprintf("Card %s holds share %d of the LIVE key set %s (KCV %s). Overwriting it loses that share.", card.Serial(), rec.Index, ks.ID, ks.KCV))
+	r.drv.Tell(fmt.Sprintf("Card %s holds share %d of the LIVE key set %s (KCV %s). Overwriting it loses that share.", card.Serial(), rec.Index, ks.ID, ks.KCV))
 	r.Station.Pad.Show("Overwrite live", "share? OK/Cancel")
 	ok, err := r.Station.Pad.Confirm(ctx)
 	if err != nil {
@@ -142,6 +142,6 @@ func (r *Runner) writeShare(ctx context.Context, card ceremonies.Card, index int
 	if err := r.inst.Record(ctx, events.SourceCard, &events.ShareWritten{Serial: serial, KeySetID: setID, Index: index}); err != nil {
 		return err
 	}
-	r.say(fmt.Sprintf("Share %d written to card %s.", index, serial))
+	r.drv.Tell(fmt.Sprintf("Share %d written to card %s.", index, serial))
 	return nil
 }

@@ -1,0 +1,78 @@
+package ceremonies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Driver holds what every ceremony runner needs to turn the expected
+// outcomes of a step (a timeout, a refused card, Cancel, another process
+// writing) into events or a retry, the same way for every kind.
+type Driver struct {
+	Inst     *engine.Instance
+	Station  *Station
+	Operator string
+	Say      func(string) // operator messages; never given a secret
+}
+
+// Tell gives the operator a message.
+func (d *Driver) Tell(s string) {
+	if d.Say != nil {
+		d.Say(s)
+	}
+}
+
+// Settle returns nil when the runner should look at the phase again, or
+// the error that needs a person.
+func (d *Driver) Settle(ctx context.Context, err error) error {
+	var refused *RefusedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrPaused):
+		d.Tell("The step timed out: the ceremony is paused. OK retries, Cancel ends it.")
+		return nil
+	case errors.As(err, &refused):
+		d.Tell(refused.Error())
+		if rerr := WaitRemoved(ctx, d.Inst, d.Station, "remove refused card"); rerr != nil && !errors.Is(rerr, ErrPaused) {
+			return rerr
+		}
+		return nil
+	case errors.Is(err, ErrCancelled):
+		return d.Abort(ctx, "cancelled on the PIN pad")
+	case errors.Is(err, events.ErrConflict), errors.Is(err, engine.ErrEnded):
+		// Another process wrote to this ceremony (an abort, say): look again.
+		if rerr := d.Inst.Refresh(ctx); rerr != nil {
+			return rerr
+		}
+		if d.Inst.Ended() {
+			d.Tell(fmt.Sprintf("Ceremony %s was ended elsewhere (%s).", d.Inst.ID(), d.Inst.Phase()))
+		}
+		return nil
+	}
+	return err
+}
+
+// Abort records the operator's abort.
+func (d *Driver) Abort(ctx context.Context, reason string) error {
+	d.Tell("Aborted: " + reason)
+	return d.Inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: reason, By: d.Operator})
+}
+
+// Paused asks, after a timeout, whether to retry the step or end.
+func (d *Driver) Paused(ctx context.Context) error {
+	step := d.Inst.PausedStep()
+	d.Station.Pad.Show("Timed out", "OK=retry Cancel=end")
+	ok, err := d.Station.Pad.Confirm(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return d.Abort(ctx, fmt.Sprintf("the operator ended the ceremony after the step %q timed out", step))
+	}
+	return d.Inst.Record(ctx, events.SourceOperator, &events.StepRetried{Step: step})
+}
