@@ -8,6 +8,7 @@ targets=(
 	"./events FuzzDecode"
 	"./ceremonies/backupkey FuzzDecodeRecord"
 	"./ceremonies/hsmbackup FuzzDecodeFile"
+	"./ceremonies/usercard FuzzParseSealed"
 	"./adapters/openpgp FuzzParseResponse"
 	"./adapters/openpgp FuzzParsePWStatus"
 	"./adapters/openpgp FuzzParseAID"

@@ -51,6 +51,26 @@ type Card interface {
 	ReadShare() ([]byte, error)
 	// WriteShare replaces the backup slot's record (after VerifyPIN).
 	WriteShare(record []byte) error
+	// ChangePIN replaces the slot's PIN; a wrong old PIN spends a try
+	// (*WrongPINError, ErrPINBlocked).
+	ChangePIN(s Slot, oldPIN, newPIN []byte) error
+
+	// The user slot: a key made on the card that never leaves it, and a
+	// credential sealed to that key.
+
+	// GenerateUserKey makes a new user key (after the backup slot's PIN,
+	// the card's admin PIN) and returns its public point.
+	GenerateUserKey() ([]byte, error)
+	// UserPublicKey returns the user key's public point; ErrNoData if none.
+	UserPublicKey() ([]byte, error)
+	// Decipher runs the key agreement with an ephemeral public point on the
+	// card (after the user PIN) and returns the shared secret.
+	Decipher(ephemeralPoint []byte) ([]byte, error)
+	// ReadCredential returns the sealed credential (after the user PIN);
+	// ErrNoData when there is none.
+	ReadCredential() ([]byte, error)
+	// WriteCredential stores a sealed credential (after the user PIN).
+	WriteCredential(sealed []byte) error
 }
 
 // HSM is the module the Backup Key is loaded into.

@@ -59,6 +59,8 @@ const (
 	RefusedLiveKept    = "live-share-kept"
 	RefusedWriteFailed = "write-failed"
 	RefusedLeased      = "in-use"
+	RefusedNotEnrolled = "not-enrolled"
+	RefusedKeptKey     = "user-key-kept"
 )
 
 // Refuse records the refusal and returns it as an error.
@@ -186,7 +188,11 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 		if err != nil {
 			return err
 		}
-		pin, err := st.Pad.EnterPIN(sctx, "Enter PIN", line2)
+		prompt := "Enter PIN"
+		if slot == UserSlot {
+			prompt = "Enter user PIN"
+		}
+		pin, err := st.Pad.EnterPIN(sctx, prompt, line2)
 		if err != nil {
 			return stepErr(sctx, err)
 		}

@@ -36,6 +36,19 @@ type Definition struct {
 	NewState    func() State
 }
 
+// Pausable returns, for each phase that waits for the operator, the edges
+// of a step timeout (phase -> phase_paused) and of its retry (back).
+func Pausable(phases ...string) []Transition {
+	timedOut, retried := events.StepTimedOut{}.EventType(), events.StepRetried{}.EventType()
+	var ts []Transition
+	for _, p := range phases {
+		ts = append(ts,
+			Transition{Event: timedOut, From: []string{p}, To: p + "_paused"},
+			Transition{Event: retried, From: []string{p + "_paused"}, To: p})
+	}
+	return ts
+}
+
 // preStart is the machine's phase before the first event.
 const preStart = "none"
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -117,7 +118,7 @@ func TestNewRefuses(t *testing.T) {
 // so that a changed transition shows in review. Rewrite the files with
 // UPDATE_GOLDEN=1 go test ./engine/ -run TestDiagramGolden.
 func TestDiagramGolden(t *testing.T) {
-	for _, d := range backupkey.Definitions() {
+	for _, d := range kinds.Definitions() {
 		t.Run(d.Kind, func(t *testing.T) {
 			path := filepath.Join("..", "testdata", "fsm", d.Kind+".mmd")
 			got := d.Diagram()
@@ -145,7 +146,7 @@ func TestDiagramGolden(t *testing.T) {
 }
 
 func TestDiagramListsEveryEdge(t *testing.T) {
-	for _, d := range backupkey.Definitions() {
+	for _, d := range kinds.Definitions() {
 		got := d.Diagram()
 		if !strings.HasPrefix(got, "stateDiagram-v2\n") {
 			t.Errorf("%s: diagram does not start with stateDiagram-v2", d.Kind)

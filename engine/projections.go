@@ -26,10 +26,12 @@ type CardRecord struct {
 	Serial     string          `json:"serial"`
 	KeySetID   string          `json:"key_set_id,omitempty"`
 	ShareIndex int             `json:"share_index,omitempty"`
-	DefaultPIN map[string]bool `json:"default_pin"` // by PIN ("PW3", "PW1"): last verified with the factory default
-	Blocked    map[string]bool `json:"blocked"`     // by PIN: no tries left when last seen
-	Void       bool            `json:"void"`        // holds a share of a voided key set
-	Uncertain  bool            `json:"uncertain"`   // a write was asked for and its outcome is not known
+	DefaultPIN map[string]bool `json:"default_pin"`         // by PIN ("PW3", "PW1"): last verified with the factory default
+	Blocked    map[string]bool `json:"blocked"`             // by PIN: no tries left when last seen
+	Void       bool            `json:"void"`                // holds a share of a voided key set
+	Uncertain  bool            `json:"uncertain"`           // a write was asked for and its outcome is not known
+	UserSlot   string          `json:"user_slot,omitempty"` // the PKCS#11 slot the card is enrolled for
+	UserKey    string          `json:"user_key,omitempty"`  // fingerprint of the card key the credential is sealed to
 	LastSeen   time.Time       `json:"last_seen"`
 }
 
@@ -136,6 +138,13 @@ func (p *Projections) apply(env events.Envelope, pl events.Payload) {
 		c := p.cardLocked(ev.Serial)
 		c.DefaultPIN[ev.PIN] = ev.DefaultPIN
 		c.Blocked[ev.PIN] = false
+	case *events.PINChanged:
+		c := p.cardLocked(ev.Serial)
+		c.DefaultPIN[ev.PIN] = false
+		c.Blocked[ev.PIN] = false
+	case *events.UserEnrolled:
+		c := p.cardLocked(ev.Serial)
+		c.UserSlot, c.UserKey = ev.Slot, ev.KeyFingerprint
 	case *events.CardBlocked:
 		p.cardLocked(ev.Serial).Blocked[ev.PIN] = true
 	case *events.KeyGenerated:

@@ -45,6 +45,17 @@ func DefaultRegistry() *Registry {
 		func() Payload { return &KeyRestored{} },
 		func() Payload { return &KeyRestoreFailed{} },
 		func() Payload { return &RestoreCompleted{} },
+		func() Payload { return &UserEnrolStarted{} },
+		func() Payload { return &UserKeyGenerated{} },
+		func() Payload { return &UserCredentialWriteRequested{} },
+		func() Payload { return &UserEnrolled{} },
+		func() Payload { return &UserActivateStarted{} },
+		func() Payload { return &UserSlotActivated{} },
+		func() Payload { return &UserSlotDeactivated{} },
+		func() Payload { return &PINChangeStarted{} },
+		func() Payload { return &PINPolicyRefused{} },
+		func() Payload { return &PINChangeRequested{} },
+		func() Payload { return &PINChanged{} },
 	}
 	for _, fn := range v1 {
 		r.Register(1, fn)

@@ -177,6 +177,9 @@ func allPayloads() []events.Payload {
 		&events.KeySetVoided{}, &events.HSMLoadRequested{}, &events.HSMKeyLoaded{}, &events.HSMLoadFailed{},
 		&events.BackupStarted{}, &events.KeyWrapped{}, &events.KeySkipped{}, &events.BackupWritten{}, &events.RestoreStarted{},
 		&events.KeyRestoreRequested{}, &events.KeyRestored{}, &events.KeyRestoreFailed{}, &events.RestoreCompleted{},
+		&events.UserEnrolStarted{}, &events.UserKeyGenerated{}, &events.UserCredentialWriteRequested{}, &events.UserEnrolled{},
+		&events.UserActivateStarted{}, &events.UserSlotActivated{}, &events.UserSlotDeactivated{},
+		&events.PINChangeStarted{}, &events.PINPolicyRefused{}, &events.PINChangeRequested{}, &events.PINChanged{},
 	}
 }
 

@@ -2,6 +2,7 @@ package cardemu
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"errors"
 	"fmt"
 	"maps"
@@ -43,14 +44,15 @@ type Card struct {
 	reader   *Reader // the reader holding the card, nil if none
 }
 
-// state is the card's memory, exactly what the image holds. Byte slices in
-// it are never modified in place, only replaced.
+// state is the card's memory, exactly what the image holds. Byte slices and
+// the key in it are never modified in place, only replaced.
 type state struct {
 	manufacturer       uint16
 	serial             uint32
 	pw1, pw3           []byte
 	triesPW1, triesPW3 int
 	dos                map[uint16][]byte // the writable DOs (storedDOs)
+	decKey             *ecdh.PrivateKey  // the decryption key (B8), ECDH P-256; nil if none
 }
 
 func (s state) clone() state {

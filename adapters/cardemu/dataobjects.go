@@ -1,10 +1,6 @@
 package cardemu
 
-import (
-	"bytes"
-
-	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
-)
+import "bytes"
 
 // historicalBytes are SmartPGP's (OpenPGP card v3.4 §6): category 00,
 // card service data 31 C5, card capabilities 73 C0 01 80 (command chaining,
@@ -31,11 +27,14 @@ var atr = func() []byte {
 var extendedCapabilities = []byte{0x08, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00}
 
 // rsa2048 is an algorithm attributes value (v3.4 §4.4.3.9): RSA, 2048-bit
-// modulus, 32-bit exponent, standard import format. The card holds no key.
+// modulus, 32-bit exponent, standard import format. C1 (signature) and C3
+// (authentication) announce it; the card never holds those keys.
 var rsa2048 = []byte{0x01, 0x08, 0x00, 0x00, 0x20, 0x00}
 
-// keyInformation is DO DE (v3.4 §4.4.3.8): keys 1, 2, 3 not present.
-var keyInformation = []byte{0x01, 0x00, 0x02, 0x00, 0x03, 0x00}
+// ecdhP256 is the algorithm attributes value of the decryption key, DO C2
+// (v3.4 §4.4.3.9): ECDH (12) on NIST P-256, OID 1.2.840.10045.3.1.7 as its
+// DER value bytes, no import format byte.
+var ecdhP256 = []byte{0x12, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07}
 
 // access is who may read or write a DO (v3.4 §4.4.1 and §4.4.2).
 type access int
@@ -100,7 +99,8 @@ var aidPrefix = []byte{0xD2, 0x76, 0x00, 0x01, 0x24, 0x01}
 // getData answers GET DATA (v3.4 §7.2.6) for the DOs of §4.4.1 that GnuPG
 // and OpenSC read. Constructed DOs (6E, 65, 7A) include their outer tag, as
 // SmartPGP's do. F9 (no KDF), D6-D8 (no user interaction flag), FA and
-// unknown tags answer 6A88.
+// unknown tags answer 6A88. No DO holds or reveals the private decryption
+// key: only READ PUBLIC KEY (keys.go) answers anything derived from it.
 func (c *Card) getData(cmd command) response {
 	tag := uint16(cmd.p1)<<8 | uint16(cmd.p2)
 	if rule, ok := storedDOs[tag]; ok {
@@ -123,8 +123,10 @@ func (c *Card) getData(cmd command) response {
 		return success(tlv(0x7A, tlv(0x93, []byte{0, 0, 0})))
 	case 0x00C0:
 		return success(extendedCapabilities)
-	case 0x00C1, 0x00C2, 0x00C3:
+	case 0x00C1, 0x00C3:
 		return success(rsa2048)
+	case 0x00C2:
+		return success(ecdhP256)
 	case 0x00C4:
 		return success(c.pwStatus())
 	case 0x00C5, 0x00C6:
@@ -132,7 +134,7 @@ func (c *Card) getData(cmd command) response {
 	case 0x00CD:
 		return success(make([]byte, 12)) // generation times: none
 	case 0x00DE:
-		return success(keyInformation)
+		return success(c.keyInformation())
 	default:
 		return status(swDataNotFound)
 	}
@@ -164,11 +166,11 @@ func (c *Card) applicationRelatedData() []byte {
 		value []byte
 	}{
 		{0xC0, extendedCapabilities},
-		{0xC1, rsa2048}, {0xC2, rsa2048}, {0xC3, rsa2048},
+		{0xC1, rsa2048}, {0xC2, ecdhP256}, {0xC3, rsa2048},
 		{0xC4, c.pwStatus()},
 		{0xC5, make([]byte, 60)}, {0xC6, make([]byte, 60)},
 		{0xCD, make([]byte, 12)},
-		{0xDE, keyInformation},
+		{0xDE, c.keyInformation()},
 	} {
 		discretionary = append(discretionary, tlv(do.tag, do.value)...)
 	}
@@ -254,45 +256,4 @@ func (c *Card) selectData(cmd command) response {
 		return status(swDataNotFound)
 	}
 	return status(swOK)
-}
-
-// generate answers GENERATE ASYMMETRIC KEY PAIR (v3.4 §7.2.14). Reading a
-// public key (P1=81, always allowed) answers 6A88: there is no key.
-// Generation (P1=80) needs PW3 and is not supported.
-func (c *Card) generate(cmd command) response {
-	crtOK := len(cmd.data) >= 2 && (cmd.data[0] == 0xB6 || cmd.data[0] == 0xB8 || cmd.data[0] == 0xA4)
-	switch {
-	case cmd.p1 == 0x81 && cmd.p2 == 0x00 && crtOK:
-		return status(swDataNotFound)
-	case cmd.p1 == 0x80 && cmd.p2 == 0x00 && crtOK:
-		if !c.sess.admin {
-			return status(swSecurityStatus)
-		}
-		return status(swFuncUnsupported)
-	case cmd.p2 != 0x00 || (cmd.p1 != 0x80 && cmd.p1 != 0x81):
-		return status(swWrongP1P2)
-	default:
-		return status(swBadData)
-	}
-}
-
-// privateKeyOperation answers PSO:CDS (9E 9A, needs PW1 81), PSO:DECIPHER
-// (80 86, needs PW1 82) and INTERNAL AUTHENTICATE (needs PW1 82) as a card
-// with no key does: 6982 before the PIN, 6A88 after.
-func (c *Card) privateKeyOperation(cmd command) response {
-	var need openpgp.PINRef
-	switch {
-	case cmd.ins == insIntAuth && cmd.p1 == 0 && cmd.p2 == 0:
-		need = openpgp.PW1
-	case cmd.ins == insPSO && cmd.p1 == 0x9E && cmd.p2 == 0x9A:
-		need = openpgp.PW1Sign
-	case cmd.ins == insPSO && cmd.p1 == 0x80 && cmd.p2 == 0x86:
-		need = openpgp.PW1
-	default:
-		return status(swWrongP1P2)
-	}
-	if !c.sess.verified(need) {
-		return status(swSecurityStatus)
-	}
-	return status(swDataNotFound)
 }

@@ -2,6 +2,7 @@ package cardemu
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,46 +19,60 @@ var ErrBadImage = errors.New("not a valid card image")
 
 const (
 	imageFormat  = "ceremony-card-image"
-	imageVersion = 1
+	imageVersion = 2 // written; version 1 (no decryption key) is still read
 	maxImageSize = 1 << 20
 )
 
-// image is the JSON form of a card image, version 1. Bytes are hex.
+// image is the JSON form of a card image, version 2. Bytes are hex.
 //
 //	{
 //	  "format": "ceremony-card-image",
-//	  "version": 1,
+//	  "version": 2,
 //	  "manufacturer": "FFFE",
 //	  "serial": "00000001",
 //	  "pw1": "313233343536",
 //	  "pw3": "313233343536",
 //	  "pw1_tries": 3,
 //	  "pw3_tries": 3,
-//	  "data_objects": {"0101": "", "5F2D": "656e", ...}
+//	  "data_objects": {"0101": "", "5F2D": "656e", ...},
+//	  "decryption_key": ""
 //	}
+//
+// decryption_key is the private scalar of the decryption key (ECDH on NIST
+// P-256, OpenPGP card v3.4 §7.2.14), 32 bytes big-endian as SEC 1 §2.3.7
+// encodes it, or "" when the card has none. Version 1 is the same without
+// decryption_key: such a card has no key.
 type image struct {
-	Format       string            `json:"format"`
-	Version      int               `json:"version"`
-	Manufacturer string            `json:"manufacturer"`
-	Serial       string            `json:"serial"`
-	PW1          string            `json:"pw1"`
-	PW3          string            `json:"pw3"`
-	PW1Tries     *int              `json:"pw1_tries"`
-	PW3Tries     *int              `json:"pw3_tries"`
-	DataObjects  map[string]string `json:"data_objects"`
+	Format        string            `json:"format"`
+	Version       int               `json:"version"`
+	Manufacturer  string            `json:"manufacturer"`
+	Serial        string            `json:"serial"`
+	PW1           string            `json:"pw1"`
+	PW3           string            `json:"pw3"`
+	PW1Tries      *int              `json:"pw1_tries"`
+	PW3Tries      *int              `json:"pw3_tries"`
+	DataObjects   map[string]string `json:"data_objects"`
+	DecryptionKey *string           `json:"decryption_key,omitempty"` // version 2 only, always present there
 }
 
 func encodeImage(s state) ([]byte, error) {
+	var key string
+	if s.decKey != nil {
+		scalar := s.decKey.Bytes()
+		key = hex.EncodeToString(scalar)
+		clear(scalar)
+	}
 	img := image{
-		Format:       imageFormat,
-		Version:      imageVersion,
-		Manufacturer: fmt.Sprintf("%04X", s.manufacturer),
-		Serial:       fmt.Sprintf("%08X", s.serial),
-		PW1:          hex.EncodeToString(s.pw1),
-		PW3:          hex.EncodeToString(s.pw3),
-		PW1Tries:     &s.triesPW1,
-		PW3Tries:     &s.triesPW3,
-		DataObjects:  map[string]string{},
+		Format:        imageFormat,
+		Version:       imageVersion,
+		Manufacturer:  fmt.Sprintf("%04X", s.manufacturer),
+		Serial:        fmt.Sprintf("%08X", s.serial),
+		PW1:           hex.EncodeToString(s.pw1),
+		PW3:           hex.EncodeToString(s.pw3),
+		PW1Tries:      &s.triesPW1,
+		PW3Tries:      &s.triesPW3,
+		DataObjects:   map[string]string{},
+		DecryptionKey: &key,
 	}
 	for tag, v := range s.dos {
 		img.DataObjects[fmt.Sprintf("%04X", tag)] = hex.EncodeToString(v)
@@ -71,8 +86,10 @@ func encodeImage(s state) ([]byte, error) {
 
 // decodeImage parses an image strictly: unknown fields, a missing field, a
 // format or version mismatch, bad hex, values out of range and trailing
-// data are errors wrapping ErrBadImage. The messages name fields, never
-// their values (the image holds PINs).
+// data are errors wrapping ErrBadImage. Version 1 images are read too; they
+// must not hold decryption_key, which version 2 images must hold. The
+// messages name fields, never their values (the image holds PINs and a
+// private key).
 func decodeImage(b []byte) (state, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -86,8 +103,8 @@ func decodeImage(b []byte) (state, error) {
 	if img.Format != imageFormat {
 		return state{}, fmt.Errorf("%w: format is %q, want %q", ErrBadImage, img.Format, imageFormat)
 	}
-	if img.Version != imageVersion {
-		return state{}, fmt.Errorf("%w: version %d is not supported (this build reads version %d)", ErrBadImage, img.Version, imageVersion)
+	if img.Version != 1 && img.Version != imageVersion {
+		return state{}, fmt.Errorf("%w: version %d is not supported (this build reads versions 1 and %d)", ErrBadImage, img.Version, imageVersion)
 	}
 	var s state
 	var err error
@@ -161,7 +178,38 @@ func decodeImage(b []byte) (state, error) {
 		}
 		s.dos[tag] = v
 	}
+	switch {
+	case img.Version == 1 && img.DecryptionKey != nil:
+		return bad("field decryption_key is not allowed in version 1")
+	case img.Version != 1 && img.DecryptionKey == nil:
+		return bad("field decryption_key is missing")
+	}
+	if img.DecryptionKey != nil && *img.DecryptionKey != "" {
+		key, err := decodeDecryptionKey(*img.DecryptionKey)
+		if err != nil {
+			return bad("field decryption_key: %v", err)
+		}
+		s.decKey = key
+	}
 	return s, nil
+}
+
+// decodeDecryptionKey decodes a P-256 private scalar: 64 hex digits of a
+// value from 1 to the group order minus 1. Errors never quote the value.
+func decodeDecryptionKey(h string) (*ecdh.PrivateKey, error) {
+	scalar, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, errors.New("not valid hex")
+	}
+	defer clear(scalar)
+	if len(scalar) != 32 {
+		return nil, fmt.Errorf("%d bytes, want 32", len(scalar))
+	}
+	key, err := ecdh.P256().NewPrivateKey(scalar)
+	if err != nil {
+		return nil, errors.New("not a P-256 private key (zero, or not below the group order)")
+	}
+	return key, nil
 }
 
 // parseHexUint parses exactly digits upper- or lower-case hex digits.

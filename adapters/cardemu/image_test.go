@@ -2,6 +2,8 @@ package cardemu
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -33,7 +35,7 @@ func TestCreate(t *testing.T) {
 	if err := json.Unmarshal(b, &img); err != nil {
 		t.Fatal(err)
 	}
-	if img["format"] != "ceremony-card-image" || img["version"] != 1.0 || img["pw1"] != "313233343536" || img["pw3"] != "313233343536" {
+	if img["format"] != "ceremony-card-image" || img["version"] != 2.0 || img["decryption_key"] != "" || img["pw1"] != "313233343536" || img["pw3"] != "313233343536" {
 		t.Errorf("image %v", img)
 	}
 
@@ -106,7 +108,9 @@ func TestOpenRefusesBadImages(t *testing.T) {
 		{"unknown field", with("extra", true), `unknown field "extra"`},
 		{"wrong format", with("format", "something-else"), "format"},
 		{"missing format", with("format", nil), "format"},
-		{"version 2", with("version", 2), "version 2 is not supported"},
+		{"version 3", with("version", 3), "version 3 is not supported"},
+		{"version 2 without a key field", with("version", 2), "decryption_key is missing"},
+		{"version 1 with a key field", with("decryption_key", ""), "decryption_key is not allowed in version 1"},
 		{"missing version", with("version", nil), "version 0"},
 		{"version as string", with("version", "1"), `"version" has the wrong JSON type`},
 		{"manufacturer too short", with("manufacturer", "FFE"), "manufacturer"},
@@ -184,16 +188,26 @@ func TestImageRoundTrip(t *testing.T) {
 	st.triesPW1 = 1
 	st.dos[0x0103] = []byte{0, 1, 2}
 	st.dos[0x7F21] = bytes.Repeat([]byte{0xEE}, 2048)
-	b, err := encodeImage(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := decodeImage(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, _ := encodeImage(got)
-	if !bytes.Equal(b, again) {
-		t.Errorf("round trip differs:\n%s\n%s", b, again)
+	for _, withKey := range []bool{false, true} {
+		if withKey {
+			if st.decKey, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := encodeImage(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeImage(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := encodeImage(got)
+		if !bytes.Equal(b, again) {
+			t.Errorf("round trip differs:\n%s\n%s", b, again)
+		}
+		if (got.decKey == nil) == withKey || (withKey && !got.decKey.Equal(st.decKey)) {
+			t.Errorf("key with %v: decoded %v", withKey, got.decKey)
+		}
 	}
 }

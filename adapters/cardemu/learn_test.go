@@ -53,6 +53,8 @@ func TestGnuPGSequence(t *testing.T) {
 		{"key information", "00 CA 00 DE 00", 0x9000, 6},
 		{"extended capabilities", "00 CA 00 C0 00", 0x9000, 10},
 		{"algorithm attributes", "00 CA 00 C1 00", 0x9000, 6},
+		{"algorithm attributes dec (ECDH P-256)", "00 CA 00 C2 00", 0x9000, 9},
+		{"algorithm attributes aut", "00 CA 00 C3 00", 0x9000, 6},
 		{"KDF: none", "00 CA 00 F9 00", 0x6A88, 0},
 		{"UIF: none", "00 CA 00 D6 00", 0x6A88, 0},
 		{"UIF: none", "00 CA 00 D8 00", 0x6A88, 0},
@@ -100,9 +102,9 @@ func TestGnuPGSequence(t *testing.T) {
 		n     int
 	}{
 		{0x4F, aid, 16}, {0x5F52, historicalBytes, 10}, {0xC0, extendedCapabilities, 10},
-		{0xC1, rsa2048, 6}, {0xC2, rsa2048, 6}, {0xC3, rsa2048, 6}, {0xC4, c4, 7},
+		{0xC1, rsa2048, 6}, {0xC2, apdu(t, "12 2A 86 48 CE 3D 03 01 07"), 9}, {0xC3, rsa2048, 6}, {0xC4, c4, 7},
 		{0xC5, make([]byte, 60), 60}, {0xC6, make([]byte, 60), 60}, {0xCD, make([]byte, 12), 12},
-		{0xDE, keyInformation, 6},
+		{0xDE, apdu(t, "01 00 02 00 03 00"), 6},
 	} {
 		v, ok := tlvFind(t, ard, want.tag)
 		if !ok || len(v) != want.n || (want.value != nil && !bytes.Equal(v, want.value)) {

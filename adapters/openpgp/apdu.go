@@ -12,6 +12,8 @@ const (
 	insVerify         = 0x20
 	insChangeRefData  = 0x24
 	insGetResponse    = 0xC0
+	insGenerateKey    = 0x47 // GENERATE ASYMMETRIC KEY PAIR, v3.4 §7.2.14
+	insPSO            = 0x2A // PERFORM SECURITY OPERATION, v3.4 §7.2.10-11
 	maxShortData      = 255
 	verifyClearStatus = 0xFF // VERIFY P1=FF: reset the verification status (v3.4 §7.2.2)
 )

@@ -52,6 +52,8 @@ func TestClientExchanges(t *testing.T) {
 	ok := []byte{0x90, 0x00}
 	getC4 := EncodeGetData(0xC4)
 	big := bytes.Repeat([]byte{0xAB}, 300)
+	pubKey := cat([]byte{0x7F, 0x49, 0x43, 0x86, 0x41}, p256Point)
+	sharedX, sharedY := bytes.Repeat([]byte{0x5E}, 32), bytes.Repeat([]byte{0x5F}, 32)
 
 	tests := []struct {
 		name    string
@@ -133,6 +135,45 @@ func TestClientExchanges(t *testing.T) {
 			func(c *Client) (any, error) { return nil, c.ChangePIN(PW3, []byte("000000"), []byte("654321")) }, nil, ErrWrongPIN, "CHANGE REFERENCE DATA PW3: card answered SW 63C2: wrong PIN for PW3"},
 		{"change empty new", nil,
 			func(c *Client) (any, error) { return nil, c.ChangePIN(PW3, []byte("123456"), nil) }, nil, ErrInvalidArgument, ""},
+		{"generate decryption key", []exchange{{[]byte{0, 0x47, 0x80, 0, 2, 0xB8, 0, 0}, cat(pubKey, ok), nil}},
+			func(c *Client) (any, error) { p, err := c.GenerateDecryptionKey(); return string(p), err }, string(p256Point), nil, ""},
+		{"generate without PW3", []exchange{{nil, []byte{0x69, 0x82}, nil}},
+			func(c *Client) (any, error) { _, err := c.GenerateDecryptionKey(); return nil, err }, nil, ErrSecurityStatus,
+			"GENERATE ASYMMETRIC KEY PAIR B8 (decryption key): card answered SW 6982"},
+		{"generate answers RSA", []exchange{{nil, cat([]byte{0x7F, 0x49, 0x03, 0x81, 0x01, 0xC1}, ok), nil}},
+			func(c *Client) (any, error) { _, err := c.GenerateDecryptionKey(); return nil, err }, nil, ErrMalformedResponse,
+			"GENERATE ASYMMETRIC KEY PAIR B8 (decryption key): malformed response from the card: public key template (7F49): holds an RSA key (tag 81), not an EC point (86)"},
+		{"generate memory failure", []exchange{{nil, []byte{0x65, 0x81}, nil}},
+			func(c *Client) (any, error) { _, err := c.GenerateDecryptionKey(); return nil, err }, nil, ErrMemoryFailure, ""},
+		{"read public key", []exchange{{[]byte{0, 0x47, 0x81, 0, 2, 0xB8, 0, 0}, cat(pubKey, ok), nil}},
+			func(c *Client) (any, error) { p, err := c.DecryptionPublicKey(); return string(p), err }, string(p256Point), nil, ""},
+		{"read public key via 6Cxx", []exchange{
+			{[]byte{0, 0x47, 0x81, 0, 2, 0xB8, 0, 0}, []byte{0x6C, 0x46}, nil},
+			{[]byte{0, 0x47, 0x81, 0, 2, 0xB8, 0, 0x46}, cat(pubKey, ok), nil}},
+			func(c *Client) (any, error) { p, err := c.DecryptionPublicKey(); return string(p), err }, string(p256Point), nil, ""},
+		{"read public key none", []exchange{{nil, []byte{0x6A, 0x88}, nil}},
+			func(c *Client) (any, error) { _, err := c.DecryptionPublicKey(); return nil, err }, nil, ErrNotFound,
+			"READ PUBLIC KEY B8 (decryption key): card answered SW 6A88"},
+		{"read public key trailing byte", []exchange{{nil, cat(pubKey, []byte{0x00}, ok), nil}},
+			func(c *Client) (any, error) { _, err := c.DecryptionPublicKey(); return nil, err }, nil, ErrMalformedResponse, "after tag 7F49"},
+		{"decipher", []exchange{{cat([]byte{0, 0x2A, 0x80, 0x86, 0x48, 0xA6, 0x46, 0x7F, 0x49, 0x43, 0x86, 0x41}, p256Point, []byte{0}), cat(sharedX, ok), nil}},
+			func(c *Client) (any, error) { x, err := c.DecipherECDH(p256Point); return string(x), err }, string(sharedX), nil, ""},
+		{"decipher answers the whole point", []exchange{{nil, cat([]byte{0x04}, sharedX, sharedY, ok), nil}},
+			func(c *Client) (any, error) { x, err := c.DecipherECDH(p256Point); return string(x), err }, string(sharedX), nil, ""},
+		{"decipher without PW1", []exchange{{nil, []byte{0x69, 0x82}, nil}},
+			func(c *Client) (any, error) { _, err := c.DecipherECDH(p256Point); return nil, err }, nil, ErrSecurityStatus, "PSO:DECIPHER (ECDH): card answered SW 6982"},
+		{"decipher bad point", []exchange{{nil, []byte{0x6A, 0x80}, nil}},
+			func(c *Client) (any, error) { _, err := c.DecipherECDH(p256Point); return nil, err }, nil, ErrBadData, "PSO:DECIPHER (ECDH): card answered SW 6A80"},
+		{"decipher no key", []exchange{{nil, []byte{0x6A, 0x88}, nil}},
+			func(c *Client) (any, error) { _, err := c.DecipherECDH(p256Point); return nil, err }, nil, ErrNotFound, ""},
+		{"decipher empty answer", []exchange{{nil, ok, nil}},
+			func(c *Client) (any, error) { _, err := c.DecipherECDH(p256Point); return nil, err }, nil, ErrMalformedResponse, "no shared secret"},
+		{"decipher empty point", nil,
+			func(c *Client) (any, error) { _, err := c.DecipherECDH(nil); return nil, err }, nil, ErrInvalidArgument, "empty public key point"},
+		{"decipher point too long", nil,
+			func(c *Client) (any, error) { _, err := c.DecipherECDH(big); return nil, err }, nil, ErrDataTooLong, "300 bytes"},
+		{"decipher transport error", []exchange{{nil, nil, errTransport}},
+			func(c *Client) (any, error) { _, err := c.DecipherECDH(p256Point); return nil, err }, nil, errTransport, "PSO:DECIPHER (ECDH): reader gone"},
 		{"terminated", []exchange{{EncodeSelect(), []byte{0x62, 0x85}, nil}},
 			func(c *Client) (any, error) { return nil, c.Select() }, nil, ErrTerminated, "6285"},
 		{"unknown SW", []exchange{{EncodeSelect(), []byte{0x6F, 0x00}, nil}},
@@ -161,7 +202,7 @@ func TestClientExchanges(t *testing.T) {
 				if !strings.Contains(err.Error(), tt.errText) {
 					t.Errorf("error %q lacks %q", err, tt.errText)
 				}
-				for _, secret := range []string{"123456", "999999", "000000", "654321", "abc"} {
+				for _, secret := range []string{"123456", "999999", "000000", "654321", "abc", "5E5E5E5E", "^^^^", "5e5e5e5e"} {
 					if strings.Contains(err.Error(), secret) {
 						t.Errorf("error %q leaks %q", err, secret)
 					}

@@ -60,6 +60,9 @@ func (t *Terminal) readLine(ctx context.Context, secret bool) (string, error) {
 				fmt.Fprintln(t.Display)
 			} else {
 				s, err = t.in.ReadString('\n')
+				if !t.tty {
+					fmt.Fprintln(t.Display) // the input is not echoed: end the prompt's line
+				}
 			}
 			t.lines <- lineResult{strings.TrimRight(s, "\r\n"), err}
 		}()

@@ -26,22 +26,9 @@ const (
 )
 
 var (
-	evTimedOut = events.StepTimedOut{}.EventType()
-	evRetried  = events.StepRetried{}.EventType()
-	evAborted  = events.CeremonyAborted{}.EventType()
-	evFailed   = events.CeremonyFailed{}.EventType()
+	evAborted = events.CeremonyAborted{}.EventType()
+	evFailed  = events.CeremonyFailed{}.EventType()
 )
-
-// pauses returns the timeout and retry edges for each waiting phase.
-func pauses(phases ...string) []engine.Transition {
-	var ts []engine.Transition
-	for _, p := range phases {
-		ts = append(ts,
-			engine.Transition{Event: evTimedOut, From: []string{p}, To: p + "_paused"},
-			engine.Transition{Event: evRetried, From: []string{p + "_paused"}, To: p})
-	}
-	return ts
-}
 
 // GenerateDefinition is the Backup Key generate ceremony: "Write New Key",
 // one share per card, then "Read New Key" and load into the HSM.
@@ -55,7 +42,7 @@ func GenerateDefinition() *engine.Definition {
 		{Event: evAborted, From: live, To: PhaseAborted},
 		{Event: evFailed, From: live, To: PhaseFailed},
 	}
-	ts = append(ts, pauses(PhaseCreated, PhaseWriting, PhaseReading)...)
+	ts = append(ts, engine.Pausable(PhaseCreated, PhaseWriting, PhaseReading)...)
 	return &engine.Definition{
 		Kind:        KindGenerate,
 		First:       events.GenerateStarted{}.EventType(),
@@ -76,7 +63,7 @@ func LoadDefinition() *engine.Definition {
 		{Event: evAborted, From: live, To: PhaseAborted},
 		{Event: evFailed, From: live, To: PhaseFailed},
 	}
-	ts = append(ts, pauses(PhaseCreated, PhaseReading)...)
+	ts = append(ts, engine.Pausable(PhaseCreated, PhaseReading)...)
 	return &engine.Definition{
 		Kind:        KindLoad,
 		First:       events.LoadStarted{}.EventType(),

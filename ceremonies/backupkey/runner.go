@@ -162,7 +162,6 @@ func copyMap(m map[int]string) map[int]string {
 	return out
 }
 
-
 func (r *Runner) wipe() {
 	if r.split != nil {
 		r.split.Wipe()

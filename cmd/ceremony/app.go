@@ -11,7 +11,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
-	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -111,7 +111,7 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: definitions()})
+	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: kinds.Definitions()})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -121,11 +121,6 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 		return nil, fmt.Errorf("replay the event store in %s: %w", c.dataDir, err)
 	}
 	return &app{store: st, eng: eng}, nil
-}
-
-// definitions is the explicit registry of every ceremony kind.
-func definitions() []*engine.Definition {
-	return append(backupkey.Definitions(), hsmbackup.Definitions()...)
 }
 
 func (a *app) close() {

@@ -58,6 +58,9 @@ Ceremonies (emulated cards from --cards-dir; software HSM):
   abort ID             end a ceremony; --reason says why
   hsm backup --out F   wrap the HSM's extractable keys under its Backup Key into a file (--hsm pkcs11)
   hsm restore F        unwrap a backup into an HSM loaded with the same Backup Key (--hsm pkcs11)
+  user enrol           seal a PKCS#11 slot's user PIN to a key made on a card (--hsm pkcs11)
+  user activate        log the slot in with the card and its PIN; OK on the PIN pad logs it out
+  pin change           change the PIN of a card's backup or user slot (--slot)
 
 Inspection:
   list                 every ceremony with its phase
@@ -97,6 +100,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"cards":          cmdCards,
 		"emulated-cards": cmdEmulatedCards,
 		"hsm":            cmdHSM,
+		"user":           cmdUser,
+		"pin":            cmdPIN,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {

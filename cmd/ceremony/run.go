@@ -12,6 +12,8 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
+	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -38,6 +40,12 @@ func (s *stationFlags) register(fs interface {
 // emulated card goes into the reader, and uses the terminal as PIN pad.
 // The caller calls the returned close function when done.
 func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Writer) (*ceremonies.Station, *rehearsal.Hand, func(), error) {
+	return s.station(ctx, in, out, true)
+}
+
+// station builds the interactive station; withHSM opens the HSM of the
+// --hsm flags (the user-card and PIN commands use none).
+func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer, withHSM bool) (*ceremonies.Station, *rehearsal.Hand, func(), error) {
 	if s.timeout <= 0 {
 		return nil, nil, nil, usagef("--step-timeout %v: give a positive duration, e.g. 5m", s.timeout)
 	}
@@ -46,9 +54,13 @@ func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Wri
 		return nil, nil, nil, usagef("no emulated cards in %s: create some with 'ceremony emulated-cards --cards-dir %s --create 3'", s.cardsDir, s.cardsDir)
 	}
 	term := pinpad.NewTerminal(in, out)
-	hsm, closeHSM, err := s.hsm.open(ctx, term)
-	if err != nil {
-		return nil, nil, nil, err
+	var hsm ceremonies.HSM
+	closeHSM := func() {}
+	if withHSM {
+		var err error
+		if hsm, closeHSM, err = s.hsm.open(ctx, term); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}
@@ -110,7 +122,8 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 		return err
 	}
 	fmt.Fprintf(out, "Ceremony %s started (%s).\n", inst.ID(), q)
-	return drive(ctx, a, inst, station, h, false, out)
+	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out)}
+	return drive(ctx, inst, h, out, runner.Run)
 }
 
 func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
@@ -150,7 +163,8 @@ func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 		return err
 	}
 	fmt.Fprintf(out, "Ceremony %s started.\n", inst.ID())
-	return drive(ctx, a, inst, station, h, false, out)
+	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out)}
+	return drive(ctx, inst, h, out, runner.Run)
 }
 
 func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
@@ -170,8 +184,11 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 		fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
 		return outcome(inst)
 	}
-	if inst.Kind() == hsmbackup.KindBackup || inst.Kind() == hsmbackup.KindRestore {
+	switch inst.Kind() {
+	case hsmbackup.KindBackup, hsmbackup.KindRestore:
 		return resumeHSMBackup(ctx, inst, out)
+	case usercard.KindEnrol, usercard.KindActivate, pinchange.Kind:
+		return resumeCard(ctx, a, inst, &sf, in, out)
 	}
 	station, h, closeHSM, err := sf.interactive(ctx, in, out)
 	if err != nil {
@@ -179,7 +196,8 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 	}
 	defer closeHSM()
 	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
-	return drive(ctx, a, inst, station, h, true, out)
+	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: true}
+	return drive(ctx, inst, h, out, runner.Run)
 }
 
 // resumeHSMBackup ends an interrupted backup or restore: neither holds a
@@ -202,9 +220,9 @@ func resumeHSMBackup(ctx context.Context, inst *engine.Instance, out io.Writer) 
 	return outcome(inst)
 }
 
-func drive(ctx context.Context, a *app, inst *engine.Instance, station *ceremonies.Station, h *rehearsal.Hand, resumed bool, out io.Writer) error {
-	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: resumed}
-	if err := runner.Run(ctx, inst); err != nil {
+// drive runs a ceremony's runner and turns its end into an exit code.
+func drive(ctx context.Context, inst *engine.Instance, h *rehearsal.Hand, out io.Writer, run func(context.Context, *engine.Instance) error) error {
+	if err := run(ctx, inst); err != nil {
 		if herr := h.Err(); herr != nil {
 			err = fmt.Errorf("%w (and the card hand: %v)", err, herr)
 		}

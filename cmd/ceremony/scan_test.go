@@ -19,6 +19,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -169,7 +170,7 @@ func (s *site) openEngine(t *testing.T) (*engine.Engine, *jetstream.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: definitions()})
+	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: kinds.Definitions()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// pkcs11Slots is the PKCS#11 slot a user card stands for: a login opens
+// the token with the credential the card unsealed.
+type pkcs11Slots struct {
+	name string
+	cfg  pkcs11hsm.Config
+}
+
+// slotsFrom names the slot as the operator gave the token (a URI as is,
+// a label or serial as pkcs11:token=...): enrol and activate must name it
+// the same way, since the card's sealed credential is bound to the name.
+func (h *hsmFlags) slots() (pkcs11Slots, error) {
+	if h.kind != "pkcs11" || h.token == "" {
+		return pkcs11Slots{}, usagef("user cards activate a PKCS#11 slot: give --hsm pkcs11 --pkcs11-token ...")
+	}
+	name := h.token
+	if !pkcs11hsm.IsURI(name) {
+		name = "pkcs11:token=" + name
+	}
+	return pkcs11Slots{name: name, cfg: pkcs11hsm.Config{Module: h.module, Token: h.token, Name: name}}, nil
+}
+
+func (s pkcs11Slots) Name() string { return s.name }
+
+func (s pkcs11Slots) Login(ctx context.Context, credential []byte) (io.Closer, error) {
+	cfg := s.cfg
+	cfg.PIN = pkcs11hsm.PINSource{Prompt: func() ([]byte, error) { return credential, nil }}
+	return pkcs11hsm.Open(ctx, cfg)
+}
+
+// readCredential reads the slot credential to seal at enrolment from the
+// --pkcs11-pin-file or --pkcs11-pin-env (never a flag value).
+func (h *hsmFlags) readCredential() ([]byte, error) {
+	switch {
+	case h.pinFile != "" && h.pinEnv != "":
+		return nil, usagef("give the slot credential one way: --pkcs11-pin-file or --pkcs11-pin-env")
+	case h.pinFile != "":
+		b, err := os.ReadFile(h.pinFile)
+		if err != nil {
+			return nil, fmt.Errorf("read the slot credential: %w", err)
+		}
+		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+	case h.pinEnv != "":
+		v, ok := os.LookupEnv(h.pinEnv)
+		if !ok || v == "" {
+			return nil, usagef("--pkcs11-pin-env %s: the variable is not set", h.pinEnv)
+		}
+		return []byte(v), nil
+	}
+	return nil, usagef("user enrol seals the slot's user PIN to the card: give it with --pkcs11-pin-file or --pkcs11-pin-env")
+}
+
+// cmdUser runs "user enrol" and "user activate".
+func cmdUser(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	if len(args) == 0 || (args[0] != "enrol" && args[0] != "activate") {
+		return usagef("user takes a subcommand: enrol or activate")
+	}
+	sub := args[0]
+	fs, c := newFlags("user "+sub, out)
+	var sf stationFlags
+	sf.register(fs)
+	id := fs.String("id", "", "ceremony id (default: "+sub+"-<random>)")
+	if err := parseNoArgs(fs, args[1:]); err != nil {
+		return err
+	}
+	if sf.operator == "" {
+		return usagef("--operator is required: the events record who ran the ceremony")
+	}
+	slots, err := sf.hsm.slots()
+	if err != nil {
+		return err
+	}
+	var credential []byte
+	if sub == "enrol" {
+		if credential, err = sf.hsm.readCredential(); err != nil {
+			return err
+		}
+	} else if sf.hsm.pinFile != "" || sf.hsm.pinEnv != "" {
+		return usagef("user activate takes no PIN source: the card holds the slot credential")
+	}
+	defer ceremonies.Wipe(credential)
+	if *id == "" {
+		*id = sub + "-" + engine.RandomID()[:8]
+	}
+	station, h, closeHSM, err := sf.station(ctx, in, out, false)
+	if err != nil {
+		return err
+	}
+	defer closeHSM()
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	var inst *engine.Instance
+	if sub == "enrol" {
+		inst, err = a.eng.Start(ctx, usercard.KindEnrol, *id, events.SourceOperator, &events.UserEnrolStarted{Operator: sf.operator, Reader: station.Reader.Name(), Slot: slots.Name()})
+	} else {
+		inst, err = a.eng.Start(ctx, usercard.KindActivate, *id, events.SourceOperator, &events.UserActivateStarted{Operator: sf.operator, Reader: station.Reader.Name(), Slot: slots.Name()})
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s started.\n", inst.ID())
+	runner := &usercard.Runner{Engine: a.eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out), Credential: credential}
+	return drive(ctx, inst, h, out, runner.Run)
+}
+
+// cmdPIN runs "pin change".
+func cmdPIN(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	if len(args) == 0 || args[0] != "change" {
+		return usagef("pin takes a subcommand: change --slot backup|user")
+	}
+	fs, c := newFlags("pin change", out)
+	var sf stationFlags
+	sf.register(fs)
+	slot := fs.String("slot", "", "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)")
+	id := fs.String("id", "", "ceremony id (default: pin-<random>)")
+	if err := parseNoArgs(fs, args[1:]); err != nil {
+		return err
+	}
+	if *slot != string(ceremonies.BackupSlot) && *slot != string(ceremonies.UserSlot) {
+		return usagef("--slot %q: use backup or user (each slot has its own PIN)", *slot)
+	}
+	if sf.operator == "" {
+		return usagef("--operator is required: the events record who ran the ceremony")
+	}
+	if *id == "" {
+		*id = "pin-" + engine.RandomID()[:8]
+	}
+	station, h, closeHSM, err := sf.station(ctx, in, out, false)
+	if err != nil {
+		return err
+	}
+	defer closeHSM()
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	inst, err := a.eng.Start(ctx, pinchange.Kind, *id, events.SourceOperator, &events.PINChangeStarted{Operator: sf.operator, Reader: station.Reader.Name(), Slot: *slot})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s started.\n", inst.ID())
+	runner := &pinchange.Runner{Engine: a.eng, Station: station, Say: sayTo(out)}
+	return drive(ctx, inst, h, out, runner.Run)
+}
+
+// resumeCard continues a user-card or PIN ceremony on a new station.
+func resumeCard(ctx context.Context, a *app, inst *engine.Instance, sf *stationFlags, in io.Reader, out io.Writer) error {
+	station, h, closeHSM, err := sf.station(ctx, in, out, false)
+	if err != nil {
+		return err
+	}
+	defer closeHSM()
+	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
+	if inst.Kind() == pinchange.Kind {
+		runner := &pinchange.Runner{Engine: a.eng, Station: station, Say: sayTo(out)}
+		return drive(ctx, inst, h, out, runner.Run)
+	}
+	slots, err := sf.hsm.slots()
+	if err != nil {
+		return err
+	}
+	runner := &usercard.Runner{Engine: a.eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out)}
+	return drive(ctx, inst, h, out, runner.Run)
+}
