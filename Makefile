@@ -3,15 +3,14 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: demo test deps bench fuzz
+.PHONY: demo test bench fuzz
 
-deps:
-	bash .ci/deps.sh
-
-demo: deps
+demo:
+	bash .ci/deps.sh build
 	$(GO) run ./cmd/ceremony demo
 
-test: deps
+test:
+	bash .ci/deps.sh test
 	bash .ci/test.sh
 
 bench:

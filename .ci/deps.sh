@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need on a fresh Debian 12 machine,
-# and only what is missing. Run as root (CI and the dev machines are).
+# Installs what the build ("deps.sh build", for make demo) or the build and
+# the tests ("deps.sh test", the default) need on a fresh Debian 12
+# machine, and only what is missing. Run as root (CI and the dev machines are).
 set -euo pipefail
 export PATH="$PATH:/usr/local/go/bin"
 
 command -v go >/dev/null || { echo "deps: Go is not installed (expected at /usr/local/go): install Go 1.26" >&2; exit 1; }
 command -v gcc >/dev/null || NEED_GCC=1
 
-# Debian packages the build and the suite need: gcc for cgo (PKCS#11) and
-# -race; SoftHSM2 and OpenSC (pkcs11-tool) for the PKCS#11 tests. The PC/SC
-# issue adds pcscd, vsmartcard-vpcd, libpcsclite-dev and scdaemon here.
-PACKAGES=(softhsm2 opensc)
+# Debian packages the build and the suite need: gcc for cgo (PKCS#11,
+# PC/SC) and -race; libpcsclite-dev to build against pcsc-lite; pcscd with
+# the vsmartcard vpcd driver for the PC/SC tests; SoftHSM2; OpenSC
+# (pkcs11-tool, openpgp-tool, opensc-tool) and GnuPG's scdaemon as
+# independent clients of the emulated cards.
+PACKAGES=(libpcsclite-dev)
+if [ "${1:-test}" = test ]; then
+	PACKAGES+=(pcscd vsmartcard-vpcd softhsm2 opensc gnupg scdaemon)
+fi
 [ "${NEED_GCC:-0}" = 1 ] && PACKAGES+=(gcc libc6-dev)
 
 missing=()

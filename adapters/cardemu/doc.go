@@ -9,7 +9,7 @@
 // the writable DOs, VERIFY (including the empty-data status query and P1=FF
 // to clear), CHANGE REFERENCE DATA, RESET RETRY COUNTER with PW3 (P1=02),
 // SELECT DATA occurrence 0, command chaining (CLA 10), 61xx/GET RESPONSE and
-// 6Cxx. TERMINATE and ACTIVATE (factory reset) are not implemented (6D00).
+// 6Cxx. TERMINATE and ACTIVATE (factory reset) are not supported (6D00).
 // Short APDUs only (the ATR and DO 5F52 advertise command chaining and no
 // extended length).
 //

@@ -68,6 +68,8 @@ Inspection:
   events ID            one ceremony's events as a table (--json for JSON Lines)
   cards                the card registry: what each card holds, default-PIN and blocked flags
   emulated-cards       create emulated cards (--create N) or list them
+  readers              PC/SC readers, the card in each, what it holds, its retry counters (no PIN try)
+  card-emulator        plug emulated cards into a vsmartcard vpcd reader of pcscd (--vpcd, --card)
 
 Common flags (each command): --data-dir DIR (event store, default $CEREMONY_DATA_DIR
 or ./ceremony-data), --sync always|relaxed. Run 'ceremony <command> -h' for its flags.
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"hsm":            cmdHSM,
 		"user":           cmdUser,
 		"pin":            cmdPIN,
+		"readers":        cmdReaders,
+		"card-emulator":  cmdCardEmulator,
 	}
 	fn, ok := cmds[args[0]]
 	if !ok {

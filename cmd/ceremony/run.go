@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/adapters/opgpcard"
+	"github.com/ceremony-hsm/ceremony/adapters/pcsc"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
@@ -23,6 +25,7 @@ type stationFlags struct {
 	cardsDir string
 	timeout  time.Duration
 	operator string
+	reader   string
 	hsm      hsmFlags
 }
 
@@ -33,6 +36,7 @@ func (s *stationFlags) register(fs interface {
 	fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
 	fs.DurationVar(&s.timeout, "step-timeout", ceremonies.DefaultStepTimeout, "how long a step waits for the operator before the ceremony pauses")
 	fs.StringVar(&s.operator, "operator", "", "name of the operator running the ceremony (recorded)")
+	fs.StringVar(&s.reader, "reader", "", "a PC/SC reader name (see 'ceremony readers') instead of the emulated in-process reader")
 	s.hsm.register(fs)
 }
 
@@ -50,8 +54,8 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 		return nil, nil, nil, usagef("--step-timeout %v: give a positive duration, e.g. 5m", s.timeout)
 	}
 	box := newCardBox(s.cardsDir)
-	if len(box.names()) == 0 {
-		return nil, nil, nil, usagef("no emulated cards in %s: create some with 'ceremony emulated-cards --cards-dir %s --create 3'", s.cardsDir, s.cardsDir)
+	if s.reader == "" && len(box.names()) == 0 {
+		return nil, nil, nil, usagef("no emulated cards in %s: create some with 'ceremony emulated-cards --cards-dir %s --create 3', or use a PC/SC reader with --reader", s.cardsDir, s.cardsDir)
 	}
 	term := pinpad.NewTerminal(in, out)
 	var hsm ceremonies.HSM
@@ -61,6 +65,13 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 		if hsm, closeHSM, err = s.hsm.open(ctx, term); err != nil {
 			return nil, nil, nil, err
 		}
+	}
+	if s.reader != "" {
+		// A PC/SC reader: the operator (or 'ceremony card-emulator')
+		// inserts the cards; PINs are typed on the terminal.
+		slot := pcsc.NewSlot(s.reader)
+		port := opgpcard.NewReader(slot, "host-pinpad")
+		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout}, nil, func() { closeHSM(); slot.Close() }, nil
 	}
 	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}
@@ -80,10 +91,6 @@ type handPad struct {
 func (p *handPad) Show(line1, line2 string) {
 	p.PinPad.Show(line1, line2)
 	p.hand.OnShow(line1, line2)
-}
-
-func (p *handPad) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
-	return p.PinPad.EnterPIN(ctx, line1, line2)
 }
 
 func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
@@ -223,8 +230,8 @@ func resumeHSMBackup(ctx context.Context, inst *engine.Instance, out io.Writer) 
 // drive runs a ceremony's runner and turns its end into an exit code.
 func drive(ctx context.Context, inst *engine.Instance, h *rehearsal.Hand, out io.Writer, run func(context.Context, *engine.Instance) error) error {
 	if err := run(ctx, inst); err != nil {
-		if herr := h.Err(); herr != nil {
-			err = fmt.Errorf("%w (and the card hand: %v)", err, herr)
+		if h != nil && h.Err() != nil {
+			err = fmt.Errorf("%w (and the card hand: %v)", err, h.Err())
 		}
 		return fmt.Errorf("ceremony %s stopped in phase %s: %w; 'ceremony resume %s' continues it", inst.ID(), inst.Phase(), err, inst.ID())
 	}
