@@ -44,6 +44,11 @@ func (d *Driver) Settle(ctx context.Context, err error) error {
 		return nil
 	case errors.Is(err, ErrCancelled):
 		return d.Abort(ctx, "cancelled on the PIN pad")
+	case errors.Is(err, ErrCardRemoved):
+		// The card, the reader or pcscd went away mid-step: what the card
+		// did is recorded step by step; present it again and go on.
+		d.Tell(fmt.Sprintf("%v: insert the card again to go on.", err))
+		return nil
 	case errors.Is(err, events.ErrConflict), errors.Is(err, engine.ErrEnded):
 		// Another process wrote to this ceremony (an abort, say): look again.
 		if rerr := d.Inst.Refresh(ctx); rerr != nil {

@@ -3,6 +3,7 @@ package pcsc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,6 +20,9 @@ const poll = 250 * time.Millisecond
 // that is in. Safe for concurrent use.
 type Slot struct {
 	reader string
+	// Waiting, if set, is told once when pcscd or the reader is away while
+	// the slot waits for a card, and once more (nil) when it is back.
+	Waiting func(err error)
 
 	mu   sync.Mutex
 	ctx  *scard.Context
@@ -72,16 +76,37 @@ func (s *Slot) state(known scard.StateFlag) (scard.StateFlag, error) {
 	return rs[0].EventState &^ scard.StateChanged, nil
 }
 
-// wait polls until cond holds for the reader state or ctx ends.
+// wait polls until cond holds for the reader state or ctx ends. While
+// pcscd or the reader is away it keeps waiting (the step's deadline
+// bounds the wait): a restarted pcscd lets the ceremony go on.
 func (s *Slot) wait(ctx context.Context, cond func(scard.StateFlag) bool) error {
 	known := scard.StateUnaware
+	var away error
 	for {
 		st, err := s.state(known)
+		if err == nil && (st&scard.StateUnknown != 0 || st&scard.StateUnavailable != 0) {
+			err = &Error{Op: "wait for the reader", Reader: s.reader, Code: scard.ErrReaderUnavailable, Err: ErrReaderGone}
+		}
+		if errors.Is(err, ErrNoService) || errors.Is(err, ErrReaderGone) {
+			if away == nil && s.Waiting != nil {
+				s.Waiting(err)
+			}
+			away, known = err, scard.StateUnaware
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w (while waiting: %v)", ctx.Err(), away)
+			case <-time.After(poll):
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		if st&scard.StateUnknown != 0 || st&scard.StateUnavailable != 0 {
-			return &Error{Op: "wait for the reader", Reader: s.reader, Code: scard.ErrReaderUnavailable, Err: ErrReaderGone}
+		if away != nil {
+			away = nil
+			if s.Waiting != nil {
+				s.Waiting(nil)
+			}
 		}
 		if cond(st) {
 			return nil

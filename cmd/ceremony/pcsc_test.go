@@ -41,12 +41,19 @@ type operator struct {
 	in   *vpcd.Inserted
 }
 
-func (o *operator) insert(name string) {
+func (o *operator) insert(name string) { o.insertTorn(name, -1) }
+
+// insertTorn inserts a card whose next private DO write is torn after
+// keep bytes (keep < 0: no fault).
+func (o *operator) insertTorn(name string, keep int) {
 	o.t.Helper()
 	o.pull()
 	c, err := cardemu.Open(filepath.Join(o.s.cardsDir, name+".img"))
 	if err != nil {
 		o.t.Fatal(err)
+	}
+	if keep >= 0 {
+		c.TearNextWrite(keep)
 	}
 	if o.in, err = vpcd.Insert(context.Background(), o.addr, c); err != nil {
 		o.t.Fatal(err)
@@ -79,7 +86,7 @@ func TestThroughPCSC(t *testing.T) {
 		op.pull()
 	})
 
-	t.Run("generate and load with cards swapped in one reader", func(t *testing.T) {
+	t.Run("generate with cards swapped in one reader, read back in another order", func(t *testing.T) {
 		p := s.start("generate", "--operator", "alice", "--id", "gen-pcsc", "--reader", reader, "--step-timeout", "1m")
 		p.waitFor(t, "Write New Key")
 		p.send("")
@@ -113,6 +120,103 @@ func TestThroughPCSC(t *testing.T) {
 		}
 		op.pull()
 		s.checkReplay(t, "gen-pcsc")
+		s.scanForSecrets(t)
+	})
+
+	t.Run("card-emulator plugs cards into vpcd and swaps them", func(t *testing.T) {
+		e := s.start("card-emulator", "--vpcd", d.VpcdAddr(1), "--card", filepath.Join(s.cardsDir, "card1.img"))
+		e.waitFor(t, "inserted")
+		reader1 := "Virtual PCD 00 01"
+		waitReaders := func(want string) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, out := s.runCLI(t, "readers")
+				for _, line := range strings.Split(out, "\n") {
+					if strings.HasPrefix(line, reader1) && strings.Contains(line, want) {
+						return
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("reader %s never showed %q:\n%s", reader1, want, out)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		waitReaders("FFFE00004001")
+		e.send("insert " + filepath.Join(s.cardsDir, "card2.img"))
+		e.waitCount(t, "inserted", 2)
+		waitReaders("FFFE00004002")
+		e.send("pull")
+		e.waitCount(t, "pulled", 2)
+		waitReaders(" -")
+		e.send("quit")
+		if code := e.exit(t); code != exitOK {
+			t.Fatalf("card-emulator: exit %d\n%s", code, e.output())
+		}
+	})
+
+	t.Run("a card pulled mid-write and pcscd killed mid-step", func(t *testing.T) {
+		s := newSite(t) // new cards: the others hold shares of a live set now
+		op := &operator{t: t, addr: d.VpcdAddr(0), s: s}
+		defer op.pull()
+		p := s.start("generate", "--operator", "alice", "--id", "gen-faults", "--reader", reader, "--step-timeout", "1m")
+		p.waitFor(t, "Write New Key")
+		p.send("")
+		p.waitCount(t, "Insert 1. card", 1)
+		op.insertTorn("card1", 10) // the write is torn: the card leaves the reader
+		p.send("")
+		p.waitCount(t, "Enter PIN ", 1)
+		p.send(testPINs["card1"])
+		p.waitFor(t, "write-failed")
+		p.waitCount(t, "Insert 1. card", 2)
+		op.insert("card1") // back in: rewritten and read back
+		p.send("")
+		p.waitCount(t, "Enter PIN ", 2)
+		p.send(testPINs["card1"])
+		p.waitFor(t, "Share 1 written")
+		p.waitCount(t, "Remove card", 2)
+		op.pull()
+
+		p.waitCount(t, "Insert 2. card", 1)
+		d.Kill() // pcscd dies while the ceremony waits for a card
+		p.send("")
+		p.waitFor(t, "waiting for it until the step's deadline")
+		d.Restart(t)
+		op.insert("card2")
+		p.waitFor(t, "the reader is back")
+		p.waitCount(t, "Enter PIN ", 3)
+		p.send(testPINs["card2"])
+		p.waitFor(t, "Share 2 written")
+		p.waitCount(t, "Remove card", 3)
+		op.pull()
+		p.waitCount(t, "Insert 3. card", 1)
+		op.insert("card3")
+		p.send("")
+		p.waitCount(t, "Enter PIN ", 4)
+		p.send(testPINs["card3"])
+		p.waitFor(t, "Read New Key")
+		p.send("")
+		p.waitCount(t, "Insert 1. card", 3)
+		p.send("")
+		p.waitCount(t, "Enter PIN ", 5)
+		p.send(testPINs["card3"])
+		p.waitCount(t, "Remove card", 4)
+		op.pull()
+		p.waitCount(t, "Insert 2. card", 2)
+		op.insert("card2")
+		p.send("")
+		p.waitCount(t, "Enter PIN ", 6)
+		p.send(testPINs["card2"])
+		if code := p.exit(t); code != exitOK {
+			t.Fatalf("generate with faults: exit %d\n%s", code, p.output())
+		}
+		op.pull()
+		types := strings.Join(s.storedTypes(t, "gen-faults"), " ")
+		if !strings.Contains(types, "backupkey.share_write_failed") || strings.Count(types, "backupkey.share_written") != 3 {
+			t.Fatalf("events: %s", types)
+		}
+		s.checkReplay(t, "gen-faults")
 		s.scanForSecrets(t)
 	})
 }

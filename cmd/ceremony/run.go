@@ -70,6 +70,13 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 		// A PC/SC reader: the operator (or 'ceremony card-emulator')
 		// inserts the cards; PINs are typed on the terminal.
 		slot := pcsc.NewSlot(s.reader)
+		slot.Waiting = func(err error) {
+			if err != nil {
+				fmt.Fprintf(out, "  (%v; waiting for it until the step's deadline)\n", err)
+			} else {
+				fmt.Fprintln(out, "  (the reader is back)")
+			}
+		}
 		port := opgpcard.NewReader(slot, "host-pinpad")
 		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout}, nil, func() { closeHSM(); slot.Close() }, nil
 	}
