@@ -73,6 +73,18 @@ type Card interface {
 	WriteCredential(sealed []byte) error
 }
 
+// ReaderPINPad is a card in a reader with its own PIN pad (PC/SC part 10
+// class 3, such as the manual's cyberJack e-com): the PIN is typed on the
+// reader and never reaches the host. A card in any other reader does not
+// implement it, or reports false.
+type ReaderPINPad interface {
+	HasReaderPINPad() bool
+	// VerifyPINOnReader has the reader collect the PIN and present it:
+	// *WrongPINError, ErrPINBlocked, ErrCancelled (Cancel on the reader),
+	// ErrReaderTimeout (nobody typed).
+	VerifyPINOnReader(s Slot) error
+}
+
 // HSM is the module the Backup Key is loaded into.
 type HSM interface {
 	Name() string
@@ -89,6 +101,8 @@ var (
 	ErrPINBlocked  = errors.New("PIN blocked: no tries left")
 	ErrCardRemoved = errors.New("card removed from the reader")
 	ErrNoData      = errors.New("the slot holds no data")
+	// ErrReaderTimeout: nobody typed the PIN on the reader's keypad in time.
+	ErrReaderTimeout = errors.New("nobody typed the PIN on the reader in time")
 )
 
 // WrongPINError carries the tries the card has left.

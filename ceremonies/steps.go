@@ -183,32 +183,18 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 		if tries == 1 {
 			line2 = "LAST TRY"
 		}
-		step := "enter PIN " + serial
-		sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+		verr, isDefault, entry, err := enterAndVerify(ctx, inst, st, card, slot, serial, line2)
 		if err != nil {
 			return err
 		}
-		prompt := "Enter PIN"
-		if slot == UserSlot {
-			prompt = "Enter user PIN"
-		}
-		pin, err := st.Pad.EnterPIN(sctx, prompt, line2)
-		if err != nil {
-			return stepErr(sctx, err)
-		}
-		if err := inst.EndStep(ctx, step); err != nil {
-			Wipe(pin)
-			return stepErr(sctx, err)
-		}
-		isDefault := string(pin) == DefaultPIN
-		verr := card.VerifyPIN(slot, pin)
-		Wipe(pin)
 		var wrong *WrongPINError
 		switch {
 		case verr == nil:
-			return inst.Record(ctx, events.SourceCard, &events.PINVerified{Serial: serial, PIN: pinName, DefaultPIN: isDefault})
+			return inst.Record(ctx, events.SourceCard, &events.PINVerified{Serial: serial, PIN: pinName, DefaultPIN: isDefault, Entry: entry})
+		case errors.Is(verr, ErrReaderTimeout):
+			st.Pad.Show("No PIN typed", "on the reader")
 		case errors.As(verr, &wrong):
-			if err := inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft}); err != nil {
+			if err := inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entry}); err != nil {
 				return err
 			}
 			if wrong.TriesLeft == 0 {
@@ -221,6 +207,43 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 			return fmt.Errorf("card %s: verify %s: %w", serial, pinName, verr)
 		}
 	}
+}
+
+// enterAndVerify reads the PIN on the host's PIN pad port and presents
+// it, or has a class-3 reader collect and present it (the PIN never
+// reaches the host), under a step deadline. It returns the card's verdict
+// (verr), whether the PIN was the factory default (host entry only),
+// where it was typed, and err for a step that did not finish.
+func enterAndVerify(ctx context.Context, inst *engine.Instance, st *Station, card Card, slot Slot, serial, line2 string) (verr error, isDefault bool, entry string, err error) {
+	prompt := "Enter PIN"
+	if slot == UserSlot {
+		prompt = "Enter user PIN"
+	}
+	step := "enter PIN " + serial
+	sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+	if err != nil {
+		return nil, false, "", err
+	}
+	if rp, ok := card.(ReaderPINPad); ok && rp.HasReaderPINPad() {
+		st.Pad.Show(prompt, line2+", on the reader")
+		verr = rp.VerifyPINOnReader(slot)
+		if errors.Is(verr, ErrCancelled) {
+			return nil, false, "", ErrCancelled
+		}
+		if err := inst.EndStep(ctx, step); err != nil {
+			return nil, false, "", stepErr(sctx, err)
+		}
+		return verr, false, "reader", nil
+	}
+	pin, err := st.Pad.EnterPIN(sctx, prompt, line2)
+	if err != nil {
+		return nil, false, "", stepErr(sctx, err)
+	}
+	defer Wipe(pin)
+	if err := inst.EndStep(ctx, step); err != nil {
+		return nil, false, "", stepErr(sctx, err)
+	}
+	return card.VerifyPIN(slot, pin), string(pin) == DefaultPIN, "host", nil
 }
 
 func refuseBlocked(ctx context.Context, inst *engine.Instance, serial, pinName string) error {

@@ -16,8 +16,6 @@ func DefaultRegistry() *Registry {
 		func() Payload { return &CardRefused{} },
 		func() Payload { return &CardRemoved{} },
 		func() Payload { return &PINRetriesRead{} },
-		func() Payload { return &PINVerified{} },
-		func() Payload { return &PINRejected{} },
 		func() Payload { return &CardBlocked{} },
 		func() Payload { return &GenerateStarted{} },
 		func() Payload { return &LoadStarted{} },
@@ -62,5 +60,9 @@ func DefaultRegistry() *Registry {
 	}
 	r.Register(2, func() Payload { return &CardPresented{} })
 	r.RegisterUpcaster("card.presented", 1, upcastCardPresentedV1)
+	r.Register(2, func() Payload { return &PINVerified{} })
+	r.RegisterUpcaster("card.pin_verified", 1, upcastEntryV1)
+	r.Register(2, func() Payload { return &PINRejected{} })
+	r.RegisterUpcaster("card.pin_rejected", 1, upcastEntryV1)
 	return r
 }

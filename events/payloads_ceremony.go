@@ -101,18 +101,25 @@ type PINRetriesRead struct {
 }
 
 // PINVerified: the card accepted the PIN. DefaultPIN is true when the PIN
-// is the factory default, so the card registry can flag it.
+// is the factory default, so the card registry can flag it (known only
+// when the PIN passed through the host). Entry says where the PIN was
+// typed: "host" (the PIN pad port) or "reader" (a class-3 reader's keypad,
+// PC/SC part 10; the PIN never reached the host). Schema v2 added Entry:
+// v1 events are upcast with "host".
 type PINVerified struct {
 	Serial     string `json:"serial"`
 	PIN        string `json:"pin"`
 	DefaultPIN bool   `json:"default_pin"`
+	Entry      string `json:"entry"`
 }
 
-// PINRejected: a wrong PIN; TriesLeft as the card reported it.
+// PINRejected: a wrong PIN; TriesLeft as the card reported it. Entry as in
+// PINVerified (schema v2; v1 upcast with "host").
 type PINRejected struct {
 	Serial    string `json:"serial"`
 	PIN       string `json:"pin"`
 	TriesLeft int    `json:"tries_left"`
+	Entry     string `json:"entry"`
 }
 
 // CardBlocked: the PIN has no tries left; the card is unavailable.
@@ -129,17 +136,28 @@ func (PINVerified) EventType() string    { return "card.pin_verified" }
 func (PINRejected) EventType() string    { return "card.pin_rejected" }
 func (CardBlocked) EventType() string    { return "card.blocked" }
 
+// upcastEntryV1 adds entry "host": before v2 every PIN came through the
+// host's PIN pad port.
+func upcastEntryV1(old json.RawMessage) (json.RawMessage, error) {
+	return addField(old, "entry", `"host"`)
+}
+
 // upcastCardPresentedV1 adds reader_class, unknown to v1 writers.
 func upcastCardPresentedV1(old json.RawMessage) (json.RawMessage, error) {
+	return addField(old, "reader_class", `"unknown"`)
+}
+
+// addField sets key to value in a JSON object unless it is there.
+func addField(old json.RawMessage, key, value string) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(old, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if m == nil { // JSON null: assigning to the nil map would panic
-		return nil, fmt.Errorf("%w: card.presented v1 payload is null, want an object", ErrMalformed)
+		return nil, fmt.Errorf("%w: payload is null, want an object", ErrMalformed)
 	}
-	if _, ok := m["reader_class"]; !ok {
-		m["reader_class"] = json.RawMessage(`"unknown"`)
+	if _, ok := m[key]; !ok {
+		m[key] = json.RawMessage(value)
 	}
 	return json.Marshal(m)
 }

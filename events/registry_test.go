@@ -304,3 +304,34 @@ func sorted(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+func TestUpcastPINEntryV1(t *testing.T) {
+	reg := events.DefaultRegistry()
+	cases := []struct {
+		typ, raw string
+		check    func(events.Payload) bool
+	}{
+		{"card.pin_verified", `{"serial":"s","pin":"PW3","default_pin":true}`, func(p events.Payload) bool {
+			v := p.(*events.PINVerified)
+			return v.Entry == "host" && v.DefaultPIN && v.PIN == "PW3"
+		}},
+		{"card.pin_rejected", `{"serial":"s","pin":"PW1","tries_left":2}`, func(p events.Payload) bool {
+			v := p.(*events.PINRejected)
+			return v.Entry == "host" && v.TriesLeft == 2
+		}},
+	}
+	for _, c := range cases {
+		if v, _ := reg.CurrentVersion(c.typ); v != 2 {
+			t.Fatalf("%s is at version %d, want 2", c.typ, v)
+		}
+		e := testEnvelope(1, "", func(e *events.Envelope) { e.Type, e.Version, e.Payload = c.typ, 1, json.RawMessage(c.raw) })
+		p, err := reg.DecodePayload(e)
+		if err != nil || !c.check(p) {
+			t.Errorf("%s v1: %+v, %v", c.typ, p, err)
+		}
+		e.Payload = json.RawMessage(`null`)
+		if _, err := reg.DecodePayload(e); !errors.Is(err, events.ErrMalformed) {
+			t.Errorf("%s v1 null payload: %v", c.typ, err)
+		}
+	}
+}

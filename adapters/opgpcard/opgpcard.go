@@ -46,8 +46,15 @@ func NewReader(slot Slot, class string) *Reader { return &Reader{slot: slot, cla
 // Name implements ceremonies.CardReader.
 func (r *Reader) Name() string { return r.slot.Name() }
 
-// Class implements ceremonies.CardReader.
-func (r *Reader) Class() string { return r.class }
+// Class implements ceremonies.CardReader: "class3-pinpad" when the
+// reader offers FEATURE_VERIFY_PIN_DIRECT (asked through the card in it),
+// else the class given to NewReader.
+func (r *Reader) Class() string {
+	if _, _, ok := pinPad(r.slot); ok {
+		return "class3-pinpad"
+	}
+	return r.class
+}
 
 // WaitRemoved implements ceremonies.CardReader.
 func (r *Reader) WaitRemoved(ctx context.Context) error { return r.slot.WaitRemoved(ctx) }

@@ -173,16 +173,8 @@ func (t transport) Transmit(cmd []byte) ([]byte, error) {
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.card == nil {
-		c, err := s.contextLocked()
-		if err != nil {
-			return nil, err
-		}
-		card, err := c.Connect(s.reader, scard.ShareShared, scard.ProtocolT1)
-		if err != nil {
-			return nil, wrap("connect to the card", s.reader, err)
-		}
-		s.card = card
+	if err := s.connectLocked(); err != nil {
+		return nil, err
 	}
 	if err := s.card.BeginTransaction(); err != nil {
 		s.disconnectLocked()
