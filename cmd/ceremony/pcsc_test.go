@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -120,6 +122,30 @@ func TestThroughPCSC(t *testing.T) {
 		}
 		op.pull()
 		s.checkReplay(t, "gen-pcsc")
+
+		// OpenSC, which no one here wrote, reads back what the engine wrote.
+		op.insert("card1")
+		cmd := exec.Command("openpgp-tool", "--verify", "CHV3", "--pin", testPINs["card1"], "--do", "0104")
+		got, err := cmd.CombinedOutput()
+		op.pull()
+		if err != nil {
+			t.Fatalf("openpgp-tool: %v\n%s", err, got)
+		}
+		var tool strings.Builder // the hex dump: up to 16 "XX " columns a line, then ASCII
+		for _, line := range strings.Split(string(got), "\n") {
+			if strings.HasPrefix(line, "Using reader") {
+				continue
+			}
+			for _, f := range strings.Fields(line[:min(len(line), 48)]) {
+				if len(f) == 2 && strings.Trim(f, "0123456789ABCDEF") == "" {
+					tool.WriteString(f)
+				}
+			}
+		}
+		record := cardSecrets(t, s.cardsDir, map[string]string{"card1": testPINs["card1"]})["share record of card1"]
+		if want := strings.ToUpper(hex.EncodeToString(record)); tool.String() != want {
+			t.Fatalf("openpgp-tool read %s, the engine wrote %s:\n%s", tool.String(), want, got)
+		}
 		s.scanForSecrets(t)
 	})
 
