@@ -71,10 +71,11 @@ type Event struct {
 // Watch timing.
 const (
 	// watchRescan bounds one GetStatusChange: readers that appear are
-	// found (ListReaders) at least this often. It also bounds how late
-	// Watch returns if ctx ends just before a GetStatusChange starts,
-	// where pcscd drops the Cancel.
+	// found (ListReaders) at least this often.
 	watchRescan = time.Second
+	// watchCancelRetry: once ctx has ended, the blocked GetStatusChange
+	// is cancelled again this often until Watch has returned.
+	watchCancelRetry = 20 * time.Millisecond
 	// watchReconnect is the pause between attempts to reach pcscd while
 	// it is gone.
 	watchReconnect = 500 * time.Millisecond
@@ -93,10 +94,11 @@ const (
 //     A reader that appears later emits nothing itself, only CardInserted
 //     for its card; ReaderBack is only for a reader that was lost.
 //   - Watch has its own PC/SC context. It blocks in GetStatusChange for
-//     at most a second (then lists the readers again); when ctx ends it
-//     cancels the blocked call (SCardCancel from another goroutine), so it
-//     returns at once, or within that second in the narrow case where ctx
-//     ends just before the call starts.
+//     at most a second, then lists the readers again. When ctx ends,
+//     another goroutine cancels the blocked call (SCardCancel, repeated
+//     every 20 ms until Watch has returned, as pcsc-lite ignores a Cancel
+//     that comes between two calls), so Watch returns within a few tens
+//     of milliseconds, or after the serial read or fn call under way.
 //   - A reader is lost when pcscd no longer lists it or reports it
 //     unknown or unavailable (Err wraps ErrReaderGone), or when pcscd is
 //     gone (Err wraps ErrNoService: every known reader is lost, or, if no
@@ -115,9 +117,11 @@ const (
 //   - Nothing is logged; APDUs and responses never leave this function.
 func Watch(ctx context.Context, fn func(Event) error) error {
 	w := &watcher{ctx: ctx, fn: fn, readers: map[string]*watched{}}
-	stop := context.AfterFunc(ctx, w.cancel)
+	exited := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { w.cancelUntil(exited) })
 	defer stop()
 	defer w.release()
+	defer close(exited)
 	for ctx.Err() == nil {
 		if err := w.step(); err != nil {
 			return err
@@ -146,12 +150,24 @@ type watcher struct {
 	sc *scard.Context
 }
 
-// cancel makes a blocked GetStatusChange return (ErrCancelled).
-func (w *watcher) cancel() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.sc != nil {
-		w.sc.Cancel()
+// cancelUntil makes a blocked GetStatusChange return (ErrCancelled), and
+// again every watchCancelRetry until exited is closed: pcsc-lite drops a
+// Cancel that comes while no GetStatusChange is running, and the watch
+// may be just about to start one.
+func (w *watcher) cancelUntil(exited <-chan struct{}) {
+	t := time.NewTicker(watchCancelRetry)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		if w.sc != nil {
+			w.sc.Cancel()
+		}
+		w.mu.Unlock()
+		select {
+		case <-exited:
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
+	"github.com/ceremony-hsm/ceremony/adapters/pcsc"
 	"github.com/ceremony-hsm/ceremony/adapters/pcsc/pcscdtest"
 	"github.com/ceremony-hsm/ceremony/adapters/vpcd"
 )
@@ -37,10 +38,11 @@ func (p *proc) waitCount(t *testing.T, s string, n int) {
 // operator inserts and pulls emulated cards in a vpcd reader of pcscd,
 // one at a time, as a person would with one physical reader.
 type operator struct {
-	t    *testing.T
-	addr string
-	s    *site
-	in   *vpcd.Inserted
+	t      *testing.T
+	addr   string
+	reader int // the vpcd reader index of addr
+	s      *site
+	in     *vpcd.Inserted
 }
 
 func (o *operator) insert(name string) { o.insertTorn(name, -1) }
@@ -62,11 +64,29 @@ func (o *operator) insertTorn(name string, keep int) {
 	}
 }
 
+// pull takes the card out and waits until pcscd has seen it go (it polls
+// vpcd every 400 ms), so the next step does not meet a stale card.
 func (o *operator) pull() {
-	if o.in != nil {
-		o.in.Remove()
-		o.in = nil
+	if o.in == nil {
+		return
 	}
+	o.in.Remove()
+	o.in = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		rs, err := pcsc.Readers()
+		empty := err == nil
+		for _, r := range rs {
+			if r.Name == pcscdtest.ReaderName(o.reader) && r.Present {
+				empty = false
+			}
+		}
+		if empty {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	o.t.Fatalf("pcscd still sees a card in reader %d 10 s after it was pulled", o.reader)
 }
 
 // TestThroughPCSC runs the Backup Key ceremonies through a real pcscd with
@@ -147,6 +167,22 @@ func TestThroughPCSC(t *testing.T) {
 			t.Fatalf("openpgp-tool read %s, the engine wrote %s:\n%s", tool.String(), want, got)
 		}
 		s.scanForSecrets(t)
+	})
+
+	t.Run("readers --watch reports cards coming and going", func(t *testing.T) {
+		w := s.start("readers", "--watch")
+		w.waitFor(t, "Watching the readers")
+		op.insert("card2")
+		defer func() {
+			if t.Failed() {
+				t.Logf("watch output:\n%s\npcscd log:\n%s", w.output(), d.Log())
+			}
+		}()
+		w.waitFor(t, "serial FFFE00004002")
+		op.pull()
+		w.waitFor(t, "card removed")
+		w.cmd.Process.Kill()
+		<-w.done
 	})
 
 	t.Run("card-emulator plugs cards into vpcd and swaps them", func(t *testing.T) {

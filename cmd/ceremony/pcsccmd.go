@@ -20,6 +20,7 @@ import (
 // log says it holds and its retry counters, without spending a PIN try.
 func cmdReaders(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	fs, c := newFlags("readers", out)
+	watch := fs.Bool("watch", false, "after the list, print cards coming and going and readers lost, until interrupted")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -49,7 +50,21 @@ func cmdReaders(ctx context.Context, args []string, _ io.Reader, out io.Writer) 
 		}
 		fmt.Fprintf(tw, "%s\tATR %s\t%s\t%s\t%s\t%s\t%s\n", r.Name, hex.EncodeToString(r.ATR), serial, holds, pw1, pw3, note)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || !*watch {
+		return err
+	}
+	fmt.Fprintln(out, "Watching the readers (Ctrl-C ends):")
+	return pcsc.Watch(ctx, func(ev pcsc.Event) error {
+		line := fmt.Sprintf("%s  %-14s %q", ev.Time.Format("15:04:05.000"), ev.Kind, ev.Reader)
+		if ev.Serial != "" {
+			line += " serial " + ev.Serial
+		}
+		if ev.Err != nil {
+			line += ": " + ev.Err.Error()
+		}
+		_, err := fmt.Fprintln(out, line)
+		return err
+	})
 }
 
 // probe reads a card's serial and retry counters (GET DATA 4F and C4: no
