@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
-	"github.com/ceremony-hsm/ceremony/adapters/pcsc"
 	"github.com/ceremony-hsm/ceremony/adapters/pcsc/pcscdtest"
 	"github.com/ceremony-hsm/ceremony/adapters/vpcd"
 )
@@ -72,17 +71,17 @@ func (o *operator) pull() {
 	}
 	o.in.Remove()
 	o.in = nil
+	// Asked with OpenSC's opensc-tool in a subprocess: pcsc-lite reads the
+	// daemon's socket name once per process, and a test run may start a
+	// new daemon (-count=N); 'ceremony readers' would need the event store,
+	// which a running ceremony holds.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		rs, err := pcsc.Readers()
-		empty := err == nil
-		for _, r := range rs {
-			if r.Name == pcscdtest.ReaderName(o.reader) && r.Present {
-				empty = false
+		out, _ := exec.Command("opensc-tool", "-l").CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); strings.HasSuffix(line, pcscdtest.ReaderName(o.reader)) && len(f) > 1 && f[1] == "No" {
+				return
 			}
-		}
-		if empty {
-			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
