@@ -33,6 +33,13 @@ type Slot interface {
 	Gone(err error) bool
 }
 
+// Holder is a slot that can keep the card to itself for the length of a
+// step (a PC/SC transaction); the slot ends it when the card leaves.
+type Holder interface {
+	Hold() error
+	Release()
+}
+
 // Reader implements ceremonies.CardReader on a Slot.
 type Reader struct {
 	slot  Slot
@@ -64,6 +71,12 @@ func (r *Reader) WaitRemoved(ctx context.Context) error { return r.slot.WaitRemo
 func (r *Reader) WaitCard(ctx context.Context) (ceremonies.Card, error) {
 	if err := r.slot.WaitPresent(ctx); err != nil {
 		return nil, err
+	}
+	if h, ok := r.slot.(Holder); ok {
+		// The card is ours for the step: until it leaves the reader.
+		if err := h.Hold(); err != nil {
+			return nil, fmt.Errorf("reader %s: %w", r.slot.Name(), err)
+		}
 	}
 	c := &Card{slot: r.slot, client: openpgp.NewClient(r.slot.Transport())}
 	if err := c.client.Select(); err != nil {

@@ -27,6 +27,7 @@ type Slot struct {
 	mu   sync.Mutex
 	ctx  *scard.Context
 	card *scard.Card
+	held bool // a transaction runs for the length of a step (Hold)
 }
 
 // NewSlot returns the slot of the named reader. It connects to pcscd on
@@ -149,7 +150,42 @@ func (s *Slot) Close() error {
 	return nil
 }
 
+// Hold connects to the card and begins a PC/SC transaction that lasts
+// until Release, WaitRemoved or the card leaves: no other program can talk
+// to the card during the ceremony's step (between two APDUs of ours).
+func (s *Slot) Hold() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		return nil
+	}
+	if err := s.connectLocked(); err != nil {
+		return err
+	}
+	if err := s.card.BeginTransaction(); err != nil {
+		s.disconnectLocked()
+		return wrap("begin a transaction", s.reader, err)
+	}
+	s.held = true
+	return nil
+}
+
+// Release ends the transaction Hold began.
+func (s *Slot) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseLocked()
+}
+
+func (s *Slot) releaseLocked() {
+	if s.held && s.card != nil {
+		s.card.EndTransaction(scard.LeaveCard)
+	}
+	s.held = false
+}
+
 func (s *Slot) disconnectLocked() {
+	s.releaseLocked()
 	if s.card != nil {
 		s.card.Disconnect(scard.LeaveCard)
 		s.card = nil
@@ -166,15 +202,23 @@ func (s *Slot) dropLocked() {
 
 type transport struct{ s *Slot }
 
-// Transmit sends one APDU inside a transaction; on a card that was
-// removed or reset it drops the connection so the next card is
-// connected afresh.
+// Transmit sends one APDU inside the step's transaction (Hold), or one of
+// its own; on a card that was removed or reset it drops the connection so
+// the next card is connected afresh.
 func (t transport) Transmit(cmd []byte) ([]byte, error) {
 	s := t.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.connectLocked(); err != nil {
 		return nil, err
+	}
+	if s.held {
+		resp, err := s.card.Transmit(cmd)
+		if err != nil {
+			s.disconnectLocked()
+			return nil, wrap("transmit", s.reader, err)
+		}
+		return resp, nil
 	}
 	if err := s.card.BeginTransaction(); err != nil {
 		s.disconnectLocked()

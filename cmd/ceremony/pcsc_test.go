@@ -107,7 +107,7 @@ func TestThroughPCSC(t *testing.T) {
 		op.pull()
 	})
 
-	t.Run("generate with cards swapped in one reader, read back in another order", func(t *testing.T) {
+	t.Run("generate and load with cards swapped in one reader", func(t *testing.T) {
 		p := s.start("generate", "--operator", "alice", "--id", "gen-pcsc", "--reader", reader, "--step-timeout", "1m")
 		p.waitFor(t, "Write New Key")
 		p.send("")
@@ -141,6 +141,27 @@ func TestThroughPCSC(t *testing.T) {
 		}
 		op.pull()
 		s.checkReplay(t, "gen-pcsc")
+
+		// A load ceremony through pcscd: cards 2 then 3.
+		l := s.start("load", "--operator", "bob", "--id", "load-pcsc", "--reader", reader, "--step-timeout", "1m")
+		l.waitFor(t, "Read Key")
+		l.send("")
+		for i, name := range []string{"card2", "card3"} {
+			l.waitCount(t, "Insert ", i+1)
+			op.insert(name)
+			l.send("")
+			l.waitCount(t, "Enter PIN ", i+1)
+			l.send(testPINs[name])
+			l.waitCount(t, "accepted", i+1)
+			if i == 0 {
+				l.waitCount(t, "Remove card", 1)
+				op.pull()
+			}
+		}
+		if code := l.exit(t); code != exitOK || !strings.Contains(l.output(), "Backup Key loaded") {
+			t.Fatalf("load through pcscd: exit %d\n%s", code, l.output())
+		}
+		op.pull()
 
 		// OpenSC, which no one here wrote, reads back what the engine wrote.
 		op.insert("card1")
