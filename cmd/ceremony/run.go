@@ -89,6 +89,29 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout}, h, closeHSM, nil
 }
 
+// bench is an open station and event store for one ceremony command.
+type bench struct {
+	station *ceremonies.Station
+	hand    *rehearsal.Hand
+	app     *app
+	close   func()
+}
+
+// openBench opens the station (with the HSM of the flags when withHSM)
+// and then the event store.
+func (s *stationFlags) openBench(ctx context.Context, c *common, in io.Reader, out io.Writer, withHSM bool) (*bench, error) {
+	station, h, closeHSM, err := s.station(ctx, in, out, withHSM)
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		closeHSM()
+		return nil, err
+	}
+	return &bench{station: station, hand: h, app: a, close: func() { a.close(); closeHSM() }}, nil
+}
+
 // handPad lets the hand react to each display change before the pad waits.
 type handPad struct {
 	ceremonies.PinPad
@@ -119,16 +142,12 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 	if *id == "" {
 		*id = "gen-" + engine.RandomID()[:8]
 	}
-	station, h, closeHSM, err := sf.interactive(ctx, in, out)
+	b, err := sf.openBench(ctx, c, in, out, true)
 	if err != nil {
 		return err
 	}
-	defer closeHSM()
-	a, err := c.open(ctx, out)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	defer b.close()
+	station, h, a := b.station, b.hand, b.app
 	inst, err := a.eng.Start(ctx, backupkey.KindGenerate, *id, events.SourceOperator, &events.GenerateStarted{
 		Operator: sf.operator, Threshold: q.Threshold, Shares: q.Shares, Reader: station.Reader.Name(), HSM: station.HSM.Name(),
 	})
@@ -155,16 +174,12 @@ func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 	if *id == "" {
 		*id = "load-" + engine.RandomID()[:8]
 	}
-	station, h, closeHSM, err := sf.interactive(ctx, in, out)
+	b, err := sf.openBench(ctx, c, in, out, true)
 	if err != nil {
 		return err
 	}
-	defer closeHSM()
-	a, err := c.open(ctx, out)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	defer b.close()
+	station, h, a := b.station, b.hand, b.app
 	if *keySet != "" {
 		if _, ok := a.eng.KeySet(*keySet); !ok {
 			return usagef("--key-set %s: no such key set in this event store ('ceremony cards' lists the sets cards hold)", *keySet)

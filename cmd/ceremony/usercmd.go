@@ -99,16 +99,12 @@ func cmdUser(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 	if *id == "" {
 		*id = sub + "-" + engine.RandomID()[:8]
 	}
-	station, h, closeHSM, err := sf.station(ctx, in, out, false)
+	b, err := sf.openBench(ctx, c, in, out, false)
 	if err != nil {
 		return err
 	}
-	defer closeHSM()
-	a, err := c.open(ctx, out)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	defer b.close()
+	station, h, a := b.station, b.hand, b.app
 	var inst *engine.Instance
 	if sub == "enrol" {
 		inst, err = a.eng.Start(ctx, usercard.KindEnrol, *id, events.SourceOperator, &events.UserEnrolStarted{Operator: sf.operator, Reader: station.Reader.Name(), Slot: slots.Name()})
@@ -145,16 +141,12 @@ func cmdPIN(ctx context.Context, args []string, in io.Reader, out io.Writer) err
 	if *id == "" {
 		*id = "pin-" + engine.RandomID()[:8]
 	}
-	station, h, closeHSM, err := sf.station(ctx, in, out, false)
+	b, err := sf.openBench(ctx, c, in, out, false)
 	if err != nil {
 		return err
 	}
-	defer closeHSM()
-	a, err := c.open(ctx, out)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	defer b.close()
+	station, h, a := b.station, b.hand, b.app
 	inst, err := a.eng.Start(ctx, pinchange.Kind, *id, events.SourceOperator, &events.PINChangeStarted{Operator: sf.operator, Reader: station.Reader.Name(), Slot: *slot})
 	if err != nil {
 		return err
