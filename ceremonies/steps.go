@@ -61,6 +61,7 @@ const (
 	RefusedLeased      = "in-use"
 	RefusedNotEnrolled = "not-enrolled"
 	RefusedKeptKey     = "user-key-kept"
+	RefusedUserCard    = "user-card"
 )
 
 // Refuse records the refusal and returns it as an error.

@@ -54,6 +54,10 @@ func DefaultRegistry() *Registry {
 		func() Payload { return &PINPolicyRefused{} },
 		func() Payload { return &PINChangeRequested{} },
 		func() Payload { return &PINChanged{} },
+		func() Payload { return &CopyStarted{} },
+		func() Payload { return &CopySourceAccepted{} },
+		func() Payload { return &RedundancyWarning{} },
+		func() Payload { return &ShareCopied{} },
 	}
 	for _, fn := range v1 {
 		r.Register(1, fn)

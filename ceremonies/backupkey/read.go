@@ -51,8 +51,36 @@ func (r *Runner) readNext(ctx context.Context) error {
 // to the key set, or holds a share already read (design section 5).
 func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State) (engine.KeySet, *Record, error) {
 	serial := card.Serial()
+	ks, rec, err := ReadChecked(card, r.Engine, st.KeySetID)
+	var refused *ceremonies.RefusedError
+	if errors.As(err, &refused) {
+		return engine.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, refused.Code, refused.Message)
+	}
+	if err != nil {
+		return engine.KeySet{}, nil, err
+	}
+	if other, dup := st.Accepted[rec.Index]; dup {
+		wipe(rec.Share)
+		return engine.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedDuplicate, fmt.Sprintf("card %s holds share %d, already read from card %s: copies of one share count once; insert a card holding another share", serial, rec.Index, other))
+	}
+	return ks, rec, nil
+}
+
+// KeySets is what ReadChecked needs of the engine's projections.
+type KeySets interface {
+	KeySet(id string) (engine.KeySet, bool)
+}
+
+// ReadChecked reads a card's share record (after its backup PIN) and
+// checks it against what the events say about its key set: well formed,
+// of a set this installation generated and did not void, of wantSet when
+// given, and matching the commitment recorded at generation. A card that
+// fails is a *ceremonies.RefusedError (not yet recorded) saying why. The
+// caller wipes the record's share.
+func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (engine.KeySet, *Record, error) {
+	serial := card.Serial()
 	refuse := func(code, msg string) (engine.KeySet, *Record, error) {
-		return engine.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, code, msg)
+		return engine.KeySet{}, nil, &ceremonies.RefusedError{Serial: serial, Code: code, Message: msg}
 	}
 	data, err := card.ReadShare()
 	if errors.Is(err, ceremonies.ErrNoData) {
@@ -66,30 +94,24 @@ func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State)
 	if err != nil {
 		return refuse(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: %v; use another card of the set", serial, err))
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			wipe(rec.Share)
-		}
-	}()
 	setID := rec.KeySetHex()
-	if st.KeySetID != "" && setID != st.KeySetID {
-		return refuse(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, this ceremony reads key set %s: insert a card of this set", serial, setID, st.KeySetID))
+	fail := func(code, msg string) (engine.KeySet, *Record, error) {
+		wipe(rec.Share)
+		return refuse(code, msg)
 	}
-	ks, ok := r.Engine.KeySet(setID)
+	if wantSet != "" && setID != wantSet {
+		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, this ceremony reads key set %s: insert a card of this set", serial, setID, wantSet))
+	}
+	ks, ok := sets.KeySet(setID)
 	if !ok {
-		return refuse(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which this installation never generated: it belongs elsewhere", serial, setID))
+		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which this installation never generated: it belongs elsewhere", serial, setID))
 	}
 	if ks.Status == engine.KeySetVoid {
-		return refuse(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which was voided: it cannot rebuild any key", serial, setID))
+		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which was voided: it cannot rebuild any key", serial, setID))
 	}
 	if rec.Threshold != ks.Threshold || rec.Shares != ks.Shares || ks.Commitments[rec.Index] != Commitment(rec.KeySetID, rec.Index, rec.Share) {
-		return refuse(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: share %d does not match what was recorded when key set %s was generated (damaged or forged): use another card", serial, rec.Index, setID))
+		return fail(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: share %d does not match what was recorded when key set %s was generated (damaged or forged): use another card", serial, rec.Index, setID))
 	}
-	if other, dup := st.Accepted[rec.Index]; dup {
-		return refuse(ceremonies.RefusedDuplicate, fmt.Sprintf("card %s holds share %d, already read from card %s: copies of one share count once; insert a card holding another share", serial, rec.Index, other))
-	}
-	keep = true
 	return ks, rec, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 )
@@ -14,5 +15,5 @@ import (
 func Definitions() []*engine.Definition {
 	defs := append(backupkey.Definitions(), hsmbackup.Definitions()...)
 	defs = append(defs, usercard.Definitions()...)
-	return append(defs, pinchange.Definition())
+	return append(defs, pinchange.Definition(), sharecopy.Definition())
 }

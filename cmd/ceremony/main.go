@@ -61,6 +61,7 @@ Ceremonies (emulated cards from --cards-dir; software HSM):
   user enrol           seal a PKCS#11 slot's user PIN to a key made on a card (--hsm pkcs11)
   user activate        log the slot in with the card and its PIN; OK on the PIN pad logs it out
   pin change           change the PIN of a card's backup or user slot (--slot)
+  copy                 copy one card's Backup Key share one-to-one onto another card
 
 Inspection:
   list                 every ceremony with its phase
@@ -104,6 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"hsm":            cmdHSM,
 		"user":           cmdUser,
 		"pin":            cmdPIN,
+		"copy":           cmdCopy,
 		"readers":        cmdReaders,
 		"card-emulator":  cmdCardEmulator,
 	}

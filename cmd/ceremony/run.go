@@ -15,6 +15,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
@@ -216,7 +217,7 @@ func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) 
 	switch inst.Kind() {
 	case hsmbackup.KindBackup, hsmbackup.KindRestore:
 		return resumeHSMBackup(ctx, inst, out)
-	case usercard.KindEnrol, usercard.KindActivate, pinchange.Kind:
+	case usercard.KindEnrol, usercard.KindActivate, pinchange.Kind, sharecopy.Kind:
 		return resumeCard(ctx, a, inst, &sf, in, out)
 	}
 	station, h, closeHSM, err := sf.interactive(ctx, in, out)

@@ -70,7 +70,13 @@ func cardSecrets(t *testing.T, cardsDir string, pins map[string]string) map[stri
 		secrets["share record of "+name] = do
 		if rec, err := backupkey.DecodeRecord(do); err == nil {
 			secrets["share of "+name] = rec.Share
-			bySet[rec.KeySetHex()] = append(bySet[rec.KeySetHex()], rec.Share)
+			dup := false // a copied share counts once
+			for _, have := range bySet[rec.KeySetHex()] {
+				dup = dup || bytes.Equal(have, rec.Share)
+			}
+			if !dup {
+				bySet[rec.KeySetHex()] = append(bySet[rec.KeySetHex()], rec.Share)
+			}
 		}
 	}
 	for set, shares := range bySet {

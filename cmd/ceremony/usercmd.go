@@ -11,6 +11,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
@@ -164,8 +165,12 @@ func resumeCard(ctx context.Context, a *app, inst *engine.Instance, sf *stationF
 	}
 	defer closeHSM()
 	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
-	if inst.Kind() == pinchange.Kind {
+	switch inst.Kind() {
+	case pinchange.Kind:
 		runner := &pinchange.Runner{Engine: a.eng, Station: station, Say: sayTo(out)}
+		return drive(ctx, inst, h, out, runner.Run)
+	case sharecopy.Kind:
+		runner := &sharecopy.Runner{Engine: a.eng, Station: station, Say: sayTo(out)}
 		return drive(ctx, inst, h, out, runner.Run)
 	}
 	slots, err := sf.hsm.slots()
@@ -174,4 +179,33 @@ func resumeCard(ctx context.Context, a *app, inst *engine.Instance, sf *stationF
 	}
 	runner := &usercard.Runner{Engine: a.eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out)}
 	return drive(ctx, inst, h, out, runner.Run)
+}
+
+// cmdCopy runs "copy": a one-to-one copy of a Backup Key share to another card.
+func cmdCopy(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
+	fs, c := newFlags("copy", out)
+	var sf stationFlags
+	sf.register(fs)
+	id := fs.String("id", "", "ceremony id (default: copy-<random>)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if sf.operator == "" {
+		return usagef("--operator is required: the events record who ran the ceremony")
+	}
+	if *id == "" {
+		*id = "copy-" + engine.RandomID()[:8]
+	}
+	b, err := sf.openBench(ctx, c, in, out, false)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	inst, err := b.app.eng.Start(ctx, sharecopy.Kind, *id, events.SourceOperator, &events.CopyStarted{Operator: sf.operator, Reader: b.station.Reader.Name()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s started: insert the source card, then the target card.\n", inst.ID())
+	runner := &sharecopy.Runner{Engine: b.app.eng, Station: b.station, Say: sayTo(out)}
+	return drive(ctx, inst, b.hand, out, runner.Run)
 }

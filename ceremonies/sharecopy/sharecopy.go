@@ -1,0 +1,283 @@
+// Package sharecopy holds the one-to-one copy of a Backup Key share from
+// one card to another (the manual: a second set for a disaster site, or
+// the 2-of-2 case).
+//
+// Rules a caller must know:
+//   - The source share is checked against its set's commitment before it
+//     is used, and held in memory only; a resume reads the source again.
+//   - Source and target must be different cards. A target holding a share
+//     of a live set needs an explicit, logged confirmation; overwriting the
+//     only card of another share of the same set (the 2-of-2 case) is
+//     allowed after a warning that names the redundancy lost.
+//   - A user credential (PKCS#11 slot) cannot be copied: its key never
+//     leaves the card. A source holding only that is refused, saying so.
+//   - The target is read back and compared before the copy is recorded.
+package sharecopy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Kind and phases.
+const (
+	Kind              = "share-copy"
+	PhaseSource       = "source"
+	PhaseSourcePaused = "source_paused"
+	PhaseTarget       = "target"
+	PhaseTargetPaused = "target_paused"
+	PhaseCompleted    = "completed"
+	PhaseAborted      = "aborted"
+	PhaseFailed       = "failed"
+)
+
+// Definition is the share-copy ceremony.
+func Definition() *engine.Definition {
+	live := []string{PhaseSource, PhaseSourcePaused, PhaseTarget, PhaseTargetPaused}
+	ts := []engine.Transition{
+		{Event: events.CopySourceAccepted{}.EventType(), From: []string{PhaseSource}, To: PhaseTarget},
+		{Event: events.SharesDiscarded{}.EventType(), From: []string{PhaseTarget, PhaseTargetPaused}, To: PhaseSource},
+		{Event: events.ShareCopied{}.EventType(), From: []string{PhaseTarget}, To: PhaseCompleted},
+		{Event: events.CeremonyAborted{}.EventType(), From: live, To: PhaseAborted},
+		{Event: events.CeremonyFailed{}.EventType(), From: live, To: PhaseFailed},
+	}
+	return &engine.Definition{
+		Kind: Kind, First: events.CopyStarted{}.EventType(), Initial: PhaseSource,
+		Terminal:    []string{PhaseCompleted, PhaseAborted, PhaseFailed},
+		Transitions: append(ts, engine.Pausable(PhaseSource, PhaseTarget)...),
+		NewState:    func() engine.State { return &State{} },
+	}
+}
+
+// State is the fold of a share-copy ceremony.
+type State struct {
+	Operator string
+	Source   string
+	KeySetID string
+	Index    int
+	Target   string
+	Ended    string
+}
+
+// Apply folds one event. Pure.
+func (s *State) Apply(_ events.Envelope, p events.Payload) {
+	switch ev := p.(type) {
+	case *events.CopyStarted:
+		s.Operator = ev.Operator
+	case *events.CopySourceAccepted:
+		s.Source, s.KeySetID, s.Index = ev.Serial, ev.KeySetID, ev.Index
+	case *events.SharesDiscarded:
+		s.Source, s.KeySetID, s.Index = "", "", 0
+	case *events.ShareCopied:
+		s.Target = ev.Target
+	case *events.CeremonyAborted:
+		s.Ended = ev.Reason
+	case *events.CeremonyFailed:
+		s.Ended = ev.Reason + "; " + ev.Recovery
+	}
+}
+
+// Runner drives one share-copy ceremony.
+type Runner struct {
+	Engine  *engine.Engine
+	Station *ceremonies.Station
+	Say     func(string)
+
+	inst   *engine.Instance
+	drv    *ceremonies.Driver
+	source *backupkey.Record // in memory only; Share wiped at the end
+}
+
+func (r *Runner) state() State {
+	var st State
+	r.inst.View(func(s engine.State) { st = *s.(*State) })
+	return st
+}
+
+// Run drives inst until it ends or an error needs a person.
+func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
+	r.inst = inst
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
+	defer func() {
+		if r.source != nil {
+			ceremonies.Wipe(r.source.Share)
+		}
+	}()
+	leases := r.Engine.Leases()
+	defer leases.ReleaseAll(inst.ID())
+	if err := leases.Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
+		return err
+	}
+	if ph := inst.Phase(); (ph == PhaseTarget || ph == PhaseTargetPaused) && r.source == nil {
+		r.drv.Tell("The source share was held in memory only: read the source card again.")
+		if err := inst.Record(ctx, events.SourceEngine, &events.SharesDiscarded{Reason: "the process stopped: the source share was held in memory only"}); err != nil {
+			return err
+		}
+	}
+	for {
+		var err error
+		switch phase := inst.Phase(); phase {
+		case PhaseCompleted, PhaseAborted, PhaseFailed:
+			return nil
+		case PhaseSource:
+			err = r.readSource(ctx)
+		case PhaseTarget:
+			err = r.writeTarget(ctx)
+		case PhaseSourcePaused, PhaseTargetPaused:
+			err = r.drv.Paused(ctx)
+		default:
+			return fmt.Errorf("sharecopy: ceremony %s: unknown phase %q", inst.ID(), phase)
+		}
+		if err = r.drv.Settle(ctx, err); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Runner) readSource(ctx context.Context) error {
+	leases := r.Engine.Leases()
+	card, err := ceremonies.PresentCard(ctx, r.inst, leases, r.Station, 1)
+	if err != nil {
+		return err
+	}
+	serial := card.Serial()
+	if err := ceremonies.VerifyPIN(ctx, r.inst, r.Station, card, ceremonies.BackupSlot); err != nil {
+		return err
+	}
+	ks, rec, err := backupkey.ReadChecked(card, r.Engine, "")
+	var refused *ceremonies.RefusedError
+	if errors.As(err, &refused) && refused.Code == ceremonies.RefusedEmpty {
+		if _, kerr := card.UserPublicKey(); kerr == nil {
+			refused.Code = ceremonies.RefusedUserCard
+			refused.Message = fmt.Sprintf("card %s holds a PKCS#11 user credential and no Backup Key share: a user card cannot be copied, its key never leaves the card; enrol another card instead", serial)
+		}
+	}
+	if errors.As(err, &refused) {
+		return ceremonies.Refuse(ctx, r.inst, serial, refused.Code, refused.Message)
+	}
+	if err != nil {
+		return err
+	}
+	r.source = rec
+	r.drv.Tell(fmt.Sprintf("Source card %s: share %d of key set %s (%s).", serial, rec.Index, ks.ID, ks.Status))
+	if err := r.inst.Record(ctx, events.SourceCard, &events.CopySourceAccepted{Serial: serial, KeySetID: ks.ID, Index: rec.Index}); err != nil {
+		return err
+	}
+	return ceremonies.RemoveCard(ctx, r.inst, leases, r.Station, card)
+}
+
+func (r *Runner) writeTarget(ctx context.Context) error {
+	st := r.state()
+	leases := r.Engine.Leases()
+	card, err := ceremonies.PresentCard(ctx, r.inst, leases, r.Station, 2)
+	if err != nil {
+		return err
+	}
+	serial := card.Serial()
+	if serial == st.Source {
+		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedSameCard, fmt.Sprintf("card %s is the source: insert another card to copy to", serial))
+	}
+	if err := ceremonies.VerifyPIN(ctx, r.inst, r.Station, card, ceremonies.BackupSlot); err != nil {
+		return err
+	}
+	if err := r.checkTarget(ctx, card, st); err != nil {
+		return err
+	}
+	data, err := backupkey.EncodeRecord(r.source)
+	if err != nil {
+		return err
+	}
+	defer ceremonies.Wipe(data)
+	if err := r.inst.Record(ctx, events.SourceEngine, &events.ShareWriteRequested{Serial: serial, KeySetID: st.KeySetID, Index: st.Index}); err != nil {
+		return err
+	}
+	werr := card.WriteShare(data)
+	if werr == nil {
+		back, rerr := card.ReadShare()
+		if rerr != nil {
+			werr = fmt.Errorf("read back: %w", rerr)
+		} else if !bytes.Equal(back, data) {
+			werr = errors.New("read back: the card returned different bytes")
+		}
+		ceremonies.Wipe(back)
+	}
+	if werr != nil {
+		msg := fmt.Sprintf("copying share %d failed: %v", st.Index, werr)
+		if err := r.inst.Record(ctx, events.SourceCard, &events.ShareWriteFailed{Serial: serial, KeySetID: st.KeySetID, Index: st.Index, Error: msg}); err != nil {
+			return err
+		}
+		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedWriteFailed, msg+"; insert the card again or another card")
+	}
+	if err := r.inst.Record(ctx, events.SourceCard, &events.ShareWritten{Serial: serial, KeySetID: st.KeySetID, Index: st.Index}); err != nil {
+		return err
+	}
+	r.drv.Tell(fmt.Sprintf("Share %d copied from card %s to card %s.", st.Index, st.Source, serial))
+	return r.inst.Record(ctx, events.SourceEngine, &events.ShareCopied{Source: st.Source, Target: serial, KeySetID: st.KeySetID, Index: st.Index})
+}
+
+// checkTarget asks for confirmation before overwriting a live share, and
+// warns, naming the redundancy lost, before overwriting the only card of
+// another share of the same set.
+func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State) error {
+	serial := card.Serial()
+	old, err := card.ReadShare()
+	if errors.Is(err, ceremonies.ErrNoData) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("card %s: read the backup slot before writing: %w", serial, err)
+	}
+	rec, derr := backupkey.DecodeRecord(old)
+	ceremonies.Wipe(old)
+	if derr != nil {
+		return nil // not a share record: nothing a quorum depends on
+	}
+	ceremonies.Wipe(rec.Share)
+	ks, known := r.Engine.KeySet(rec.KeySetHex())
+	if !known || ks.Status != engine.KeySetLive {
+		return nil
+	}
+	if ks.ID == st.KeySetID && rec.Index == st.Index {
+		return nil // already a copy of this share: rewriting changes nothing
+	}
+	question := fmt.Sprintf("Card %s holds share %d of the LIVE key set %s: overwriting it loses that copy.", serial, rec.Index, ks.ID)
+	if ks.ID == st.KeySetID {
+		others := 0
+		for _, s := range ks.Holders[rec.Index] {
+			if s != serial {
+				others++
+			}
+		}
+		if others == 0 {
+			distinct := 0
+			for i, hs := range ks.Holders {
+				if len(hs) > 0 && i != rec.Index {
+					distinct++
+				}
+			}
+			msg := fmt.Sprintf("card %s is the only card holding share %d of key set %s: after the copy the set has %d distinct shares for a threshold of %d (margin %d); share %d is gone for good",
+				serial, rec.Index, ks.ID, distinct, ks.Threshold, distinct-ks.Threshold, rec.Index)
+			if err := r.inst.Record(ctx, events.SourceEngine, &events.RedundancyWarning{Target: serial, KeySetID: ks.ID, LostIndex: rec.Index, DistinctLeft: distinct, Threshold: ks.Threshold, Message: msg}); err != nil {
+				return err
+			}
+			question = "WARNING: " + msg + "."
+		}
+	}
+	r.drv.Tell(question)
+	r.Station.Pad.Show("Overwrite live", "share? OK/Cancel")
+	ok, err := r.Station.Pad.Confirm(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedLiveKept, fmt.Sprintf("card %s keeps share %d of live key set %s: insert another card", serial, rec.Index, ks.ID))
+	}
+	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, Live: true})
+}
