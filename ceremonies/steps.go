@@ -62,6 +62,7 @@ const (
 	RefusedNotEnrolled = "not-enrolled"
 	RefusedKeptKey     = "user-key-kept"
 	RefusedUserCard    = "user-card"
+	RefusedWrongCard   = "wrong-card"
 )
 
 // Refuse records the refusal and returns it as an error.

@@ -93,26 +93,16 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	}
 	st := r.state()
 	var redo []string
-	if st.Pending != nil {
-		msg := "outcome unknown: the process stopped during the write; not verified here, treated as not written"
-		if err := r.inst.Record(ctx, events.SourceEngine, &events.ShareWriteFailed{Serial: st.Pending.Serial, KeySetID: st.Pending.KeySetID, Index: st.Pending.Index, Error: msg}); err != nil {
-			return err
+	switch {
+	case st.Pending != nil:
+		// Checked on the card before anything else (writeNext).
+		redo = append(redo, fmt.Sprintf("card %s: check whether share %d was written before the stop: insert it when asked", st.Pending.Serial, st.Pending.Index))
+	case r.lostKey(st):
+		more, err := r.decideLostKey(ctx, st)
+		if err != nil || r.inst.Ended() {
+			return err // a void set ends the ceremony: nothing to resume
 		}
-		redo = append(redo, fmt.Sprintf("card %s: share %d may be half written; it will be overwritten or must be rewritten", st.Pending.Serial, st.Pending.Index))
-		st = r.state()
-	}
-	if st.Generated && !st.KeyLost && r.split == nil && r.inst.Kind() == KindGenerate && !phaseIs(r.inst.Phase(), PhaseReading) {
-		written := sortedSerials(st.Written)
-		if len(st.Written) < st.Threshold {
-			reason := fmt.Sprintf("the process stopped with %d of %d shares written (fewer than the %d needed): the key existed only in memory and is gone", len(st.Written), st.Shares, st.Threshold)
-			r.drv.Tell("Key set void: " + reason + ". Start a new generate; these cards may be overwritten without confirmation: " + strings.Join(written, ", "))
-			return r.inst.Record(ctx, events.SourceEngine, &events.KeySetVoided{KeySetID: st.KeySetID, Written: written, Reason: reason})
-		}
-		consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); the other shares cannot be made now, so the set has no more than %d cards", len(st.Written), st.Shares, st.Threshold, len(st.Written))
-		if err := r.inst.Record(ctx, events.SourceEngine, &events.SecretsLost{What: "the generated key and its unwritten shares", Consequence: consequence}); err != nil {
-			return err
-		}
-		redo = append(redo, "read "+fmt.Sprint(st.Threshold)+" written cards back to load the key")
+		redo = append(redo, more...)
 	}
 	if len(st.Accepted) > 0 && len(r.shares) == 0 {
 		if err := r.inst.Record(ctx, events.SourceEngine, &events.SharesDiscarded{Reason: "the process stopped: the shares read before were held in memory only"}); err != nil {
@@ -130,6 +120,29 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		r.drv.Tell("To redo: " + s)
 	}
 	return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyResumed{Phase: r.inst.Phase(), Redo: redo})
+}
+
+// lostKey reports a generate whose key was lost with a process before
+// every share was written.
+func (r *Runner) lostKey(st State) bool {
+	return st.Generated && !st.KeyLost && r.split == nil && r.inst.Kind() == KindGenerate && !phaseIs(r.inst.Phase(), PhaseReading)
+}
+
+// decideLostKey records what the lost key means (design section 5): fewer
+// than k shares written, the set is void; k or more, the set is finished
+// from the written cards.
+func (r *Runner) decideLostKey(ctx context.Context, st State) ([]string, error) {
+	written := sortedSerials(st.Written)
+	if len(st.Written) < st.Threshold {
+		reason := fmt.Sprintf("the process stopped with %d of %d shares written (fewer than the %d needed): the key existed only in memory and is gone", len(st.Written), st.Shares, st.Threshold)
+		r.drv.Tell("Key set void: " + reason + ". Start a new generate; these cards may be overwritten without confirmation: " + strings.Join(written, ", "))
+		return nil, r.inst.Record(ctx, events.SourceEngine, &events.KeySetVoided{KeySetID: st.KeySetID, Written: written, Reason: reason})
+	}
+	consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); the other shares cannot be made now, so the set has no more than %d cards", len(st.Written), st.Shares, st.Threshold, len(st.Written))
+	if err := r.inst.Record(ctx, events.SourceEngine, &events.SecretsLost{What: "the generated key and its unwritten shares", Consequence: consequence}); err != nil {
+		return nil, err
+	}
+	return []string{"read " + fmt.Sprint(st.Threshold) + " written cards back to load the key"}, nil
 }
 
 func phaseIs(phase, base string) bool { return phase == base || phase == base+"_paused" }

@@ -19,6 +19,13 @@ func (r *Runner) writeNext(ctx context.Context) error {
 	if !st.Generated {
 		return r.generate(ctx, st)
 	}
+	if st.Pending != nil && r.split == nil {
+		return r.verifyPending(ctx, st)
+	}
+	if r.lostKey(st) {
+		_, err := r.decideLostKey(ctx, st)
+		return err
+	}
 	next := st.NextIndex()
 	if next == 0 || st.KeyLost {
 		// All shares written (or no more can be): the manual's Step 2.
@@ -73,6 +80,48 @@ func (r *Runner) generate(ctx context.Context, st State) error {
 	r.split = split
 	r.drv.Tell(fmt.Sprintf("Backup Key generated: key set %s, %s, KCV %s.", ev.KeySetID, q, split.KCV))
 	return nil
+}
+
+// verifyPending checks, on the card, a write whose outcome was not
+// recorded (the process stopped between the request and the outcome):
+// the share is there if the card holds a record of this set and index
+// matching the commitment recorded at generation (design section 4).
+func (r *Runner) verifyPending(ctx context.Context, st State) error {
+	p := st.Pending
+	leases := r.Engine.Leases()
+	card, err := ceremonies.PresentCard(ctx, r.inst, leases, r.Station, len(st.Written)+1)
+	if err != nil {
+		return err
+	}
+	if card.Serial() != p.Serial {
+		return ceremonies.Refuse(ctx, r.inst, card.Serial(), ceremonies.RefusedWrongCard,
+			fmt.Sprintf("insert card %s first: whether share %d was written to it before the stop must be checked", p.Serial, p.Index))
+	}
+	if err := ceremonies.VerifyPIN(ctx, r.inst, r.Station, card, ceremonies.BackupSlot); err != nil {
+		return err
+	}
+	_, rec, err := ReadChecked(card, r.Engine, p.KeySetID)
+	var refused *ceremonies.RefusedError
+	switch {
+	case err == nil && rec.Index == p.Index:
+		wipe(rec.Share)
+		r.drv.Tell(fmt.Sprintf("Card %s holds share %d: the write had completed (checked against the commitment).", p.Serial, p.Index))
+		if err := r.inst.Record(ctx, events.SourceCard, &events.ShareWritten{Serial: p.Serial, KeySetID: p.KeySetID, Index: p.Index}); err != nil {
+			return err
+		}
+	case err == nil || errors.As(err, &refused):
+		if rec != nil {
+			wipe(rec.Share)
+		}
+		msg := fmt.Sprintf("checked on card %s after the stop: share %d is not there (never written, or torn)", p.Serial, p.Index)
+		r.drv.Tell(msg + ".")
+		if err := r.inst.Record(ctx, events.SourceCard, &events.ShareWriteFailed{Serial: p.Serial, KeySetID: p.KeySetID, Index: p.Index, Error: msg}); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	return ceremonies.RemoveCard(ctx, r.inst, leases, r.Station, card)
 }
 
 // checkOverwrite refuses to overwrite a share of a live key set unless the
