@@ -54,6 +54,7 @@ func DefaultRegistry() *Registry {
 		func() Payload { return &PINPolicyRefused{} },
 		func() Payload { return &PINChangeRequested{} },
 		func() Payload { return &PINChanged{} },
+		func() Payload { return &PINChangeResolved{} },
 		func() Payload { return &CopyStarted{} },
 		func() Payload { return &CopySourceAccepted{} },
 		func() Payload { return &RedundancyWarning{} },

@@ -89,3 +89,16 @@ func (PINChangeStarted) EventType() string             { return "pin.change_star
 func (PINPolicyRefused) EventType() string             { return "pin.policy_refused" }
 func (PINChangeRequested) EventType() string           { return "pin.change_requested" }
 func (PINChanged) EventType() string                   { return "pin.changed" }
+
+// PINChangeResolved: a PIN change whose outcome was not recorded was
+// settled on the card: Outcome "changed" or "not-applied"; How says what
+// was checked ("retry counter" spends no try, "verified new PIN" spends
+// one if it fails).
+type PINChangeResolved struct {
+	Serial  string `json:"serial"`
+	PIN     string `json:"pin"`
+	Outcome string `json:"outcome"`
+	How     string `json:"how"`
+}
+
+func (PINChangeResolved) EventType() string { return "pin.change_resolved" }

@@ -5,9 +5,11 @@
 // Rules a caller must know: the old PIN, the new PIN and its repetition
 // pass through the PIN pad port and are wiped after use; events record
 // the rule a refused PIN broke, never the PIN. CHANGE REFERENCE DATA is
-// atomic on the card; a stop between it and its event leaves a
-// pin.change_requested without an outcome, which a resume reports as
-// uncertain (resolving it without spending a try is issue 5's work).
+// atomic on the card, but its event is not: a stop between the two leaves
+// a pin.change_requested without an outcome. Resume settles it on the
+// card, by the retry counter where that tells (no try spent), else by one
+// VERIFY of the new PIN (which spends a try if the change did not happen),
+// and records how (pin.change_resolved).
 package pinchange
 
 import (
@@ -53,6 +55,7 @@ type State struct {
 	Slot     ceremonies.Slot
 	Serial   string
 	Pending  bool // CHANGE REFERENCE DATA asked for, no outcome recorded
+	Tries    int  // the retry counter read last (before the change)
 	Refused  []string
 	Ended    string
 }
@@ -64,11 +67,11 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.Operator, s.Slot = ev.Operator, ceremonies.Slot(ev.Slot)
 	case *events.PINPolicyRefused:
 		s.Refused = append(s.Refused, ev.Rule)
+	case *events.PINRetriesRead:
+		s.Tries = ev.TriesLeft
 	case *events.PINChangeRequested:
 		s.Serial, s.Pending = ev.Serial, true
-	case *events.PINChanged:
-		s.Pending = false
-	case *events.PINRejected:
+	case *events.PINChanged, *events.PINRejected, *events.PINChangeResolved:
 		s.Pending = false
 	case *events.CeremonyAborted:
 		s.Ended = ev.Reason
@@ -115,19 +118,17 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 	if err := r.Engine.Leases().Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
 		return err
 	}
-	if st.Pending {
-		r.drv.Tell(fmt.Sprintf("A PIN change on card %s was sent with no recorded outcome: the card has either PIN; verify it before relying on one.", st.Serial))
-		return inst.Record(ctx, events.SourceEngine, &events.CeremonyFailed{
-			Reason:   fmt.Sprintf("the process stopped between CHANGE REFERENCE DATA on card %s and its outcome", st.Serial),
-			Recovery: "try the new PIN once (the retry counter shows what a wrong try costs); if it fails the old PIN is still in force"})
-	}
 	for {
 		var err error
 		switch phase := inst.Phase(); phase {
 		case PhaseCompleted, PhaseAborted, PhaseFailed:
 			return nil
 		case PhaseCreated:
-			err = r.change(ctx, st.Slot)
+			if r.state().Pending {
+				err = r.resolve(ctx)
+			} else {
+				err = r.change(ctx, st.Slot)
+			}
 		case PhaseCreatedPaused:
 			err = r.drv.Paused(ctx)
 		default:
@@ -137,6 +138,80 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 			return err
 		}
 	}
+}
+
+func (r *Runner) state() State {
+	var st State
+	r.inst.View(func(s engine.State) { st = *s.(*State) })
+	return st
+}
+
+// maxTries is the retry counter of a card after a successful change
+// (OpenPGP card: 3).
+const maxTries = 3
+
+// resolve settles a change whose outcome was not recorded. The retry
+// counter, compared with the one read before the change, tells without
+// spending a try: lower, the card refused the old PIN; back to the
+// maximum from below, the change happened; equal below the maximum, the
+// command never ran. Only "maximum before and after" needs one VERIFY of
+// the new PIN.
+func (r *Runner) resolve(ctx context.Context) error {
+	st := r.state()
+	card, err := ceremonies.PresentCard(ctx, r.inst, r.Engine.Leases(), r.Station, 1)
+	if err != nil {
+		return err
+	}
+	if card.Serial() != st.Serial {
+		return ceremonies.Refuse(ctx, r.inst, card.Serial(), ceremonies.RefusedWrongCard,
+			fmt.Sprintf("insert card %s: its PIN change must be settled first", st.Serial))
+	}
+	pinName := card.PINName(st.Slot)
+	now, err := card.PINTries(st.Slot)
+	if err != nil {
+		return err
+	}
+	if err := r.inst.Record(ctx, events.SourceCard, &events.PINRetriesRead{Serial: st.Serial, PIN: pinName, TriesLeft: now, LastTry: now == 1}); err != nil {
+		return err
+	}
+	settle := func(outcome, how string) error {
+		if err := r.inst.Record(ctx, events.SourceEngine, &events.PINChangeResolved{Serial: st.Serial, PIN: pinName, Outcome: outcome, How: how}); err != nil {
+			return err
+		}
+		if outcome == "changed" {
+			r.drv.Tell(fmt.Sprintf("The interrupted PIN change on card %s had happened (%s): the new PIN is in force.", st.Serial, how))
+			return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: st.Serial, PIN: pinName})
+		}
+		r.drv.Tell(fmt.Sprintf("The interrupted PIN change on card %s had not happened (%s): the old PIN is still in force; change it again.", st.Serial, how))
+		return nil
+	}
+	switch {
+	case now < st.Tries:
+		return settle("not-applied", "retry counter: the card refused the old PIN")
+	case now == maxTries && st.Tries < maxTries:
+		return settle("changed", "retry counter: reset by the change")
+	case now == st.Tries && now < maxTries:
+		return settle("not-applied", "retry counter: unchanged, the command never ran")
+	}
+	// Maximum before and after: only the new PIN can tell.
+	r.drv.Tell("The retry counter cannot tell whether the change happened: type the NEW PIN once (a wrong guess spends one try).")
+	pin, err := r.enter(ctx, "check new PIN "+st.Serial, "Enter new PIN", fmt.Sprintf("%d tries left", now))
+	if err != nil {
+		return err
+	}
+	verr := card.VerifyPIN(st.Slot, pin)
+	ceremonies.Wipe(pin)
+	var wrong *ceremonies.WrongPINError
+	switch {
+	case verr == nil:
+		return settle("changed", "verified new PIN")
+	case errors.As(verr, &wrong):
+		if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: st.Serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: "host"}); err != nil {
+			return err
+		}
+		return settle("not-applied", "verified new PIN: refused, one try spent")
+	}
+	return verr
 }
 
 // enter reads one PIN under a step deadline.
