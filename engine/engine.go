@@ -42,6 +42,7 @@ type Engine struct {
 	mu        sync.Mutex
 	instances map[string]*Instance
 	proj      *Projections
+	health    *health
 	leases    *Leases
 	closed    bool
 }
@@ -59,6 +60,7 @@ func New(cfg Config) (*Engine, error) {
 		newID:     cfg.NewID,
 		instances: map[string]*Instance{},
 		proj:      newProjections(),
+		health:    newHealth(),
 		leases:    newLeases(),
 	}
 	if e.clock == nil {
@@ -108,6 +110,7 @@ func (e *Engine) Open(ctx context.Context) error {
 			folded[r.CeremonyID] = inst
 		}
 		e.proj.apply(r.Envelope, p)
+		e.health.apply(r.Seq, r.Envelope, p)
 		return nil
 	})
 	if err != nil {

@@ -126,6 +126,7 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 		return fmt.Errorf("engine: ceremony %s: apply %s after append: %w", i.id, typ, err)
 	}
 	i.eng.proj.apply(env, p)
+	i.eng.health.apply(seq, env, p)
 	i.armLocked()
 	return nil
 }
@@ -177,6 +178,7 @@ func (i *Instance) reloadLocked(ctx context.Context) error {
 			return err
 		}
 		i.eng.proj.apply(r.Envelope, p)
+		i.eng.health.apply(r.Seq, r.Envelope, p)
 	}
 	i.armLocked()
 	return nil

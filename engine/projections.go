@@ -118,6 +118,24 @@ func (p *Projections) keySet(id string) (KeySet, bool) {
 	return out, true
 }
 
+// keySets returns every key set, by id.
+func (p *Projections) keySets() []KeySet {
+	p.mu.Lock()
+	ids := make([]string, 0, len(p.sets))
+	for id := range p.sets {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	sort.Strings(ids)
+	out := make([]KeySet, 0, len(ids))
+	for _, id := range ids {
+		if ks, ok := p.keySet(id); ok {
+			out = append(out, ks)
+		}
+	}
+	return out
+}
+
 func (p *Projections) cardLocked(serial string) *CardRecord {
 	c, ok := p.cardsBy[serial]
 	if !ok {

@@ -10,6 +10,7 @@
 //	2  bad usage: unknown command, bad flag or value
 //	3  the ceremony ended without completing (aborted, failed, void)
 //	4  no such ceremony
+//	5  'ceremony health': a critical finding is open
 package main
 
 import (
@@ -30,6 +31,7 @@ const (
 	exitUsage    = 2
 	exitNotDone  = 3
 	exitNotFound = 4
+	exitCritical = 5
 )
 
 // usageError marks an error that is the caller's input.
@@ -68,6 +70,8 @@ Inspection:
   show ID              one ceremony's state
   events ID            one ceremony's events as a table (--json for JSON Lines)
   cards                the card registry: what each card holds, default-PIN and blocked flags
+  health               open findings (no outcome recorded, stalled ceremonies, quorum at risk,
+                       blocked or default-PIN cards, HSM with another key); exit 5 if critical
   emulated-cards       create emulated cards (--create N) or list them
   readers              PC/SC readers, the card in each, what it holds, its retry counters (no PIN try)
   card-emulator        plug emulated cards into a vsmartcard vpcd reader of pcscd (--vpcd, --card)
@@ -106,6 +110,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"user":           cmdUser,
 		"pin":            cmdPIN,
 		"copy":           cmdCopy,
+		"health":         cmdHealth,
 		"readers":        cmdReaders,
 		"card-emulator":  cmdCardEmulator,
 	}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/engine"
+)
+
+// cmdHealth prints the open findings: inconsistent states and quorum
+// risks derived from every event. It exits 5 while a critical one is open.
+func cmdHealth(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("health", out)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	fs2 := a.eng.Health(time.Now())
+	if len(fs2) == 0 {
+		fmt.Fprintln(out, "No findings: every side effect has an outcome, every live key set has a spare share, no card is blocked or on a default PIN.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tSUBJECT\tWHAT\tWHAT TO DO")
+	critical := 0
+	for _, f := range fs2 {
+		if f.Severity == engine.Critical {
+			critical++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Subject, f.What, f.Recovery)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if critical > 0 {
+		return &codeError{exitCritical, fmt.Errorf("%d critical finding(s) open", critical)}
+	}
+	return nil
+}

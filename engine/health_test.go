@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// feed applies payloads to an engine's projections and health as stored
+// events of one ceremony would (pure: no store).
+func feed(e *Engine, ceremony string, seq *uint64, ps ...events.Payload) {
+	for _, p := range ps {
+		*seq++
+		env := events.Envelope{CeremonyID: ceremony, Type: p.EventType(), Time: time.Unix(int64(*seq), 0)}
+		e.proj.apply(env, p)
+		e.health.apply(*seq, env, p)
+	}
+}
+
+func findings(e *Engine) string {
+	var b strings.Builder
+	for _, f := range e.Health(time.Unix(1000, 0)) {
+		b.WriteString(f.Severity + " | " + f.Subject + " | " + f.What + "\n")
+	}
+	return b.String()
+}
+
+func TestHealthFindings(t *testing.T) {
+	e := &Engine{proj: newProjections(), health: newHealth(), instances: map[string]*Instance{}}
+	var seq uint64
+	set := &events.KeyGenerated{KeySetID: "ks1", Threshold: 2, Shares: 3, KCV: "AAAAAA"}
+	feed(e, "gen", &seq, set,
+		&events.PINVerified{Serial: "c1", PIN: "PW3", DefaultPIN: true},
+		&events.ShareWritten{Serial: "c1", KeySetID: "ks1", Index: 1},
+		&events.ShareWritten{Serial: "c2", KeySetID: "ks1", Index: 2},
+		&events.ShareWriteRequested{Serial: "c3", KeySetID: "ks1", Index: 3},
+		&events.HSMKeyLoaded{HSM: "hsm-a", KeySetID: "ks1", KCV: "AAAAAA"},
+	)
+	got := findings(e)
+	for _, want := range []string{
+		"warning | card c1 | still on the factory default PIN (PW3)",
+		"warning | card c3 | a write to its backup slot has no known outcome",
+		"warning | ceremony gen | writing share 3 to card c3 has no recorded outcome",
+		"warning | key set ks1 | exactly 2 usable distinct shares for a threshold of 2",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	// The write's outcome closes two findings; a blocked card makes the set critical.
+	feed(e, "gen", &seq, &events.ShareWritten{Serial: "c3", KeySetID: "ks1", Index: 3})
+	if got := findings(e); strings.Contains(got, "no recorded outcome") || strings.Contains(got, "exactly 2") {
+		t.Fatalf("closed findings still open:\n%s", got)
+	}
+	feed(e, "load", &seq, &events.CardBlocked{Serial: "c2", PIN: "PW3"}, &events.CardBlocked{Serial: "c3", PIN: "PW3"})
+	if got := findings(e); !strings.HasPrefix(got, "critical | key set ks1 | only 1 usable distinct shares") {
+		t.Fatalf("want the critical finding first:\n%s", got)
+	}
+	// Replaying the same stream sequences changes nothing.
+	before := findings(e)
+	e.health.apply(5, events.Envelope{CeremonyID: "gen"}, &events.ShareWriteRequested{Serial: "c9", Index: 1})
+	if findings(e) != before {
+		t.Fatal("an event applied twice changed the findings")
+	}
+	// A PIN change and the default flag; a newer live set supersedes ks1 and
+	// an HSM still holding ks1's key disagrees with it.
+	feed(e, "pin", &seq, &events.PINChanged{Serial: "c1", PIN: "PW3"},
+		&events.KeyGenerated{KeySetID: "ks2", Threshold: 2, Shares: 2, KCV: "BBBBBB"},
+		&events.ShareWritten{Serial: "d1", KeySetID: "ks2", Index: 1},
+		&events.ShareWritten{Serial: "d2", KeySetID: "ks2", Index: 2},
+		&events.HSMKeyLoaded{HSM: "hsm-b", KeySetID: "ks2", KCV: "BBBBBB"})
+	got = findings(e)
+	for _, want := range []string{"superseded by key set ks2", "critical | HSM hsm-a | holds the Backup Key with KCV AAAAAA, the live key set ks2 has KCV BBBBBB"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "card c1 | still on the factory default") {
+		t.Errorf("the PIN change did not clear the default flag:\n%s", got)
+	}
+}
