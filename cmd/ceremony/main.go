@@ -111,6 +111,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"pin":            cmdPIN,
 		"copy":           cmdCopy,
 		"health":         cmdHealth,
+		"rehearse":       cmdRehearse,
 		"readers":        cmdReaders,
 		"card-emulator":  cmdCardEmulator,
 	}

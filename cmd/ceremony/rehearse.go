@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
+	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
+	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// rehearsalPINs are the PINs of the rehearsal cards card1..card5.
+var rehearsalPINs = []string{"31415926", "27182818", "16180339", "14142135", "17320508"}
+
+// killingStore SIGKILLs this process right after its n-th acknowledged
+// append: a crash rehearsal at an exact event.
+type killingStore struct {
+	events.Store
+	n, after int
+}
+
+func (k *killingStore) Append(ctx context.Context, id, eventID string, expected uint64, data []byte) (uint64, error) {
+	seq, err := k.Store.Append(ctx, id, eventID, expected, data)
+	if err == nil {
+		k.n++
+		if k.n == k.after {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
+	return seq, err
+}
+
+// cmdRehearse runs a Backup Key generate with a simulated operator who
+// answers every prompt, optionally killing itself with SIGKILL right after
+// its n-th event (--kill-after), or resumes one (--resume). For crash
+// rehearsals and the crash matrix test; not for real ceremonies.
+func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
+	fs.SetOutput(out)
+	dataDir := fs.String("data-dir", "", "event store directory")
+	cardsDir := fs.String("cards-dir", "", "rehearsal cards directory (made if missing)")
+	id := fs.String("id", "rehearsal", "ceremony id")
+	quorum := fs.String("quorum", "2-of-3", "quorum")
+	killAfter := fs.Int("kill-after", 0, "SIGKILL this process right after its n-th acknowledged event (0: never)")
+	resume := fs.Bool("resume", false, "resume the ceremony instead of starting it")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	q, err := backupkey.ParseQuorum(*quorum)
+	if err != nil || q.Shares > len(rehearsalPINs) {
+		return usagef("--quorum %q: a rehearsal has at most %d cards", *quorum, len(rehearsalPINs))
+	}
+	if *dataDir == "" || *cardsDir == "" {
+		return usagef("--data-dir and --cards-dir are required")
+	}
+	cards := map[string]*cardemu.Card{}
+	pins := map[string]string{}
+	var names []string
+	for i := 0; i < q.Shares; i++ {
+		name := fmt.Sprintf("card%d", i+1)
+		path := filepath.Join(*cardsDir, name+".img")
+		c, err := cardemu.Open(path)
+		if err != nil {
+			if err := os.MkdirAll(*cardsDir, 0o700); err != nil {
+				return err
+			}
+			pin := []byte(rehearsalPINs[i])
+			if c, err = cardemu.Create(path, cardemu.Options{Serial: uint32(0x5001 + i), PW1: pin, PW3: pin}); err != nil {
+				return err
+			}
+		}
+		cards[name], pins[c.Serial()] = c, rehearsalPINs[i]
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	st, err := jetstream.Open(ctx, jetstream.Config{DataDir: *dataDir})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var store events.Store = st
+	if *killAfter > 0 {
+		store = &killingStore{Store: st, after: *killAfter}
+	}
+	eng, err := engine.New(engine.Config{Store: store, Registry: events.DefaultRegistry(), Definitions: kinds.Definitions()})
+	if err != nil {
+		return err
+	}
+	if err := eng.Open(ctx); err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	reader, port := rehearsal.NewReader("Rehearsal reader")
+	hand := &rehearsal.Hand{Reader: reader, Card: rehearsal.CardsBySerial(cards), Log: out}
+	op := &rehearsal.Operator{Hand: hand, PINs: pins, Out: out}
+	station := &ceremonies.Station{Pad: op, Reader: port, HSM: memhsm.New("rehearsal-hsm"), StepTimeout: time.Minute}
+
+	var inst *engine.Instance
+	hand.Choose = func(int) (string, error) { return nextCard(inst, cards, names) }
+	if *resume {
+		if inst, err = eng.Get(*id); err != nil {
+			return &codeError{exitNotFound, err}
+		}
+		if inst.Ended() {
+			return outcome(inst)
+		}
+	} else if inst, err = eng.Start(ctx, backupkey.KindGenerate, *id, events.SourceOperator, &events.GenerateStarted{
+		Operator: "rehearsal", Threshold: q.Threshold, Shares: q.Shares, Reader: port.Name(), HSM: station.HSM.Name()}); err != nil {
+		return err
+	}
+	runner := &backupkey.Runner{Engine: eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: *resume}
+	return drive(ctx, inst, hand, out, runner.Run)
+}
+
+// nextCard is the card a generate needs now: the card whose write must be
+// checked, else the first card without a share when writing, else the
+// first written card not read yet when reading.
+func nextCard(inst *engine.Instance, cards map[string]*cardemu.Card, names []string) (string, error) {
+	var st backupkey.State
+	inst.View(func(s engine.State) {
+		b := s.(*backupkey.State)
+		st = *b
+		st.Written, st.Accepted = map[int]string{}, map[int]string{}
+		for k, v := range b.Written {
+			st.Written[k] = v
+		}
+		for k, v := range b.Accepted {
+			st.Accepted[k] = v
+		}
+	})
+	reading := inst.Phase() == backupkey.PhaseReading
+	for _, n := range names {
+		serial := cards[n].Serial()
+		_, written := st.WrittenSerial(serial)
+		_, accepted := st.AcceptedSerial(serial)
+		switch {
+		case !reading && st.Pending != nil:
+			if serial == st.Pending.Serial {
+				return n, nil
+			}
+		case !reading && !written:
+			return n, nil
+		case reading && written && !accepted:
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("rehearsal: no card fits the next step (phase %s)", inst.Phase())
+}
