@@ -58,6 +58,7 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	quorum := fs.String("quorum", "2-of-3", "quorum")
 	killAfter := fs.Int("kill-after", 0, "SIGKILL this process right after its n-th acknowledged event (0: never)")
 	resume := fs.Bool("resume", false, "resume the ceremony instead of starting it")
+	kind := fs.String("kind", "generate", "generate, or load (of the key set the cards hold)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -67,6 +68,9 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	}
 	if *dataDir == "" || *cardsDir == "" {
 		return usagef("--data-dir and --cards-dir are required")
+	}
+	if *kind != "generate" && *kind != "load" {
+		return usagef("--kind %q: generate or load", *kind)
 	}
 	cards := map[string]*cardemu.Card{}
 	pins := map[string]string{}
@@ -113,13 +117,18 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	station := &ceremonies.Station{Pad: op, Reader: port, HSM: memhsm.New("rehearsal-hsm"), StepTimeout: time.Minute}
 
 	var inst *engine.Instance
-	hand.Choose = func(int) (string, error) { return nextCard(inst, cards, names) }
+	hand.Choose = func(int) (string, error) { return nextCard(eng, inst, cards, names) }
 	if *resume {
 		if inst, err = eng.Get(*id); err != nil {
 			return &codeError{exitNotFound, err}
 		}
 		if inst.Ended() {
 			return outcome(inst)
+		}
+	} else if *kind == "load" {
+		if inst, err = eng.Start(ctx, backupkey.KindLoad, *id, events.SourceOperator, &events.LoadStarted{
+			Operator: "rehearsal", Reader: port.Name(), HSM: station.HSM.Name()}); err != nil {
+			return err
 		}
 	} else if inst, err = eng.Start(ctx, backupkey.KindGenerate, *id, events.SourceOperator, &events.GenerateStarted{
 		Operator: "rehearsal", Threshold: q.Threshold, Shares: q.Shares, Reader: port.Name(), HSM: station.HSM.Name()}); err != nil {
@@ -129,10 +138,11 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	return drive(ctx, inst, hand, out, runner.Run)
 }
 
-// nextCard is the card a generate needs now: the card whose write must be
+// nextCard is the card a ceremony needs now: the card whose write must be
 // checked, else the first card without a share when writing, else the
-// first written card not read yet when reading.
-func nextCard(inst *engine.Instance, cards map[string]*cardemu.Card, names []string) (string, error) {
+// first card holding a share (of this generate, or any when loading) not
+// read yet when reading.
+func nextCard(eng *engine.Engine, inst *engine.Instance, cards map[string]*cardemu.Card, names []string) (string, error) {
 	var st backupkey.State
 	inst.View(func(s engine.State) {
 		b := s.(*backupkey.State)
@@ -149,6 +159,10 @@ func nextCard(inst *engine.Instance, cards map[string]*cardemu.Card, names []str
 	for _, n := range names {
 		serial := cards[n].Serial()
 		_, written := st.WrittenSerial(serial)
+		if inst.Kind() == backupkey.KindLoad {
+			cr, ok := eng.Card(serial)
+			written = ok && cr.KeySetID != ""
+		}
 		_, accepted := st.AcceptedSerial(serial)
 		switch {
 		case !reading && st.Pending != nil:
