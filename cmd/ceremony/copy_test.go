@@ -59,6 +59,9 @@ func TestShareCopy(t *testing.T) {
 	if code := p.exit(t); code != exitOK || !strings.Contains(p.output(), "only card holding share 3") || !strings.Contains(p.output(), "margin") {
 		t.Fatalf("2-of-2 copy: exit %d\n%s", code, p.output())
 	}
+	if code, out := s.runCLI(t, "show", "copy-2"); code != exitOK || !strings.Contains(out, "share 2 of key set") || !strings.Contains(out, "FFFE00004003") {
+		t.Fatalf("show copy-2: exit %d\n%s", code, out)
+	}
 	_, ev := s.runCLI(t, "events", "copy-2")
 	if !strings.Contains(ev, "sharecopy.redundancy_warning") || !strings.Contains(ev, "backupkey.overwrite_confirmed") {
 		t.Fatalf("copy-2 events:\n%s", ev)

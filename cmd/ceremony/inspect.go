@@ -12,6 +12,9 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
+	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
+	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -66,6 +69,38 @@ func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) err
 			ended = st.Ended
 		case *hsmbackup.State:
 			showHSMBackup(row, st)
+			ended = st.Ended
+		case *usercard.State:
+			row("operator", st.Operator)
+			row("slot", st.Slot)
+			if st.Serial != "" {
+				row("card", st.Serial)
+			}
+			if st.Key != "" {
+				row("card key", st.Key)
+			}
+			ended = st.Ended
+		case *pinchange.State:
+			row("operator", st.Operator)
+			row("slot", st.Slot)
+			if st.Serial != "" {
+				row("card", st.Serial)
+			}
+			if len(st.Refused) > 0 {
+				row("new PINs refused", strings.Join(st.Refused, "; "))
+			}
+			if st.Pending {
+				row("uncertain", "a change was sent with no recorded outcome: resume settles it on the card")
+			}
+			ended = st.Ended
+		case *sharecopy.State:
+			row("operator", st.Operator)
+			if st.Source != "" {
+				row("source", fmt.Sprintf("card %s, share %d of key set %s", st.Source, st.Index, st.KeySetID))
+			}
+			if st.Target != "" {
+				row("target", st.Target)
+			}
 			ended = st.Ended
 		}
 	})
