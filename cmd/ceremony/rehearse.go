@@ -59,6 +59,7 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	killAfter := fs.Int("kill-after", 0, "SIGKILL this process right after its n-th acknowledged event (0: never)")
 	resume := fs.Bool("resume", false, "resume the ceremony instead of starting it")
 	kind := fs.String("kind", "generate", "generate, or load (of the key set the cards hold)")
+	tear := fs.Int("tear-write", 0, "pull the card in the middle of the n-th share write (a torn write; 0: never)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -117,7 +118,16 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	station := &ceremonies.Station{Pad: op, Reader: port, HSM: memhsm.New("rehearsal-hsm"), StepTimeout: time.Minute}
 
 	var inst *engine.Instance
-	hand.Choose = func(int) (string, error) { return nextCard(eng, inst, cards, names) }
+	writes := 0
+	hand.Choose = func(int) (string, error) {
+		name, err := nextCard(eng, inst, cards, names)
+		if err == nil && *tear > 0 && inst.Phase() == backupkey.PhaseWriting {
+			if writes++; writes == *tear {
+				cards[name].TearNextWrite(10)
+			}
+		}
+		return name, err
+	}
 	if *resume {
 		if inst, err = eng.Get(*id); err != nil {
 			return &codeError{exitNotFound, err}
