@@ -18,7 +18,10 @@ import (
 type Operator struct {
 	Hand *Hand
 	PINs map[string]string // card serial -> PIN (the card's both slots)
-	Out  io.Writer         // the display, may be nil
+	// NewPIN answers the prompts for a new PIN ("New PIN", "Repeat new
+	// PIN", "Enter new PIN"); every other PIN prompt gets the card's PIN.
+	NewPIN string
+	Out    io.Writer // the display, may be nil
 
 	mu sync.Mutex
 }
@@ -49,6 +52,9 @@ func (o *Operator) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, e
 	pin, ok := o.PINs[c.Serial()]
 	if !ok {
 		return nil, fmt.Errorf("rehearsal: no PIN known for card %s", c.Serial())
+	}
+	if o.NewPIN != "" && (line1 == "New PIN" || line1 == "Repeat new PIN" || line1 == "Enter new PIN") {
+		pin = o.NewPIN
 	}
 	if o.Out != nil {
 		fmt.Fprintf(o.Out, "  [PIN pad] %-16s | %s\n", line1, strings.Repeat("*", len(pin)))

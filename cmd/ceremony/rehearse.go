@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -58,7 +62,7 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	quorum := fs.String("quorum", "2-of-3", "quorum")
 	killAfter := fs.Int("kill-after", 0, "SIGKILL this process right after its n-th acknowledged event (0: never)")
 	resume := fs.Bool("resume", false, "resume the ceremony instead of starting it")
-	kind := fs.String("kind", "generate", "generate, or load (of the key set the cards hold)")
+	kind := fs.String("kind", "generate", "generate; load (of the key set the cards hold); copy (card1's share onto a spare card); pin (change card1's backup PIN)")
 	tear := fs.Int("tear-write", 0, "pull the card in the middle of the n-th share write (a torn write; 0: never)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -70,13 +74,17 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	if *dataDir == "" || *cardsDir == "" {
 		return usagef("--data-dir and --cards-dir are required")
 	}
-	if *kind != "generate" && *kind != "load" {
-		return usagef("--kind %q: generate or load", *kind)
+	if !slices.Contains([]string{"generate", "load", "copy", "pin"}, *kind) {
+		return usagef("--kind %q: generate, load, copy or pin", *kind)
 	}
 	cards := map[string]*cardemu.Card{}
 	pins := map[string]string{}
 	var names []string
-	for i := 0; i < q.Shares; i++ {
+	ncards := q.Shares
+	if *kind == "copy" {
+		ncards++ // a spare card to copy to
+	}
+	for i := 0; i < ncards; i++ {
 		name := fmt.Sprintf("card%d", i+1)
 		path := filepath.Join(*cardsDir, name+".img")
 		c, err := cardemu.Open(path)
@@ -114,7 +122,7 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 
 	reader, port := rehearsal.NewReader("Rehearsal reader")
 	hand := &rehearsal.Hand{Reader: reader, Card: rehearsal.CardsBySerial(cards), Log: out}
-	op := &rehearsal.Operator{Hand: hand, PINs: pins, Out: out}
+	op := &rehearsal.Operator{Hand: hand, PINs: pins, NewPIN: rehearsalNewPIN, Out: out}
 	station := &ceremonies.Station{Pad: op, Reader: port, HSM: memhsm.New("rehearsal-hsm"), StepTimeout: time.Minute}
 
 	var inst *engine.Instance
@@ -135,6 +143,14 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 		if inst.Ended() {
 			return outcome(inst)
 		}
+	} else if *kind == "copy" {
+		if inst, err = eng.Start(ctx, sharecopy.Kind, *id, events.SourceOperator, &events.CopyStarted{Operator: "rehearsal", Reader: port.Name()}); err != nil {
+			return err
+		}
+	} else if *kind == "pin" {
+		if inst, err = eng.Start(ctx, pinchange.Kind, *id, events.SourceOperator, &events.PINChangeStarted{Operator: "rehearsal", Reader: port.Name(), Slot: string(ceremonies.BackupSlot)}); err != nil {
+			return err
+		}
 	} else if *kind == "load" {
 		if inst, err = eng.Start(ctx, backupkey.KindLoad, *id, events.SourceOperator, &events.LoadStarted{
 			Operator: "rehearsal", Reader: port.Name(), HSM: station.HSM.Name()}); err != nil {
@@ -144,15 +160,34 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 		Operator: "rehearsal", Threshold: q.Threshold, Shares: q.Shares, Reader: port.Name(), HSM: station.HSM.Name()}); err != nil {
 		return err
 	}
+	switch inst.Kind() {
+	case sharecopy.Kind:
+		runner := &sharecopy.Runner{Engine: eng, Station: station, Say: sayTo(out)}
+		return drive(ctx, inst, hand, out, runner.Run)
+	case pinchange.Kind:
+		runner := &pinchange.Runner{Engine: eng, Station: station, Say: sayTo(out)}
+		return drive(ctx, inst, hand, out, runner.Run)
+	}
 	runner := &backupkey.Runner{Engine: eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: *resume}
 	return drive(ctx, inst, hand, out, runner.Run)
 }
+
+// rehearsalNewPIN is what a rehearsed PIN change sets.
+const rehearsalNewPIN = "24680135"
 
 // nextCard is the card a ceremony needs now: the card whose write must be
 // checked, else the first card without a share when writing, else the
 // first card holding a share (of this generate, or any when loading) not
 // read yet when reading.
 func nextCard(eng *engine.Engine, inst *engine.Instance, cards map[string]*cardemu.Card, names []string) (string, error) {
+	switch {
+	case inst.Kind() == pinchange.Kind:
+		return names[0], nil
+	case inst.Kind() == sharecopy.Kind && strings.HasPrefix(inst.Phase(), sharecopy.PhaseSource):
+		return names[0], nil
+	case inst.Kind() == sharecopy.Kind:
+		return names[len(names)-1], nil
+	}
 	var st backupkey.State
 	inst.View(func(s engine.State) {
 		b := s.(*backupkey.State)
