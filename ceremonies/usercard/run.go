@@ -38,8 +38,11 @@ type Runner struct {
 // Run drives inst until it ends or an error needs a person.
 func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 	defer ceremonies.Wipe(r.Credential)
-	var operator string
-	inst.View(func(s engine.State) { operator = s.(*State).Operator })
+	var operator, slot string
+	inst.View(func(s engine.State) { operator, slot = s.(*State).Operator, s.(*State).Slot })
+	if slot != r.Slots.Name() {
+		return fmt.Errorf("usercard: ceremony %s is for %s, not %s: name the slot as when it started", inst.ID(), slot, r.Slots.Name())
+	}
 	r.inst = inst
 	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: operator, Say: r.Say}
 	leases := r.Engine.Leases()
@@ -85,7 +88,7 @@ func (r *Runner) fail(ctx context.Context, reason, recovery string) error {
 func (r *Runner) enrol(ctx context.Context) error {
 	slot := r.Slots.Name()
 	if len(r.Credential) == 0 {
-		return r.fail(ctx, "the slot credential was held in memory only and is gone (the process stopped)", "start a new enrol ceremony")
+		return r.fail(ctx, "the slot credential was held in memory only and is gone (the process stopped)", "resume with the credential given again (--pkcs11-pin-file or --pkcs11-pin-env), or start a new enrol")
 	}
 	sess, err := r.Slots.Login(ctx, bytes.Clone(r.Credential))
 	if err != nil {

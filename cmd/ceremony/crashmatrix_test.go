@@ -13,6 +13,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
+	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm/softhsmtest"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 )
 
@@ -31,6 +32,8 @@ func TestCrashMatrix(t *testing.T) {
 	t.Run("backup-key-load", func(t *testing.T) { crashMatrix(t, "load") })
 	t.Run("share-copy", func(t *testing.T) { crashMatrix(t, "copy") })
 	t.Run("pin-change", func(t *testing.T) { crashMatrix(t, "pin") })
+	t.Run("user-card-enrol", func(t *testing.T) { crashMatrix(t, "enrol") })
+	t.Run("user-card-activate", func(t *testing.T) { crashMatrix(t, "activate") })
 	t.Run("backup-key-generate, cards pulled mid-write", tornMatrix)
 }
 
@@ -88,17 +91,40 @@ func golden(t *testing.T, file, text string) {
 }
 
 func crashMatrix(t *testing.T, kind string) {
-	title := map[string]string{"generate": "backup-key-generate", "load": "backup-key-load", "copy": "share-copy", "pin": "pin-change"}[kind]
+	var prepareUser func(*site)
+	title := map[string]string{"generate": "backup-key-generate", "load": "backup-key-load", "copy": "share-copy", "pin": "pin-change",
+		"enrol": "user-card-enrol", "activate": "user-card-activate"}[kind]
+	var slot []string // the PKCS#11 slot a user card stands for
+	if kind == "enrol" || kind == "activate" {
+		tk := softhsmtest.New(t, "slot-1")
+		slot = []string{"--hsm", "pkcs11", "--pkcs11-module", tk.Module, "--pkcs11-token", tk.Label}
+		if kind == "enrol" {
+			slot = append(slot, "--pkcs11-pin-file", tk.PINFile)
+		}
+		// activate: each dir's card is enrolled first, with the credential.
+		enrolArgs := []string{"--hsm", "pkcs11", "--pkcs11-module", tk.Module, "--pkcs11-token", tk.Label, "--pkcs11-pin-file", tk.PINFile}
+		prepareUser = func(s *site) {
+			if kind != "activate" {
+				return
+			}
+			if p := s.start(append([]string{"rehearse", "--kind", "enrol", "--cards-dir", s.cardsDir, "--id", "setup"}, enrolArgs...)...); p.exit(t) != exitOK {
+				t.Fatalf("setup enrol:\n%s", p.output())
+			}
+		}
+	}
 	matrixFile := filepath.Join(matrixDir, title+".md")
 	siteOf := func(dir string) *site {
 		return &site{t: t, dataDir: filepath.Join(dir, "data"), cardsDir: filepath.Join(dir, "cards"), outputs: &bytes.Buffer{}}
 	}
 	run := func(dir string, args ...string) *proc {
 		s := siteOf(dir)
-		return s.start(append([]string{"rehearse", "--kind", kind, "--cards-dir", s.cardsDir, "--id", "gen-x"}, args...)...)
+		return s.start(append(append([]string{"rehearse", "--kind", kind, "--cards-dir", s.cardsDir, "--id", "gen-x"}, slot...), args...)...)
 	}
 	// A load needs a key set on the cards: a generate first, in each dir.
 	prepare := func(dir string) {
+		if prepareUser != nil {
+			prepareUser(siteOf(dir))
+		}
 		if kind != "load" && kind != "copy" {
 			return
 		}
@@ -136,6 +162,7 @@ func crashMatrix(t *testing.T, kind string) {
 			{"has no recorded outcome", "a side effect without outcome"},
 			{"no known outcome", "a card with an unknown write"},
 			{"void key set", "cards of a void set"},
+			{"slot credential to card", "a credential write without outcome"},
 		} {
 			if strings.Contains(hout, f.match) {
 				found = append(found, f.say)
@@ -167,6 +194,12 @@ func crashMatrix(t *testing.T, kind string) {
 			}
 			if strings.Contains(r.output(), "To redo: read 2 written cards back") {
 				outcome += "; the key was lost: finished from the written cards"
+			}
+			if strings.Contains(r.output(), "the login ended with it") {
+				outcome += "; the login had ended with the process: recorded as deactivated"
+			}
+			if strings.Contains(r.output(), "Replace user key") {
+				outcome += "; the card's new user key is replaced and the credential sealed again"
 			}
 			if strings.Contains(r.output(), "To redo: read 2 cards again") {
 				outcome += "; the shares read before were lost: read again"

@@ -23,6 +23,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
 	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
+	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -64,6 +65,8 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	resume := fs.Bool("resume", false, "resume the ceremony instead of starting it")
 	kind := fs.String("kind", "generate", "generate; load (of the key set the cards hold); copy (card1's share onto a spare card); pin (change card1's backup PIN)")
 	tear := fs.Int("tear-write", 0, "pull the card in the middle of the n-th share write (a torn write; 0: never)")
+	var hf hsmFlags
+	hf.register(fs) // enrol and activate: the PKCS#11 slot (and, for enrol, its user PIN)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -74,8 +77,8 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	if *dataDir == "" || *cardsDir == "" {
 		return usagef("--data-dir and --cards-dir are required")
 	}
-	if !slices.Contains([]string{"generate", "load", "copy", "pin"}, *kind) {
-		return usagef("--kind %q: generate, load, copy or pin", *kind)
+	if !slices.Contains([]string{"generate", "load", "copy", "pin", "enrol", "activate"}, *kind) {
+		return usagef("--kind %q: generate, load, copy, pin, enrol or activate", *kind)
 	}
 	cards := map[string]*cardemu.Card{}
 	pins := map[string]string{}
@@ -143,6 +146,19 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 		if inst.Ended() {
 			return outcome(inst)
 		}
+	} else if *kind == "enrol" || *kind == "activate" {
+		slots, err := hf.slots()
+		if err != nil {
+			return err
+		}
+		if *kind == "enrol" {
+			inst, err = eng.Start(ctx, usercard.KindEnrol, *id, events.SourceOperator, &events.UserEnrolStarted{Operator: "rehearsal", Reader: port.Name(), Slot: slots.Name()})
+		} else {
+			inst, err = eng.Start(ctx, usercard.KindActivate, *id, events.SourceOperator, &events.UserActivateStarted{Operator: "rehearsal", Reader: port.Name(), Slot: slots.Name()})
+		}
+		if err != nil {
+			return err
+		}
 	} else if *kind == "copy" {
 		if inst, err = eng.Start(ctx, sharecopy.Kind, *id, events.SourceOperator, &events.CopyStarted{Operator: "rehearsal", Reader: port.Name()}); err != nil {
 			return err
@@ -161,6 +177,20 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 		return err
 	}
 	switch inst.Kind() {
+	case usercard.KindEnrol, usercard.KindActivate:
+		slots, err := hf.slots()
+		if err != nil {
+			return err
+		}
+		var credential []byte
+		if inst.Kind() == usercard.KindEnrol {
+			if credential, err = hf.readCredential(); err != nil {
+				return err
+			}
+		}
+		defer ceremonies.Wipe(credential)
+		runner := &usercard.Runner{Engine: eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out), Credential: credential}
+		return drive(ctx, inst, hand, out, runner.Run)
 	case sharecopy.Kind:
 		runner := &sharecopy.Runner{Engine: eng, Station: station, Say: sayTo(out)}
 		return drive(ctx, inst, hand, out, runner.Run)
@@ -181,7 +211,7 @@ const rehearsalNewPIN = "24680135"
 // read yet when reading.
 func nextCard(eng *engine.Engine, inst *engine.Instance, cards map[string]*cardemu.Card, names []string) (string, error) {
 	switch {
-	case inst.Kind() == pinchange.Kind:
+	case inst.Kind() == pinchange.Kind, inst.Kind() == usercard.KindEnrol, inst.Kind() == usercard.KindActivate:
 		return names[0], nil
 	case inst.Kind() == sharecopy.Kind && strings.HasPrefix(inst.Phase(), sharecopy.PhaseSource):
 		return names[0], nil

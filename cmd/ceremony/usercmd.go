@@ -177,7 +177,15 @@ func resumeCard(ctx context.Context, a *app, inst *engine.Instance, sf *stationF
 	if err != nil {
 		return err
 	}
-	runner := &usercard.Runner{Engine: a.eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out)}
+	var credential []byte
+	if inst.Kind() == usercard.KindEnrol && (sf.hsm.pinFile != "" || sf.hsm.pinEnv != "") {
+		// The credential was held in memory only: the operator gives it again.
+		if credential, err = sf.hsm.readCredential(); err != nil {
+			return err
+		}
+	}
+	defer ceremonies.Wipe(credential)
+	runner := &usercard.Runner{Engine: a.eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out), Credential: credential}
 	return drive(ctx, inst, h, out, runner.Run)
 }
 
