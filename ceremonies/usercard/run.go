@@ -135,6 +135,9 @@ func (r *Runner) enrol(ctx context.Context) error {
 		return err
 	}
 	if err := card.WriteCredential(sealed); err != nil {
+		if errors.Is(err, ceremonies.ErrCardRemoved) {
+			return err // pulled mid-write: the card is asked for again and enrolled anew
+		}
 		return r.fail(ctx, fmt.Sprintf("writing the credential to card %s: %v", serial, err), "enrol the card again")
 	}
 	// Check what the card holds, unsealed by the card itself.

@@ -132,7 +132,10 @@ func cmdRehearse(ctx context.Context, args []string, _ io.Reader, out io.Writer)
 	writes := 0
 	hand.Choose = func(int) (string, error) {
 		name, err := nextCard(eng, inst, cards, names)
-		if err == nil && *tear > 0 && inst.Phase() == backupkey.PhaseWriting {
+		// The card that will be written next: a generate's n-th card, a
+		// copy's target, an enrolled card.
+		writing := inst.Phase() == backupkey.PhaseWriting || inst.Phase() == sharecopy.PhaseTarget || inst.Kind() == usercard.KindEnrol
+		if err == nil && *tear > 0 && writing {
 			if writes++; writes == *tear {
 				cards[name].TearNextWrite(10)
 			}
