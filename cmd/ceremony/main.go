@@ -70,6 +70,9 @@ Inspection:
   show ID              one ceremony's state
   events ID            one ceremony's events as a table (--json for JSON Lines)
   cards                the card registry: what each card holds, default-PIN and blocked flags
+  audit verify-store   check every event's hash and every ceremony's chain in the store
+  audit export --out D a signed export (JSON Lines, CSV, manifest; --from --to --ceremony --kind)
+  audit verify D       verify an export offline (--public-key); audit key prints the signing key
   health               open findings (no outcome recorded, stalled ceremonies, quorum at risk,
                        blocked or default-PIN cards, HSM with another key); exit 5 if critical
   emulated-cards       create emulated cards (--create N) or list them
@@ -112,6 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"copy":           cmdCopy,
 		"health":         cmdHealth,
 		"rehearse":       cmdRehearse,
+		"audit":          cmdAudit,
 		"readers":        cmdReaders,
 		"card-emulator":  cmdCardEmulator,
 	}
