@@ -1,0 +1,87 @@
+package export_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/ceremony-hsm/ceremony/events/export"
+)
+
+type keySigner struct{ k ed25519.PrivateKey }
+
+func (s keySigner) Public() ed25519.PublicKey     { return s.k.Public().(ed25519.PublicKey) }
+func (s keySigner) Sign(m []byte) ([]byte, error) { return ed25519.Sign(s.k, m), nil }
+func newSigner(t testing.TB) keySigner {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keySigner{k}
+}
+
+// records makes n sealed events over ceremonies of 100 events each, as a
+// store would return them.
+func records(t testing.TB, n int) []events.Record {
+	reg := events.DefaultRegistry()
+	_, v, raw, _ := reg.Marshal(&events.CardPresented{Reader: "Emulated cyberJack e-com 00", ReaderClass: "host-pinpad", Serial: "FFFE00001001", Slot: 1})
+	out := make([]events.Record, 0, n)
+	prev := map[string]string{}
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("gen-%05d", i/100)
+		e := events.Envelope{ID: fmt.Sprintf("%032x", i), CeremonyID: id, Kind: "backup-key-generate", Type: "card.presented", Version: v,
+			Position: uint64(i%100 + 1), Time: t0.Add(time.Duration(i) * time.Millisecond), Source: events.SourceReader, Payload: json.RawMessage(raw)}
+		events.Seal(&e, prev[id])
+		prev[id] = e.Hash
+		data, err := events.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, events.Record{Seq: uint64(i + 1), Data: data, Envelope: e})
+	}
+	return out
+}
+
+// BenchmarkExportVerify100k exports and verifies 100,000 events:
+//
+//	go test -run '^$' -bench ExportVerify -benchtime 3x ./events/export/
+func BenchmarkExportVerify100k(b *testing.B) {
+	const n = 100_000
+	recs := records(b, n)
+	s := newSigner(b)
+	var exportTime, verifyTime time.Duration
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		start := time.Now()
+		if _, err := export.Write(dir, recs, export.Filter{}, "bench", time.Now(), s); err != nil {
+			b.Fatal(err)
+		}
+		exportTime += time.Since(start)
+		start = time.Now()
+		m, err := export.Verify(dir, s.Public())
+		if err != nil || m.Events != n {
+			b.Fatalf("verify: %v", err)
+		}
+		verifyTime += time.Since(start)
+	}
+	b.ReportMetric(float64(n*b.N)/exportTime.Seconds(), "exported-events/s")
+	b.ReportMetric(float64(n*b.N)/verifyTime.Seconds(), "verified-events/s")
+}
+
+func TestExportVerifyRoundTrip(t *testing.T) {
+	recs := records(t, 1000)
+	s := newSigner(t)
+	dir := t.TempDir()
+	m, err := export.Write(dir, recs, export.Filter{}, "test", time.Now(), s)
+	if err != nil || m.Events != 1000 || len(m.Ceremonies) != 10 {
+		t.Fatalf("write: %+v %v", m, err)
+	}
+	if _, err := export.Verify(dir, s.Public()); err != nil {
+		t.Fatal(err)
+	}
+}
