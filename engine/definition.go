@@ -34,6 +34,10 @@ type Definition struct {
 	Terminal    []string
 	Transitions []Transition
 	NewState    func() State
+	// Annotations are event types allowed in every phase, terminal ones
+	// included, that never change the phase (a witness's sign-off after
+	// the end, say).
+	Annotations []string
 }
 
 // Pausable returns, for each phase that waits for the operator, the edges
@@ -64,6 +68,9 @@ func (d *Definition) validate() error {
 		if t.Event == d.First {
 			return fmt.Errorf("engine: definition %q: the first event %q cannot be used again", d.Kind, t.Event)
 		}
+		if d.isAnnotation(t.Event) {
+			return fmt.Errorf("engine: definition %q: %q is an annotation and cannot change the phase", d.Kind, t.Event)
+		}
 		for _, f := range t.From {
 			if seen[[2]string{t.Event, f}] {
 				return fmt.Errorf("engine: definition %q: event %q leaves %q twice", d.Kind, t.Event, f)
@@ -83,6 +90,15 @@ func (d *Definition) isTransition(eventType string) bool {
 	}
 	for _, t := range d.Transitions {
 		if t.Event == eventType {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Definition) isAnnotation(eventType string) bool {
+	for _, a := range d.Annotations {
+		if a == eventType {
 			return true
 		}
 	}

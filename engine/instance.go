@@ -60,6 +60,13 @@ func (i *Instance) Position() uint64 {
 	return i.position
 }
 
+// LastHash returns the hash of the ceremony's last event.
+func (i *Instance) LastHash() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.lastHash
+}
+
 // View calls fn with the state under the instance lock. fn must not keep
 // the state or call back into the instance.
 func (i *Instance) View(fn func(State)) {
@@ -82,7 +89,7 @@ func (i *Instance) Record(ctx context.Context, src events.Source, p events.Paylo
 func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events.Payload) error {
 	typ := p.EventType()
 	phase := i.machine.Current()
-	if i.def.IsTerminal(phase) {
+	if i.def.IsTerminal(phase) && !i.def.isAnnotation(typ) {
 		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrEnded}
 	}
 	if i.def.isTransition(typ) && !i.machine.Can(typ) {
@@ -133,7 +140,7 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 
 // applyLocked folds one stored event: machine first, then state.
 func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p events.Payload, seq uint64) error {
-	if phase := i.machine.Current(); i.def.IsTerminal(phase) {
+	if phase := i.machine.Current(); i.def.IsTerminal(phase) && !i.def.isAnnotation(env.Type) {
 		// Record refuses these (ErrEnded); a stored one is a broken history.
 		return fmt.Errorf("%s after the ceremony ended in phase %q", env.Type, phase)
 	}

@@ -55,6 +55,7 @@ func DefaultRegistry() *Registry {
 		func() Payload { return &PINChangeRequested{} },
 		func() Payload { return &PINChanged{} },
 		func() Payload { return &PINChangeResolved{} },
+		func() Payload { return &Witnessed{} },
 		func() Payload { return &CopyStarted{} },
 		func() Payload { return &CopySourceAccepted{} },
 		func() Payload { return &RedundancyWarning{} },

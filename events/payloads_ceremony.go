@@ -161,3 +161,23 @@ func addField(old json.RawMessage, key, value string) (json.RawMessage, error) {
 	}
 	return json.Marshal(m)
 }
+
+// Witnessed is a witness's sign-off of a ceremony (WebTrust / CA/B Forum
+// key ceremonies): who, in which role, what they attest, up to which event
+// (its hash), and optionally their Ed25519 signature over
+// "ceremony-witness-v1|<ceremony>|<up_to>|<name>|<role>|<statement>".
+type Witnessed struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Statement string `json:"statement"`
+	UpTo      string `json:"up_to"`
+	PublicKey string `json:"public_key,omitempty"`
+	Signature string `json:"signature,omitempty"`
+}
+
+func (Witnessed) EventType() string { return "ceremony.witnessed" }
+
+// WitnessMessage is what a witness signs.
+func WitnessMessage(ceremony, upTo, name, role, statement string) []byte {
+	return []byte("ceremony-witness-v1|" + ceremony + "|" + upTo + "|" + name + "|" + role + "|" + statement)
+}

@@ -9,11 +9,17 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// Definitions returns a new definition of every ceremony kind.
+// Definitions returns a new definition of every ceremony kind. Every kind
+// takes a witness's sign-off (ceremony.witnessed), also after its end.
 func Definitions() []*engine.Definition {
 	defs := append(backupkey.Definitions(), hsmbackup.Definitions()...)
 	defs = append(defs, usercard.Definitions()...)
-	return append(defs, pinchange.Definition(), sharecopy.Definition())
+	defs = append(defs, pinchange.Definition(), sharecopy.Definition())
+	for _, d := range defs {
+		d.Annotations = append(d.Annotations, events.Witnessed{}.EventType())
+	}
+	return defs
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
 )
 
@@ -157,4 +158,45 @@ func TestAuditExportMutations(t *testing.T) {
 	// No secret of the cards in the export.
 	secrets := cardSecrets(t, filepath.Join(dir, "cards"), map[string]string{"card1": demoPINs[0], "card2": demoPINs[1], "card3": demoPINs[2]})
 	scan(t, secrets, expA, map[string][]byte{})
+}
+
+func TestWitnessSignOff(t *testing.T) {
+	dir := t.TempDir()
+	if code, out := runIn(t, "demo", "--dir", dir); code != exitOK {
+		t.Fatalf("demo: %d\n%s", code, out)
+	}
+	data := filepath.Join(dir, "data")
+	_, out := runIn(t, "list", "--data-dir", data)
+	gen := strings.Fields(strings.Split(out, "\n")[1])[0]
+	if code, out := runIn(t, "witness", gen, "--data-dir", data, "--name", "Wendy"); code != exitUsage || !strings.Contains(out, "--name and --role are required") {
+		t.Fatalf("witness without a role: %d\n%s", code, out)
+	}
+	if code, out := runIn(t, "witness", "nope", "--data-dir", data, "--name", "Wendy", "--role", "auditor"); code != exitNotFound {
+		t.Fatalf("witness of an unknown ceremony: %d\n%s", code, out)
+	}
+	key := filepath.Join(dir, "wendy.key")
+	if code, out := runIn(t, "witness", gen, "--data-dir", data, "--name", "Wendy", "--role", "auditor", "--key-file", key); code != exitOK || !strings.Contains(out, "signed") {
+		t.Fatalf("witness: %d\n%s", code, out)
+	}
+	// After the end the sign-off is an event of the ceremony, signed over
+	// the hash of the event before it.
+	_, jsonl := runIn(t, "events", gen, "--json", "--data-dir", data)
+	lines := strings.Split(strings.TrimSpace(jsonl), "\n")
+	var last, before struct {
+		Type    string          `json:"type"`
+		Hash    string          `json:"hash"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	json.Unmarshal([]byte(lines[len(lines)-2]), &before)
+	var w events.Witnessed
+	json.Unmarshal(last.Payload, &w)
+	pub, _ := hex.DecodeString(w.PublicKey)
+	sig, _ := hex.DecodeString(w.Signature)
+	if last.Type != "ceremony.witnessed" || w.UpTo != before.Hash || !ed25519.Verify(pub, events.WitnessMessage(gen, w.UpTo, w.Name, w.Role, w.Statement), sig) {
+		t.Fatalf("the sign-off does not verify: %+v", w)
+	}
+	if code, out := runIn(t, "audit", "verify-store", "--data-dir", data); code != exitOK {
+		t.Fatalf("verify-store after a sign-off: %d\n%s", code, out)
+	}
 }

@@ -58,6 +58,7 @@ Ceremonies (emulated cards from --cards-dir; software HSM):
   load                 read k cards and load the Backup Key into the HSM, interactively
   resume ID            continue a ceremony that stopped (crash, timeout, closed terminal)
   abort ID             end a ceremony; --reason says why
+  witness ID           record a witness's sign-off (--name, --role, optional --key-file to sign), also after the end
   hsm backup --out F   wrap the HSM's extractable keys under its Backup Key into a file (--hsm pkcs11)
   hsm restore F        unwrap a backup into an HSM loaded with the same Backup Key (--hsm pkcs11)
   user enrol           seal a PKCS#11 slot's user PIN to a key made on a card (--hsm pkcs11)
@@ -116,6 +117,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"health":         cmdHealth,
 		"rehearse":       cmdRehearse,
 		"audit":          cmdAudit,
+		"witness":        cmdWitness,
 		"readers":        cmdReaders,
 		"card-emulator":  cmdCardEmulator,
 	}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// cmdWitness records a witness's sign-off of a ceremony, at any phase,
+// also after its end; with --key-file the witness signs it with their own
+// Ed25519 key.
+func cmdWitness(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("witness", out)
+	name := fs.String("name", "", "the witness's name (required)")
+	role := fs.String("role", "", "the witness's role, e.g. auditor, security officer (required)")
+	statement := fs.String("statement", "I witnessed this ceremony as recorded up to this point", "what the witness attests")
+	key := fs.String("key-file", "", "the witness's own Ed25519 key file, to sign the sign-off (created on first use)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *name == "" || *role == "" {
+		return usagef("--name and --role are required: the sign-off records both")
+	}
+	a, inst, err := c.openCeremony(ctx, out, "witness", pos)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	w := &events.Witnessed{Name: *name, Role: *role, Statement: *statement, UpTo: inst.LastHash()}
+	if *key != "" {
+		s, _, err := keyfile.LoadOrCreate(*key)
+		if err != nil {
+			return err
+		}
+		sig, err := s.Sign(events.WitnessMessage(inst.ID(), w.UpTo, w.Name, w.Role, w.Statement))
+		if err != nil {
+			return err
+		}
+		w.PublicKey, w.Signature = hex.EncodeToString(s.Public()), hex.EncodeToString(sig)
+	}
+	if err := inst.Record(ctx, events.SourceOperator, w); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Ceremony %s witnessed by %s (%s) up to event %.16s…", inst.ID(), *name, *role, w.UpTo)
+	if w.Signature != "" {
+		fmt.Fprint(out, ", signed")
+	}
+	fmt.Fprintln(out, ".")
+	return nil
+}
