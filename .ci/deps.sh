@@ -12,10 +12,11 @@ command -v gcc >/dev/null || NEED_GCC=1
 # PC/SC) and -race; libpcsclite-dev to build against pcsc-lite; pcscd with
 # the vsmartcard vpcd driver for the PC/SC tests; SoftHSM2; OpenSC
 # (pkcs11-tool, openpgp-tool, opensc-tool) and GnuPG's scdaemon as
-# independent clients of the emulated cards.
+# independent clients of the emulated cards; Chromium and poppler-utils to
+# print the ceremony report to PDF and read it back.
 PACKAGES=(libpcsclite-dev)
 if [ "${1:-test}" = test ]; then
-	PACKAGES+=(pcscd vsmartcard-vpcd softhsm2 opensc gnupg scdaemon)
+	PACKAGES+=(pcscd vsmartcard-vpcd softhsm2 opensc gnupg scdaemon chromium poppler-utils)
 fi
 [ "${NEED_GCC:-0}" = 1 ] && PACKAGES+=(gcc libc6-dev)
 

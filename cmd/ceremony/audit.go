@@ -17,12 +17,12 @@ const toolVersion = "ceremony 0.1 (export format 1)"
 // cmdAudit runs "audit verify-store|export|verify|key".
 func cmdAudit(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
 	if len(args) == 0 {
-		return usagef("audit takes a subcommand: verify-store, export, verify DIR, key")
+		return usagef("audit takes a subcommand: verify-store, export, verify DIR, key, report ID")
 	}
 	sub, args := args[0], args[1:]
 	fs, c := newFlags("audit "+sub, out)
 	keyPath := fs.String("key-file", "audit-signing.key", "Ed25519 signing key file (created on first use; keep it out of the data directory)")
-	outDir := fs.String("out", "", "export: the directory to write (must not hold an export)")
+	outDir := fs.String("out", "", "export: the directory to write (must not hold an export); report: the HTML file")
 	from := fs.String("from", "", "export: first event time (RFC 3339)")
 	to := fs.String("to", "", "export: events before this time (RFC 3339)")
 	ceremony := fs.String("ceremony", "", "export: one ceremony id")
@@ -57,9 +57,19 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 		}
 		fmt.Fprintf(out, "OK: %d events of %d ceremonies (stream %d..%d), signed by %s\n", m.Events, len(m.Ceremonies), m.FirstSeq, m.LastSeq, m.Fingerprint)
 		return nil
+	case "report":
+		if len(pos) != 1 || *outDir == "" {
+			return usagef("audit report takes the ceremony id and --out FILE.html")
+		}
+		a, err := c.open(ctx, out)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		return cmdReport(ctx, a, pos[0], *outDir, out)
 	case "verify-store", "export":
 	default:
-		return usagef("audit %s: use verify-store, export, verify or key", sub)
+		return usagef("audit %s: use verify-store, export, verify, key or report", sub)
 	}
 	if len(pos) != 0 {
 		return usagef("audit %s takes no arguments", sub)

@@ -74,6 +74,7 @@ Inspection:
   audit verify-store   check every event's hash and every ceremony's chain in the store
   audit export --out D a signed export (JSON Lines, CSV, manifest; --from --to --ceremony --kind)
   audit verify D       verify an export offline (--public-key); audit key prints the signing key
+  audit report ID      a printable HTML report of one ceremony (--out FILE.html)
   health               open findings (no outcome recorded, stalled ceremonies, quorum at risk,
                        blocked or default-PIN cards, HSM with another key); exit 5 if critical
   emulated-cards       create emulated cards (--create N) or list them
