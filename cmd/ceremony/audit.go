@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
+	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
 )
@@ -28,19 +29,47 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 	ceremony := fs.String("ceremony", "", "export: one ceremony id")
 	kind := fs.String("kind", "", "export: one ceremony kind")
 	pubKey := fs.String("public-key", "", "verify: the public key (hex) or a file holding it")
+	var hf hsmFlags
+	hf.register(fs) // with --hsm pkcs11 the signing key lives in the token
+	signer := func() (export.Signer, func(), error) {
+		if hf.kind == "pkcs11" {
+			h, closeHSM, err := hf.open(ctx, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			s, created, err := h.(*pkcs11hsm.HSM).AuditSigner(ctx)
+			if err != nil {
+				closeHSM()
+				return nil, nil, err
+			}
+			if created {
+				fmt.Fprintf(out, "created the audit signing key in %s (Ed25519, not extractable)\n", h.Name())
+			}
+			return s, closeHSM, nil
+		}
+		if hf.kind != "soft" {
+			return nil, nil, usagef("--hsm %q: use soft (a key file) or pkcs11", hf.kind)
+		}
+		s, created, err := keyfile.LoadOrCreate(*keyPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		if created {
+			fmt.Fprintf(out, "created the signing key %s\n", *keyPath)
+		}
+		return s, func() {}, nil
+	}
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "key":
-		s, created, err := keyfile.LoadOrCreate(*keyPath)
+		s, done, err := signer()
 		if err != nil {
 			return err
 		}
-		if created {
-			fmt.Fprintf(out, "created the signing key %s\n", *keyPath)
-		}
+		defer done()
 		fmt.Fprintf(out, "public key:  %x\nfingerprint: %s\n", []byte(s.Public()), export.Fingerprint(s.Public()))
 		return nil
 	case "verify":
@@ -111,14 +140,12 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 			return usagef("--from/--to %q: use RFC 3339, e.g. 2026-11-27T10:00:00Z", t.s)
 		}
 	}
-	signer, created, err := keyfile.LoadOrCreate(*keyPath)
+	sg, done, err := signer()
 	if err != nil {
 		return err
 	}
-	if created {
-		fmt.Fprintf(out, "created the signing key %s\n", *keyPath)
-	}
-	m, err := export.Write(*outDir, recs, f, toolVersion, time.Now(), signer)
+	defer done()
+	m, err := export.Write(*outDir, recs, f, toolVersion, time.Now(), sg)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm/softhsmtest"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
 )
@@ -198,5 +199,35 @@ func TestWitnessSignOff(t *testing.T) {
 	}
 	if code, out := runIn(t, "audit", "verify-store", "--data-dir", data); code != exitOK {
 		t.Fatalf("verify-store after a sign-off: %d\n%s", code, out)
+	}
+}
+
+func TestAuditExportSignedInTheHSM(t *testing.T) {
+	tk := softhsmtest.New(t, "audit-hsm")
+	hsm := []string{"--hsm", "pkcs11", "--pkcs11-module", tk.Module, "--pkcs11-token", tk.Label, "--pkcs11-pin-file", tk.PINFile}
+	dir := t.TempDir()
+	if code, out := runIn(t, "demo", "--dir", dir); code != exitOK {
+		t.Fatalf("demo: %d\n%s", code, out)
+	}
+	data := filepath.Join(dir, "data")
+	code, out := runIn(t, append([]string{"audit", "key"}, hsm...)...)
+	if code != exitOK || !strings.Contains(out, "created the audit signing key in pkcs11:token=audit-hsm") {
+		t.Fatalf("audit key in the HSM: %d\n%s", code, out)
+	}
+	pub := ""
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "public" {
+			pub = f[2]
+		}
+	}
+	exp := filepath.Join(dir, "exp")
+	if code, out := runIn(t, append([]string{"audit", "export", "--out", exp, "--data-dir", data}, hsm...)...); code != exitOK {
+		t.Fatalf("export signed in the HSM: %d\n%s", code, out)
+	}
+	if code, out := runIn(t, "audit", "verify", exp, "--public-key", pub); code != exitOK {
+		t.Fatalf("verify: %d\n%s", code, out)
+	}
+	if _, err := os.Stat("audit-signing.key"); err == nil {
+		t.Fatal("a key file was made although the HSM holds the key")
 	}
 }
