@@ -85,6 +85,12 @@ type ReaderPINPad interface {
 	VerifyPINOnReader(s Slot) error
 }
 
+// WitnessDesk takes a witness's sign-off at the station (name and role)
+// when a ceremony requires witnesses before it completes.
+type WitnessDesk interface {
+	AskWitness(ctx context.Context, n, of int) (name, role string, err error)
+}
+
 // HSM is the module the Backup Key is loaded into.
 type HSM interface {
 	Name() string

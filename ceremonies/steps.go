@@ -22,6 +22,7 @@ type Station struct {
 	Reader      CardReader
 	HSM         HSM
 	StepTimeout time.Duration // 0: DefaultStepTimeout
+	Witnesses   WitnessDesk   // nil: no sign-off can be taken at this station
 }
 
 // Timeout is the deadline of an operator step.

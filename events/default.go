@@ -56,6 +56,7 @@ func DefaultRegistry() *Registry {
 		func() Payload { return &PINChanged{} },
 		func() Payload { return &PINChangeResolved{} },
 		func() Payload { return &Witnessed{} },
+		func() Payload { return &WitnessesRequired{} },
 		func() Payload { return &CopyStarted{} },
 		func() Payload { return &CopySourceAccepted{} },
 		func() Payload { return &RedundancyWarning{} },

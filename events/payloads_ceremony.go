@@ -181,3 +181,11 @@ func (Witnessed) EventType() string { return "ceremony.witnessed" }
 func WitnessMessage(ceremony, upTo, name, role, statement string) []byte {
 	return []byte("ceremony-witness-v1|" + ceremony + "|" + upTo + "|" + name + "|" + role + "|" + statement)
 }
+
+// WitnessesRequired: the ceremony must have Count witness sign-offs
+// (ceremony.witnessed) before it completes.
+type WitnessesRequired struct {
+	Count int `json:"count"`
+}
+
+func (WitnessesRequired) EventType() string { return "ceremony.witnesses_required" }

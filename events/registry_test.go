@@ -180,7 +180,7 @@ func allPayloads() []events.Payload {
 		&events.UserEnrolStarted{}, &events.UserKeyGenerated{}, &events.UserCredentialWriteRequested{}, &events.UserEnrolled{},
 		&events.UserActivateStarted{}, &events.UserSlotActivated{}, &events.UserSlotDeactivated{},
 		&events.PINChangeStarted{}, &events.PINPolicyRefused{}, &events.PINChangeRequested{}, &events.PINChanged{},
-		&events.PINChangeResolved{}, &events.Witnessed{}, &events.CopyStarted{}, &events.CopySourceAccepted{}, &events.RedundancyWarning{}, &events.ShareCopied{},
+		&events.PINChangeResolved{}, &events.Witnessed{}, &events.WitnessesRequired{}, &events.CopyStarted{}, &events.CopySourceAccepted{}, &events.RedundancyWarning{}, &events.ShareCopied{},
 	}
 }
 

@@ -26,6 +26,9 @@ type State struct {
 	Reconstructed bool
 	LoadPending   bool // hsm.load_requested without an outcome
 
+	WitnessesRequired int
+	Witnessed         int
+
 	Refusals  int
 	WrongPINs int
 	Timeouts  int
@@ -104,6 +107,10 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.LoadPending = true
 	case *events.HSMKeyLoaded, *events.HSMLoadFailed:
 		s.LoadPending = false
+	case *events.WitnessesRequired:
+		s.WitnessesRequired = ev.Count
+	case *events.Witnessed:
+		s.Witnessed++
 	case *events.CardRefused:
 		s.Refusals++
 	case *events.PINRejected:

@@ -348,3 +348,27 @@ func TestDemoRunsAndLeaksNothing(t *testing.T) {
 	secrets := cardSecrets(t, filepath.Join(dir, "cards"), map[string]string{"card1": demoPINs[0], "card2": demoPINs[1], "card3": demoPINs[2]})
 	scan(t, secrets, filepath.Join(dir, "data"), map[string][]byte{"demo output": out.Bytes()})
 }
+
+func TestWitnessesRequiredBeforeTheLoad(t *testing.T) {
+	s := newSite(t)
+	l := s.start("generate", "--operator", "alice", "--id", "gen-w", "--witnesses", "2", "--cards-dir", s.cardsDir)
+	l.send("")
+	for _, c := range []string{"card1", "card2", "card3"} {
+		l.send(cardTurn(c)...)
+	}
+	l.send("", "", "", testPINs["card3"])
+	l.send(cardTurn("card1")...)
+	l.send("Wendy", "auditor", "", "officer", "Sam", "security officer") // an empty name is asked again
+	if code := l.exit(t); code != exitOK {
+		t.Fatalf("generate with witnesses: exit %d\n%s", code, l.output())
+	}
+	types := s.storedTypes(t, "gen-w")
+	joined := strings.Join(types, " ")
+	w := strings.Index(joined, "ceremony.witnessed")
+	if strings.Count(joined, "ceremony.witnessed") != 2 || w < 0 || w > strings.Index(joined, "hsm.load_requested") || !strings.Contains(joined, "ceremony.witnesses_required") {
+		t.Fatalf("events: %v", types)
+	}
+	if code, out := s.runCLI(t, "generate", "--operator", "a", "--witnesses", "12"); code != exitUsage || !strings.Contains(out, "give 0 to 9") {
+		t.Fatalf("--witnesses 12: %d\n%s", code, out)
+	}
+}

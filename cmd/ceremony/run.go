@@ -79,7 +79,7 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 			}
 		}
 		port := opgpcard.NewReader(slot, "host-pinpad")
-		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout}, nil, func() { closeHSM(); slot.Close() }, nil
+		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: terminalDesk{term}}, nil, func() { closeHSM(); slot.Close() }, nil
 	}
 	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}
@@ -87,7 +87,27 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 		return term.Ask(ctx, fmt.Sprintf("  Which card goes into the reader? (%v; Enter keeps the card in it): ", box.names()))
 	}
 	pad := &handPad{PinPad: term, hand: h}
-	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout}, h, closeHSM, nil
+	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: terminalDesk{term}}, h, closeHSM, nil
+}
+
+// terminalDesk takes witness sign-offs on the terminal.
+type terminalDesk struct{ t *pinpad.Terminal }
+
+func (d terminalDesk) AskWitness(ctx context.Context, n, of int) (string, string, error) {
+	name, err := d.t.Ask(ctx, fmt.Sprintf("  Witness %d of %d, name: ", n, of))
+	if err != nil {
+		return "", "", err
+	}
+	role, err := d.t.Ask(ctx, "  Witness role (e.g. auditor): ")
+	return name, role, err
+}
+
+// requireWitnesses records that the ceremony needs n sign-offs.
+func requireWitnesses(ctx context.Context, inst *engine.Instance, n int) error {
+	if n == 0 {
+		return nil
+	}
+	return inst.Record(ctx, events.SourceOperator, &events.WitnessesRequired{Count: n})
 }
 
 // bench is an open station and event store for one ceremony command.
@@ -129,6 +149,7 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 	var sf stationFlags
 	sf.register(fs)
 	quorum := fs.String("quorum", "2-of-3", "quorum k-of-n: 2-of-3, 3-of-5, or a custom k-of-n (2 <= k <= n <= 16)")
+	witnesses := fs.Int("witnesses", 0, "witness sign-offs required before the key is loaded (taken on the terminal)")
 	id := fs.String("id", "", "ceremony id (default: gen-<random>)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -139,6 +160,9 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 	}
 	if sf.operator == "" {
 		return usagef("--operator is required: the events record who ran the ceremony")
+	}
+	if *witnesses < 0 || *witnesses > 9 {
+		return usagef("--witnesses %d: give 0 to 9", *witnesses)
 	}
 	if *id == "" {
 		*id = "gen-" + engine.RandomID()[:8]
@@ -155,6 +179,9 @@ func cmdGenerate(ctx context.Context, args []string, in io.Reader, out io.Writer
 	if err != nil {
 		return err
 	}
+	if err := requireWitnesses(ctx, inst, *witnesses); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "Ceremony %s started (%s).\n", inst.ID(), q)
 	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out)}
 	return drive(ctx, inst, h, out, runner.Run)
@@ -165,12 +192,16 @@ func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 	var sf stationFlags
 	sf.register(fs)
 	keySet := fs.String("key-set", "", "key set id to load (default: the set of the first card read)")
+	witnesses := fs.Int("witnesses", 0, "witness sign-offs required before the key is loaded (taken on the terminal)")
 	id := fs.String("id", "", "ceremony id (default: load-<random>)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if sf.operator == "" {
 		return usagef("--operator is required: the events record who ran the ceremony")
+	}
+	if *witnesses < 0 || *witnesses > 9 {
+		return usagef("--witnesses %d: give 0 to 9", *witnesses)
 	}
 	if *id == "" {
 		*id = "load-" + engine.RandomID()[:8]
@@ -190,6 +221,9 @@ func cmdLoad(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 		Operator: sf.operator, KeySetID: *keySet, Reader: station.Reader.Name(), HSM: station.HSM.Name(),
 	})
 	if err != nil {
+		return err
+	}
+	if err := requireWitnesses(ctx, inst, *witnesses); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Ceremony %s started.\n", inst.ID())
