@@ -29,6 +29,7 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 	ceremony := fs.String("ceremony", "", "export: one ceremony id")
 	kind := fs.String("kind", "", "export: one ceremony kind")
 	pubKey := fs.String("public-key", "", "verify: the public key (hex) or a file holding it")
+	exportOf := fs.String("export", "", "report: a signed export of the ceremony, whose hashes the report lists")
 	var hf hsmFlags
 	hf.register(fs) // with --hsm pkcs11 the signing key lives in the token
 	signer := func() (export.Signer, func(), error) {
@@ -95,7 +96,7 @@ func cmdAudit(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 			return err
 		}
 		defer a.close()
-		return cmdReport(ctx, a, pos[0], *outDir, out)
+		return cmdReport(ctx, a, pos[0], *outDir, *exportOf, out)
 	case "verify-store", "export":
 	default:
 		return usagef("audit %s: use verify-store, export, verify, key or report", sub)

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/ceremony-hsm/ceremony/events/export"
 )
 
 // reportEvent is one row of the report's step table.
@@ -35,6 +39,7 @@ type report struct {
 	Deviations             []string
 	FirstHash, LastHash    string
 	Count                  int
+	Export                 []string // the signed export's files and key, when given
 	Generated, ToolVersion string
 }
 
@@ -47,8 +52,9 @@ var deviations = map[string]string{
 	"sharecopy.redundancy_warning": "redundancy lost", "pin.policy_refused": "PIN refused by policy", "pin.change_resolved": "uncertain PIN change settled",
 }
 
-// cmdReport writes the printable HTML report of one ceremony.
-func cmdReport(ctx context.Context, a *app, id, outFile string, out io.Writer) error {
+// cmdReport writes the printable HTML report of one ceremony; exportDir,
+// if given, names a signed export whose hashes the report lists.
+func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out io.Writer) error {
 	recs, err := a.store.Load(ctx, id)
 	if err != nil {
 		return err
@@ -119,6 +125,26 @@ func cmdReport(ctx context.Context, a *app, id, outFile string, out io.Writer) e
 		r.Cards = append(r.Cards, c)
 	}
 	sort.Strings(r.Cards)
+	if exportDir != "" {
+		b, err := os.ReadFile(filepath.Join(exportDir, export.ManifestFile))
+		if err != nil {
+			return fmt.Errorf("report: the export: %w", err)
+		}
+		var m export.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("report: the export's manifest: %w", err)
+		}
+		for _, f := range m.Files {
+			r.Export = append(r.Export, fmt.Sprintf("%s SHA-256 %s", f.Name, f.SHA256))
+		}
+		ms := sha256.Sum256(b)
+		r.Export = append(r.Export, fmt.Sprintf("%s SHA-256 %x", export.ManifestFile, ms), "signed by key "+m.Fingerprint)
+		for _, c := range m.Ceremonies {
+			if c.ID == id {
+				r.Export = append(r.Export, fmt.Sprintf("this ceremony in the export: %d events, last hash %s", c.Count, c.LastHash))
+			}
+		}
+	}
 	f, err := os.OpenFile(outFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("report: %w (a report is never overwritten)", err)
@@ -187,6 +213,7 @@ tr.dev{background:#fde2e2}
 <table>
 <tr><th>First event hash</th><td class="mono">{{.FirstHash}}</td></tr>
 <tr><th>Last event hash</th><td class="mono">{{.LastHash}}</td></tr>
+{{range .Export}}<tr><th>Signed export</th><td class="mono">{{.}}</td></tr>{{end}}
 </table>
 <p>Verify with <span class="mono">ceremony audit verify-store</span> and an export's manifest
 (<span class="mono">ceremony audit export --ceremony {{.ID}}</span>). Generated {{.Generated}} by {{.ToolVersion}}.</p>

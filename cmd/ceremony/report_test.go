@@ -27,8 +27,12 @@ func TestReportRendersInChromium(t *testing.T) {
 	if code, out := runIn(t, "witness", id, "--name", "Wendy Witness", "--role", "auditor", "--data-dir", data); code != exitOK {
 		t.Fatalf("witness: %d\n%s", code, out)
 	}
+	exp := filepath.Join(dir, "exp")
+	if code, out := runIn(t, "audit", "export", "--out", exp, "--ceremony", id, "--data-dir", data, "--key-file", filepath.Join(dir, "k")); code != exitOK {
+		t.Fatalf("export: %d\n%s", code, out)
+	}
 	html := filepath.Join(dir, "report.html")
-	if code, out := runIn(t, "audit", "report", id, "--out", html, "--data-dir", data); code != exitOK {
+	if code, out := runIn(t, "audit", "report", id, "--out", html, "--export", exp, "--data-dir", data); code != exitOK {
 		t.Fatalf("report: %d\n%s", code, out)
 	}
 	if code, out := runIn(t, "audit", "report", id, "--out", html, "--data-dir", data); code == exitOK || !strings.Contains(out, "never overwritten") {
@@ -54,7 +58,7 @@ func TestReportRendersInChromium(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"Key ceremony report: " + id, "backup-key-generate", "completed", "2-of-3", kcv, "demo-operator",
-		"Wendy Witness (auditor)", "FFFE00001001", "FFFE00001002", "FFFE00001003", "wrong PIN", "Deviations", "hsm.key_loaded"} {
+		"Wendy Witness (auditor)", "FFFE00001001", "FFFE00001002", "FFFE00001003", "wrong PIN", "Deviations", "hsm.key_loaded", "events.jsonl SHA-256", "signed by key"} {
 		if want == "" || !strings.Contains(string(text), want) {
 			t.Errorf("the PDF lacks %q", want)
 		}
