@@ -223,11 +223,11 @@ func enterAndVerify(ctx context.Context, inst *engine.Instance, st *Station, car
 		prompt = "Enter user PIN"
 	}
 	step := "enter PIN " + serial
-	sctx, err := inst.BeginStep(ctx, step, st.Timeout())
-	if err != nil {
-		return nil, false, "", err
-	}
 	if rp, ok := card.(ReaderPINPad); ok && rp.HasReaderPINPad() {
+		sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+		if err != nil {
+			return nil, false, "", err
+		}
 		st.Pad.Show(prompt, line2+", on the reader")
 		verr = rp.VerifyPINOnReader(slot)
 		if errors.Is(verr, ErrCancelled) {
@@ -238,15 +238,30 @@ func enterAndVerify(ctx context.Context, inst *engine.Instance, st *Station, car
 		}
 		return verr, false, "reader", nil
 	}
-	pin, err := st.Pad.EnterPIN(sctx, prompt, line2)
+	pin, err := EnterPIN(ctx, inst, st, step, prompt, line2)
 	if err != nil {
-		return nil, false, "", stepErr(sctx, err)
+		return nil, false, "", err
 	}
 	defer Wipe(pin)
-	if err := inst.EndStep(ctx, step); err != nil {
-		return nil, false, "", stepErr(sctx, err)
-	}
 	return card.VerifyPIN(slot, pin), string(pin) == DefaultPIN, "host", nil
+}
+
+// EnterPIN reads a PIN on the PIN pad port under the step's persisted
+// deadline (ErrPaused when it passed). The caller wipes the PIN.
+func EnterPIN(ctx context.Context, inst *engine.Instance, st *Station, step, line1, line2 string) ([]byte, error) {
+	sctx, err := inst.BeginStep(ctx, step, st.Timeout())
+	if err != nil {
+		return nil, err
+	}
+	pin, err := st.Pad.EnterPIN(sctx, line1, line2)
+	if err != nil {
+		return nil, stepErr(sctx, err)
+	}
+	if err := inst.EndStep(ctx, step); err != nil {
+		Wipe(pin)
+		return nil, stepErr(sctx, err)
+	}
+	return pin, nil
 }
 
 func refuseBlocked(ctx context.Context, inst *engine.Instance, serial, pinName string) error {

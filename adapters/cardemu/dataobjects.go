@@ -1,6 +1,10 @@
 package cardemu
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
+)
 
 // historicalBytes are SmartPGP's (OpenPGP card v3.4 §6): category 00,
 // card service data 31 C5, card capabilities 73 C0 01 80 (command chaining,
@@ -191,23 +195,8 @@ func (c *Card) cardholderRelatedData() []byte {
 }
 
 // tlv encodes a BER-TLV with a one- or two-byte tag and a minimal length
-// (ISO 7816-4 §5.2; 81 xx up to 255, 82 xxxx above).
-func tlv(tag uint16, value []byte) []byte {
-	var out []byte
-	if tag > 0xFF {
-		out = append(out, byte(tag>>8))
-	}
-	out = append(out, byte(tag))
-	switch n := len(value); {
-	case n < 0x80:
-		out = append(out, byte(n))
-	case n <= 0xFF:
-		out = append(out, 0x81, byte(n))
-	default:
-		out = append(out, 0x82, byte(n>>8), byte(n))
-	}
-	return append(out, value...)
-}
+// (ISO 7816-4 §5.2), with the client's encoder: one codec for both sides.
+func tlv(tag uint16, value []byte) []byte { return openpgp.AppendTLV(nil, tag, value) }
 
 // putData answers PUT DATA (v3.4 §7.2.8) for the stored DOs. A torn write
 // (TearNextWrite) of a private DO keeps only a prefix of the value and loses

@@ -128,7 +128,7 @@ func FuzzParseECPublicKey(f *testing.F) {
 		if len(point) == 0 {
 			t.Fatalf("empty point from % X", b)
 		}
-		again := appendTLV(nil, tagPublicKeyDO, appendTLV(nil, tagECPoint, point))
+		again := AppendTLV(nil, tagPublicKeyDO, AppendTLV(nil, tagECPoint, point))
 		if !bytes.Equal(again, b) {
 			t.Fatalf("accepted a non-canonical encoding:\n in  % X\n out % X", b, again)
 		}

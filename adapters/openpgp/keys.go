@@ -92,9 +92,9 @@ func EncodePSODecipherECDH(point []byte) ([]byte, error) {
 		return nil, fmt.Errorf("openpgp: %s: %w: a point of %d bytes makes %d bytes of data, the maximum is %d",
 			op, ErrDataTooLong, len(point), total, maxShortData)
 	}
-	data := appendTLV(make([]byte, 0, inner), tagECPoint, point)
-	data = appendTLV(make([]byte, 0, template), tagPublicKeyDO, data)
-	data = appendTLV(make([]byte, 0, total), tagCipherDO, data)
+	data := AppendTLV(make([]byte, 0, inner), tagECPoint, point)
+	data = AppendTLV(make([]byte, 0, template), tagPublicKeyDO, data)
+	data = AppendTLV(make([]byte, 0, total), tagCipherDO, data)
 	cmd, err := encodeWithData(op, []byte{0x00, insPSO, psoDecipherP1, psoDecipherP2}, data)
 	if err != nil {
 		return nil, err

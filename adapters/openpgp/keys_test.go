@@ -177,7 +177,7 @@ func TestAppendTLV(t *testing.T) {
 	}
 	for _, tt := range tests {
 		v := pt(tt.n)
-		got := appendTLV([]byte{0xEE}, tt.tag, v)
+		got := AppendTLV([]byte{0xEE}, tt.tag, v)
 		want := cat([]byte{0xEE}, tt.head, v)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%X, %d bytes: head % X, want % X", tt.tag, tt.n, got[:len(tt.head)+1], want[:len(tt.head)+1])

@@ -10,9 +10,9 @@ import (
 // three-byte tags occur); a length in its minimal form: 00..7F in one byte,
 // 80..FF as 81 xx, 0100..FFFF as 82 xxxx.
 
-// appendTLV appends tag, the minimal length of value and value to dst.
+// AppendTLV appends tag, the minimal length of value and value to dst.
 // value must be at most FFFF bytes (a short APDU never gets near).
-func appendTLV(dst []byte, tag uint16, value []byte) []byte {
+func AppendTLV(dst []byte, tag uint16, value []byte) []byte {
 	if tag > 0xFF {
 		dst = append(dst, byte(tag>>8))
 	}

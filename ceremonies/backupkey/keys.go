@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"io"
 	"strings"
 
@@ -112,9 +113,9 @@ func NewSplit(rnd io.Reader, q Quorum) (*Split, error) {
 
 // Wipe overwrites the key and the shares.
 func (s *Split) Wipe() {
-	wipe(s.Key)
+	ceremonies.Wipe(s.Key)
 	for _, r := range s.Records {
-		wipe(r.Share)
+		ceremonies.Wipe(r.Share)
 	}
 }
 
@@ -128,18 +129,12 @@ func Combine(shares [][]byte, kcv string) ([]byte, string, error) {
 	}
 	got, err := KCV(key)
 	if err != nil {
-		wipe(key)
+		ceremonies.Wipe(key)
 		return nil, "", err
 	}
 	if got != kcv {
-		wipe(key)
+		ceremonies.Wipe(key)
 		return nil, got, fmt.Errorf("backupkey: the rebuilt key has KCV %s, the key set has %s: the shares do not belong together", got, kcv)
 	}
 	return key, got, nil
-}
-
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }

@@ -63,7 +63,7 @@ func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State)
 		return engine.KeySet{}, nil, err
 	}
 	if other, dup := st.Accepted[rec.Index]; dup {
-		wipe(rec.Share)
+		ceremonies.Wipe(rec.Share)
 		return engine.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedDuplicate, fmt.Sprintf("card %s holds share %d, already read from card %s: copies of one share count once; insert a card holding another share", serial, rec.Index, other))
 	}
 	return ks, rec, nil
@@ -93,13 +93,13 @@ func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (engine.Key
 		return engine.KeySet{}, nil, fmt.Errorf("card %s: read the backup slot: %w", serial, err)
 	}
 	rec, err := DecodeRecord(data)
-	wipe(data)
+	ceremonies.Wipe(data)
 	if err != nil {
 		return refuse(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: %v; use another card of the set", serial, err))
 	}
 	setID := rec.KeySetHex()
 	fail := func(code, msg string) (engine.KeySet, *Record, error) {
-		wipe(rec.Share)
+		ceremonies.Wipe(rec.Share)
 		return refuse(code, msg)
 	}
 	if wantSet != "" && setID != wantSet {
@@ -151,7 +151,7 @@ func (r *Runner) rebuild(ctx context.Context, ks engine.KeySet) error {
 
 func (r *Runner) dropShares() {
 	for i, s := range r.shares {
-		wipe(s)
+		ceremonies.Wipe(s)
 		delete(r.shares, i)
 	}
 }
@@ -205,7 +205,7 @@ func (r *Runner) load(ctx context.Context, st State) error {
 		return err
 	}
 	kcv, already, err := hsm.ImportBackupKey(ctx, label, r.key)
-	wipe(r.key)
+	ceremonies.Wipe(r.key)
 	r.key = nil
 	if err == nil && kcv != st.KCV {
 		err = fmt.Errorf("the HSM reports KCV %s for the loaded key, the key set has %s", kcv, st.KCV)

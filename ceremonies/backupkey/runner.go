@@ -156,24 +156,7 @@ func sortedSerials(m map[int]string) []string {
 	return out
 }
 
-func (r *Runner) state() State {
-	var out State
-	r.inst.View(func(s engine.State) {
-		st := s.(*State)
-		out = *st
-		out.Written = copyMap(st.Written)
-		out.Accepted = copyMap(st.Accepted)
-	})
-	return out
-}
-
-func copyMap(m map[int]string) map[int]string {
-	out := make(map[int]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
+func (r *Runner) state() State { return Snapshot(r.inst) }
 
 func (r *Runner) wipe() {
 	if r.split != nil {
@@ -181,9 +164,9 @@ func (r *Runner) wipe() {
 		r.split = nil
 	}
 	for i, s := range r.shares {
-		wipe(s)
+		ceremonies.Wipe(s)
 		delete(r.shares, i)
 	}
-	wipe(r.key)
+	ceremonies.Wipe(r.key)
 	r.key = nil
 }

@@ -1,6 +1,9 @@
 package backupkey
 
 import (
+	"maps"
+
+	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -37,6 +40,19 @@ type State struct {
 
 func newState() *State {
 	return &State{Written: map[int]string{}, Accepted: map[int]string{}}
+}
+
+// Snapshot copies a Backup Key ceremony's state, maps included, so it can
+// be read without the instance's lock.
+func Snapshot(inst *engine.Instance) State {
+	var out State
+	inst.View(func(s engine.State) {
+		st := s.(*State)
+		out = *st
+		out.Written = maps.Clone(st.Written)
+		out.Accepted = maps.Clone(st.Accepted)
+	})
+	return out
 }
 
 // WrittenSerial reports whether serial already holds a share of this set.

@@ -104,14 +104,14 @@ func (r *Runner) verifyPending(ctx context.Context, st State) error {
 	var refused *ceremonies.RefusedError
 	switch {
 	case err == nil && rec.Index == p.Index:
-		wipe(rec.Share)
+		ceremonies.Wipe(rec.Share)
 		r.drv.Tell(fmt.Sprintf("Card %s holds share %d: the write had completed (checked against the commitment).", p.Serial, p.Index))
 		if err := r.inst.Record(ctx, events.SourceCard, &events.ShareWritten{Serial: p.Serial, KeySetID: p.KeySetID, Index: p.Index}); err != nil {
 			return err
 		}
 	case err == nil || errors.As(err, &refused):
 		if rec != nil {
-			wipe(rec.Share)
+			ceremonies.Wipe(rec.Share)
 		}
 		msg := fmt.Sprintf("checked on card %s after the stop: share %d is not there (never written, or torn)", p.Serial, p.Index)
 		r.drv.Tell(msg + ".")
@@ -136,11 +136,11 @@ func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error
 		return fmt.Errorf("card %s: read the backup slot before writing: %w", card.Serial(), err)
 	}
 	rec, derr := DecodeRecord(old)
-	wipe(old)
+	ceremonies.Wipe(old)
 	if derr != nil {
 		return nil // not a share record: nothing a quorum depends on
 	}
-	wipe(rec.Share)
+	ceremonies.Wipe(rec.Share)
 	ks, known := r.Engine.KeySet(rec.KeySetHex())
 	if !known || ks.Status != engine.KeySetLive {
 		return nil
@@ -169,7 +169,7 @@ func (r *Runner) writeShare(ctx context.Context, card ceremonies.Card, index int
 	if err != nil {
 		return err
 	}
-	defer wipe(data)
+	defer ceremonies.Wipe(data)
 	werr := card.WriteShare(data)
 	if werr == nil {
 		back, rerr := card.ReadShare()
@@ -179,7 +179,7 @@ func (r *Runner) writeShare(ctx context.Context, card ceremonies.Card, index int
 		case !bytes.Equal(back, data):
 			werr = errors.New("read back: the card returned different bytes")
 		}
-		wipe(back)
+		ceremonies.Wipe(back)
 	}
 	if werr != nil {
 		msg := fmt.Sprintf("writing share %d failed: %v", index, werr)

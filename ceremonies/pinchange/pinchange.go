@@ -216,22 +216,7 @@ func (r *Runner) resolve(ctx context.Context) error {
 
 // enter reads one PIN under a step deadline.
 func (r *Runner) enter(ctx context.Context, step, line1, line2 string) ([]byte, error) {
-	sctx, err := r.inst.BeginStep(ctx, step, r.Station.Timeout())
-	if err != nil {
-		return nil, err
-	}
-	pin, err := r.Station.Pad.EnterPIN(sctx, line1, line2)
-	if err != nil {
-		if errors.Is(context.Cause(sctx), engine.ErrStepTimedOut) {
-			return nil, ceremonies.ErrPaused
-		}
-		return nil, err
-	}
-	if err := r.inst.EndStep(ctx, step); err != nil {
-		ceremonies.Wipe(pin)
-		return nil, ceremonies.ErrPaused
-	}
-	return pin, nil
+	return ceremonies.EnterPIN(ctx, r.inst, r.Station, step, line1, line2)
 }
 
 func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"io"
 )
 
@@ -67,11 +68,11 @@ func Seal(rnd io.Reader, cardPoint []byte, serial, slot string, credential []byt
 	}
 	ephPoint := eph.PublicKey().Bytes()
 	key, err := deriveKey(shared, ephPoint, serial, slot)
-	wipe(shared)
+	ceremonies.Wipe(shared)
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(key)
+	defer ceremonies.Wipe(key)
 	header := append(append(append([]byte(nil), sealMagic...), byte(len(slot))), slot...)
 	header = append(header, ephPoint...)
 	nonce := make([]byte, 12)
@@ -125,11 +126,11 @@ func (p *Parsed) Unseal(serial string, decipher func(ephemeral []byte) ([]byte, 
 		return nil, err
 	}
 	key, err := deriveKey(shared, p.Ephemeral, serial, p.Slot)
-	wipe(shared)
+	ceremonies.Wipe(shared)
 	if err != nil {
 		return nil, err
 	}
-	defer wipe(key)
+	defer ceremonies.Wipe(key)
 	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
@@ -147,10 +148,4 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 		return nil, fmt.Errorf("usercard: %w", err)
 	}
 	return cipher.NewGCM(b)
-}
-
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }

@@ -68,23 +68,14 @@ func TestShareCopy(t *testing.T) {
 	}
 
 	// A user card (a key made on the card, no share) cannot be copied.
-	c, err := cardemu.Open(filepath.Join(s.cardsDir, "card5.img"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := cardemu.NewReader("tool")
-	rd.Insert(c)
-	cl := openpgp.NewClient(rd.Transport())
-	if err := cl.Select(); err != nil {
-		t.Fatal(err)
-	}
+	cl, _, pull := cardClient(t, filepath.Join(s.cardsDir, "card5.img"))
 	if err := cl.Verify(openpgp.PW3, []byte(extra["card5"])); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.GenerateDecryptionKey(); err != nil {
 		t.Fatal(err)
 	}
-	rd.Remove()
+	pull()
 	p = s.start("copy", "--operator", "alice", "--id", "copy-3", "--cards-dir", s.cardsDir)
 	p.send(cardTurn("card5")...)
 	p.send("", "c") // no card at the next "Insert 1. card", and Cancel

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm/softhsmtest"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
@@ -251,17 +250,8 @@ func crashMatrix(t *testing.T, kind string) {
 // checkPIN checks that card1's backup PIN is pin after the ceremony.
 func checkPIN(t *testing.T, s *site, pin string) {
 	t.Helper()
-	c, err := cardemu.Open(filepath.Join(s.cardsDir, "card1.img"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := cardemu.NewReader("check")
-	rd.Insert(c)
-	defer rd.Remove()
-	cl := openpgp.NewClient(rd.Transport())
-	if err := cl.Select(); err != nil {
-		t.Fatal(err)
-	}
+	cl, _, pull := cardClient(t, filepath.Join(s.cardsDir, "card1.img"))
+	defer pull()
 	if err := cl.Verify(openpgp.PW3, []byte(pin)); err != nil {
 		t.Fatalf("card1's backup PIN is not the new one after the ceremony: %v", err)
 	}
@@ -273,24 +263,16 @@ func checkRegistry(t *testing.T, s *site) {
 	eng, st := s.openEngine(t)
 	defer func() { eng.Close(); st.Close() }()
 	for i, pin := range rehearsalPINs {
-		c, err := cardemu.Open(filepath.Join(s.cardsDir, fmt.Sprintf("card%d.img", i+1)))
-		if errors.Is(err, fs.ErrNotExist) {
+		path := filepath.Join(s.cardsDir, fmt.Sprintf("card%d.img", i+1))
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd := cardemu.NewReader("check")
-		rd.Insert(c)
-		cl := openpgp.NewClient(rd.Transport())
-		if err := cl.Select(); err != nil {
-			t.Fatal(err)
-		}
+		cl, c, pull := cardClient(t, path)
 		if err := cl.Verify(openpgp.PW3, []byte(pin)); err != nil {
 			t.Fatal(err)
 		}
 		do, _ := cl.ReadPrivateDO(0x0104)
-		rd.Remove()
+		pull()
 		var set string
 		var index int
 		if rec, err := backupkey.DecodeRecord(do); err == nil {

@@ -221,18 +221,7 @@ func nextCard(eng *engine.Engine, inst *engine.Instance, cards map[string]*carde
 	case inst.Kind() == sharecopy.Kind:
 		return names[len(names)-1], nil
 	}
-	var st backupkey.State
-	inst.View(func(s engine.State) {
-		b := s.(*backupkey.State)
-		st = *b
-		st.Written, st.Accepted = map[int]string{}, map[int]string{}
-		for k, v := range b.Written {
-			st.Written[k] = v
-		}
-		for k, v := range b.Accepted {
-			st.Accepted[k] = v
-		}
-	})
+	st := backupkey.Snapshot(inst)
 	reading := inst.Phase() == backupkey.PhaseReading
 	for _, n := range names {
 		serial := cards[n].Serial()

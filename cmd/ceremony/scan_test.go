@@ -47,23 +47,12 @@ func cardSecrets(t *testing.T, cardsDir string, pins map[string]string) map[stri
 		if pin != ceremonies.DefaultPIN { // the factory default is public
 			secrets["PIN of "+name] = []byte(pin)
 		}
-		c, err := cardemu.Open(filepath.Join(cardsDir, name+".img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd := cardemu.NewReader("scan")
-		if err := rd.Insert(c); err != nil {
-			t.Fatal(err)
-		}
-		cl := openpgp.NewClient(rd.Transport())
-		if err := cl.Select(); err != nil {
-			t.Fatal(err)
-		}
+		cl, _, pull := cardClient(t, filepath.Join(cardsDir, name+".img"))
 		if err := cl.Verify(openpgp.PW3, []byte(pin)); err != nil {
 			t.Fatal(err)
 		}
 		do, err := cl.ReadPrivateDO(0x0104)
-		rd.Remove()
+		pull()
 		if err != nil || len(do) == 0 {
 			continue
 		}
@@ -93,6 +82,27 @@ func cardSecrets(t *testing.T, cardsDir string, pins map[string]string) map[stri
 		t.Fatal("the cards hold no secret: the scan would prove nothing")
 	}
 	return secrets
+}
+
+// cardClient opens an emulated card image, puts it alone in a scratch
+// reader and selects the OpenPGP application, as a test tool (not the
+// product) may. pull takes the card out.
+func cardClient(t *testing.T, path string) (cl *openpgp.Client, c *cardemu.Card, pull func()) {
+	t.Helper()
+	c, err := cardemu.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := cardemu.NewReader("test tool")
+	if err := rd.Insert(c); err != nil {
+		t.Fatal(err)
+	}
+	cl = openpgp.NewClient(rd.Transport())
+	if err := cl.Select(); err != nil {
+		rd.Remove()
+		t.Fatal(err)
+	}
+	return cl, c, rd.Remove
 }
 
 // scan fails if any secret, in any encoding, is in a file under dir or in

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm/softhsmtest"
 )
@@ -16,19 +15,8 @@ import (
 func copyCredential(t *testing.T, s *site, from, to string) {
 	t.Helper()
 	read := func(name string) *openpgp.Client {
-		c, err := cardemu.Open(filepath.Join(s.cardsDir, name+".img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd := cardemu.NewReader("forger")
-		if err := rd.Insert(c); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(rd.Remove)
-		cl := openpgp.NewClient(rd.Transport())
-		if err := cl.Select(); err != nil {
-			t.Fatal(err)
-		}
+		cl, _, pull := cardClient(t, filepath.Join(s.cardsDir, name+".img"))
+		t.Cleanup(pull)
 		if err := cl.Verify(openpgp.PW1, []byte(testPINs[name])); err != nil {
 			t.Fatal(err)
 		}
@@ -93,20 +81,11 @@ func TestUserCardEnrolActivateAndPINChange(t *testing.T) {
 	if code := p.exit(t); code != exitOK || !strings.Contains(p.output(), "is active") {
 		t.Fatalf("activate with the new user PIN: exit %d\n%s", code, p.output())
 	}
-	c, err := cardemu.Open(filepath.Join(s.cardsDir, "card1.img"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rd := cardemu.NewReader("check")
-	rd.Insert(c)
-	cl := openpgp.NewClient(rd.Transport())
-	if err := cl.Select(); err != nil {
-		t.Fatal(err)
-	}
+	cl, _, pull := cardClient(t, filepath.Join(s.cardsDir, "card1.img"))
 	if err := cl.Verify(openpgp.PW3, []byte(pin1)); err != nil {
 		t.Fatalf("the backup slot PIN changed with the user PIN: %v", err)
 	}
-	rd.Remove()
+	pull()
 
 	_, out := s.runCLI(t, "cards")
 	if !strings.Contains(out, "FFFE00004001") {
