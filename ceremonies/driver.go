@@ -62,6 +62,34 @@ func (d *Driver) Settle(ctx context.Context, err error) error {
 	return err
 }
 
+// Steps are what a runner does in each phase that waits for a person or
+// the hardware; Loop looks the phase up after every step.
+type Steps map[string]func(context.Context) error
+
+// Loop drives the ceremony phase by phase until it ends or an error
+// needs a person: the one runner loop of every kind. A paused phase asks
+// the operator to retry or end (Paused); a live phase without a step is
+// an error naming it.
+func (d *Driver) Loop(ctx context.Context, steps Steps) error {
+	for {
+		if d.Inst.Ended() {
+			return nil
+		}
+		phase := d.Inst.Phase()
+		var err error
+		if step, ok := steps[phase]; ok {
+			err = step(ctx)
+		} else if engine.IsPaused(phase) {
+			err = d.Paused(ctx)
+		} else {
+			return fmt.Errorf("ceremony %s (%s): no step for phase %q", d.Inst.ID(), d.Inst.Kind(), phase)
+		}
+		if err = d.Settle(ctx, err); err != nil {
+			return err
+		}
+	}
+}
+
 // Abort records the operator's abort.
 func (d *Driver) Abort(ctx context.Context, reason string) error {
 	d.Tell("Aborted: " + reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // PinPad is the reader's keypad and two-line display (the manual's
@@ -89,6 +90,13 @@ type ReaderPINPad interface {
 // when a ceremony requires witnesses before it completes.
 type WitnessDesk interface {
 	AskWitness(ctx context.Context, n, of int) (name, role string, err error)
+}
+
+// Slots logs into the PKCS#11 slot a user card stands for. Closing the
+// returned session logs out.
+type Slots interface {
+	Name() string
+	Login(ctx context.Context, credential []byte) (io.Closer, error)
 }
 
 // HSM is the module the Backup Key is loaded into.

@@ -21,6 +21,7 @@ type Station struct {
 	Pad         PinPad
 	Reader      CardReader
 	HSM         HSM
+	Slots       Slots         // the PKCS#11 slot user cards stand for (Needs.Slots)
 	StepTimeout time.Duration // 0: DefaultStepTimeout
 	Witnesses   WitnessDesk   // nil: no sign-off can be taken at this station
 }
@@ -168,7 +169,7 @@ func WaitRemoved(ctx context.Context, inst *engine.Instance, st *Station, step s
 // VerifyPIN reads the retry counter (no try spent), shows it, announces the
 // last try, reads the PIN on the PIN pad and presents it, until the card
 // accepts it, the operator cancels, or the PIN is blocked (then the card
-// is refused as unavailable). Design section 5.
+// is refused as unavailable). ARCHITECTURE.md, "Ceremony semantics".
 func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Card, slot Slot) error {
 	serial, pinName := card.Serial(), card.PINName(slot)
 	for {

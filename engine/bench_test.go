@@ -15,6 +15,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -34,7 +35,7 @@ func openBench(b *testing.B) (*engine.Engine, *jetstream.Store) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: backupkey.Definitions(), Clock: benchClock{}})
+	eng, err := engine.New(engine.Config{Store: st, Registry: kinds.Registry(), Definitions: []*engine.Definition{backupkey.GenerateDefinition(), backupkey.LoadDefinition()}, Clock: benchClock{}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/looplab/fsm"
 
@@ -24,21 +25,38 @@ type Transition struct {
 	To    string
 }
 
-// Definition describes one ceremony kind. Event types that are not the
-// Event of any Transition are data events: allowed in any non-terminal
-// phase, they change the state but not the phase.
+// Definition describes one ceremony kind: its phases, the events that
+// move it from phase to phase, and the data events each phase accepts.
+// An event the current phase neither moves on nor declares is refused
+// (ErrUndeclared); nothing is accepted by default.
 type Definition struct {
 	Kind        string
 	Initial     string // the phase the first event leads to
 	First       string // the event type that must open the ceremony
 	Terminal    []string
 	Transitions []Transition
-	NewState    func() State
+	// Data lists, per phase, the data events recorded in it: they change
+	// the state but not the phase. A paused phase (see Pausable) accepts
+	// the data events of the phase it pauses: an effect in flight when
+	// the deadline passed still records its outcome. The engine's own
+	// step events (step.deadline_set, step.completed) are accepted in
+	// every phase that is not terminal.
+	Data     map[string][]string
+	NewState func() State
 	// Annotations are event types allowed in every phase, terminal ones
 	// included, that never change the phase (a witness's sign-off after
 	// the end, say).
 	Annotations []string
 }
+
+// pausedSuffix makes the paused phase of a phase that waits for a person.
+const pausedSuffix = "_paused"
+
+// PausedPhase returns the phase a step timeout of phase leads to.
+func PausedPhase(phase string) string { return phase + pausedSuffix }
+
+// IsPaused reports whether phase is a paused phase (see Pausable).
+func IsPaused(phase string) bool { return strings.HasSuffix(phase, pausedSuffix) }
 
 // Pausable returns, for each phase that waits for the operator, the edges
 // of a step timeout (phase -> phase_paused) and of its retry (back).
@@ -47,8 +65,8 @@ func Pausable(phases ...string) []Transition {
 	var ts []Transition
 	for _, p := range phases {
 		ts = append(ts,
-			Transition{Event: timedOut, From: []string{p}, To: p + "_paused"},
-			Transition{Event: retried, From: []string{p + "_paused"}, To: p})
+			Transition{Event: timedOut, From: []string{p}, To: PausedPhase(p)},
+			Transition{Event: retried, From: []string{PausedPhase(p)}, To: p})
 	}
 	return ts
 }
@@ -81,8 +99,73 @@ func (d *Definition) validate() error {
 			}
 		}
 	}
+	phases := d.phases()
+	for phase, types := range d.Data {
+		if !phases[phase] {
+			return fmt.Errorf("engine: definition %q: data events declared for %q, which no transition reaches", d.Kind, phase)
+		}
+		if d.IsTerminal(phase) {
+			return fmt.Errorf("engine: definition %q: phase %q is terminal: an event after the end is an annotation", d.Kind, phase)
+		}
+		for _, typ := range types {
+			if d.isTransition(typ) || d.isAnnotation(typ) {
+				return fmt.Errorf("engine: definition %q: %q in phase %q is a transition or an annotation, not a data event", d.Kind, typ, phase)
+			}
+		}
+	}
 	return nil
 }
+
+// phases returns every phase the machine can be in.
+func (d *Definition) phases() map[string]bool {
+	out := map[string]bool{d.Initial: true}
+	for _, t := range d.Transitions {
+		out[t.To] = true
+		for _, f := range t.From {
+			out[f] = true
+		}
+	}
+	return out
+}
+
+// acceptsData reports whether phase accepts the data event typ.
+func (d *Definition) acceptsData(phase, typ string) bool {
+	if d.IsTerminal(phase) || phase == preStart {
+		return false
+	}
+	if typ == stepDeadlineSet || typ == stepCompleted {
+		return true
+	}
+	types, ok := d.Data[phase]
+	if !ok && IsPaused(phase) {
+		types = d.Data[strings.TrimSuffix(phase, pausedSuffix)]
+	}
+	for _, t := range types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// DataEvents returns the data events phase accepts, sorted (the engine's
+// step events aside).
+func (d *Definition) DataEvents(phase string) []string {
+	var out []string
+	for _, typ := range d.Data[phase] {
+		out = append(out, typ)
+	}
+	if _, ok := d.Data[phase]; !ok && IsPaused(phase) {
+		out = append(out, d.Data[strings.TrimSuffix(phase, pausedSuffix)]...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var (
+	stepDeadlineSet = events.StepDeadlineSet{}.EventType()
+	stepCompleted   = events.StepCompleted{}.EventType()
+)
 
 func (d *Definition) isTransition(eventType string) bool {
 	if eventType == d.First {
@@ -145,6 +228,14 @@ func (d *Definition) Diagram() string {
 	out := "stateDiagram-v2\n"
 	for _, e := range edges {
 		out += fmt.Sprintf("    %s --> %s: %s\n", e.from, e.to, e.ev)
+	}
+	phases := make([]string, 0, len(d.Data))
+	for p := range d.Data {
+		phases = append(phases, p)
+	}
+	sort.Strings(phases)
+	for _, p := range phases {
+		out += fmt.Sprintf("    note right of %s: data %s\n", p, strings.Join(d.DataEvents(p), ", "))
 	}
 	terms := append([]string(nil), d.Terminal...)
 	sort.Strings(terms)

@@ -27,11 +27,23 @@ type Config struct {
 	Store       events.Store
 	Registry    *events.Registry
 	Definitions []*Definition
+	// Projections are the read models that follow every stored event.
+	Projections []Projection
 	Clock       Clock
 	NewID       func() string // event ids; default: 16 random bytes, hex
 }
 
-// Engine holds the loaded ceremonies, the projections and the leases.
+// Projection is a read model folded from every stored event of every
+// ceremony. Apply gets each event once per engine: in stream order at
+// Open, then as this engine appends or reloads it (seq is the event's
+// stream sequence). Apply must be pure but for the projection's own
+// memory, and safe for concurrent use: ceremonies record in parallel.
+type Projection interface {
+	Apply(seq uint64, env events.Envelope, p events.Payload)
+}
+
+// Engine holds the loaded ceremonies and the leases, and feeds the
+// projections.
 type Engine struct {
 	store events.Store
 	reg   *events.Registry
@@ -39,10 +51,10 @@ type Engine struct {
 	clock Clock
 	newID func() string
 
+	projections []Projection
+
 	mu        sync.Mutex
 	instances map[string]*Instance
-	proj      *Projections
-	health    *health
 	leases    *Leases
 	closed    bool
 }
@@ -53,15 +65,14 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: a store and a registry are required")
 	}
 	e := &Engine{
-		store:     cfg.Store,
-		reg:       cfg.Registry,
-		defs:      map[string]*Definition{},
-		clock:     cfg.Clock,
-		newID:     cfg.NewID,
-		instances: map[string]*Instance{},
-		proj:      newProjections(),
-		health:    newHealth(),
-		leases:    newLeases(),
+		store:       cfg.Store,
+		reg:         cfg.Registry,
+		defs:        map[string]*Definition{},
+		clock:       cfg.Clock,
+		newID:       cfg.NewID,
+		instances:   map[string]*Instance{},
+		projections: cfg.Projections,
+		leases:      newLeases(),
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
@@ -109,8 +120,7 @@ func (e *Engine) Open(ctx context.Context) error {
 			order = append(order, r.CeremonyID)
 			folded[r.CeremonyID] = inst
 		}
-		e.proj.apply(r.Envelope, p)
-		e.health.apply(r.Seq, r.Envelope, p)
+		e.project(r.Seq, r.Envelope, p)
 		return nil
 	})
 	if err != nil {
@@ -275,14 +285,12 @@ func (e *Engine) Ceremonies() []CeremonySummary {
 	return out
 }
 
-// Cards returns the card registry projection, by serial.
-func (e *Engine) Cards() []CardRecord { return e.proj.cards() }
-
-// Card returns one card's registry entry.
-func (e *Engine) Card(serial string) (CardRecord, bool) { return e.proj.card(serial) }
-
-// KeySet returns what the events say about a key set.
-func (e *Engine) KeySet(id string) (KeySet, bool) { return e.proj.keySet(id) }
+// project feeds one stored event to every projection.
+func (e *Engine) project(seq uint64, env events.Envelope, p events.Payload) {
+	for _, pr := range e.projections {
+		pr.Apply(seq, env, p)
+	}
+}
 
 // Leases returns the engine's lease table.
 func (e *Engine) Leases() *Leases { return e.leases }

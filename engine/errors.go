@@ -8,6 +8,8 @@ import (
 // Sentinel errors; the concrete errors below wrap them.
 var (
 	ErrNotAllowed     = errors.New("not allowed in this phase")
+	ErrUndeclared     = errors.New("not a data event this phase declares")
+	ErrStateType      = errors.New("the ceremony's state is of another type")
 	ErrEnded          = errors.New("the ceremony has ended")
 	ErrUnknownKind    = errors.New("unknown ceremony kind")
 	ErrNotFound       = errors.New("no such ceremony")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"testing"
 
@@ -192,7 +193,9 @@ func TestEveryTransition(t *testing.T) {
 }
 
 // TestDataEvents: an event that is no transition changes no phase; it is
-// allowed in every live phase and refused once the ceremony has ended.
+// allowed in the live phases that declare it (a paused phase takes what
+// the phase it pauses declares), refused with ErrUndeclared in the others
+// and with ErrEnded once the ceremony has ended.
 func TestDataEvents(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	eng := newEngine(t, store, newStepClock())
@@ -212,6 +215,15 @@ func TestDataEvents(t *testing.T) {
 					}
 					if got := len(load(t, store, id)); uint64(got) != pos || inst.Position() != pos {
 						t.Fatalf("a refused card.presented was stored (%d events, position %d, want %d)", got, inst.Position(), pos)
+					}
+					return
+				}
+				if !slices.Contains(mc.def.DataEvents(phase), evCardPresented) {
+					if !errors.Is(err, engine.ErrUndeclared) {
+						t.Fatalf("card.presented in %q, which does not declare it: %v, want ErrUndeclared", phase, err)
+					}
+					if got := len(load(t, store, id)); uint64(got) != pos {
+						t.Fatalf("a refused card.presented was stored")
 					}
 					return
 				}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -109,7 +111,17 @@ func TestGoldenV1ReplaysThroughTheMachine(t *testing.T) {
 func TestGoldenV1FoldsIntoStateAndProjections(t *testing.T) {
 	lines := readGolden(t)
 	store := memStoreOf(t, lines)
-	eng := newEngine(t, store, newStepClock())
+	views := kinds.NewViews()
+	cfg := views.EngineConfig(store)
+	cfg.Clock = newStepClock()
+	eng, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
 	inst, err := eng.Get(goldenCeremony)
 	if err != nil {
 		t.Fatal(err)
@@ -124,17 +136,17 @@ func TestGoldenV1FoldsIntoStateAndProjections(t *testing.T) {
 		!reflect.DeepEqual(st.Written, wantWritten) || st.Timeouts != 1 || st.Refusals != 2 || st.WrongPINs != 1 {
 		t.Errorf("folded state = %+v", st)
 	}
-	ks, ok := eng.KeySet(goldenKeySet)
+	ks, ok := views.Inventory.KeySet(goldenKeySet)
 	if !ok {
 		t.Fatalf("key set %s unknown to the projections", goldenKeySet)
 	}
 	wantHolders := map[int][]string{1: {"000500001234"}, 2: {"000500001235"}, 3: {"000500001236"}}
-	if ks.Status != engine.KeySetLive || ks.KCV != goldenKCV || ks.Threshold != 2 || ks.Shares != 3 ||
+	if ks.Status != inventory.KeySetLive || ks.KCV != goldenKCV || ks.Threshold != 2 || ks.Shares != 3 ||
 		len(ks.Commitments) != 3 || !reflect.DeepEqual(ks.Holders, wantHolders) || ks.Ceremony != goldenCeremony {
 		t.Errorf("key set = %+v", ks)
 	}
 	for serial, wantDefault := range map[string]bool{"000500001234": true, "000500001235": false, "000500001236": true} {
-		c, ok := eng.Card(serial)
+		c, ok := views.Inventory.Card(serial)
 		if !ok {
 			t.Errorf("card %s unknown to the registry", serial)
 			continue

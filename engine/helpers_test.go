@@ -11,6 +11,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -37,8 +38,8 @@ func newEngine(t *testing.T, store events.Store, clock engine.Clock) *engine.Eng
 	t.Helper()
 	eng, err := engine.New(engine.Config{
 		Store:       store,
-		Registry:    events.DefaultRegistry(),
-		Definitions: backupkey.Definitions(),
+		Registry:    kinds.Registry(),
+		Definitions: []*engine.Definition{backupkey.GenerateDefinition(), backupkey.LoadDefinition()},
 		Clock:       clock,
 	})
 	if err != nil {

@@ -75,6 +75,34 @@ func (i *Instance) View(fn func(State)) {
 	fn(i.state)
 }
 
+// Read calls fn with inst's state as an S under the instance lock; a state
+// of another type is an error naming both (ErrStateType), never a panic.
+// fn must not keep the state or call back into the instance.
+func Read[S State](inst *Instance, fn func(S)) error {
+	inst.mu.Lock()
+	defer inst.mu.Unlock()
+	s, ok := inst.state.(S)
+	if !ok {
+		var want S
+		return fmt.Errorf("engine: ceremony %s (%s): state %T, want %T: %w", inst.id, inst.def.Kind, inst.state, want, ErrStateType)
+	}
+	fn(s)
+	return nil
+}
+
+// CeremonySummary is one row of the ceremony list.
+type CeremonySummary struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`
+	Phase    string    `json:"phase"`
+	Started  time.Time `json:"started"`
+	Updated  time.Time `json:"updated"`
+	Events   uint64    `json:"events"`
+	Ended    bool      `json:"ended"`
+	OpenStep string    `json:"open_step,omitempty"`
+	Deadline time.Time `json:"deadline,omitempty"`
+}
+
 // Record turns p into the ceremony's next event: it checks the machine,
 // appends to the store with the expected last sequence, then applies the
 // event. On a conflict (another writer appended first) the instance
@@ -92,11 +120,20 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 	if i.def.IsTerminal(phase) && !i.def.isAnnotation(typ) {
 		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrEnded}
 	}
-	if i.def.isTransition(typ) && !i.machine.Can(typ) {
-		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrNotAllowed}
+	if _, err := i.eng.reg.CurrentVersion(typ); err != nil {
+		return fmt.Errorf("engine: ceremony %s: record: %w", i.id, err)
 	}
 	if phase == preStart && typ != i.def.First {
 		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrNotAllowed}
+	}
+	switch {
+	case i.def.isTransition(typ):
+		if !i.machine.Can(typ) {
+			return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrNotAllowed}
+		}
+	case i.def.isAnnotation(typ):
+	case !i.def.acceptsData(phase, typ):
+		return &TransitionError{CeremonyID: i.id, Phase: phase, Event: typ, Err: ErrUndeclared}
 	}
 	_, version, raw, err := i.eng.reg.Marshal(p)
 	if err != nil {
@@ -132,8 +169,7 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 		// The machine allowed it a moment ago; this is a bug, not bad input.
 		return fmt.Errorf("engine: ceremony %s: apply %s after append: %w", i.id, typ, err)
 	}
-	i.eng.proj.apply(env, p)
-	i.eng.health.apply(seq, env, p)
+	i.eng.project(seq, env, p)
 	i.armLocked()
 	return nil
 }
@@ -144,12 +180,16 @@ func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p event
 		// Record refuses these (ErrEnded); a stored one is a broken history.
 		return fmt.Errorf("%s after the ceremony ended in phase %q", env.Type, phase)
 	}
-	if i.def.isTransition(env.Type) {
+	switch phase := i.machine.Current(); {
+	case i.def.isTransition(env.Type):
 		if err := i.machine.Event(ctx, env.Type); err != nil {
-			return fmt.Errorf("%s in phase %q: %w", env.Type, i.machine.Current(), err)
+			return fmt.Errorf("%s in phase %q: %w", env.Type, phase, err)
 		}
-	} else if i.machine.Current() == preStart {
+	case phase == preStart:
 		return fmt.Errorf("%s cannot open a %s ceremony (want %s)", env.Type, i.def.Kind, i.def.First)
+	case i.def.isAnnotation(env.Type):
+	case !i.def.acceptsData(phase, env.Type):
+		return fmt.Errorf("%s in phase %q: %w", env.Type, phase, ErrUndeclared)
 	}
 	i.state.Apply(env, p)
 	if i.position == 0 {
@@ -184,8 +224,7 @@ func (i *Instance) reloadLocked(ctx context.Context) error {
 		if err := i.applyLocked(ctx, r.Envelope, p, r.Seq); err != nil {
 			return err
 		}
-		i.eng.proj.apply(r.Envelope, p)
-		i.eng.health.apply(r.Seq, r.Envelope, p)
+		i.eng.project(r.Seq, r.Envelope, p)
 	}
 	i.armLocked()
 	return nil

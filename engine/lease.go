@@ -5,9 +5,10 @@ import (
 	"sync"
 )
 
-// Leases gives a reader, a card or an HSM slot to one ceremony at a time
-// (design section 4). Resources are named "reader:NAME", "card:SERIAL",
-// "hsm:NAME". Leases live in this process only.
+// Leases gives a resource to one ceremony at a time (ARCHITECTURE.md,
+// "Engine rules"). A resource is any name the caller chooses, such as
+// "device:NAME"; the engine gives them no meaning. Leases live in this
+// process only.
 type Leases struct {
 	mu   sync.Mutex
 	held map[string]string // resource -> ceremony id

@@ -7,10 +7,11 @@ import (
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// A step is a wait for the operator (insert a card, enter a PIN) with a
+// A step is a wait for a person (an operator's action) with a
 // persisted deadline. When it passes, the engine records step.timed_out,
 // which the definitions map to a paused phase: the operator retries or
-// aborts. Nothing is lost. Design section 4, "Timeouts are events".
+// aborts. Nothing is lost (ARCHITECTURE.md, "Engine rules": timeouts are
+// events).
 
 type openStep struct {
 	step    string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -32,7 +33,7 @@ func lastPayload(t *testing.T, store events.Store, id string) (events.Envelope, 
 		t.Fatalf("ceremony %s has no events", id)
 	}
 	e := envs[len(envs)-1]
-	p, err := events.DefaultRegistry().DecodePayload(e)
+	p, err := kinds.Registry().DecodePayload(e)
 	if err != nil {
 		t.Fatal(err)
 	}

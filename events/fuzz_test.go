@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -49,7 +50,7 @@ func FuzzDecode(f *testing.F) {
 // package's sentinel errors, and a decoded payload marshals to a payload
 // that decodes and marshals to the same bytes.
 func FuzzDecodePayload(f *testing.F) {
-	reg := events.DefaultRegistry()
+	reg := kinds.Registry()
 	for _, line := range readGoldenLines(f) {
 		e, err := events.Decode(line)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -251,7 +252,7 @@ func TestGoldenV1Decodes(t *testing.T) {
 	if len(lines) < 50 {
 		t.Fatalf("golden log has %d events; the committed file has more", len(lines))
 	}
-	reg := events.DefaultRegistry()
+	reg := kinds.Registry()
 	var envs []events.Envelope
 	types := map[string]int{}
 	var presented []*events.CardPresented

@@ -75,6 +75,15 @@ func (r *Registry) Types() []string {
 	return out
 }
 
+// Zero returns a new zero payload of typ.
+func (r *Registry) Zero(typ string) (Payload, bool) {
+	ti, ok := r.types[typ]
+	if !ok {
+		return nil, false
+	}
+	return ti.newFn(), true
+}
+
 // CurrentVersion returns the schema version new events of typ are written at.
 func (r *Registry) CurrentVersion(typ string) (int, error) {
 	ti, ok := r.types[typ]

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -52,26 +53,26 @@ func (r *Runner) readNext(ctx context.Context) error {
 
 // checkShare refuses, at insertion, a card that is empty, corrupt, foreign
 // to the key set, or holds a share already read (design section 5).
-func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State) (engine.KeySet, *Record, error) {
+func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State) (inventory.KeySet, *Record, error) {
 	serial := card.Serial()
-	ks, rec, err := ReadChecked(card, r.Engine, st.KeySetID)
+	ks, rec, err := ReadChecked(card, r.Inventory, st.KeySetID)
 	var refused *ceremonies.RefusedError
 	if errors.As(err, &refused) {
-		return engine.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, refused.Code, refused.Message)
+		return inventory.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, refused.Code, refused.Message)
 	}
 	if err != nil {
-		return engine.KeySet{}, nil, err
+		return inventory.KeySet{}, nil, err
 	}
 	if other, dup := st.Accepted[rec.Index]; dup {
 		ceremonies.Wipe(rec.Share)
-		return engine.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedDuplicate, fmt.Sprintf("card %s holds share %d, already read from card %s: copies of one share count once; insert a card holding another share", serial, rec.Index, other))
+		return inventory.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedDuplicate, fmt.Sprintf("card %s holds share %d, already read from card %s: copies of one share count once; insert a card holding another share", serial, rec.Index, other))
 	}
 	return ks, rec, nil
 }
 
-// KeySets is what ReadChecked needs of the engine's projections.
+// KeySets is what ReadChecked needs of the inventory.
 type KeySets interface {
-	KeySet(id string) (engine.KeySet, bool)
+	KeySet(id string) (inventory.KeySet, bool)
 }
 
 // ReadChecked reads a card's share record (after its backup PIN) and
@@ -80,17 +81,17 @@ type KeySets interface {
 // given, and matching the commitment recorded at generation. A card that
 // fails is a *ceremonies.RefusedError (not yet recorded) saying why. The
 // caller wipes the record's share.
-func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (engine.KeySet, *Record, error) {
+func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (inventory.KeySet, *Record, error) {
 	serial := card.Serial()
-	refuse := func(code, msg string) (engine.KeySet, *Record, error) {
-		return engine.KeySet{}, nil, &ceremonies.RefusedError{Serial: serial, Code: code, Message: msg}
+	refuse := func(code, msg string) (inventory.KeySet, *Record, error) {
+		return inventory.KeySet{}, nil, &ceremonies.RefusedError{Serial: serial, Code: code, Message: msg}
 	}
 	data, err := card.ReadShare()
 	if errors.Is(err, ceremonies.ErrNoData) {
 		return refuse(ceremonies.RefusedEmpty, fmt.Sprintf("card %s holds no Backup Key share: insert a card of the set", serial))
 	}
 	if err != nil {
-		return engine.KeySet{}, nil, fmt.Errorf("card %s: read the backup slot: %w", serial, err)
+		return inventory.KeySet{}, nil, fmt.Errorf("card %s: read the backup slot: %w", serial, err)
 	}
 	rec, err := DecodeRecord(data)
 	ceremonies.Wipe(data)
@@ -98,7 +99,7 @@ func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (engine.Key
 		return refuse(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: %v; use another card of the set", serial, err))
 	}
 	setID := rec.KeySetHex()
-	fail := func(code, msg string) (engine.KeySet, *Record, error) {
+	fail := func(code, msg string) (inventory.KeySet, *Record, error) {
 		ceremonies.Wipe(rec.Share)
 		return refuse(code, msg)
 	}
@@ -109,7 +110,7 @@ func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (engine.Key
 	if !ok {
 		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which this installation never generated: it belongs elsewhere", serial, setID))
 	}
-	if ks.Status == engine.KeySetVoid {
+	if ks.Status == inventory.KeySetVoid {
 		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which was voided: it cannot rebuild any key", serial, setID))
 	}
 	if rec.Threshold != ks.Threshold || rec.Shares != ks.Shares || ks.Commitments[rec.Index] != Commitment(rec.KeySetID, rec.Index, rec.Share) {
@@ -119,7 +120,7 @@ func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (engine.Key
 }
 
 // rebuild combines the shares and checks the KCV before anything is loaded.
-func (r *Runner) rebuild(ctx context.Context, ks engine.KeySet) error {
+func (r *Runner) rebuild(ctx context.Context, ks inventory.KeySet) error {
 	idx := make([]int, 0, len(r.shares))
 	parts := make([][]byte, 0, len(r.shares))
 	for i := range r.shares {

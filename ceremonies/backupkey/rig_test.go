@@ -20,6 +20,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -34,6 +35,7 @@ type rig struct {
 	dir    string
 	store  *jetstream.Store
 	eng    *engine.Engine
+	views  *kinds.Views
 	reader *cardemu.Reader
 	port   *opgpcard.Reader
 	pad    *pinpad.Scripted
@@ -91,14 +93,15 @@ func (r *rig) openStore() {
 	if err != nil {
 		r.t.Fatalf("open store: %v", err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: backupkey.Definitions()})
+	views := kinds.NewViews()
+	eng, err := engine.New(views.EngineConfig(st))
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	if err := eng.Open(r.ctx); err != nil {
 		r.t.Fatal(err)
 	}
-	r.store, r.eng = st, eng
+	r.store, r.eng, r.views = st, eng, views
 	r.t.Cleanup(func() { eng.Close(); st.Close() })
 }
 
@@ -185,7 +188,8 @@ func (r *rig) startLoad(id, keySet string) *engine.Instance {
 }
 
 func (r *rig) runner(resumed bool) *backupkey.Runner {
-	return &backupkey.Runner{Engine: r.eng, Station: r.station(10 * time.Second), Rand: rand.Reader, Say: func(s string) { fmt.Fprintln(r.out, "  > "+s) }, Resumed: resumed}
+	return &backupkey.Runner{Env: ceremonies.Env{Engine: r.eng, Inventory: r.views.Inventory, Station: r.station(10 * time.Second), Rand: rand.Reader,
+		Say: func(s string) { fmt.Fprintln(r.out, "  > "+s) }, Resumed: resumed}}
 }
 
 // run drives inst to its end and checks the hand met no error.
@@ -236,7 +240,7 @@ func payloads[T events.Payload](r *rig, id string) []T {
 		r.t.Fatal(err)
 	}
 	var out []T
-	reg := events.DefaultRegistry()
+	reg := kinds.Registry()
 	for _, rec := range recs {
 		p, err := reg.DecodePayload(rec.Envelope)
 		if err != nil {

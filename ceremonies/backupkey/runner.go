@@ -3,7 +3,6 @@ package backupkey
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -17,12 +16,8 @@ import (
 // only; a new Runner on a resumed ceremony starts without them and says
 // what must be redone. Not safe for concurrent use.
 type Runner struct {
-	Engine  *engine.Engine
-	Station *ceremonies.Station
-	Rand    io.Reader    // key generation randomness (crypto/rand.Reader)
-	Say     func(string) // operator messages; never given a secret
-	Resumed bool         // set when continuing a ceremony another process ran
-	Label   string       // HSM label for the key; default "backup-key-<set>"
+	ceremonies.Env
+	Label string // HSM label for the key; default "backup-key-<set>"
 
 	inst   *engine.Instance
 	drv    *ceremonies.Driver
@@ -35,6 +30,9 @@ type Runner struct {
 // fault, store down). Abort, timeouts, refusals and wrong PINs are events,
 // not errors.
 func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
+	if err := engine.Read(inst, func(*State) {}); err != nil {
+		return err
+	}
 	r.inst = inst
 	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
 	r.shares = map[int][]byte{}
@@ -50,27 +48,11 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 	if err := r.reconcile(ctx); err != nil {
 		return err
 	}
-	for {
-		phase := inst.Phase()
-		var err error
-		switch phase {
-		case PhaseCompleted, PhaseAborted, PhaseFailed, PhaseVoid:
-			return nil
-		case PhaseCreated:
-			err = r.confirmStart(ctx)
-		case PhaseWriting:
-			err = r.writeNext(ctx)
-		case PhaseReading:
-			err = r.readNext(ctx)
-		case PhaseCreatedPaused, PhaseWritingPaused, PhaseReadingPaused:
-			err = r.drv.Paused(ctx)
-		default:
-			return fmt.Errorf("backupkey: ceremony %s: unknown phase %q", inst.ID(), phase)
-		}
-		if err = r.drv.Settle(ctx, err); err != nil {
-			return err
-		}
-	}
+	return r.drv.Loop(ctx, ceremonies.Steps{
+		PhaseCreated: r.confirmStart,
+		PhaseWriting: r.writeNext,
+		PhaseReading: r.readNext,
+	})
 }
 
 func (r *Runner) confirmStart(ctx context.Context) error {
@@ -156,7 +138,11 @@ func sortedSerials(m map[int]string) []string {
 	return out
 }
 
-func (r *Runner) state() State { return Snapshot(r.inst) }
+// state copies the ceremony's state (Run checked its type first).
+func (r *Runner) state() State {
+	st, _ := snapshot(r.inst)
+	return st
+}
 
 func (r *Runner) wipe() {
 	if r.split != nil {

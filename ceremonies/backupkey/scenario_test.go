@@ -13,7 +13,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
-	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -42,8 +42,8 @@ func TestGenerateThenLoadInAnyOrder(t *testing.T) {
 	gen := r.generate("gen-1", q23, []string{"c1", "c2", "c3"}, []string{"c3", "c1"})
 	set := r.keySetOf(gen)
 	_, kcv, loaded := r.hsm.BackupKey()
-	ks, _ := r.eng.KeySet(set)
-	if !loaded || kcv != ks.KCV || ks.Status != engine.KeySetLive {
+	ks, _ := r.views.Inventory.KeySet(set)
+	if !loaded || kcv != ks.KCV || ks.Status != inventory.KeySetLive {
 		t.Fatalf("after generate: hsm loaded=%v kcv=%s; key set %+v", loaded, kcv, ks)
 	}
 	// A second HSM (a new cluster node) is loaded from cards 2 and 3.
@@ -195,7 +195,7 @@ func TestWrongPINsBlockACardAndAnotherIsUsed(t *testing.T) {
 	if !found {
 		t.Fatal("the last try was never announced on the display")
 	}
-	if c, _ := r.eng.Card(r.cards["c1"].Serial()); !c.Blocked["PW3"] {
+	if c, _ := r.views.Inventory.Card(r.cards["c1"].Serial()); !c.Blocked["PW3"] {
 		t.Fatalf("card registry does not show c1 blocked: %+v", c)
 	}
 }
@@ -206,8 +206,8 @@ func TestDefaultPINIsFlagged(t *testing.T) {
 	r.newCard("c2")
 	r.newCard("c3")
 	r.generate("gen-def", q23, []string{"c1", "c2", "c3"}, []string{"c2", "c3"})
-	c1, _ := r.eng.Card(r.cards["c1"].Serial())
-	c2, _ := r.eng.Card(r.cards["c2"].Serial())
+	c1, _ := r.views.Inventory.Card(r.cards["c1"].Serial())
+	c2, _ := r.views.Inventory.Card(r.cards["c2"].Serial())
 	if !c1.DefaultPIN["PW3"] || c2.DefaultPIN["PW3"] {
 		t.Fatalf("default-PIN flags: c1 %v, c2 %v", c1.DefaultPIN, c2.DefaultPIN)
 	}
@@ -366,7 +366,7 @@ func TestGenerateStoppedBeforeKSharesVoidsTheSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPhase(t, inst, backupkey.PhaseVoid)
-	c1, _ := r.eng.Card(r.cards["c1"].Serial())
+	c1, _ := r.views.Inventory.Card(r.cards["c1"].Serial())
 	if !c1.Void {
 		t.Fatalf("c1 not marked as holding a void set: %+v", c1)
 	}
@@ -378,7 +378,7 @@ func TestGenerateStoppedBeforeKSharesVoidsTheSet(t *testing.T) {
 			t.Fatal("the operator was asked to confirm overwriting a void share")
 		}
 	}
-	if c1, _ := r.eng.Card(r.cards["c1"].Serial()); c1.Void {
+	if c1, _ := r.views.Inventory.Card(r.cards["c1"].Serial()); c1.Void {
 		t.Fatal("c1 still marked void after a new share was written")
 	}
 }

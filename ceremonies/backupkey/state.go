@@ -3,6 +3,7 @@ package backupkey
 import (
 	"maps"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -42,17 +43,15 @@ func newState() *State {
 	return &State{Written: map[int]string{}, Accepted: map[int]string{}}
 }
 
-// Snapshot copies a Backup Key ceremony's state, maps included, so it can
+// snapshot copies a Backup Key ceremony's state, maps included, so it can
 // be read without the instance's lock.
-func Snapshot(inst *engine.Instance) State {
-	var out State
-	inst.View(func(s engine.State) {
-		st := s.(*State)
-		out = *st
+func snapshot(inst *engine.Instance) (State, error) {
+	return ceremonies.StateOf(inst, func(st *State) State {
+		out := *st
 		out.Written = maps.Clone(st.Written)
 		out.Accepted = maps.Clone(st.Accepted)
+		return out
 	})
-	return out
 }
 
 // WrittenSerial reports whether serial already holds a share of this set.

@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
-	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -100,7 +100,7 @@ func (r *Runner) verifyPending(ctx context.Context, st State) error {
 	if err := ceremonies.VerifyPIN(ctx, r.inst, r.Station, card, ceremonies.BackupSlot); err != nil {
 		return err
 	}
-	_, rec, err := ReadChecked(card, r.Engine, p.KeySetID)
+	_, rec, err := ReadChecked(card, r.Inventory, p.KeySetID)
 	var refused *ceremonies.RefusedError
 	switch {
 	case err == nil && rec.Index == p.Index:
@@ -141,8 +141,8 @@ func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error
 		return nil // not a share record: nothing a quorum depends on
 	}
 	ceremonies.Wipe(rec.Share)
-	ks, known := r.Engine.KeySet(rec.KeySetHex())
-	if !known || ks.Status != engine.KeySetLive {
+	ks, known := r.Inventory.KeySet(rec.KeySetHex())
+	if !known || ks.Status != inventory.KeySetLive {
 		return nil
 	}
 	r.drv.Tell(fmt.Sprintf("Card %s holds share %d of the LIVE key set %s (KCV %s). Overwriting it loses that share.", card.Serial(), rec.Index, ks.ID, ks.KCV))

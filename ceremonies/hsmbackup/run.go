@@ -15,10 +15,10 @@ import (
 // ErrRefused means the ceremony ended failed for a reason it recorded.
 var ErrRefused = errors.New("refused")
 
-// Backup runs an hsm-backup ceremony with id: it wraps every key marked
+// RunBackup runs an hsm-backup ceremony with id: it wraps every key marked
 // for backup under the loaded Backup Key and writes path. now stamps the
 // file.
-func Backup(ctx context.Context, eng *engine.Engine, v Vault, id, operator, path string, now time.Time) (*engine.Instance, error) {
+func RunBackup(ctx context.Context, eng *engine.Engine, v Vault, id, operator, path string, now time.Time) (*engine.Instance, error) {
 	if err := eng.Leases().Acquire("hsm:"+v.Name(), id); err != nil {
 		return nil, err
 	}
@@ -73,9 +73,9 @@ func Backup(ctx context.Context, eng *engine.Engine, v Vault, id, operator, path
 	return inst, inst.Record(ctx, events.SourceEngine, &events.BackupWritten{File: path, SHA256: sha256Hex(b), Keys: len(f.Keys), BackupKeyKCV: kcv})
 }
 
-// Restore runs an hsm-restore ceremony with id: it checks that the HSM's
+// RunRestore runs an hsm-restore ceremony with id: it checks that the HSM's
 // Backup Key is the one the file was made under, then unwraps each key.
-func Restore(ctx context.Context, eng *engine.Engine, v Vault, id, operator, path string) (*engine.Instance, error) {
+func RunRestore(ctx context.Context, eng *engine.Engine, v Vault, id, operator, path string) (*engine.Instance, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read the backup: %w", err)

@@ -1,8 +1,13 @@
-// Package kinds is the explicit registry of every ceremony kind this build
-// runs: the one list the CLI hands to the engine, and the tests check.
+// Package kinds lists every ceremony kind this build runs, once. The
+// events registry, the engine's definitions, the read models, the CLI,
+// the report and health all loop over List; adding a kind is one line
+// here (ARCHITECTURE.md, "Adding a kind, an adapter or an event version").
 package kinds
 
 import (
+	"fmt"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
@@ -12,14 +17,59 @@ import (
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// Definitions returns a new definition of every ceremony kind. Every kind
-// takes a witness's sign-off (ceremony.witnessed), also after its end.
-func Definitions() []*engine.Definition {
-	defs := append(backupkey.Definitions(), hsmbackup.Definitions()...)
-	defs = append(defs, usercard.Definitions()...)
-	defs = append(defs, pinchange.Definition(), sharecopy.Definition())
-	for _, d := range defs {
-		d.Annotations = append(d.Annotations, events.Witnessed{}.EventType())
+// List returns every ceremony kind, each a new value. Every kind takes a
+// witness's sign-off (ceremony.witnessed), also after its end.
+func List() []ceremonies.Kind {
+	list := []ceremonies.Kind{
+		backupkey.Generate(),
+		backupkey.Load(),
+		sharecopy.ShareCopy(),
+		pinchange.PINChange(),
+		usercard.Enrol(),
+		usercard.Activate(),
+		hsmbackup.Backup(),
+		hsmbackup.Restore(),
 	}
-	return defs
+	for _, k := range list {
+		k.Definition.Annotations = append(k.Definition.Annotations, events.Witnessed{}.EventType())
+	}
+	return list
+}
+
+// Lookup returns the kind named name; an unknown name is an error
+// listing the known ones.
+func Lookup(name string) (ceremonies.Kind, error) {
+	var names []string
+	for _, k := range List() {
+		if k.Name() == name {
+			return k, nil
+		}
+		names = append(names, k.Name())
+	}
+	return ceremonies.Kind{}, fmt.Errorf("ceremony kind %q: %w (this build knows %v)", name, engine.ErrUnknownKind, names)
+}
+
+// Definitions returns every kind's state machine, for the engine.
+func Definitions() []*engine.Definition {
+	var out []*engine.Definition
+	for _, k := range List() {
+		out = append(out, k.Definition)
+	}
+	return out
+}
+
+// Registry returns the events registry: the common payload types and
+// every kind's. A clash (one event type, two Go types or versions) is a
+// programming error any test finds: it panics.
+func Registry() *events.Registry {
+	r := events.NewRegistry()
+	if err := r.Add(events.CommonPayloads()...); err != nil {
+		panic(err)
+	}
+	for _, k := range List() {
+		if err := r.Add(k.Payloads...); err != nil {
+			panic(fmt.Sprintf("kind %s: %v", k.Name(), err))
+		}
+	}
+	return r
 }

@@ -23,32 +23,6 @@ import (
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// Kind and phases.
-const (
-	Kind               = "pin-change"
-	PhaseCreated       = "created"
-	PhaseCreatedPaused = "created_paused"
-	PhaseCompleted     = "completed"
-	PhaseAborted       = "aborted"
-	PhaseFailed        = "failed"
-)
-
-// Definition is the pin-change ceremony.
-func Definition() *engine.Definition {
-	live := []string{PhaseCreated, PhaseCreatedPaused}
-	ts := []engine.Transition{
-		{Event: events.PINChanged{}.EventType(), From: []string{PhaseCreated}, To: PhaseCompleted},
-		{Event: events.CeremonyAborted{}.EventType(), From: live, To: PhaseAborted},
-		{Event: events.CeremonyFailed{}.EventType(), From: live, To: PhaseFailed},
-	}
-	return &engine.Definition{
-		Kind: Kind, First: events.PINChangeStarted{}.EventType(), Initial: PhaseCreated,
-		Terminal:    []string{PhaseCompleted, PhaseAborted, PhaseFailed},
-		Transitions: append(ts, engine.Pausable(PhaseCreated)...),
-		NewState:    func() engine.State { return &State{} },
-	}
-}
-
 // State is the fold of a pin-change ceremony.
 type State struct {
 	Operator string
@@ -100,9 +74,7 @@ func Policy(oldPIN, newPIN, repeat []byte) string {
 
 // Runner drives one pin-change ceremony.
 type Runner struct {
-	Engine  *engine.Engine
-	Station *ceremonies.Station
-	Say     func(string)
+	ceremonies.Env
 
 	inst *engine.Instance
 	drv  *ceremonies.Driver
@@ -110,39 +82,29 @@ type Runner struct {
 
 // Run drives inst until it ends or an error needs a person.
 func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
-	var st State
-	inst.View(func(s engine.State) { st = *s.(*State) })
+	st, err := ceremonies.StateOf(inst, func(s *State) State { return *s })
+	if err != nil {
+		return err
+	}
 	r.inst = inst
 	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: st.Operator, Say: r.Say}
 	defer r.Engine.Leases().ReleaseAll(inst.ID())
 	if err := r.Engine.Leases().Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
 		return err
 	}
-	for {
-		var err error
-		switch phase := inst.Phase(); phase {
-		case PhaseCompleted, PhaseAborted, PhaseFailed:
-			return nil
-		case PhaseCreated:
+	return r.drv.Loop(ctx, ceremonies.Steps{
+		PhaseCreated: func(ctx context.Context) error {
 			if r.state().Pending {
-				err = r.resolve(ctx)
-			} else {
-				err = r.change(ctx, st.Slot)
+				return r.resolve(ctx)
 			}
-		case PhaseCreatedPaused:
-			err = r.drv.Paused(ctx)
-		default:
-			return fmt.Errorf("pinchange: ceremony %s: unknown phase %q", inst.ID(), phase)
-		}
-		if err = r.drv.Settle(ctx, err); err != nil {
-			return err
-		}
-	}
+			return r.change(ctx, st.Slot)
+		},
+	})
 }
 
+// state copies the ceremony's state (Run checked its type first).
 func (r *Runner) state() State {
-	var st State
-	r.inst.View(func(s engine.State) { st = *s.(*State) })
+	st, _ := ceremonies.StateOf(r.inst, func(s *State) State { return *s })
 	return st
 }
 

@@ -52,19 +52,20 @@ func (c crashCard) ChangePIN(s ceremonies.Slot, oldPIN, newPIN []byte) error {
 	return errors.New("the process died")
 }
 
-func openEngine(t *testing.T, dir string) (*engine.Engine, *jetstream.Store, func()) {
+func openEngine(t *testing.T, dir string) (*engine.Engine, *kinds.Views, *jetstream.Store, func()) {
 	st, err := jetstream.Open(context.Background(), jetstream.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: kinds.Definitions()})
+	views := kinds.NewViews()
+	eng, err := engine.New(views.EngineConfig(st))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := eng.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return eng, st, func() { eng.Close(); st.Close() }
+	return eng, views, st, func() { eng.Close(); st.Close() }
 }
 
 func TestAnInterruptedPINChangeIsSettledOnTheCard(t *testing.T) {
@@ -94,7 +95,7 @@ func TestAnInterruptedPINChangeIsSettledOnTheCard(t *testing.T) {
 			}
 			reader, port := rehearsal.NewReader("r")
 			reader.Insert(card)
-			eng, _, closeEng := openEngine(t, filepath.Join(dir, "data"))
+			eng, views, _, closeEng := openEngine(t, filepath.Join(dir, "data"))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			first := []pinpad.Entry{ok}
@@ -119,19 +120,19 @@ func TestAnInterruptedPINChangeIsSettledOnTheCard(t *testing.T) {
 					}
 				}
 			}
-			if err := (&pinchange.Runner{Engine: eng, Station: st}).Run(ctx, inst); err == nil {
+			if err := (&pinchange.Runner{Env: ceremonies.Env{Engine: eng, Inventory: views.Inventory, Station: st}}).Run(ctx, inst); err == nil {
 				t.Fatal("the crashed run reported success")
 			}
 			closeEng()
 
-			eng, store, closeEng := openEngine(t, filepath.Join(dir, "data"))
+			eng, views, store, closeEng := openEngine(t, filepath.Join(dir, "data"))
 			defer closeEng()
 			inst, err = eng.Get("pin-1")
 			if err != nil {
 				t.Fatal(err)
 			}
 			st = &ceremonies.Station{Pad: pinpad.NewScripted(nil, tc.resume...), Reader: port, StepTimeout: time.Minute}
-			if err := (&pinchange.Runner{Engine: eng, Station: st}).Run(context.Background(), inst); err != nil {
+			if err := (&pinchange.Runner{Env: ceremonies.Env{Engine: eng, Inventory: views.Inventory, Station: st}}).Run(context.Background(), inst); err != nil {
 				t.Fatal(err)
 			}
 			if inst.Phase() != pinchange.PhaseCompleted {
@@ -145,7 +146,7 @@ func TestAnInterruptedPINChangeIsSettledOnTheCard(t *testing.T) {
 			if got.Outcome != tc.outcome || got.How != tc.how {
 				t.Fatalf("resolved %+v, want %s / %s", got, tc.outcome, tc.how)
 			}
-			if c, _ := eng.Card(card.Serial()); c.DefaultPIN["PW3"] {
+			if c, _ := views.Inventory.Card(card.Serial()); c.DefaultPIN["PW3"] {
 				t.Fatal("default-PIN flag set")
 			}
 			if tries, err := mustCard(t, port).PINTries(ceremonies.BackupSlot); err != nil || tries == 0 {
@@ -172,7 +173,7 @@ func resolved(t *testing.T, store *jetstream.Store, id string) []*events.PINChan
 		t.Fatal(err)
 	}
 	var out []*events.PINChangeResolved
-	reg := events.DefaultRegistry()
+	reg := kinds.Registry()
 	for _, r := range recs {
 		p, err := reg.DecodePayload(r.Envelope)
 		if err != nil {

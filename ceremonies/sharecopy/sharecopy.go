@@ -22,39 +22,10 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
-
-// Kind and phases.
-const (
-	Kind              = "share-copy"
-	PhaseSource       = "source"
-	PhaseSourcePaused = "source_paused"
-	PhaseTarget       = "target"
-	PhaseTargetPaused = "target_paused"
-	PhaseCompleted    = "completed"
-	PhaseAborted      = "aborted"
-	PhaseFailed       = "failed"
-)
-
-// Definition is the share-copy ceremony.
-func Definition() *engine.Definition {
-	live := []string{PhaseSource, PhaseSourcePaused, PhaseTarget, PhaseTargetPaused}
-	ts := []engine.Transition{
-		{Event: events.CopySourceAccepted{}.EventType(), From: []string{PhaseSource}, To: PhaseTarget},
-		{Event: events.SharesDiscarded{}.EventType(), From: []string{PhaseTarget, PhaseTargetPaused}, To: PhaseSource},
-		{Event: events.ShareCopied{}.EventType(), From: []string{PhaseTarget}, To: PhaseCompleted},
-		{Event: events.CeremonyAborted{}.EventType(), From: live, To: PhaseAborted},
-		{Event: events.CeremonyFailed{}.EventType(), From: live, To: PhaseFailed},
-	}
-	return &engine.Definition{
-		Kind: Kind, First: events.CopyStarted{}.EventType(), Initial: PhaseSource,
-		Terminal:    []string{PhaseCompleted, PhaseAborted, PhaseFailed},
-		Transitions: append(ts, engine.Pausable(PhaseSource, PhaseTarget)...),
-		NewState:    func() engine.State { return &State{} },
-	}
-}
 
 // State is the fold of a share-copy ceremony.
 type State struct {
@@ -86,23 +57,24 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 
 // Runner drives one share-copy ceremony.
 type Runner struct {
-	Engine  *engine.Engine
-	Station *ceremonies.Station
-	Say     func(string)
+	ceremonies.Env
 
 	inst   *engine.Instance
 	drv    *ceremonies.Driver
 	source *backupkey.Record // in memory only; Share wiped at the end
 }
 
+// state copies the ceremony's state (Run checked its type first).
 func (r *Runner) state() State {
-	var st State
-	r.inst.View(func(s engine.State) { st = *s.(*State) })
+	st, _ := ceremonies.StateOf(r.inst, func(s *State) State { return *s })
 	return st
 }
 
 // Run drives inst until it ends or an error needs a person.
 func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
+	if _, err := ceremonies.StateOf(inst, func(s *State) State { return *s }); err != nil {
+		return err
+	}
 	r.inst = inst
 	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
 	defer func() {
@@ -115,30 +87,13 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 	if err := leases.Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
 		return err
 	}
-	if ph := inst.Phase(); (ph == PhaseTarget || ph == PhaseTargetPaused) && r.source == nil {
+	if ph := inst.Phase(); (ph == PhaseTarget || ph == engine.PausedPhase(PhaseTarget)) && r.source == nil {
 		r.drv.Tell("The source share was held in memory only: read the source card again.")
 		if err := inst.Record(ctx, events.SourceEngine, &events.SharesDiscarded{Reason: "the process stopped: the source share was held in memory only"}); err != nil {
 			return err
 		}
 	}
-	for {
-		var err error
-		switch phase := inst.Phase(); phase {
-		case PhaseCompleted, PhaseAborted, PhaseFailed:
-			return nil
-		case PhaseSource:
-			err = r.readSource(ctx)
-		case PhaseTarget:
-			err = r.writeTarget(ctx)
-		case PhaseSourcePaused, PhaseTargetPaused:
-			err = r.drv.Paused(ctx)
-		default:
-			return fmt.Errorf("sharecopy: ceremony %s: unknown phase %q", inst.ID(), phase)
-		}
-		if err = r.drv.Settle(ctx, err); err != nil {
-			return err
-		}
-	}
+	return r.drv.Loop(ctx, ceremonies.Steps{PhaseSource: r.readSource, PhaseTarget: r.writeTarget})
 }
 
 func (r *Runner) readSource(ctx context.Context) error {
@@ -151,7 +106,7 @@ func (r *Runner) readSource(ctx context.Context) error {
 	if err := ceremonies.VerifyPIN(ctx, r.inst, r.Station, card, ceremonies.BackupSlot); err != nil {
 		return err
 	}
-	ks, rec, err := backupkey.ReadChecked(card, r.Engine, "")
+	ks, rec, err := backupkey.ReadChecked(card, r.Inventory, "")
 	var refused *ceremonies.RefusedError
 	if errors.As(err, &refused) && refused.Code == ceremonies.RefusedEmpty {
 		if _, kerr := card.UserPublicKey(); kerr == nil {
@@ -240,8 +195,8 @@ func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State
 		return nil // not a share record: nothing a quorum depends on
 	}
 	ceremonies.Wipe(rec.Share)
-	ks, known := r.Engine.KeySet(rec.KeySetHex())
-	if !known || ks.Status != engine.KeySetLive {
+	ks, known := r.Inventory.KeySet(rec.KeySetHex())
+	if !known || ks.Status != inventory.KeySetLive {
 		return nil
 	}
 	if ks.ID == st.KeySetID && rec.Index == st.Index {

@@ -12,24 +12,11 @@ import (
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// Slots logs into the PKCS#11 slot a user card stands for. Closing the
-// returned session logs out.
-type Slots interface {
-	Name() string
-	Login(ctx context.Context, credential []byte) (io.Closer, error)
-}
-
 // Runner drives one enrol or activate ceremony. Not safe for concurrent use.
 type Runner struct {
-	Engine  *engine.Engine
-	Station *ceremonies.Station
-	Slots   Slots
-	Rand    io.Reader    // crypto/rand.Reader
-	Say     func(string) // operator messages; never given a secret
-	// Credential is what enrol seals to the card (the slot's user PIN);
-	// Run wipes it. Empty for activate.
-	Credential []byte
+	ceremonies.Env // Env.Credential: what enrol seals (the slot's user PIN), wiped by Run
 
+	slots   ceremonies.Slots
 	inst    *engine.Instance
 	drv     *ceremonies.Driver
 	session io.Closer
@@ -38,43 +25,33 @@ type Runner struct {
 // Run drives inst until it ends or an error needs a person.
 func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 	defer ceremonies.Wipe(r.Credential)
-	var operator, slot string
-	inst.View(func(s engine.State) { operator, slot = s.(*State).Operator, s.(*State).Slot })
-	if slot != r.Slots.Name() {
-		return fmt.Errorf("usercard: ceremony %s is for %s, not %s: name the slot as when it started", inst.ID(), slot, r.Slots.Name())
+	r.slots = r.Station.Slots
+	if r.slots == nil {
+		return fmt.Errorf("usercard: ceremony %s needs a PKCS#11 slot (--hsm pkcs11 --pkcs11-token ...)", inst.ID())
+	}
+	st, err := ceremonies.StateOf(inst, func(s *State) State { return *s })
+	if err != nil {
+		return err
+	}
+	operator, slot := st.Operator, st.Slot
+	if slot != r.slots.Name() {
+		return fmt.Errorf("usercard: ceremony %s is for %s, not %s: name the slot as when it started", inst.ID(), slot, r.slots.Name())
 	}
 	r.inst = inst
 	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: operator, Say: r.Say}
 	leases := r.Engine.Leases()
 	defer leases.ReleaseAll(inst.ID())
 	defer r.logout(context.WithoutCancel(ctx), "")
-	for _, res := range []string{"reader:" + r.Station.Reader.Name(), "slot:" + r.Slots.Name()} {
+	for _, res := range []string{"reader:" + r.Station.Reader.Name(), "slot:" + r.slots.Name()} {
 		if err := leases.Acquire(res, inst.ID()); err != nil {
 			return err
 		}
 	}
-	for {
-		var err error
-		switch phase := inst.Phase(); phase {
-		case PhaseCompleted, PhaseAborted, PhaseFailed:
-			return nil
-		case PhaseCreated:
-			if inst.Kind() == KindEnrol {
-				err = r.enrol(ctx)
-			} else {
-				err = r.activate(ctx)
-			}
-		case PhaseActive:
-			err = r.hold(ctx)
-		case PhaseCreatedPaused:
-			err = r.drv.Paused(ctx)
-		default:
-			return fmt.Errorf("usercard: ceremony %s: unknown phase %q", inst.ID(), phase)
-		}
-		if err = r.drv.Settle(ctx, err); err != nil {
-			return err
-		}
+	start := r.activate
+	if inst.Kind() == KindEnrol {
+		start = r.enrol
 	}
+	return r.drv.Loop(ctx, ceremonies.Steps{PhaseCreated: start, PhaseActive: r.hold})
 }
 
 func (r *Runner) fail(ctx context.Context, reason, recovery string) error {
@@ -86,11 +63,11 @@ func (r *Runner) fail(ctx context.Context, reason, recovery string) error {
 // touched, then sealed to a key the card makes, written, unsealed by the
 // card and checked again.
 func (r *Runner) enrol(ctx context.Context) error {
-	slot := r.Slots.Name()
+	slot := r.slots.Name()
 	if len(r.Credential) == 0 {
 		return r.fail(ctx, "the slot credential was held in memory only and is gone (the process stopped)", "resume with the credential given again (--pkcs11-pin-file or --pkcs11-pin-env), or start a new enrol")
 	}
-	sess, err := r.Slots.Login(ctx, bytes.Clone(r.Credential))
+	sess, err := r.slots.Login(ctx, bytes.Clone(r.Credential))
 	if err != nil {
 		return r.fail(ctx, fmt.Sprintf("the credential does not log into %s: %v", slot, err), "check the credential, then enrol again; no card was touched")
 	}
@@ -155,7 +132,7 @@ func (r *Runner) enrol(ctx context.Context) error {
 	}
 	if err == nil {
 		var s io.Closer
-		if s, err = r.Slots.Login(ctx, cred); err == nil {
+		if s, err = r.slots.Login(ctx, cred); err == nil {
 			s.Close()
 		}
 	}
@@ -169,7 +146,7 @@ func (r *Runner) enrol(ctx context.Context) error {
 
 // activate: card + user PIN -> the card unseals the credential -> login.
 func (r *Runner) activate(ctx context.Context) error {
-	slot := r.Slots.Name()
+	slot := r.slots.Name()
 	card, err := ceremonies.PresentCard(ctx, r.inst, r.Engine.Leases(), r.Station, 1)
 	if err != nil {
 		return err
@@ -197,7 +174,7 @@ func (r *Runner) activate(ctx context.Context) error {
 		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedCorrupt, fmt.Sprintf(
 			"card %s cannot unseal the credential it holds: it was sealed to another card's key (user cards cannot be copied: the key never leaves the original card) or it is damaged; enrol this card", serial))
 	}
-	sess, err := r.Slots.Login(ctx, cred)
+	sess, err := r.slots.Login(ctx, cred)
 	ceremonies.Wipe(cred)
 	if err != nil {
 		return r.fail(ctx, fmt.Sprintf("%s refused the credential of card %s: %v", slot, serial, err), "the slot's PIN may have changed: enrol the card again")
@@ -228,8 +205,10 @@ func (r *Runner) logout(ctx context.Context, reason string) error {
 	if reason == "" || r.inst.Phase() != PhaseActive {
 		return nil
 	}
-	var serial string
-	r.inst.View(func(s engine.State) { serial = s.(*State).Serial })
-	r.drv.Tell(fmt.Sprintf("%s deactivated: %s.", r.Slots.Name(), reason))
-	return r.inst.Record(ctx, events.SourceOperator, &events.UserSlotDeactivated{Serial: serial, Slot: r.Slots.Name(), Reason: reason})
+	serial, err := ceremonies.StateOf(r.inst, func(s *State) string { return s.Serial })
+	if err != nil {
+		return err
+	}
+	r.drv.Tell(fmt.Sprintf("%s deactivated: %s.", r.slots.Name(), reason))
+	return r.inst.Record(ctx, events.SourceOperator, &events.UserSlotDeactivated{Serial: serial, Slot: r.slots.Name(), Reason: reason})
 }

@@ -10,8 +10,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"io"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 )
 
 // A sealed credential, as stored in the card's user slot (OpenPGP profile:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
 )
@@ -27,7 +28,7 @@ func newSigner(t testing.TB) keySigner {
 // records makes n sealed events over ceremonies of 100 events each, as a
 // store would return them.
 func records(t testing.TB, n int) []events.Record {
-	reg := events.DefaultRegistry()
+	reg := kinds.Registry()
 	_, v, raw, _ := reg.Marshal(&events.CardPresented{Reader: "Emulated cyberJack e-com 00", ReaderClass: "host-pinpad", Serial: "FFFE00001001", Slot: 1})
 	out := make([]events.Record, 0, n)
 	prev := map[string]string{}

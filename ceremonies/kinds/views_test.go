@@ -1,4 +1,4 @@
-package engine_test
+package kinds_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -33,50 +35,50 @@ func keyGenerated(set string) *events.KeyGenerated {
 func TestProjections(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t, t.TempDir())
-	eng := newEngine(t, store, newStepClock())
+	eng, views := newEngine(t, store)
 
 	begin := func(id string, set string) *engine.Instance {
 		t.Helper()
 		inst := startGenerate(t, eng, id)
-		record(t, inst, evWriteConfirmed)
+		rec(t, inst, &events.WriteConfirmed{})
 		rec(t, inst, keyGenerated(set))
 		return inst
 	}
 	a := begin("proj-a", setA)
-	if ks, ok := eng.KeySet(setA); !ok || ks.Status != engine.KeySetPending || ks.Ceremony != "proj-a" || ks.Commitments[2] != "c2" || ks.Threshold != 2 {
+	if ks, ok := views.Inventory.KeySet(setA); !ok || ks.Status != inventory.KeySetPending || ks.Ceremony != "proj-a" || ks.Commitments[2] != "c2" || ks.Threshold != 2 {
 		t.Fatalf("new key set = %+v, %v; want pending, from proj-a, with its commitments", ks, ok)
 	}
 
 	// Default PIN: flagged when verified with the default, cleared by a
 	// later verification with another PIN.
 	rec(t, a, &events.PINVerified{Serial: cardX, PIN: "PW3", DefaultPIN: true})
-	checkCard(t, eng, cardX, func(c engine.CardRecord) bool { return c.DefaultPIN["PW3"] && !c.DefaultPIN["PW1"] }, "PW3 default PIN flagged")
+	checkCard(t, views, cardX, func(c inventory.Card) bool { return c.DefaultPIN["PW3"] && !c.DefaultPIN["PW1"] }, "PW3 default PIN flagged")
 	rec(t, a, &events.PINVerified{Serial: cardX, PIN: "PW1", DefaultPIN: true})
 	rec(t, a, &events.PINVerified{Serial: cardX, PIN: "PW3", DefaultPIN: false})
-	checkCard(t, eng, cardX, func(c engine.CardRecord) bool { return !c.DefaultPIN["PW3"] && c.DefaultPIN["PW1"] }, "PW3 flag cleared, PW1 kept")
+	checkCard(t, views, cardX, func(c inventory.Card) bool { return !c.DefaultPIN["PW3"] && c.DefaultPIN["PW1"] }, "PW3 flag cleared, PW1 kept")
 
 	// Blocked: set by card.blocked, per PIN, cleared by a verification.
 	rec(t, a, &events.CardBlocked{Serial: cardY, PIN: "PW3"})
-	checkCard(t, eng, cardY, func(c engine.CardRecord) bool { return c.Blocked["PW3"] && !c.Blocked["PW1"] }, "PW3 blocked")
+	checkCard(t, views, cardY, func(c inventory.Card) bool { return c.Blocked["PW3"] && !c.Blocked["PW1"] }, "PW3 blocked")
 	rec(t, a, &events.PINVerified{Serial: cardY, PIN: "PW3"})
-	checkCard(t, eng, cardY, func(c engine.CardRecord) bool { return !c.Blocked["PW3"] }, "PW3 unblocked after a verification")
+	checkCard(t, views, cardY, func(c inventory.Card) bool { return !c.Blocked["PW3"] }, "PW3 unblocked after a verification")
 
 	// A write: uncertain while requested, then the card holds share 1 of A.
 	rec(t, a, &events.ShareWriteRequested{Serial: cardX, KeySetID: setA, Index: 1})
-	checkCard(t, eng, cardX, func(c engine.CardRecord) bool { return c.Uncertain && c.KeySetID == "" }, "uncertain during the write")
+	checkCard(t, views, cardX, func(c inventory.Card) bool { return c.Uncertain && c.KeySetID == "" }, "uncertain during the write")
 	rec(t, a, &events.ShareWritten{Serial: cardX, KeySetID: setA, Index: 1})
-	checkCard(t, eng, cardX, func(c engine.CardRecord) bool { return !c.Uncertain && c.KeySetID == setA && c.ShareIndex == 1 }, "holds share 1 of A")
-	checkHolders(t, eng, setA, map[int][]string{1: {cardX}})
+	checkCard(t, views, cardX, func(c inventory.Card) bool { return !c.Uncertain && c.KeySetID == setA && c.ShareIndex == 1 }, "holds share 1 of A")
+	checkHolders(t, views, setA, map[int][]string{1: {cardX}})
 	// A failed write leaves the card holding nothing.
 	rec(t, a, &events.ShareWritten{Serial: cardU, KeySetID: setA, Index: 2})
 	rec(t, a, &events.ShareWriteFailed{Serial: cardU, KeySetID: setA, Index: 3, Error: "card removed"})
-	checkCard(t, eng, cardU, func(c engine.CardRecord) bool { return c.KeySetID == "" && c.ShareIndex == 0 }, "holds nothing after a failed write")
-	checkHolders(t, eng, setA, map[int][]string{1: {cardX}, 2: {}})
+	checkCard(t, views, cardU, func(c inventory.Card) bool { return c.KeySetID == "" && c.ShareIndex == 0 }, "holds nothing after a failed write")
+	checkHolders(t, views, setA, map[int][]string{1: {cardX}, 2: {}})
 
 	// HSMKeyLoaded makes a set live.
-	record(t, a, evReadConfirmed)
+	rec(t, a, &events.ReadConfirmed{})
 	rec(t, a, &events.HSMKeyLoaded{HSM: hsm, KeySetID: setA, KCV: setA[:6], Label: "backup-key-a0a0a0a0"})
-	if ks, _ := eng.KeySet(setA); ks.Status != engine.KeySetLive {
+	if ks, _ := views.Inventory.KeySet(setA); ks.Status != inventory.KeySetLive {
 		t.Fatalf("key set A after hsm.key_loaded: %q, want live", ks.Status)
 	}
 
@@ -84,9 +86,9 @@ func TestProjections(t *testing.T) {
 	b := begin("proj-b", setB)
 	rec(t, b, &events.ShareWritten{Serial: cardX, KeySetID: setB, Index: 2})
 	rec(t, b, &events.ShareWritten{Serial: cardZ, KeySetID: setB, Index: 1})
-	checkHolders(t, eng, setA, map[int][]string{1: {}, 2: {}})
-	checkHolders(t, eng, setB, map[int][]string{1: {cardZ}, 2: {cardX}})
-	checkCard(t, eng, cardX, func(c engine.CardRecord) bool { return c.KeySetID == setB && c.ShareIndex == 2 }, "holds share 2 of B")
+	checkHolders(t, views, setA, map[int][]string{1: {}, 2: {}})
+	checkHolders(t, views, setB, map[int][]string{1: {cardZ}, 2: {cardX}})
+	checkCard(t, views, cardX, func(c inventory.Card) bool { return c.KeySetID == setB && c.ShareIndex == 2 }, "holds share 2 of B")
 
 	// A card written for C, then rewritten for D, is not voided with C.
 	c := begin("proj-c", setC)
@@ -94,15 +96,15 @@ func TestProjections(t *testing.T) {
 	rec(t, c, &events.ShareWritten{Serial: cardV, KeySetID: setC, Index: 1})
 	rec(t, d, &events.ShareWritten{Serial: cardV, KeySetID: setD, Index: 1})
 	rec(t, c, &events.KeySetVoided{KeySetID: setC, Written: []string{cardV}, Reason: "stopped"})
-	checkCard(t, eng, cardV, func(c engine.CardRecord) bool { return !c.Void && c.KeySetID == setD }, "not void: it holds a share of D now")
+	checkCard(t, views, cardV, func(c inventory.Card) bool { return !c.Void && c.KeySetID == setD }, "not void: it holds a share of D now")
 
 	// KeySetVoided marks the set void and the cards that hold it void.
 	rec(t, b, &events.KeySetVoided{KeySetID: setB, Written: []string{cardX, cardZ}, Reason: "stopped with 2 of 3 written"})
-	if ks, _ := eng.KeySet(setB); ks.Status != engine.KeySetVoid {
+	if ks, _ := views.Inventory.KeySet(setB); ks.Status != inventory.KeySetVoid {
 		t.Fatalf("key set B after key_set_voided: %q, want void", ks.Status)
 	}
 	for _, s := range []string{cardX, cardZ} {
-		checkCard(t, eng, s, func(c engine.CardRecord) bool { return c.Void && c.KeySetID == setB }, "void with B")
+		checkCard(t, views, s, func(c inventory.Card) bool { return c.Void && c.KeySetID == setB }, "void with B")
 	}
 	if b.Phase() != backupkey.PhaseVoid {
 		t.Errorf("ceremony B phase %q, want void", b.Phase())
@@ -112,41 +114,41 @@ func TestProjections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	record(t, ld, evReadConfirmed)
+	rec(t, ld, &events.ReadConfirmed{})
 	rec(t, ld, &events.HSMKeyLoaded{HSM: hsm, KeySetID: setB, KCV: setB[:6], Label: "backup-key-b0b0b0b0"})
-	if ks, _ := eng.KeySet(setB); ks.Status != engine.KeySetVoid {
+	if ks, _ := views.Inventory.KeySet(setB); ks.Status != inventory.KeySetVoid {
 		t.Errorf("void key set B after hsm.key_loaded: %q, want still void", ks.Status)
 	}
 	// Rewriting a void card makes it an ordinary holder again.
 	rec(t, d, &events.ShareWritten{Serial: cardZ, KeySetID: setD, Index: 2})
-	checkCard(t, eng, cardZ, func(c engine.CardRecord) bool { return !c.Void && c.KeySetID == setD }, "rewritten for D, no longer void")
-	checkHolders(t, eng, setD, map[int][]string{1: {cardV}, 2: {cardZ}})
+	checkCard(t, views, cardZ, func(c inventory.Card) bool { return !c.Void && c.KeySetID == setD }, "rewritten for D, no longer void")
+	checkHolders(t, views, setD, map[int][]string{1: {cardV}, 2: {cardZ}})
 
 	// Read models are copies: changing one does not change the engine's.
-	ks, _ := eng.KeySet(setD)
+	ks, _ := views.Inventory.KeySet(setD)
 	ks.Holders[1][0] = "tampered"
 	ks.Commitments[1] = "tampered"
-	cr, _ := eng.Card(cardX)
+	cr, _ := views.Inventory.Card(cardX)
 	cr.DefaultPIN["PW1"] = false
-	checkHolders(t, eng, setD, map[int][]string{1: {cardV}, 2: {cardZ}})
-	checkCard(t, eng, cardX, func(c engine.CardRecord) bool { return c.DefaultPIN["PW1"] }, "unchanged by a caller")
+	checkHolders(t, views, setD, map[int][]string{1: {cardV}, 2: {cardZ}})
+	checkCard(t, views, cardX, func(c inventory.Card) bool { return c.DefaultPIN["PW1"] }, "unchanged by a caller")
 
 	// A new engine over the same store folds the same read models.
-	again := newEngine(t, store, newStepClock())
-	if got, want := again.Cards(), eng.Cards(); !reflect.DeepEqual(got, want) {
+	_, again := newEngine(t, store)
+	if got, want := again.Inventory.Cards(), views.Inventory.Cards(); !reflect.DeepEqual(got, want) {
 		t.Errorf("card registry after replay:\n%+v\nwant\n%+v", got, want)
 	}
 	for _, set := range []string{setA, setB, setC, setD} {
-		got, _ := again.KeySet(set)
-		want, _ := eng.KeySet(set)
+		got, _ := again.Inventory.KeySet(set)
+		want, _ := views.Inventory.KeySet(set)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("key set %s after replay:\n%+v\nwant\n%+v", set, got, want)
 		}
 	}
-	if _, ok := eng.KeySet("unknown"); ok {
+	if _, ok := views.Inventory.KeySet("unknown"); ok {
 		t.Error("KeySet of an unknown set reports it")
 	}
-	if _, ok := eng.Card("000000000000"); ok {
+	if _, ok := views.Inventory.Card("000000000000"); ok {
 		t.Error("Card of an unknown serial reports it")
 	}
 }
@@ -159,9 +161,9 @@ func rec(t *testing.T, inst *engine.Instance, p events.Payload) {
 	}
 }
 
-func checkCard(t *testing.T, eng *engine.Engine, serial string, ok func(engine.CardRecord) bool, what string) {
+func checkCard(t *testing.T, views *kinds.Views, serial string, ok func(inventory.Card) bool, what string) {
 	t.Helper()
-	c, found := eng.Card(serial)
+	c, found := views.Inventory.Card(serial)
 	if !found {
 		t.Fatalf("card %s unknown to the registry", serial)
 	}
@@ -170,9 +172,9 @@ func checkCard(t *testing.T, eng *engine.Engine, serial string, ok func(engine.C
 	}
 }
 
-func checkHolders(t *testing.T, eng *engine.Engine, set string, want map[int][]string) {
+func checkHolders(t *testing.T, views *kinds.Views, set string, want map[int][]string) {
 	t.Helper()
-	ks, ok := eng.KeySet(set)
+	ks, ok := views.Inventory.KeySet(set)
 	if !ok {
 		t.Fatalf("key set %s unknown", set)
 	}

@@ -1,34 +1,39 @@
-package engine
+package kinds_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// feed applies payloads to an engine's projections and health as stored
-// events of one ceremony would (pure: no store).
-func feed(e *Engine, ceremony string, seq *uint64, ps ...events.Payload) {
+// ceremonyKinds names the kind of each test ceremony.
+var ceremonyKinds = map[string]string{"gen": backupkey.KindGenerate, "gen2": backupkey.KindGenerate, "load": backupkey.KindLoad, "pin": pinchange.Kind}
+
+// feed applies payloads to the views as stored events of one ceremony
+// would (pure: no store).
+func feed(v *kinds.Views, ceremony string, seq *uint64, ps ...events.Payload) {
 	for _, p := range ps {
 		*seq++
-		env := events.Envelope{CeremonyID: ceremony, Type: p.EventType(), Time: time.Unix(int64(*seq), 0)}
-		e.proj.apply(env, p)
-		e.health.apply(*seq, env, p)
+		env := events.Envelope{CeremonyID: ceremony, Kind: ceremonyKinds[ceremony], Type: p.EventType(), Time: time.Unix(int64(*seq), 0)}
+		v.Apply(*seq, env, p)
 	}
 }
 
-func findings(e *Engine) string {
+func findings(v *kinds.Views) string {
 	var b strings.Builder
-	for _, f := range e.Health(time.Unix(1000, 0)) {
+	for _, f := range v.Health.Findings(time.Unix(1000, 0), nil, v.Inventory) {
 		b.WriteString(f.Severity + " | " + f.Subject + " | " + f.What + "\n")
 	}
 	return b.String()
 }
 
 func TestHealthFindings(t *testing.T) {
-	e := &Engine{proj: newProjections(), health: newHealth(), instances: map[string]*Instance{}}
+	e := kinds.NewViews()
 	var seq uint64
 	set := &events.KeyGenerated{KeySetID: "ks1", Threshold: 2, Shares: 3, KCV: "AAAAAA"}
 	feed(e, "gen", &seq, set,
@@ -60,14 +65,14 @@ func TestHealthFindings(t *testing.T) {
 	}
 	// Replaying the same stream sequences changes nothing.
 	before := findings(e)
-	e.health.apply(5, events.Envelope{CeremonyID: "gen"}, &events.ShareWriteRequested{Serial: "c9", Index: 1})
+	e.Apply(5, events.Envelope{CeremonyID: "gen", Kind: backupkey.KindGenerate, Type: "backupkey.share_write_requested"}, &events.ShareWriteRequested{Serial: "c9", Index: 1})
 	if findings(e) != before {
 		t.Fatal("an event applied twice changed the findings")
 	}
 	// A PIN change and the default flag; a newer live set supersedes ks1 and
 	// an HSM still holding ks1's key disagrees with it.
-	feed(e, "pin", &seq, &events.PINChanged{Serial: "c1", PIN: "PW3"},
-		&events.KeyGenerated{KeySetID: "ks2", Threshold: 2, Shares: 2, KCV: "BBBBBB"},
+	feed(e, "pin", &seq, &events.PINChanged{Serial: "c1", PIN: "PW3"})
+	feed(e, "gen2", &seq, &events.KeyGenerated{KeySetID: "ks2", Threshold: 2, Shares: 2, KCV: "BBBBBB"},
 		&events.ShareWritten{Serial: "d1", KeySetID: "ks2", Index: 1},
 		&events.ShareWritten{Serial: "d2", KeySetID: "ks2", Index: 2},
 		&events.HSMKeyLoaded{HSM: "hsm-b", KeySetID: "ks2", KCV: "BBBBBB"})

@@ -1,0 +1,57 @@
+package ceremonies
+
+import "github.com/ceremony-hsm/ceremony/events"
+
+// CardStepEvents are the data events of the shared card steps
+// (PresentCard, VerifyPIN, WaitRemoved, Refuse): every phase that reads
+// a card declares them.
+func CardStepEvents() []string {
+	return types(&events.CardPresented{}, &events.CardRefused{}, &events.CardRemoved{},
+		&events.PINRetriesRead{}, &events.PINVerified{}, &events.PINRejected{}, &events.CardBlocked{})
+}
+
+// RecoveryEvents are the data events a resume records: what was lost with
+// the stopped process and what must be redone.
+func RecoveryEvents() []string {
+	return types(&events.CeremonyResumed{}, &events.SecretsLost{})
+}
+
+// Data builds a Definition's Data: every phase gets the event types of
+// each list.
+func Data(phases []string, lists ...[]string) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range phases {
+		for _, l := range lists {
+			out[p] = append(out[p], l...)
+		}
+	}
+	return out
+}
+
+// Types returns the event types of payloads.
+func Types(ps ...events.Payload) []string { return types(ps...) }
+
+func types(ps ...events.Payload) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.EventType()
+	}
+	return out
+}
+
+// CommonDeviations are the event types of every kind a reviewer must see,
+// with what the report calls them; each kind adds its own (Kind.Deviations).
+func CommonDeviations() map[string]string {
+	return map[string]string{
+		"step.timed_out": "timeout", "step.retried": "retry", "card.pin_rejected": "wrong PIN", "card.blocked": "blocked card",
+		"card.refused": "card refused", "ceremony.aborted": "aborted", "ceremony.failed": "failed",
+		"ceremony.secrets_lost": "secrets lost", "ceremony.resumed": "resumed",
+	}
+}
+
+// Terminal phases most kinds share.
+const (
+	PhaseCompleted = "completed"
+	PhaseAborted   = "aborted"
+	PhaseFailed    = "failed"
+)

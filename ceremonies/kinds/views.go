@@ -1,0 +1,75 @@
+package kinds
+
+import (
+	"sync"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/health"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Views are the read models every command shares, folded from every
+// stored event: the inventory (cards, key sets, HSMs) and the health
+// tracker. Views is the engine's projection (engine.Config.Projections).
+type Views struct {
+	Inventory *inventory.Inventory
+	Health    *health.Tracker
+
+	projectors map[string]func(*inventory.Inventory, events.Envelope, events.Payload)
+
+	mu   sync.Mutex
+	seen map[uint64]bool // stream sequences applied: each event counts once
+}
+
+// NewViews returns empty read models for every kind.
+func NewViews() *Views {
+	list := List()
+	v := &Views{
+		Inventory:  inventory.New(),
+		Health:     health.NewTracker(list),
+		projectors: map[string]func(*inventory.Inventory, events.Envelope, events.Payload){},
+		seen:       map[uint64]bool{},
+	}
+	for _, k := range list {
+		if k.Project != nil {
+			v.projectors[k.Name()] = k.Project
+		}
+	}
+	return v
+}
+
+// Apply folds one stored event: the shared card observations, then what
+// the event's kind contributes, then health. An event applied twice (a
+// replay, another writer's event seen again) changes nothing; seq 0 is
+// always applied (events not from a store, in tests).
+func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
+	if seq != 0 {
+		v.mu.Lock()
+		dup := v.seen[seq]
+		v.seen[seq] = true
+		v.mu.Unlock()
+		if dup {
+			return
+		}
+	}
+	v.Inventory.Apply(env, p)
+	if project := v.projectors[env.Kind]; project != nil {
+		project(v.Inventory, env, p)
+	}
+	v.Health.Apply(env, p)
+}
+
+// Findings returns the open health findings of eng's ceremonies at now.
+func (v *Views) Findings(eng *engine.Engine, now time.Time) []health.Finding {
+	return v.Health.Findings(now, eng.Ceremonies(), v.Inventory)
+}
+
+// EngineConfig returns the engine configuration for store with these
+// views: every kind's definition, the full events registry.
+func (v *Views) EngineConfig(store events.Store) engine.Config {
+	return engine.Config{Store: store, Registry: Registry(), Definitions: Definitions(), Projections: []engine.Projection{v}}
+}
+
+var _ engine.Projection = (*Views)(nil)

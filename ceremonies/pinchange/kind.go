@@ -1,0 +1,122 @@
+package pinchange
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Kind and phases.
+const (
+	Kind           = "pin-change"
+	PhaseCreated   = "created"
+	PhaseCompleted = ceremonies.PhaseCompleted
+	PhaseAborted   = ceremonies.PhaseAborted
+	PhaseFailed    = ceremonies.PhaseFailed
+)
+
+// PINChange is the PIN change kind.
+func PINChange() ceremonies.Kind {
+	return ceremonies.Kind{
+		Definition: Definition(),
+		Payloads: []events.PayloadType{
+			events.Declare[events.PINChangeStarted](),
+			events.Declare[events.PINPolicyRefused](),
+			events.Declare[events.PINChangeRequested](),
+			events.Declare[events.PINChanged](),
+			events.Declare[events.PINChangeResolved](),
+		},
+		Completed: PhaseCompleted,
+		Start: &ceremonies.Start{
+			Command: "pin change",
+			Short:   "change the PIN of a card's backup slot or user slot",
+			Params:  []ceremonies.Param{{Name: "slot", Usage: "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)"}},
+			Begin: func(p ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
+				slot := p["slot"]
+				if slot != string(ceremonies.BackupSlot) && slot != string(ceremonies.UserSlot) {
+					return nil, ceremonies.Usagef("--slot %q: use backup or user (each slot has its own PIN)", slot)
+				}
+				return []events.Payload{&events.PINChangeStarted{Operator: at.Operator, Reader: at.Reader, Slot: slot}}, nil
+			},
+		},
+		NewRunner: func(env ceremonies.Env) (ceremonies.Runner, error) { return &Runner{Env: env}, nil },
+		Summary:   ceremonies.SummaryOf(summary),
+		Deviations: map[string]string{
+			"pin.policy_refused": "PIN refused by policy", "pin.change_resolved": "uncertain PIN change settled",
+		},
+		Effects: []ceremonies.Effect{{
+			Asked:    events.PINChangeRequested{}.EventType(),
+			Answered: ceremonies.Types(&events.PINChanged{}, &events.PINRejected{}, &events.PINChangeResolved{}),
+			Key:      serialOf,
+			What: func(p events.Payload) string {
+				ev := p.(*events.PINChangeRequested)
+				return fmt.Sprintf("a %s change on card %s has no recorded outcome: the card has the old or the new PIN", ev.PIN, ev.Serial)
+			},
+			Recovery: "resume ceremony {ceremony}: the engine checks the card or HSM before going on",
+		}},
+		Project: func(inv *inventory.Inventory, _ events.Envelope, p events.Payload) {
+			if ev, ok := p.(*events.PINChanged); ok {
+				inv.PINChanged(ev.Serial, ev.PIN)
+			}
+		},
+		Rehearse: &ceremonies.Rehearse{
+			Params: func(int) ceremonies.Params { return ceremonies.Params{"slot": string(ceremonies.BackupSlot)} },
+			Cards:  func(shares int) int { return shares },
+			Next:   func(ceremonies.RehearsalView) (int, bool, error) { return 0, false, nil },
+		},
+	}
+}
+
+// Definition is the pin-change ceremony's machine.
+func Definition() *engine.Definition {
+	live := []string{PhaseCreated, engine.PausedPhase(PhaseCreated)}
+	ts := []engine.Transition{
+		{Event: events.PINChanged{}.EventType(), From: []string{PhaseCreated}, To: PhaseCompleted},
+		{Event: events.CeremonyAborted{}.EventType(), From: live, To: PhaseAborted},
+		{Event: events.CeremonyFailed{}.EventType(), From: live, To: PhaseFailed},
+	}
+	data := append(ceremonies.CardStepEvents(), ceremonies.RecoveryEvents()...)
+	data = append(data, ceremonies.Types(&events.PINPolicyRefused{}, &events.PINChangeRequested{}, &events.PINChangeResolved{})...)
+	return &engine.Definition{
+		Kind: Kind, First: events.PINChangeStarted{}.EventType(), Initial: PhaseCreated,
+		Terminal:    []string{PhaseCompleted, PhaseAborted, PhaseFailed},
+		Transitions: append(ts, engine.Pausable(PhaseCreated)...),
+		Data:        map[string][]string{PhaseCreated: data},
+		NewState:    func() engine.State { return &State{} },
+	}
+}
+
+func serialOf(p events.Payload) string {
+	switch ev := p.(type) {
+	case *events.PINChangeRequested:
+		return ev.Serial
+	case *events.PINChanged:
+		return ev.Serial
+	case *events.PINRejected:
+		return ev.Serial
+	case *events.PINChangeResolved:
+		return ev.Serial
+	}
+	return ""
+}
+
+func summary(st *State) []ceremonies.Row {
+	rows := []ceremonies.Row{{Name: "operator", Value: st.Operator}, {Name: "slot", Value: string(st.Slot)}}
+	if st.Serial != "" {
+		rows = append(rows, ceremonies.Row{Name: "card", Value: st.Serial})
+	}
+	if len(st.Refused) > 0 {
+		rows = append(rows, ceremonies.Row{Name: "new PINs refused", Value: strings.Join(st.Refused, "; ")})
+	}
+	if st.Pending {
+		rows = append(rows, ceremonies.Row{Name: "uncertain", Value: "a change was sent with no recorded outcome: resume settles it on the card"})
+	}
+	if st.Ended != "" {
+		rows = append(rows, ceremonies.Row{Name: "ended because", Value: st.Ended})
+	}
+	return rows
+}
