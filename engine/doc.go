@@ -15,6 +15,10 @@
 //   - One Instance is safe for concurrent use; Record calls are serialised.
 //     Many instances run in parallel.
 //   - Step deadlines are events (step.deadline_set); the engine re-arms them
-//     after a restart and records step.timed_out when one passes.
+//     after a restart and records step.timed_out when one passes (at once,
+//     for one that passed while no engine ran). Close stops the timers.
+//   - Time comes from Config.Clock alone: event times (stamped in UTC) and
+//     step deadline timers. The default is the wall clock (SystemClock);
+//     tests pass a clockwork fake clock and advance it past a deadline.
 //   - Leases (reader, card, HSM) live in this process only.
 package engine

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/engine"
@@ -51,28 +53,26 @@ func newEngine(t *testing.T, store events.Store, clock engine.Clock) *engine.Eng
 	return eng
 }
 
-// stepClock starts at a fixed time and moves one second per call, so
-// that event times are deterministic and increasing.
+// epoch is where the tests' fake clocks start.
+var epoch = time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)
+
+// stepClock is a fake clock that moves one second per Now, so that event
+// times are deterministic and increasing. Its timers follow it.
 type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu sync.Mutex
+	*clockwork.FakeClock
 }
 
 func newStepClock() *stepClock {
-	return &stepClock{now: time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)}
+	return &stepClock{FakeClock: clockwork.NewFakeClockAt(epoch)}
 }
 
 func (c *stepClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Second)
-	return c.now
+	c.Advance(time.Second)
+	return c.FakeClock.Now()
 }
-
-// fixedClock always returns the same time.
-type fixedClock struct{ t time.Time }
-
-func (c fixedClock) Now() time.Time { return c.t }
 
 const (
 	keySetA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
