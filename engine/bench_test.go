@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
@@ -25,17 +26,13 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 2000x ./engine/
 
-type benchClock struct{}
-
-func (benchClock) Now() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }
-
 func openBench(b *testing.B) (*engine.Engine, *jetstream.Store) {
 	b.Helper()
 	st, err := jetstream.Open(context.Background(), jetstream.Config{DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: kinds.Registry(), Definitions: []*engine.Definition{backupkey.GenerateDefinition(), backupkey.LoadDefinition()}, Clock: benchClock{}})
+	eng, err := engine.New(engine.Config{Store: st, Registry: kinds.Registry(), Definitions: []*engine.Definition{backupkey.GenerateDefinition(), backupkey.LoadDefinition()}, Clock: clockwork.NewFakeClockAt(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))})
 	if err != nil {
 		b.Fatal(err)
 	}

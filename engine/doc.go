@@ -15,7 +15,11 @@
 //   - One Instance is safe for concurrent use; Record calls are serialised.
 //     Many instances run in parallel.
 //   - Step deadlines are events (step.deadline_set); the engine re-arms them
-//     after a restart and records step.timed_out when one passes.
+//     after a restart and records step.timed_out when one passes (at once,
+//     for one that passed while no engine ran). Close stops the timers.
+//   - Time comes from Config.Clock alone: event times (stamped in UTC) and
+//     step deadline timers. The default is the wall clock (SystemClock);
+//     tests pass a clockwork fake clock and advance it past a deadline.
 //   - The engine knows events, definitions and instances only; the read
 //     models of a domain (Projection) and its rules live with the kinds.
 //   - An event the current phase neither moves on (Transition) nor declares

@@ -7,19 +7,9 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/ceremony-hsm/ceremony/events"
 )
-
-// Clock gives the time stamped on events; tests inject a fixed one.
-type Clock interface{ Now() time.Time }
-
-// SystemClock is the wall clock, in UTC.
-type SystemClock struct{}
-
-// Now returns time.Now in UTC.
-func (SystemClock) Now() time.Time { return time.Now().UTC() }
 
 // Config is what New needs. Definitions is the explicit registry of
 // ceremony kinds this engine runs.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
@@ -85,9 +87,9 @@ func TestGoldenV1ReplaysThroughTheMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The clock stands at the ceremony's start, so re-armed deadlines of a
-	// cut log are minutes away and nothing fires during the test.
-	clock := fixedClock{first.Time}
+	// The fake clock stands still at the ceremony's start, so the re-armed
+	// deadlines of a cut log are minutes away and never fire.
+	clock := clockwork.NewFakeClockAt(first.Time)
 	for n := 1; n <= len(lines); n++ {
 		store := memStoreOf(t, lines[:n])
 		eng := newEngine(t, store, clock)

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
@@ -52,28 +55,104 @@ func newEngine(t *testing.T, store events.Store, clock engine.Clock) *engine.Eng
 	return eng
 }
 
-// stepClock starts at a fixed time and moves one second per call, so
-// that event times are deterministic and increasing.
+// epoch is where the tests' fake clocks start.
+var epoch = time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)
+
+// stepClock is a fake clock that moves one second per Now, so that event
+// times are deterministic and increasing. Its timers follow it.
 type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu sync.Mutex
+	*clockwork.FakeClock
 }
 
 func newStepClock() *stepClock {
-	return &stepClock{now: time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)}
+	return &stepClock{FakeClock: clockwork.NewFakeClockAt(epoch)}
 }
 
 func (c *stepClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Second)
-	return c.now
+	c.Advance(time.Second)
+	return c.FakeClock.Now()
 }
 
-// fixedClock always returns the same time.
-type fixedClock struct{ t time.Time }
+// fakeClock is a clockwork fake clock that keeps track of the timers the
+// engine arms on it. Time moves only by Advance; a test waits for a timer
+// that fired with waitFired and counts the ones still armed with armed.
+type fakeClock struct {
+	*clockwork.FakeClock
+	fired chan struct{} // a value each time a timer's function has returned
 
-func (c fixedClock) Now() time.Time { return c.t }
+	mu     sync.Mutex
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	clockwork.Timer
+	at      time.Time
+	stopped atomic.Bool
+}
+
+// Stop records that the engine stopped the timer.
+func (t *fakeTimer) Stop() bool {
+	t.stopped.Store(true)
+	return t.Timer.Stop()
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{FakeClock: clockwork.NewFakeClockAt(epoch), fired: make(chan struct{}, 16)}
+}
+
+// AfterFunc arms a fake timer; like time.AfterFunc, it runs f in its own
+// goroutine, at once if d <= 0.
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) clockwork.Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := &fakeTimer{at: c.FakeClock.Now().Add(d)}
+	tm.Timer = c.FakeClock.AfterFunc(d, func() {
+		f()
+		c.fired <- struct{}{}
+	})
+	c.timers = append(c.timers, tm)
+	return tm
+}
+
+// armed returns how many timers are armed: neither stopped nor due. A
+// fake timer fires exactly when Advance reaches its time.
+func (c *fakeClock) armed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now, n := c.FakeClock.Now(), 0
+	for _, tm := range c.timers {
+		if !tm.stopped.Load() && tm.at.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFired waits until the function of a timer that came due has
+// returned: by then the engine has recorded the timeout (or found it
+// stale). liveness only bounds a hang; nothing waits for time to pass.
+func (c *fakeClock) waitFired(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-c.fired:
+	case <-time.After(liveness):
+		t.Fatalf("%s: the deadline's timer function did not return within %s", what, liveness)
+	}
+}
+
+// noneFired fails the test if a timer's function has run since the last
+// waitFired.
+func (c *fakeClock) noneFired(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-c.fired:
+		t.Fatalf("%s: a deadline timer fired", what)
+	default:
+	}
+}
 
 const (
 	keySetA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -188,19 +267,6 @@ func sameInstance(t *testing.T, what string, a, b *engine.Instance) {
 		sa.Events != sb.Events || sa.Ended != sb.Ended || !sa.Started.Equal(sb.Started) || !sa.Updated.Equal(sb.Updated) ||
 		sa.OpenStep != sb.OpenStep || !sa.Deadline.Equal(sb.Deadline) {
 		t.Errorf("%s: summary %+v, want %+v", what, sb, sa)
-	}
-}
-
-// waitFor polls cond until it holds or limit passes. It is a liveness
-// bound, not a measure of speed.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 type openStep struct {
 	step    string
 	at      time.Time
-	timer   *time.Timer
+	timer   Timer
 	cancels []context.CancelCauseFunc
 }
 
@@ -45,7 +45,7 @@ func (i *Instance) armLocked() {
 	}
 	step, at := i.open.step, i.open.at
 	wait := at.Sub(i.eng.clock.Now())
-	i.open.timer = time.AfterFunc(wait, func() { i.fire(step, at) })
+	i.open.timer = i.eng.clock.AfterFunc(wait, func() { i.fire(step, at) })
 }
 
 // disarmLocked stops the timer and cancels the step's contexts.

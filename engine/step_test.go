@@ -51,34 +51,49 @@ func countType(t *testing.T, store events.Store, id, typ string) int {
 	return n
 }
 
+// TestStepTimesOut: the deadline fires when the clock reaches it, not a
+// nanosecond before, and the timeout is recorded before the step's
+// context is cancelled.
 func TestStepTimesOut(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t, t.TempDir())
-	eng := newEngine(t, store, nil)
+	clock := newFakeClock()
+	eng := newEngine(t, store, clock)
 	inst := startGenerate(t, eng, "step-timeout")
 
-	sctx, err := inst.BeginStep(ctx, "confirm start", 50*time.Millisecond)
+	const timeout = 2 * time.Minute
+	sctx, err := inst.BeginStep(ctx, "confirm start", timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	step, deadline := inst.OpenStep()
-	if step != "confirm start" || deadline.IsZero() {
-		t.Fatalf("OpenStep() = %q, %s; want the step and its deadline", step, deadline)
+	if step != "confirm start" || !deadline.Equal(clock.Now().Add(timeout)) {
+		t.Fatalf("OpenStep() = %q, %s; want the step and %s from now", step, deadline, timeout)
 	}
 	e, p := lastPayload(t, store, "step-timeout")
 	if ds, ok := p.(*events.StepDeadlineSet); !ok || ds.Step != "confirm start" || !ds.Deadline.Equal(deadline) || e.Source != events.SourceEngine {
 		t.Fatalf("last event %s %#v, want step.deadline_set of the step", e.Type, p)
 	}
+	if n := clock.armed(); n != 1 {
+		t.Fatalf("%d timers armed for one open step, want 1", n)
+	}
+	pos := inst.Position()
 
-	select {
-	case <-sctx.Done():
-	case <-time.After(liveness):
-		t.Fatalf("the step context was not cancelled within %s of a 50ms deadline", liveness)
+	// Just before the deadline nothing happens.
+	clock.Advance(timeout - time.Nanosecond)
+	clock.noneFired(t, "a nanosecond before the deadline")
+	if sctx.Err() != nil || inst.Position() != pos || clock.armed() != 1 {
+		t.Fatalf("a nanosecond before the deadline: context err %v, position %d (want %d), %d timers armed (want 1)", sctx.Err(), inst.Position(), pos, clock.armed())
+	}
+
+	clock.Advance(time.Nanosecond)
+	clock.waitFired(t, "at the deadline")
+	if sctx.Err() == nil {
+		t.Fatal("the step context is not cancelled once the timeout is recorded")
 	}
 	if cause := context.Cause(sctx); !errors.Is(cause, engine.ErrStepTimedOut) {
 		t.Fatalf("context.Cause = %v, want ErrStepTimedOut", cause)
 	}
-	// The timeout is recorded before the context is cancelled.
 	if got := inst.Phase(); got != backupkey.PhaseCreatedPaused {
 		t.Fatalf("phase %q after the timeout, want %q", got, backupkey.PhaseCreatedPaused)
 	}
@@ -87,8 +102,8 @@ func TestStepTimesOut(t *testing.T) {
 	if !ok || to.Step != "confirm start" || !to.Deadline.Equal(deadline) || e.Source != events.SourceEngine {
 		t.Fatalf("last event %s %#v, want step.timed_out of the step", e.Type, p)
 	}
-	if e.Time.Before(deadline) {
-		t.Errorf("timeout recorded at %s, before the deadline %s", e.Time, deadline)
+	if !e.Time.Equal(deadline) {
+		t.Errorf("timeout recorded at %s, want the clock's time, the deadline %s", e.Time, deadline)
 	}
 	if s, _ := inst.OpenStep(); s != "" {
 		t.Errorf("open step %q after the timeout, want none", s)
@@ -97,7 +112,7 @@ func TestStepTimesOut(t *testing.T) {
 		t.Errorf("TimerError() = %v", err)
 	}
 
-	pos := inst.Position()
+	pos = inst.Position()
 	if err := inst.EndStep(ctx, "confirm start"); !errors.Is(err, engine.ErrStepTimedOut) {
 		t.Fatalf("EndStep after the timeout: %v, want ErrStepTimedOut", err)
 	}
@@ -111,18 +126,21 @@ func TestStepTimesOut(t *testing.T) {
 	}
 }
 
+// TestStepCompletedInTime: ending a step stops its timer; the deadline
+// passing afterwards records nothing.
 func TestStepCompletedInTime(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t, t.TempDir())
-	eng := newEngine(t, store, nil)
+	clock := newFakeClock()
+	eng := newEngine(t, store, clock)
 	inst := startGenerate(t, eng, "step-in-time")
 
-	const timeout = 200 * time.Millisecond
+	const timeout = 2 * time.Minute
 	sctx, err := inst.BeginStep(ctx, "confirm start", timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, deadline := inst.OpenStep()
+	clock.Advance(timeout - time.Second)
 	if err := inst.EndStep(ctx, "confirm start"); err != nil {
 		t.Fatalf("EndStep in time: %v", err)
 	}
@@ -133,11 +151,15 @@ func TestStepCompletedInTime(t *testing.T) {
 	if sctx.Err() == nil || errors.Is(context.Cause(sctx), engine.ErrStepTimedOut) {
 		t.Errorf("step context after EndStep: err %v cause %v; want cancelled, not timed out", sctx.Err(), context.Cause(sctx))
 	}
+	if n := clock.armed(); n != 0 {
+		t.Fatalf("%d timers still armed after EndStep, want 0", n)
+	}
 	pos := inst.Position()
 
-	// Wait past the deadline: no timeout may be recorded for a finished step.
-	time.Sleep(time.Until(deadline) + 3*timeout)
-
+	// Move well past the deadline: no timeout may be recorded for a
+	// finished step. No timer is armed, so none can be running.
+	clock.Advance(3 * timeout)
+	clock.noneFired(t, "past the deadline of a completed step")
 	if inst.Position() != pos || inst.Phase() != backupkey.PhaseCreated {
 		t.Fatalf("after the deadline of a completed step: position %d phase %q, want %d created", inst.Position(), inst.Phase(), pos)
 	}
@@ -152,7 +174,8 @@ func TestStepCompletedInTime(t *testing.T) {
 func TestBeginStepRejoinsAndSwitches(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t, t.TempDir())
-	eng := newEngine(t, store, nil)
+	clock := newFakeClock()
+	eng := newEngine(t, store, clock)
 	inst := startGenerate(t, eng, "step-switch")
 
 	first, err := inst.BeginStep(ctx, "insert card 1", time.Hour)
@@ -171,10 +194,18 @@ func TestBeginStepRejoinsAndSwitches(t *testing.T) {
 	if n := countType(t, store, "step-switch", "step.deadline_set"); n != 1 {
 		t.Errorf("%d step.deadline_set events after re-joining, want 1", n)
 	}
-	// Another step closes the first one.
-	if _, err := inst.BeginStep(ctx, "enter PIN 000500000001", time.Hour); err != nil {
+	if n := clock.armed(); n != 1 {
+		t.Errorf("%d timers armed after re-joining, want 1", n)
+	}
+	// Another step closes the first one and stops its timer.
+	if _, err := inst.BeginStep(ctx, "enter PIN 000500000001", 2*time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	if n := clock.armed(); n != 1 {
+		t.Errorf("%d timers armed after switching steps, want 1", n)
+	}
+	clock.Advance(time.Hour)
+	clock.noneFired(t, "at the closed step's deadline")
 	envs := load(t, store, "step-switch")
 	if got := []string{envs[len(envs)-2].Type, envs[len(envs)-1].Type}; got[0] != "step.completed" || got[1] != "step.deadline_set" {
 		t.Errorf("switching steps stored %v, want step.completed then step.deadline_set", got)
@@ -194,26 +225,29 @@ func TestBeginStepRejoinsAndSwitches(t *testing.T) {
 
 // TestStepDeadlineSurvivesRestart: a deadline is an event, so a new
 // process re-arms it. The process stops (engine and store closed) before
-// the deadline; the new one records the timeout.
+// the deadline; the clock moves on while nothing runs; the new process
+// records the timeout: at once if the deadline passed meanwhile, else
+// when the clock reaches it.
 func TestStepDeadlineSurvivesRestart(t *testing.T) {
+	const timeout = 10 * time.Minute
 	cases := []struct {
-		name    string
-		timeout time.Duration
-		// passed: the deadline passes while nothing runs.
-		passed bool
+		name string
+		// stopped is how far the clock moves while no engine runs.
+		stopped time.Duration
 	}{
-		{"deadline still ahead at restart", 300 * time.Millisecond, false},
-		{"deadline passed while stopped", 100 * time.Millisecond, true},
+		{"deadline still ahead at restart", timeout / 2},
+		{"deadline passed while stopped", timeout + time.Hour},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
 			store := openStore(t, dir)
-			eng := newEngine(t, store, nil)
+			clock := newFakeClock()
+			eng := newEngine(t, store, clock)
 			const id = "step-restart"
 			inst := startGenerate(t, eng, id)
-			if _, err := inst.BeginStep(ctx, "confirm start", c.timeout); err != nil {
+			if _, err := inst.BeginStep(ctx, "confirm start", timeout); err != nil {
 				t.Fatal(err)
 			}
 			pos := inst.Position()
@@ -223,31 +257,42 @@ func TestStepDeadlineSurvivesRestart(t *testing.T) {
 			if err := store.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if time.Now().After(deadline) && !c.passed {
-				t.Fatalf("test setup: the process took until after the %s deadline to stop", c.timeout)
+			if n := clock.armed(); n != 0 {
+				t.Fatalf("%d timers armed after Close, want 0", n)
 			}
-			if c.passed {
-				time.Sleep(time.Until(deadline) + 50*time.Millisecond)
-			}
+			clock.Advance(c.stopped)
+			clock.noneFired(t, "while no engine runs")
 			if inst.Position() != pos || inst.Phase() != backupkey.PhaseCreated {
 				t.Fatalf("the stopped engine recorded something: position %d phase %q", inst.Position(), inst.Phase())
 			}
 
 			store2 := openStore(t, dir)
-			eng2 := newEngine(t, store2, nil)
+			eng2 := newEngine(t, store2, clock)
 			inst2 := mustGet(t, eng2, id)
-			waitFor(t, liveness, "the re-armed timeout", func() bool { return inst2.Phase() == backupkey.PhaseCreatedPaused })
+			if ahead := clock.Until(deadline); ahead > 0 {
+				// Re-armed, and it waits for its time.
+				if n := clock.armed(); n != 1 {
+					t.Fatalf("%d timers armed after Open with the deadline %s ahead, want 1", n, ahead)
+				}
+				clock.Advance(ahead - time.Nanosecond)
+				clock.noneFired(t, "a nanosecond before the re-armed deadline")
+				if inst2.Position() != pos || inst2.Phase() != backupkey.PhaseCreated {
+					t.Fatalf("before the re-armed deadline: position %d phase %q, want %d created", inst2.Position(), inst2.Phase(), pos)
+				}
+				clock.Advance(time.Nanosecond)
+			}
+			clock.waitFired(t, "the re-armed deadline")
 
-			if inst2.Position() != pos+1 {
-				t.Fatalf("position %d after the re-armed timeout, want %d", inst2.Position(), pos+1)
+			if inst2.Phase() != backupkey.PhaseCreatedPaused || inst2.Position() != pos+1 {
+				t.Fatalf("phase %q position %d after the re-armed timeout, want %q %d", inst2.Phase(), inst2.Position(), backupkey.PhaseCreatedPaused, pos+1)
 			}
 			e, p := lastPayload(t, store2, id)
 			to, ok := p.(*events.StepTimedOut)
 			if !ok || to.Step != "confirm start" || !to.Deadline.Equal(deadline) {
 				t.Fatalf("last event %s %#v, want step.timed_out with the persisted deadline %s", e.Type, p, deadline)
 			}
-			if e.Time.Before(deadline) {
-				t.Errorf("timeout recorded at %s, before the deadline %s", e.Time, deadline)
+			if want := deadline.Add(max(c.stopped-timeout, 0)); !e.Time.Equal(want) {
+				t.Errorf("timeout recorded at %s, want %s", e.Time, want)
 			}
 			if n := countType(t, store2, id, "step.timed_out"); n != 1 {
 				t.Errorf("%d step.timed_out events, want 1", n)
@@ -262,21 +307,33 @@ func TestStepDeadlineSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestClosedEngineRecordsNoTimeout: after Close, a deadline that passes
-// records nothing; the next Open handles it.
+// TestClosedEngineRecordsNoTimeout: Close stops every deadline timer; a
+// deadline that passes afterwards records nothing (the next Open
+// handles it).
 func TestClosedEngineRecordsNoTimeout(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t, t.TempDir())
-	eng := newEngine(t, store, nil)
-	inst := startGenerate(t, eng, "step-closed")
-	if _, err := inst.BeginStep(ctx, "confirm start", 30*time.Millisecond); err != nil {
-		t.Fatal(err)
+	clock := newFakeClock()
+	eng := newEngine(t, store, clock)
+	ids := []string{"step-closed-1", "step-closed-2"}
+	for n, id := range ids {
+		inst := startGenerate(t, eng, id)
+		if _, err := inst.BeginStep(ctx, "confirm start", time.Duration(n+1)*time.Minute); err != nil {
+			t.Fatal(err)
+		}
 	}
-	pos := inst.Position()
-	_, deadline := inst.OpenStep()
+	if n := clock.armed(); n != len(ids) {
+		t.Fatalf("%d timers armed, want %d", n, len(ids))
+	}
 	eng.Close()
-	time.Sleep(time.Until(deadline) + 200*time.Millisecond)
-	if got := len(load(t, store, "step-closed")); uint64(got) != pos || inst.Position() != pos {
-		t.Fatalf("a closed engine recorded a timeout: %d events stored, want %d", got, pos)
+	if n := clock.armed(); n != 0 {
+		t.Fatalf("%d timers armed after Close, want 0", n)
+	}
+	clock.Advance(time.Hour)
+	clock.noneFired(t, "after Close")
+	for _, id := range ids {
+		if n := countType(t, store, id, "step.timed_out"); n != 0 {
+			t.Errorf("%s: a closed engine recorded %d timeouts", id, n)
+		}
 	}
 }

@@ -34,7 +34,8 @@ type typeInfo struct {
 
 // Registry knows every payload type, its current schema version and the
 // upcasters from older versions. Build one with NewRegistry or
-// DefaultRegistry; there is no global registry.
+// Add (ceremonies/kinds.Registry builds the full one); there is no global
+// registry.
 type Registry struct {
 	types map[string]typeInfo
 }

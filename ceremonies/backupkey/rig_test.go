@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
@@ -28,11 +30,14 @@ import (
 // rig is a rehearsal station on real components: the JetStream store on
 // disk, emulated cards with image files, the scripted PIN pad, the
 // software HSM. Every card has a non-default PIN unless made with
-// defaultPIN, so a secret scan is meaningful.
+// defaultPIN, so a secret scan is meaningful. The engine runs on a fake
+// clock that survives restarts: step deadlines pass only when a test
+// advances it.
 type rig struct {
 	t      *testing.T
 	ctx    context.Context
 	dir    string
+	clock  *clockwork.FakeClock
 	store  *jetstream.Store
 	eng    *engine.Engine
 	views  *kinds.Views
@@ -73,7 +78,7 @@ func newRig(t *testing.T) *rig {
 	if err := os.MkdirAll(filepath.Join(dir, "cards"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, ctx: ctx, dir: dir, cards: map[string]*cardemu.Card{}, pins: map[string]string{}, out: &syncBuffer{}, next: 0x3001}
+	r := &rig{t: t, ctx: ctx, dir: dir, clock: clockwork.NewFakeClockAt(time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)), cards: map[string]*cardemu.Card{}, pins: map[string]string{}, out: &syncBuffer{}, next: 0x3001}
 	r.openStore()
 	r.reader, r.port = rehearsal.NewReader("Test reader 00")
 	r.pad = pinpad.NewScripted(r.out)
@@ -94,7 +99,9 @@ func (r *rig) openStore() {
 		r.t.Fatalf("open store: %v", err)
 	}
 	views := kinds.NewViews()
-	eng, err := engine.New(views.EngineConfig(st))
+	cfg := views.EngineConfig(st)
+	cfg.Clock = r.clock
+	eng, err := engine.New(cfg)
 	if err != nil {
 		r.t.Fatal(err)
 	}

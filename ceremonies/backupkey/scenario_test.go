@@ -6,8 +6,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
@@ -260,13 +260,33 @@ func TestTimeoutPausesThenRetryCompletes(t *testing.T) {
 	entries = append(entries, ok)
 	entries = append(entries, r.cardSteps("c2", "c1")...)
 	r.script([]string{"c1", "c1", "c2", "c3", "c2", "c1"}, entries...)
+	// The step's deadline is armed before its prompt shows; once the first
+	// "Insert 1. card" shows, the clock moves to that deadline. No other
+	// step can time out: the clock moves no further.
+	stalled := make(chan struct{})
+	var once sync.Once
+	show := r.pad.OnShow
+	r.pad.OnShow = func(l1, l2 string) {
+		show(l1, l2)
+		if l1 == "Insert 1. card" {
+			once.Do(func() { close(stalled) })
+		}
+	}
 	run := r.runner(false)
-	// The stall makes the first card step time out. The other steps finish
-	// in milliseconds on emulated hardware; a slow machine would only add
-	// more timeouts, each retried... but the script has one retry, so give
-	// them ample room compared to the work they do.
-	run.Station.StepTimeout = 500 * time.Millisecond
-	if err := run.Run(r.ctx, inst); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- run.Run(r.ctx, inst) }()
+	select {
+	case <-stalled:
+	case err := <-done:
+		t.Fatalf("the run ended before Insert 1. card: %v", err)
+	}
+	step, deadline := inst.OpenStep()
+	if step != "insert card 1" || !deadline.Equal(r.clock.Now().Add(run.Station.Timeout())) {
+		t.Fatalf("open step %q until %s at Insert 1. card, want insert card 1 until %s", step, deadline, r.clock.Now().Add(run.Station.Timeout()))
+	}
+	r.clock.Advance(run.Station.Timeout())
+	// r.ctx bounds a hang.
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	wantPhase(t, inst, backupkey.PhaseCompleted)
@@ -274,6 +294,10 @@ func TestTimeoutPausesThenRetryCompletes(t *testing.T) {
 	i := slices.Index(types, "step.timed_out")
 	if i < 0 || types[i+1] != "step.retried" {
 		t.Fatalf("no timeout followed by a retry in %v", types)
+	}
+	to := payloads[*events.StepTimedOut](r, inst.ID())
+	if len(to) != 1 || to[0].Step != "insert card 1" || !to[0].Deadline.Equal(deadline) {
+		t.Fatalf("step.timed_out events %+v, want one, of insert card 1 at %s", to, deadline)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
@@ -52,13 +54,17 @@ func (c crashCard) ChangePIN(s ceremonies.Slot, oldPIN, newPIN []byte) error {
 	return errors.New("the process died")
 }
 
+// openEngine opens the engine on dir with a fake clock that never moves:
+// the steps' one-minute deadlines cannot pass, however slow the machine.
 func openEngine(t *testing.T, dir string) (*engine.Engine, *kinds.Views, *jetstream.Store, func()) {
 	st, err := jetstream.Open(context.Background(), jetstream.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	views := kinds.NewViews()
-	eng, err := engine.New(views.EngineConfig(st))
+	cfg := views.EngineConfig(st)
+	cfg.Clock = clockwork.NewFakeClockAt(time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC))
+	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
