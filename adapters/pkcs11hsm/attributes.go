@@ -9,8 +9,8 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// find lists every object matching template; the caller holds h.mu.
-func (h *HSM) find(what string, template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
+// findObjects lists every object matching template; the caller holds h.mu.
+func (h *HSM) findObjects(what string, template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
 	if err := h.mod.ctx.FindObjectsInit(h.session, template); err != nil {
 		return nil, translate(what+" (C_FindObjectsInit)", err)
 	}
@@ -83,7 +83,7 @@ func unwrapTemplate(k KeyInfo, class, keyType uint) []*pkcs11.Attribute {
 	// CKR_ATTRIBUTE_READ_ONLY), so they are checked afterwards. Usages are
 	// all given, since tokens default the others differently (SoftHSM2 to
 	// true).
-	return append(t, usages(class, restoredUsages[k.KeyType])...)
+	return append(t, usageAttributes(class, restoredUsages[k.KeyType])...)
 }
 
 // restoredUsages are the usages a restored key gets, by type; every other
@@ -95,9 +95,9 @@ var restoredUsages = map[string][]uint{
 	KeyTypeGenericSecret: {pkcs11.CKA_SIGN, pkcs11.CKA_VERIFY},
 }
 
-// usages sets the usage attributes a key of class has: those in on true,
-// the others false.
-func usages(class uint, on []uint) []*pkcs11.Attribute {
+// usageAttributes sets the usage attributes a key of class has: those
+// in on true, the others false.
+func usageAttributes(class uint, on []uint) []*pkcs11.Attribute {
 	all := []uint{pkcs11.CKA_SIGN, pkcs11.CKA_DECRYPT, pkcs11.CKA_UNWRAP, pkcs11.CKA_DERIVE, pkcs11.CKA_SIGN_RECOVER}
 	if class == pkcs11.CKO_SECRET_KEY {
 		all = []uint{pkcs11.CKA_SIGN, pkcs11.CKA_VERIFY, pkcs11.CKA_ENCRYPT, pkcs11.CKA_DECRYPT,

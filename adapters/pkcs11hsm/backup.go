@@ -55,7 +55,7 @@ func (h *HSM) keysForBackup(ctx context.Context) ([]KeyInfo, []Skipped, error) {
 	var keys []KeyInfo
 	var skipped []Skipped
 	for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_SECRET_KEY} {
-		objs, err := h.find("list the token's keys", []*pkcs11.Attribute{
+		objs, err := h.findObjects("list the token's keys", []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 		})
@@ -124,7 +124,7 @@ func (h *HSM) describeForBackup(obj pkcs11.ObjectHandle, class uint, backup pkcs
 	} else if trusted {
 		return k, "may only be wrapped with a trusted key (CKA_WRAP_WITH_TRUSTED), and the Backup Key is not one", nil
 	}
-	if !supported(k) {
+	if !supportedForBackup(k) {
 		return k, fmt.Sprintf("key type %s is not supported for backup (supported: EC and RSA private keys, AES and generic secret keys)", k.KeyType), nil
 	}
 	switch k.KeyType {
@@ -196,7 +196,7 @@ func (h *HSM) describeEC(obj pkcs11.ObjectHandle, k KeyInfo) (KeyInfo, string, e
 		return k, "", translate(fmt.Sprintf("read the curve of %s", k), err)
 	}
 	k.ECParams = a[0].Value
-	pubs, err := h.find(fmt.Sprintf("look for the public key of %s", k), []*pkcs11.Attribute{
+	pubs, err := h.findObjects(fmt.Sprintf("look for the public key of %s", k), []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
@@ -289,7 +289,7 @@ func (h *HSM) WrapKey(ctx context.Context, k KeyInfo) ([]byte, error) {
 }
 
 func (h *HSM) wrapKey(ctx context.Context, k KeyInfo) ([]byte, error) {
-	class, keyType, err := checkKind(k)
+	class, keyType, err := pkcs11ClassAndType(k)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +305,7 @@ func (h *HSM) wrapKey(ctx context.Context, k KeyInfo) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := h.find("look for the key", []*pkcs11.Attribute{
+	objs, err := h.findObjects("look for the key", []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),

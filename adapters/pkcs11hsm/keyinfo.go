@@ -22,10 +22,10 @@ const (
 	KeyTypeGenericSecret = "GENERIC_SECRET"
 )
 
-// KeyInfo names one key object (no key material). Public holds, for a
-// private key, the public part needed to recreate it on restore (EC:
-// CKA_EC_PARAMS and CKA_EC_POINT DER; RSA: modulus and public exponent); it
-// is not secret.
+// KeyInfo names one key object (no key material). For a private key its
+// EC or RSA fields hold the public part needed to recreate the public key
+// on restore (EC: CKA_EC_PARAMS and CKA_EC_POINT DER; RSA: modulus and
+// public exponent); it is not secret.
 type KeyInfo struct {
 	Label                   string
 	ID                      []byte
@@ -41,10 +41,10 @@ func (k KeyInfo) String() string {
 	return fmt.Sprintf("%s %s key %q (CKA_ID %s)", k.Class, k.KeyType, k.Label, formatID(k.ID))
 }
 
-// checkKind maps k's class and type to PKCS#11 and refuses combinations
-// this package does not back up.
-func checkKind(k KeyInfo) (class, keyType uint, err error) {
-	if !supported(k) {
+// pkcs11ClassAndType maps k's class and type to PKCS#11 and refuses
+// combinations this package does not back up.
+func pkcs11ClassAndType(k KeyInfo) (class, keyType uint, err error) {
+	if !supportedForBackup(k) {
 		return 0, 0, fmt.Errorf("%w: class %q with type %q is not supported (EC and RSA private keys, AES and GENERIC_SECRET secret keys are)",
 			ErrKeyInfo, k.Class, k.KeyType)
 	}
@@ -65,7 +65,9 @@ func checkKind(k KeyInfo) (class, keyType uint, err error) {
 	return class, keyType, nil
 }
 
-func supported(k KeyInfo) bool {
+// supportedForBackup says whether backup and restore handle k's class
+// and type: EC and RSA private keys, AES and generic secret keys.
+func supportedForBackup(k KeyInfo) bool {
 	switch k.Class {
 	case ClassPrivate:
 		return k.KeyType == KeyTypeEC || k.KeyType == KeyTypeRSA

@@ -30,7 +30,7 @@ func (h *HSM) UnwrapKey(ctx context.Context, k KeyInfo, wrapped []byte) error {
 }
 
 func (h *HSM) unwrapKey(ctx context.Context, k KeyInfo, wrapped []byte) error {
-	class, keyType, err := checkKind(k)
+	class, keyType, err := pkcs11ClassAndType(k)
 	if err != nil {
 		return err
 	}
@@ -62,14 +62,14 @@ func (h *HSM) unwrapKey(ctx context.Context, k KeyInfo, wrapped []byte) error {
 		return h.unwrapError(backup, err)
 	}
 	if err := h.checkUnwrapped(obj, k); err != nil {
-		return h.undo(err, k, obj)
+		return h.undoRestore(err, k, obj)
 	}
 	if class != pkcs11.CKO_PRIVATE_KEY {
 		return nil
 	}
 	pub, err := h.mod.ctx.CreateObject(h.session, publicTemplate(k))
 	if err != nil {
-		return h.undo(translate("create the public key object (C_CreateObject)", err), k, obj)
+		return h.undoRestore(translate("create the public key object (C_CreateObject)", err), k, obj)
 	}
 	if k.KeyType == KeyTypeEC {
 		match, err := h.pairMatches(obj, pub, k)
@@ -77,7 +77,7 @@ func (h *HSM) unwrapKey(ctx context.Context, k KeyInfo, wrapped []byte) error {
 			err = fmt.Errorf("%w: the public key in the backup does not verify the restored private key's signatures", ErrUnwrap)
 		}
 		if err != nil {
-			return h.undo(err, k, obj, pub)
+			return h.undoRestore(err, k, obj, pub)
 		}
 	}
 	return nil
@@ -120,7 +120,7 @@ func (h *HSM) refuseExisting(k KeyInfo, class uint) error {
 		classes = append(classes, pkcs11.CKO_PUBLIC_KEY)
 	}
 	for _, c := range classes {
-		objs, err := h.find("look for a key already there", []*pkcs11.Attribute{
+		objs, err := h.findObjects("look for a key already there", []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, c),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 			pkcs11.NewAttribute(pkcs11.CKA_ID, k.ID),
@@ -241,9 +241,9 @@ func (h *HSM) tryAES(obj pkcs11.ObjectHandle) error {
 	return nil
 }
 
-// undo destroys what a failed restore created and returns cause, or says
-// what to remove by hand.
-func (h *HSM) undo(cause error, k KeyInfo, objs ...pkcs11.ObjectHandle) error {
+// undoRestore destroys what a failed restore created and returns cause,
+// or says what to remove by hand.
+func (h *HSM) undoRestore(cause error, k KeyInfo, objs ...pkcs11.ObjectHandle) error {
 	var errs []error
 	for _, obj := range objs {
 		if err := h.mod.ctx.DestroyObject(h.session, obj); err != nil {
