@@ -10,9 +10,9 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// Backup and restore of the token's keys (design section 6: whenever data
-// leaves the HSM, it is encrypted with the Backup Key). A key leaves the
-// token only as C_WrapKey output under the Backup Key with
+// Backup and restore of the token's keys (ARCHITECTURE.md, "Hardware":
+// whenever data leaves the HSM, it is encrypted with the Backup Key). A
+// key leaves the token only as C_WrapKey output under the Backup Key with
 // CKM_AES_KEY_WRAP_PAD (RFC 5649), and comes back only through
 // C_UnwrapKey under the same Backup Key on the restoring token.
 

@@ -1,6 +1,6 @@
-// Package pkcs11hsm is the ceremonies.HSM port on a PKCS#11 token (design
-// section 6), through github.com/miekg/pkcs11. SoftHSM2 stands in for the
-// HSM in tests (see the softhsmtest package).
+// Package pkcs11hsm is the ceremonies.HSM port on a PKCS#11 token
+// (ARCHITECTURE.md, "Hardware"), through github.com/miekg/pkcs11. SoftHSM2
+// stands in for the HSM in tests (see the softhsmtest package).
 //
 // Rules a caller must know:
 //   - Config names the module (.so) and the token: a label, a serial, or a
