@@ -25,7 +25,7 @@ func TestATR(t *testing.T) {
 
 // TestGnuPGSequence replays what scdaemon sends at startup and for
 // gpg --card-status (LEARN), and what openpgp-tool reads, checking the
-// answers the notes say they need.
+// answers those tools need.
 func TestGnuPGSequence(t *testing.T) {
 	e := newEnv(t, Options{Serial: 1})
 	c := e.card

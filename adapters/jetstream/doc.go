@@ -1,5 +1,5 @@
 // Package jetstream is the events.Store on an embedded NATS JetStream
-// server (design sections 3 and 7).
+// server (ARCHITECTURE.md, "Events"; NATS docs, JetStream).
 //
 // Rules a caller must know:
 //   - Open starts a nats-server in this process, storing under

@@ -13,8 +13,8 @@ import (
 // subjects is what the stream stores: ceremony.<ceremony id>.<event type>.
 const subjects = "ceremony.>"
 
-// wantStreamConfig is the stream we create (design section 3): file
-// storage, nothing may be deleted or purged, no limit that would drop
+// wantStreamConfig is the stream we create (ARCHITECTURE.md, "Events"):
+// file storage, nothing may be deleted or purged, no limit that would drop
 // audit history. Discard is irrelevant without limits; the duplicate
 // window stays at the server default.
 func wantStreamConfig(name string) natsjs.StreamConfig {

@@ -8,7 +8,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// Subjects (design section 3): every event of a ceremony is stored on
+// Subjects (ARCHITECTURE.md, "Events"): every event of a ceremony is stored on
 // ceremony.<ceremony id>.<event type>; the type has dots, so one ceremony is
 // the filter ceremony.<ceremony id>.>. Ceremony ids cannot contain dots
 // (events.ValidCeremonyID), so no filter matches another ceremony.

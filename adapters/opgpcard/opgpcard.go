@@ -1,8 +1,8 @@
 // Package opgpcard is the OpenPGP-card profile behind the ceremonies' card
-// ports (design section 6): the backup slot is PW3 and private DO 0104, the
-// user slot is PW1 (reference 82). It turns any reader slot that can carry
-// APDUs (the emulator's in-process reader now, PC/SC later) into a
-// ceremonies.CardReader.
+// ports (ARCHITECTURE.md, "Hardware"): the backup slot is PW3 and private
+// DO 0104, the user slot is PW1 (reference 82). It turns any reader slot
+// that can carry APDUs (the emulator's in-process reader now, PC/SC later)
+// into a ceremonies.CardReader.
 //
 // Rules a caller must know: a Card is bound to one insertion; after the
 // card leaves the reader every call returns ceremonies.ErrCardRemoved.

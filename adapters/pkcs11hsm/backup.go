@@ -4,52 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/miekg/pkcs11"
 )
 
-// Backup and restore of the token's keys (design section 6: whenever data
-// leaves the HSM, it is encrypted with the Backup Key). A key leaves the
-// token only as C_WrapKey output under the Backup Key with
+// Backup and restore of the token's keys (ARCHITECTURE.md, "Hardware":
+// whenever data leaves the HSM, it is encrypted with the Backup Key). A
+// key leaves the token only as C_WrapKey output under the Backup Key with
 // CKM_AES_KEY_WRAP_PAD (RFC 5649), and comes back only through
 // C_UnwrapKey under the same Backup Key on the restoring token.
-
-// Key classes and types as KeyInfo names them.
-const (
-	ClassPrivate = "private"
-	ClassSecret  = "secret"
-
-	KeyTypeEC            = "EC"
-	KeyTypeRSA           = "RSA"
-	KeyTypeAES           = "AES"
-	KeyTypeGenericSecret = "GENERIC_SECRET"
-)
-
-// KeyInfo names one key object (no key material). Public holds, for a
-// private key, the public part needed to recreate it on restore (EC:
-// CKA_EC_PARAMS and CKA_EC_POINT DER; RSA: modulus and public exponent); it
-// is not secret.
-type KeyInfo struct {
-	Label                   string
-	ID                      []byte
-	Class                   string // "private" or "secret"
-	KeyType                 string // "EC", "RSA", "AES", "GENERIC_SECRET"
-	ECParams, ECPoint       []byte // EC only
-	Modulus, PublicExponent []byte // RSA only
-	ValueLen                int    // AES / generic secret length in bytes
-}
-
-// String describes the key for messages: class, type, label and CKA_ID.
-func (k KeyInfo) String() string {
-	return fmt.Sprintf("%s %s key %q (CKA_ID %s)", k.Class, k.KeyType, k.Label, formatID(k.ID))
-}
 
 // Skipped is a key KeysForBackup found but cannot back up, and why.
 type Skipped struct {
@@ -90,7 +55,7 @@ func (h *HSM) keysForBackup(ctx context.Context) ([]KeyInfo, []Skipped, error) {
 	var keys []KeyInfo
 	var skipped []Skipped
 	for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_SECRET_KEY} {
-		objs, err := h.find("list the token's keys", []*pkcs11.Attribute{
+		objs, err := h.findObjects("list the token's keys", []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 		})
@@ -159,7 +124,7 @@ func (h *HSM) describeForBackup(obj pkcs11.ObjectHandle, class uint, backup pkcs
 	} else if trusted {
 		return k, "may only be wrapped with a trusted key (CKA_WRAP_WITH_TRUSTED), and the Backup Key is not one", nil
 	}
-	if !supported(k) {
+	if !supportedForBackup(k) {
 		return k, fmt.Sprintf("key type %s is not supported for backup (supported: EC and RSA private keys, AES and generic secret keys)", k.KeyType), nil
 	}
 	switch k.KeyType {
@@ -221,10 +186,6 @@ func (h *HSM) measureSecret(obj pkcs11.ObjectHandle, k *KeyInfo, backup pkcs11.O
 	return "", nil
 }
 
-// wrappedLen is the length of a key of n bytes wrapped with
-// CKM_AES_KEY_WRAP_PAD (RFC 5649).
-func wrappedLen(n int) int { return 8*((n+7)/8) + 8 }
-
 // describeEC fills in the public part of the EC private key obj from its
 // public key object (same CKA_ID, same curve), checking with a signature
 // made and verified inside the HSM that the two belong together, when
@@ -235,7 +196,7 @@ func (h *HSM) describeEC(obj pkcs11.ObjectHandle, k KeyInfo) (KeyInfo, string, e
 		return k, "", translate(fmt.Sprintf("read the curve of %s", k), err)
 	}
 	k.ECParams = a[0].Value
-	pubs, err := h.find(fmt.Sprintf("look for the public key of %s", k), []*pkcs11.Attribute{
+	pubs, err := h.findObjects(fmt.Sprintf("look for the public key of %s", k), []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
@@ -289,6 +250,32 @@ func (h *HSM) describeEC(obj pkcs11.ObjectHandle, k KeyInfo) (KeyInfo, string, e
 	return k, "", nil
 }
 
+// pairMatches signs a fixed digest with the private key and verifies it
+// with the public key, inside the HSM.
+func (h *HSM) pairMatches(priv, pub pkcs11.ObjectHandle, k KeyInfo) (bool, error) {
+	digest := sha256.Sum256([]byte("ceremony: does this public key belong to this private key?"))
+	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}
+	if err := h.mod.ctx.SignInit(h.session, mech, priv); err != nil {
+		return false, translate(fmt.Sprintf("check the key pair of %s (C_SignInit, CKM_ECDSA)", k), err)
+	}
+	sig, err := h.mod.ctx.Sign(h.session, digest[:])
+	if err != nil {
+		return false, translate(fmt.Sprintf("check the key pair of %s (C_Sign, CKM_ECDSA)", k), err)
+	}
+	if err := h.mod.ctx.VerifyInit(h.session, mech, pub); err != nil {
+		return false, translate(fmt.Sprintf("check the key pair of %s (C_VerifyInit, CKM_ECDSA)", k), err)
+	}
+	err = h.mod.ctx.Verify(h.session, digest[:], sig)
+	switch {
+	case err == nil:
+		return true, nil
+	case isRV(err, pkcs11.CKR_SIGNATURE_INVALID), isRV(err, pkcs11.CKR_SIGNATURE_LEN_RANGE):
+		return false, nil
+	default:
+		return false, translate(fmt.Sprintf("check the key pair of %s (C_Verify, CKM_ECDSA)", k), err)
+	}
+}
+
 // WrapKey wraps the key named by k (found by class + CKA_ID + label) under
 // the Backup Key with CKM_AES_KEY_WRAP_PAD (0x210A). It is an error if the
 // token has no Backup Key (ErrNoBackupKey), has no such key
@@ -302,7 +289,7 @@ func (h *HSM) WrapKey(ctx context.Context, k KeyInfo) ([]byte, error) {
 }
 
 func (h *HSM) wrapKey(ctx context.Context, k KeyInfo) ([]byte, error) {
-	class, keyType, err := checkKind(k)
+	class, keyType, err := pkcs11ClassAndType(k)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +305,7 @@ func (h *HSM) wrapKey(ctx context.Context, k KeyInfo) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	objs, err := h.find("look for the key", []*pkcs11.Attribute{
+	objs, err := h.findObjects("look for the key", []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
@@ -353,525 +340,3 @@ func (h *HSM) wrapKey(ctx context.Context, k KeyInfo) ([]byte, error) {
 	}
 	return wrapped, nil
 }
-
-// UnwrapKey unwraps wrapped, made by WrapKey under the same Backup Key,
-// into a new token key with k's label, CKA_ID, class and type: sensitive,
-// private, extractable (so the restored token can itself be backed up),
-// usable to sign (EC, RSA, generic secret), decrypt (RSA, AES) and encrypt
-// (AES). For a private key it also creates the public key object (CKA_VERIFY
-// true) from k's public fields, and checks the two belong together.
-//
-// It refuses with ErrKeyExists, naming the key, when a key of the same
-// class and CKA_ID (or, for a private key, a public key with its CKA_ID)
-// is already on the token; with ErrNoBackupKey when the token has none;
-// and with ErrUnwrap when the blob was made under another Backup Key, is
-// damaged, or does not match k. In each case nothing is left on the token.
-func (h *HSM) UnwrapKey(ctx context.Context, k KeyInfo, wrapped []byte) error {
-	if err := h.unwrapKey(ctx, k, wrapped); err != nil {
-		return fmt.Errorf("pkcs11hsm %s: restore %s: %w", h.name, k, err)
-	}
-	return nil
-}
-
-func (h *HSM) unwrapKey(ctx context.Context, k KeyInfo, wrapped []byte) error {
-	class, keyType, err := checkKind(k)
-	if err != nil {
-		return err
-	}
-	if err := checkRestorable(k); err != nil {
-		return err
-	}
-	if len(wrapped) == 0 {
-		return fmt.Errorf("%w: the wrapped key is empty; nothing was created", ErrUnwrap)
-	}
-	if k.Class == ClassSecret && len(wrapped) != wrappedLen(k.ValueLen) {
-		return fmt.Errorf("%w: a %d-byte key wraps to %d bytes, not %d; nothing was created", ErrUnwrap, k.ValueLen, wrappedLen(k.ValueLen), len(wrapped))
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := h.begin(ctx); err != nil {
-		return err
-	}
-	backup, err := h.theBackupKey("restore a key")
-	if err != nil {
-		return err
-	}
-	if err := h.refuseExisting(k, class); err != nil {
-		return err
-	}
-
-	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}
-	obj, err := h.mod.ctx.UnwrapKey(h.session, mech, backup, wrapped, unwrapTemplate(k, class, keyType))
-	if err != nil {
-		return h.unwrapError(backup, err)
-	}
-	if err := h.checkUnwrapped(obj, k); err != nil {
-		return h.undo(err, k, obj)
-	}
-	if class != pkcs11.CKO_PRIVATE_KEY {
-		return nil
-	}
-	pub, err := h.mod.ctx.CreateObject(h.session, publicTemplate(k))
-	if err != nil {
-		return h.undo(translate("create the public key object (C_CreateObject)", err), k, obj)
-	}
-	if k.KeyType == KeyTypeEC {
-		match, err := h.pairMatches(obj, pub, k)
-		if err == nil && !match {
-			err = fmt.Errorf("%w: the public key in the backup does not verify the restored private key's signatures", ErrUnwrap)
-		}
-		if err != nil {
-			return h.undo(err, k, obj, pub)
-		}
-	}
-	return nil
-}
-
-// refuseExisting refuses a restore over a key already on the token.
-func (h *HSM) refuseExisting(k KeyInfo, class uint) error {
-	classes := []uint{class}
-	if class == pkcs11.CKO_PRIVATE_KEY {
-		classes = append(classes, pkcs11.CKO_PUBLIC_KEY)
-	}
-	for _, c := range classes {
-		objs, err := h.find("look for a key already there", []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_CLASS, c),
-			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-			pkcs11.NewAttribute(pkcs11.CKA_ID, k.ID),
-		})
-		if err != nil {
-			return err
-		}
-		if len(objs) == 0 {
-			continue
-		}
-		var names []string
-		for _, obj := range objs {
-			a, err := h.mod.ctx.GetAttributeValue(h.session, obj, []*pkcs11.Attribute{
-				pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
-				pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
-			})
-			if err != nil {
-				names = append(names, "(unreadable)")
-				continue
-			}
-			t, _ := ulongOf(a[1].Value)
-			names = append(names, fmt.Sprintf("%s key %q", keyTypeName(t), string(a[0].Value)))
-		}
-		return fmt.Errorf("%w: the token already holds the %s %s with CKA_ID %s; restoring over it is refused, nothing was changed: remove it first if it is to be replaced",
-			ErrKeyExists, className(c), strings.Join(names, " and the "), formatID(k.ID))
-	}
-	return nil
-}
-
-// unwrapError explains a failed C_UnwrapKey. SoftHSM2 answers a failed
-// integrity check of CKM_AES_KEY_WRAP_PAD (another key, a changed byte)
-// with CKR_GENERAL_ERROR, and a blob that unwraps but is not a key of the
-// type asked for with CKR_FUNCTION_FAILED; so for those the Backup Key is
-// tried on a zero block: if the HSM computes with it, the blob is at fault.
-func (h *HSM) unwrapError(backup pkcs11.ObjectHandle, err error) error {
-	blob := false
-	switch {
-	case isRV(err, pkcs11.CKR_WRAPPED_KEY_INVALID), isRV(err, pkcs11.CKR_WRAPPED_KEY_LEN_RANGE),
-		isRV(err, pkcs11.CKR_ENCRYPTED_DATA_INVALID), isRV(err, pkcs11.CKR_ENCRYPTED_DATA_LEN_RANGE),
-		isRV(err, pkcs11.CKR_DATA_INVALID), isRV(err, pkcs11.CKR_DATA_LEN_RANGE):
-		blob = true
-	case isRV(err, pkcs11.CKR_GENERAL_ERROR), isRV(err, pkcs11.CKR_FUNCTION_FAILED):
-		if _, perr := h.encryptZeroBlock(backup); perr != nil {
-			return fmt.Errorf("%w; the Backup Key cannot be used either (%w)", translate("C_UnwrapKey", err), perr)
-		}
-		blob = true
-	}
-	if !blob {
-		return translate("C_UnwrapKey under the Backup Key (CKM_AES_KEY_WRAP_PAD); nothing was created", err)
-	}
-	which := ""
-	if label, kcv, lerr := h.backupKeyName(backup); lerr == nil {
-		which = fmt.Sprintf(" (this token's Backup Key is %q, KCV %s)", label, kcv)
-	}
-	return fmt.Errorf("%w%s: load the Backup Key it was made under, or use an intact copy of the backup; nothing was created (%w)",
-		ErrUnwrap, which, err)
-}
-
-// checkUnwrapped checks the new key is what k describes.
-func (h *HSM) checkUnwrapped(obj pkcs11.ObjectHandle, k KeyInfo) error {
-	damaged := func(what string) error {
-		return fmt.Errorf("%w: the unwrapped key %s", ErrUnwrap, what)
-	}
-	switch k.KeyType {
-	case KeyTypeAES, KeyTypeGenericSecret:
-		a, err := h.mod.ctx.GetAttributeValue(h.session, obj, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, nil)})
-		if err != nil {
-			return translate("read the restored key's length", err)
-		}
-		n, ok := ulongOf(a[0].Value)
-		if ok && n != 0 && int(n) != k.ValueLen {
-			return damaged(fmt.Sprintf("is %d bytes long, not %d", n, k.ValueLen))
-		}
-		// SoftHSM2 leaves CKA_VALUE_LEN 0 on unwrapped keys (issue #628).
-		// The blob's length was checked already; an AES key of another
-		// length than 16, 24 or 32 bytes does not compute.
-		if k.KeyType == KeyTypeAES {
-			if err := h.tryAES(obj); err != nil {
-				return damaged(fmt.Sprintf("does not work as an AES key (%v)", err))
-			}
-		}
-	case KeyTypeEC:
-		a, err := h.mod.ctx.GetAttributeValue(h.session, obj, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, nil)})
-		if err != nil {
-			return translate("read the restored key's curve", err)
-		}
-		if !bytes.Equal(a[0].Value, k.ECParams) {
-			return damaged("is on another curve than the backup says")
-		}
-	case KeyTypeRSA:
-		a, err := h.mod.ctx.GetAttributeValue(h.session, obj, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, nil),
-		})
-		if err != nil {
-			return translate("read the restored key's modulus", err)
-		}
-		if !sameInteger(a[0].Value, k.Modulus) || !sameInteger(a[1].Value, k.PublicExponent) {
-			return damaged("has another modulus or public exponent than the backup says")
-		}
-	}
-	return nil
-}
-
-// tryAES encrypts a zero block with obj (CKM_AES_ECB) and discards it.
-func (h *HSM) tryAES(obj pkcs11.ObjectHandle) error {
-	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_ECB, nil)}
-	if err := h.mod.ctx.EncryptInit(h.session, mech, obj); err != nil {
-		return fmt.Errorf("C_EncryptInit, CKM_AES_ECB: %w", err)
-	}
-	out, err := h.mod.ctx.Encrypt(h.session, make([]byte, 16))
-	if err != nil {
-		return fmt.Errorf("C_Encrypt, CKM_AES_ECB: %w", err)
-	}
-	if len(out) != 16 {
-		return fmt.Errorf("C_Encrypt, CKM_AES_ECB: %d bytes for one block", len(out))
-	}
-	return nil
-}
-
-// undo destroys what a failed restore created and returns cause, or says
-// what to remove by hand.
-func (h *HSM) undo(cause error, k KeyInfo, objs ...pkcs11.ObjectHandle) error {
-	var errs []error
-	for _, obj := range objs {
-		if err := h.mod.ctx.DestroyObject(h.session, obj); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w; removing what was created failed too: remove the keys with CKA_ID %s by hand: %w",
-			cause, formatID(k.ID), errors.Join(errs...))
-	}
-	return fmt.Errorf("%w; what was created was removed again", cause)
-}
-
-// pairMatches signs a fixed digest with the private key and verifies it
-// with the public key, inside the HSM.
-func (h *HSM) pairMatches(priv, pub pkcs11.ObjectHandle, k KeyInfo) (bool, error) {
-	digest := sha256.Sum256([]byte("ceremony: does this public key belong to this private key?"))
-	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}
-	if err := h.mod.ctx.SignInit(h.session, mech, priv); err != nil {
-		return false, translate(fmt.Sprintf("check the key pair of %s (C_SignInit, CKM_ECDSA)", k), err)
-	}
-	sig, err := h.mod.ctx.Sign(h.session, digest[:])
-	if err != nil {
-		return false, translate(fmt.Sprintf("check the key pair of %s (C_Sign, CKM_ECDSA)", k), err)
-	}
-	if err := h.mod.ctx.VerifyInit(h.session, mech, pub); err != nil {
-		return false, translate(fmt.Sprintf("check the key pair of %s (C_VerifyInit, CKM_ECDSA)", k), err)
-	}
-	err = h.mod.ctx.Verify(h.session, digest[:], sig)
-	switch {
-	case err == nil:
-		return true, nil
-	case isRV(err, pkcs11.CKR_SIGNATURE_INVALID), isRV(err, pkcs11.CKR_SIGNATURE_LEN_RANGE):
-		return false, nil
-	default:
-		return false, translate(fmt.Sprintf("check the key pair of %s (C_Verify, CKM_ECDSA)", k), err)
-	}
-}
-
-// theBackupKey returns the one Backup Key; the caller holds h.mu.
-func (h *HSM) theBackupKey(what string) (pkcs11.ObjectHandle, error) {
-	objs, err := h.findBackupKeys()
-	if err != nil {
-		return 0, err
-	}
-	switch len(objs) {
-	case 1:
-		return objs[0], nil
-	case 0:
-		return 0, fmt.Errorf("%w (an AES key with CKA_ID %q): load the Backup Key before you %s; nothing was done", ErrNoBackupKey, BackupKeyID, what)
-	default:
-		return 0, h.twoKeysError(objs)
-	}
-}
-
-// backupKeyName is the Backup Key's label and KCV, for messages.
-func (h *HSM) backupKeyName(obj pkcs11.ObjectHandle) (string, string, error) {
-	label, err := h.labelOf(obj)
-	if err != nil {
-		return "", "", err
-	}
-	block, err := h.encryptZeroBlock(obj)
-	if err != nil {
-		return "", "", err
-	}
-	return label, kcvOf(block), nil
-}
-
-// find lists every object matching template; the caller holds h.mu.
-func (h *HSM) find(what string, template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
-	if err := h.mod.ctx.FindObjectsInit(h.session, template); err != nil {
-		return nil, translate(what+" (C_FindObjectsInit)", err)
-	}
-	var all []pkcs11.ObjectHandle
-	var ferr error
-	for {
-		objs, _, err := h.mod.ctx.FindObjects(h.session, 64)
-		if err != nil {
-			ferr = translate(what+" (C_FindObjects)", err)
-			break
-		}
-		all = append(all, objs...)
-		if len(objs) == 0 {
-			break
-		}
-	}
-	if err := h.mod.ctx.FindObjectsFinal(h.session); err != nil && ferr == nil {
-		ferr = translate(what+" (C_FindObjectsFinal)", err)
-	}
-	if ferr != nil {
-		return nil, ferr
-	}
-	return all, nil
-}
-
-// boolAttr reads a boolean attribute; one the token does not know is false.
-func (h *HSM) boolAttr(obj pkcs11.ObjectHandle, typ uint) (bool, error) {
-	a, err := h.mod.ctx.GetAttributeValue(h.session, obj, []*pkcs11.Attribute{pkcs11.NewAttribute(typ, nil)})
-	switch {
-	case err == nil:
-		return isTrue(a[0].Value), nil
-	case isRV(err, pkcs11.CKR_ATTRIBUTE_TYPE_INVALID):
-		return false, nil
-	default:
-		return false, translate(fmt.Sprintf("read attribute %#x of a key", typ), err)
-	}
-}
-
-func unwrapTemplate(k KeyInfo, class, keyType uint) []*pkcs11.Attribute {
-	t := []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, k.Label),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, k.ID),
-	}
-	// CKA_EC_PARAMS, CKA_MODULUS and CKA_VALUE_LEN come from the wrapped
-	// key: PKCS#11 forbids them in an unwrap template (SoftHSM2 answers
-	// CKR_ATTRIBUTE_READ_ONLY), so they are checked afterwards. Usages are
-	// all given, since tokens default the others differently (SoftHSM2 to
-	// true).
-	return append(t, usages(class, restoredUsages[k.KeyType])...)
-}
-
-// restoredUsages are the usages a restored key gets, by type; every other
-// usage attribute is set false.
-var restoredUsages = map[string][]uint{
-	KeyTypeEC:            {pkcs11.CKA_SIGN},
-	KeyTypeRSA:           {pkcs11.CKA_SIGN, pkcs11.CKA_DECRYPT},
-	KeyTypeAES:           {pkcs11.CKA_ENCRYPT, pkcs11.CKA_DECRYPT},
-	KeyTypeGenericSecret: {pkcs11.CKA_SIGN, pkcs11.CKA_VERIFY},
-}
-
-// usages sets the usage attributes a key of class has: those in on true,
-// the others false.
-func usages(class uint, on []uint) []*pkcs11.Attribute {
-	all := []uint{pkcs11.CKA_SIGN, pkcs11.CKA_DECRYPT, pkcs11.CKA_UNWRAP, pkcs11.CKA_DERIVE, pkcs11.CKA_SIGN_RECOVER}
-	if class == pkcs11.CKO_SECRET_KEY {
-		all = []uint{pkcs11.CKA_SIGN, pkcs11.CKA_VERIFY, pkcs11.CKA_ENCRYPT, pkcs11.CKA_DECRYPT,
-			pkcs11.CKA_WRAP, pkcs11.CKA_UNWRAP, pkcs11.CKA_DERIVE}
-	}
-	var t []*pkcs11.Attribute
-	for _, a := range all {
-		t = append(t, pkcs11.NewAttribute(a, slices.Contains(on, a)))
-	}
-	return t
-}
-
-func publicTemplate(k KeyInfo) []*pkcs11.Attribute {
-	t := []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
-		pkcs11.NewAttribute(pkcs11.CKA_VERIFY_RECOVER, false),
-		pkcs11.NewAttribute(pkcs11.CKA_WRAP, false),
-		pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, k.Label),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, k.ID),
-	}
-	switch k.KeyType {
-	case KeyTypeEC:
-		t = append(t,
-			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
-			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
-			pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, k.ECParams),
-			pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, k.ECPoint))
-	case KeyTypeRSA:
-		t = append(t,
-			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA),
-			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true),
-			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, k.Modulus),
-			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, k.PublicExponent))
-	}
-	return t
-}
-
-// checkKind maps k's class and type to PKCS#11 and refuses combinations
-// this package does not back up.
-func checkKind(k KeyInfo) (class, keyType uint, err error) {
-	if !supported(k) {
-		return 0, 0, fmt.Errorf("%w: class %q with type %q is not supported (EC and RSA private keys, AES and GENERIC_SECRET secret keys are)",
-			ErrKeyInfo, k.Class, k.KeyType)
-	}
-	class = pkcs11.CKO_SECRET_KEY
-	if k.Class == ClassPrivate {
-		class = pkcs11.CKO_PRIVATE_KEY
-	}
-	switch k.KeyType {
-	case KeyTypeEC:
-		keyType = pkcs11.CKK_EC
-	case KeyTypeRSA:
-		keyType = pkcs11.CKK_RSA
-	case KeyTypeAES:
-		keyType = pkcs11.CKK_AES
-	case KeyTypeGenericSecret:
-		keyType = pkcs11.CKK_GENERIC_SECRET
-	}
-	return class, keyType, nil
-}
-
-// checkRestorable checks k carries what a restore needs.
-func checkRestorable(k KeyInfo) error {
-	if k.Class == ClassSecret && string(k.ID) == BackupKeyID {
-		return fmt.Errorf("%w: CKA_ID %q is the Backup Key's; a restored key with it would be taken for a second Backup Key", ErrKeyInfo, BackupKeyID)
-	}
-	switch k.KeyType {
-	case KeyTypeEC:
-		if len(k.ECParams) == 0 || len(k.ECPoint) == 0 {
-			return fmt.Errorf("%w: an EC private key needs ECParams and ECPoint to recreate its public key", ErrKeyInfo)
-		}
-	case KeyTypeRSA:
-		if len(k.Modulus) == 0 || len(k.PublicExponent) == 0 {
-			return fmt.Errorf("%w: an RSA private key needs Modulus and PublicExponent to recreate its public key", ErrKeyInfo)
-		}
-	case KeyTypeAES:
-		if !validAESLen(k.ValueLen) {
-			return fmt.Errorf("%w: ValueLen %d is not an AES key length (16, 24 or 32)", ErrKeyInfo, k.ValueLen)
-		}
-	case KeyTypeGenericSecret:
-		if k.ValueLen <= 0 {
-			return fmt.Errorf("%w: ValueLen %d: a generic secret key has a length", ErrKeyInfo, k.ValueLen)
-		}
-	}
-	return nil
-}
-
-func supported(k KeyInfo) bool {
-	switch k.Class {
-	case ClassPrivate:
-		return k.KeyType == KeyTypeEC || k.KeyType == KeyTypeRSA
-	case ClassSecret:
-		return k.KeyType == KeyTypeAES || k.KeyType == KeyTypeGenericSecret
-	}
-	return false
-}
-
-func validAESLen(n int) bool { return n == 16 || n == 24 || n == 32 }
-
-func className(class uint) string {
-	switch class {
-	case pkcs11.CKO_PRIVATE_KEY:
-		return ClassPrivate
-	case pkcs11.CKO_SECRET_KEY:
-		return ClassSecret
-	case pkcs11.CKO_PUBLIC_KEY:
-		return "public"
-	}
-	return fmt.Sprintf("class %#x", class)
-}
-
-var keyTypeNames = map[uint]string{
-	pkcs11.CKK_EC:             KeyTypeEC,
-	pkcs11.CKK_RSA:            KeyTypeRSA,
-	pkcs11.CKK_AES:            KeyTypeAES,
-	pkcs11.CKK_GENERIC_SECRET: KeyTypeGenericSecret,
-	pkcs11.CKK_DSA:            "DSA",
-	pkcs11.CKK_DH:             "DH",
-	pkcs11.CKK_DES:            "DES",
-	pkcs11.CKK_DES2:           "DES2",
-	pkcs11.CKK_DES3:           "DES3",
-	pkcs11.CKK_GOSTR3410:      "GOSTR3410",
-	pkcs11.CKK_GOST28147:      "GOST28147",
-	0x40:                      "EC_EDWARDS",
-	0x41:                      "EC_MONTGOMERY",
-}
-
-func keyTypeName(t uint) string {
-	if name, ok := keyTypeNames[t]; ok {
-		return name
-	}
-	return fmt.Sprintf("%#x", t)
-}
-
-// ulongOf decodes a CK_ULONG attribute value (native byte order).
-func ulongOf(v []byte) (uint, bool) {
-	switch len(v) {
-	case 8:
-		return uint(binary.NativeEndian.Uint64(v)), true
-	case 4:
-		return uint(binary.NativeEndian.Uint32(v)), true
-	}
-	return 0, false
-}
-
-func isTrue(v []byte) bool { return len(v) == 1 && v[0] != 0 }
-
-// sameInteger compares two big-endian unsigned integers, ignoring leading zeros.
-func sameInteger(a, b []byte) bool {
-	return bytes.Equal(bytes.TrimLeft(a, "\x00"), bytes.TrimLeft(b, "\x00"))
-}
-
-// formatID shows a CKA_ID quoted when it is printable text, else in hex.
-func formatID(id []byte) string {
-	if len(id) == 0 {
-		return "(empty)"
-	}
-	if utf8.Valid(id) && !strings.ContainsFunc(string(id), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return fmt.Sprintf("%q", id)
-	}
-	return "0x" + hex.EncodeToString(id)
-}
-
-func compareKeys(a, b KeyInfo) int {
-	if c := strings.Compare(a.Class, b.Class); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Label, b.Label); c != 0 {
-		return c
-	}
-	return bytes.Compare(a.ID, b.ID)
-}
-
-func sortKeys(keys []KeyInfo) { slices.SortFunc(keys, compareKeys) }

@@ -237,3 +237,32 @@ func zeroBlock(key []byte) ([]byte, error) {
 func kcvOf(block []byte) string {
 	return strings.ToUpper(hex.EncodeToString(block[:3]))
 }
+
+// theBackupKey returns the one Backup Key; the caller holds h.mu.
+func (h *HSM) theBackupKey(what string) (pkcs11.ObjectHandle, error) {
+	objs, err := h.findBackupKeys()
+	if err != nil {
+		return 0, err
+	}
+	switch len(objs) {
+	case 1:
+		return objs[0], nil
+	case 0:
+		return 0, fmt.Errorf("%w (an AES key with CKA_ID %q): load the Backup Key before you %s; nothing was done", ErrNoBackupKey, BackupKeyID, what)
+	default:
+		return 0, h.twoKeysError(objs)
+	}
+}
+
+// backupKeyName is the Backup Key's label and KCV, for messages.
+func (h *HSM) backupKeyName(obj pkcs11.ObjectHandle) (string, string, error) {
+	label, err := h.labelOf(obj)
+	if err != nil {
+		return "", "", err
+	}
+	block, err := h.encryptZeroBlock(obj)
+	if err != nil {
+		return "", "", err
+	}
+	return label, kcvOf(block), nil
+}

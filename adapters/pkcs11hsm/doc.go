@@ -1,6 +1,6 @@
-// Package pkcs11hsm is the ceremonies.HSM port on a PKCS#11 token (design
-// section 6), through github.com/miekg/pkcs11. SoftHSM2 stands in for the
-// HSM in tests (see the softhsmtest package).
+// Package pkcs11hsm is the ceremonies.HSM port on a PKCS#11 token
+// (ARCHITECTURE.md, "Hardware"), through github.com/miekg/pkcs11. SoftHSM2
+// stands in for the HSM in tests (see the softhsmtest package).
 //
 // Rules a caller must know:
 //   - Config names the module (.so) and the token: a label, a serial, or a
@@ -30,24 +30,25 @@
 //     already=true, a different one is refused with ErrDifferentKey and
 //     nothing changes. Two Backup Keys on one token are refused
 //     (ErrTwoKeys). Nothing here ever deletes or replaces a Backup Key.
-//   - Backups (backup.go): KeysForBackup lists the token private (EC,
-//     RSA) and secret (AES, generic) keys with CKA_EXTRACTABLE true, minus
-//     the Backup Key, and says why any other key is skipped. WrapKey
-//     wraps one under the Backup Key with CKM_AES_KEY_WRAP_PAD (0x210A);
-//     the blob is the only form in which a key leaves the token. UnwrapKey
-//     restores it on a token holding the same Backup Key as a sensitive,
-//     private, extractable token key (plus, for a private key, its public
-//     key object from KeyInfo), checks it against KeyInfo, and leaves
-//     nothing behind when anything fails. It never replaces a key: a key
-//     of the same class and CKA_ID on the token is ErrKeyExists. A blob
-//     that will not unwrap is ErrUnwrap (SoftHSM2 reports a failed
-//     integrity check as CKR_GENERAL_ERROR; the Backup Key is then tried
-//     on a zero block to tell a bad blob from a failing HSM). A restored
-//     key gets only the usages of its type (EC: sign; RSA: sign, decrypt;
-//     AES: encrypt, decrypt; generic: sign, verify), whatever the
-//     original had. SoftHSM2 leaves CKA_VALUE_LEN 0 on unwrapped keys: a
-//     restored AES key is measured by its wrapped length, a restored
-//     generic secret cannot be backed up again.
+//   - Backups (backup.go, restore.go): KeysForBackup lists the token
+//     private (EC, RSA) and secret (AES, generic) keys with
+//     CKA_EXTRACTABLE true, minus the Backup Key, and says why any other
+//     key is skipped. WrapKey wraps one under the Backup Key with
+//     CKM_AES_KEY_WRAP_PAD (0x210A); the blob is the only form in which a
+//     key leaves the token. UnwrapKey restores it on a token holding the
+//     same Backup Key as a sensitive, private, extractable token key
+//     (plus, for a private key, its public key object from KeyInfo),
+//     checks it against KeyInfo, and leaves nothing behind when anything
+//     fails. It never replaces a key: a key of the same class and CKA_ID
+//     on the token is ErrKeyExists. A blob that will not unwrap is
+//     ErrUnwrap (SoftHSM2 reports a failed integrity check as
+//     CKR_GENERAL_ERROR; the Backup Key is then tried on a zero block to
+//     tell a bad blob from a failing HSM). A restored key gets only the
+//     usages of its type (EC: sign; RSA: sign, decrypt; AES: encrypt,
+//     decrypt; generic: sign, verify), whatever the original had.
+//     SoftHSM2 leaves CKA_VALUE_LEN 0 on unwrapped keys: a restored AES
+//     key is measured by its wrapped length, a restored generic secret
+//     cannot be backed up again.
 //   - WithSession hands tests and tools the raw miekg/pkcs11 session.
 //   - Errors wrap the sentinels below (ErrWrongPIN, ErrTokenNotFound,
 //     ErrModule, ErrDifferentKey, ...) with what failed and what to do;

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
@@ -22,8 +21,6 @@ type Operator struct {
 	// PIN", "Enter new PIN"); every other PIN prompt gets the card's PIN.
 	NewPIN string
 	Out    io.Writer // the display, may be nil
-
-	mu sync.Mutex
 }
 
 // Show implements ceremonies.PinPad.

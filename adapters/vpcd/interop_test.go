@@ -152,14 +152,6 @@ func waitPresent(t *testing.T) {
 	waitFor(t, "opensc-tool -l shows the card in "+pcscdtest.ReaderName(0), 5*time.Second, func() (bool, string) { return cardPresent(t) })
 }
 
-func hexColon(b []byte) string {
-	var parts []string
-	for _, x := range b {
-		parts = append(parts, fmt.Sprintf("%02X", x))
-	}
-	return strings.Join(parts, ":")
-}
-
 // normHex lower-cases s and drops separators, so that "3b:da:..." and
 // "3B DA ..." compare equal.
 func normHex(s string) string {

