@@ -50,7 +50,7 @@ func readGolden(t *testing.T) [][]byte {
 }
 
 // goldenPhases walks the golden log's event types and returns the phase
-// after each event, from the ceremony's rules as written in the design,
+// after each event, from the ceremony's rules as written in ARCHITECTURE.md,
 // independent of the engine.
 func goldenPhases(t *testing.T, lines [][]byte) []string {
 	t.Helper()

@@ -8,8 +8,8 @@
 //     field or a broken hash is an error, never skipped.
 //   - Payloads never carry key bytes, share bytes, PINs or credentials.
 //     Allowed: key check values (KCV), key set ids, share indexes, card
-//     serials and share commitments (salted SHA-256). Design section 3.
+//     serials and share commitments (salted SHA-256). ARCHITECTURE.md, "Events".
 //   - Each event carries the hash of the previous event of its ceremony and
 //     its own hash (Hash), computed by Seal over a length-prefixed encoding
-//     of every other envelope field (see hash.go). Design section 8.
+//     of every other envelope field (see hash.go). ARCHITECTURE.md, "Audit".
 package events

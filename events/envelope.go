@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Source says who or what produced an event (design section 3).
+// Source says who or what produced an event (ARCHITECTURE.md, "Events").
 type Source string
 
 // The sources an event can have.

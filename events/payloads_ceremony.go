@@ -24,7 +24,7 @@ type CeremonyResumed struct {
 }
 
 // SecretsLost records that secrets held only in memory (the key, shares
-// read) were lost with the process that held them (design section 4).
+// read) were lost with the process that held them (ARCHITECTURE.md, "Engine rules").
 type SecretsLost struct {
 	What        string `json:"what"`
 	Consequence string `json:"consequence"`

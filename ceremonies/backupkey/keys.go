@@ -16,7 +16,7 @@ import (
 const KeyLen = 32
 
 // KCV is the key check value: the first 3 bytes of AES-ECB of a zero
-// block under the key, upper-case hex (design section 3).
+// block under the key, upper-case hex (ARCHITECTURE.md, "Events").
 func KCV(key []byte) (string, error) {
 	c, err := aes.NewCipher(key)
 	if err != nil {

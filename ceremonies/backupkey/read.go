@@ -52,7 +52,7 @@ func (r *Runner) readNext(ctx context.Context) error {
 }
 
 // checkShare refuses, at insertion, a card that is empty, corrupt, foreign
-// to the key set, or holds a share already read (design section 5).
+// to the key set, or holds a share already read (ARCHITECTURE.md, "Ceremony semantics").
 func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State) (inventory.KeySet, *Record, error) {
 	serial := card.Serial()
 	ks, rec, err := ReadChecked(card, r.Inventory, st.KeySetID)
@@ -158,7 +158,7 @@ func (r *Runner) dropShares() {
 }
 
 // collectWitnesses takes the sign-offs the ceremony still needs before the
-// key is loaded (design: a ceremony can require witnesses to complete).
+// key is loaded (ARCHITECTURE.md, "Audit": a ceremony can require witnesses to complete).
 func (r *Runner) collectWitnesses(ctx context.Context, st State) error {
 	desk := r.Station.Witnesses
 	if desk == nil {

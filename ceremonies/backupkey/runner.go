@@ -67,7 +67,7 @@ func (r *Runner) confirmStart(ctx context.Context) error {
 }
 
 // reconcile compares what the events say was in memory with what this
-// Runner holds, and records what was lost (design section 4: secrets are
+// Runner holds, and records what was lost (ARCHITECTURE.md, "Engine rules": secrets are
 // lost on a crash by design; recovery plans say what this means).
 func (r *Runner) reconcile(ctx context.Context) error {
 	if r.inst.Ended() {
@@ -110,7 +110,7 @@ func (r *Runner) lostKey(st State) bool {
 	return st.Generated && !st.KeyLost && r.split == nil && r.inst.Kind() == KindGenerate && !phaseIs(r.inst.Phase(), PhaseReading)
 }
 
-// decideLostKey records what the lost key means (design section 5): fewer
+// decideLostKey records what the lost key means (ARCHITECTURE.md, "Ceremony semantics"): fewer
 // than k shares written, the set is void; k or more, the set is finished
 // from the written cards.
 func (r *Runner) decideLostKey(ctx context.Context, st State) ([]string, error) {

@@ -3,7 +3,6 @@ package backupkey_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -16,8 +15,6 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/events"
 )
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 var q23 = backupkey.Quorum{Threshold: 2, Shares: 3}
 

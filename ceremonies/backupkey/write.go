@@ -85,7 +85,7 @@ func (r *Runner) generate(ctx context.Context, st State) error {
 // verifyPending checks, on the card, a write whose outcome was not
 // recorded (the process stopped between the request and the outcome):
 // the share is there if the card holds a record of this set and index
-// matching the commitment recorded at generation (design section 4).
+// matching the commitment recorded at generation (ARCHITECTURE.md, "Engine rules").
 func (r *Runner) verifyPending(ctx context.Context, st State) error {
 	p := st.Pending
 	leases := r.Engine.Leases()
@@ -125,7 +125,7 @@ func (r *Runner) verifyPending(ctx context.Context, st State) error {
 }
 
 // checkOverwrite refuses to overwrite a share of a live key set unless the
-// operator confirms on the PIN pad (design section 5). Void, pending and
+// operator confirms on the PIN pad (ARCHITECTURE.md, "Ceremony semantics"). Void, pending and
 // foreign data is overwritten without asking.
 func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error {
 	old, err := card.ReadShare()

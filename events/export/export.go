@@ -3,14 +3,14 @@
 // canonical JSON, stable field order), events.csv (the same events for
 // spreadsheets) and manifest.json (what the export covers, per-ceremony
 // counts and first/last hashes, the files' SHA-256, signed with Ed25519).
-// Design section 8.
+// ARCHITECTURE.md, "Audit".
 //
 // Rules a caller must know:
 //   - Verify needs only the export directory and the public key: it
 //     re-checks every event's hash, each ceremony's chain, the counts and
 //     hashes the manifest states, the files' SHA-256 and the signature, and
 //     names the line of the first problem it finds.
-//   - Events carry no secret (design section 3), so neither does an export.
+//   - Events carry no secret (ARCHITECTURE.md, "Events"), so neither does an export.
 package export
 
 import (
