@@ -10,8 +10,6 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
-	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
-	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
@@ -118,102 +116,4 @@ func cmdUser(ctx context.Context, args []string, in io.Reader, out io.Writer) er
 	fmt.Fprintf(out, "Ceremony %s started.\n", inst.ID())
 	runner := &usercard.Runner{Engine: a.eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out), Credential: credential}
 	return drive(ctx, inst, h, out, runner.Run)
-}
-
-// cmdPIN runs "pin change".
-func cmdPIN(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
-	if len(args) == 0 || args[0] != "change" {
-		return usagef("pin takes a subcommand: change --slot backup|user")
-	}
-	fs, c := newFlags("pin change", out)
-	var sf stationFlags
-	sf.register(fs)
-	slot := fs.String("slot", "", "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)")
-	id := fs.String("id", "", "ceremony id (default: pin-<random>)")
-	if err := parseNoArgs(fs, args[1:]); err != nil {
-		return err
-	}
-	if *slot != string(ceremonies.BackupSlot) && *slot != string(ceremonies.UserSlot) {
-		return usagef("--slot %q: use backup or user (each slot has its own PIN)", *slot)
-	}
-	if sf.operator == "" {
-		return usagef("--operator is required: the events record who ran the ceremony")
-	}
-	if *id == "" {
-		*id = "pin-" + engine.RandomID()[:8]
-	}
-	b, err := sf.openBench(ctx, c, in, out, false)
-	if err != nil {
-		return err
-	}
-	defer b.close()
-	station, h, a := b.station, b.hand, b.app
-	inst, err := a.eng.Start(ctx, pinchange.Kind, *id, events.SourceOperator, &events.PINChangeStarted{Operator: sf.operator, Reader: station.Reader.Name(), Slot: *slot})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "Ceremony %s started.\n", inst.ID())
-	runner := &pinchange.Runner{Engine: a.eng, Station: station, Say: sayTo(out)}
-	return drive(ctx, inst, h, out, runner.Run)
-}
-
-// resumeCard continues a user-card or PIN ceremony on a new station.
-func resumeCard(ctx context.Context, a *app, inst *engine.Instance, sf *stationFlags, in io.Reader, out io.Writer) error {
-	station, h, closeHSM, err := sf.station(ctx, in, out, false)
-	if err != nil {
-		return err
-	}
-	defer closeHSM()
-	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
-	switch inst.Kind() {
-	case pinchange.Kind:
-		runner := &pinchange.Runner{Engine: a.eng, Station: station, Say: sayTo(out)}
-		return drive(ctx, inst, h, out, runner.Run)
-	case sharecopy.Kind:
-		runner := &sharecopy.Runner{Engine: a.eng, Station: station, Say: sayTo(out)}
-		return drive(ctx, inst, h, out, runner.Run)
-	}
-	slots, err := sf.hsm.slots()
-	if err != nil {
-		return err
-	}
-	var credential []byte
-	if inst.Kind() == usercard.KindEnrol && (sf.hsm.pinFile != "" || sf.hsm.pinEnv != "") {
-		// The credential was held in memory only: the operator gives it again.
-		if credential, err = sf.hsm.readCredential(); err != nil {
-			return err
-		}
-	}
-	defer ceremonies.Wipe(credential)
-	runner := &usercard.Runner{Engine: a.eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out), Credential: credential}
-	return drive(ctx, inst, h, out, runner.Run)
-}
-
-// cmdCopy runs "copy": a one-to-one copy of a Backup Key share to another card.
-func cmdCopy(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
-	fs, c := newFlags("copy", out)
-	var sf stationFlags
-	sf.register(fs)
-	id := fs.String("id", "", "ceremony id (default: copy-<random>)")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	if sf.operator == "" {
-		return usagef("--operator is required: the events record who ran the ceremony")
-	}
-	if *id == "" {
-		*id = "copy-" + engine.RandomID()[:8]
-	}
-	b, err := sf.openBench(ctx, c, in, out, false)
-	if err != nil {
-		return err
-	}
-	defer b.close()
-	inst, err := b.app.eng.Start(ctx, sharecopy.Kind, *id, events.SourceOperator, &events.CopyStarted{Operator: sf.operator, Reader: b.station.Reader.Name()})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "Ceremony %s started: insert the source card, then the target card.\n", inst.ID())
-	runner := &sharecopy.Runner{Engine: b.app.eng, Station: b.station, Say: sayTo(out)}
-	return drive(ctx, inst, b.hand, out, runner.Run)
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ceremony-hsm/ceremony/engine"
+)
+
+func cmdCards(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
+	fs, c := newFlags("cards", out)
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	printCards(a.eng, out)
+	return nil
+}
+
+func printCards(eng *engine.Engine, out io.Writer) {
+	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tKEY SET\tSET STATUS\tSHARE\tDEFAULT PIN\tBLOCKED\tNOTE")
+	for _, cr := range eng.Cards() {
+		set, status, share := "-", "-", "-"
+		if cr.KeySetID != "" {
+			set, share = cr.KeySetID[:8], fmt.Sprint(cr.ShareIndex)
+			if ks, ok := eng.KeySet(cr.KeySetID); ok {
+				status = ks.Status
+			}
+		}
+		note := ""
+		switch {
+		case cr.Uncertain:
+			note = "a write's outcome is unknown: verify this card"
+		case cr.Void:
+			note = "holds a void set: may be overwritten"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cr.Serial, set, status, share, flags(cr.DefaultPIN), flags(cr.Blocked), note)
+	}
+	tw.Flush()
+}
+
+func flags(m map[string]bool) string {
+	var on []string
+	for k, v := range m {
+		if v {
+			on = append(on, k)
+		}
+	}
+	sort.Strings(on)
+	if len(on) == 0 {
+		return "-"
+	}
+	return strings.Join(on, ",")
+}
