@@ -6,20 +6,32 @@ import (
 	"io"
 
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/spf13/cobra"
 )
 
-func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
-	fs, c := newFlags("abort", out)
-	reason := fs.String("reason", "", "why the ceremony is aborted (recorded; required)")
-	by := fs.String("operator", "", "who aborts it (recorded; required)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func newAbortCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "abort ID",
+		Short: "End a ceremony; --reason says why",
+		Long: `End a ceremony that has not ended: the abort is recorded with the reason
+and who aborted it. A ceremony that has ended cannot be aborted.`,
+		Example: `  ceremony abort gen-1a2b3c4d --reason "operator left" --operator carol`,
+		Args:    ceremonyArg,
 	}
-	if *reason == "" || *by == "" {
+	c := storeFlags(cmd)
+	reason := cmd.Flags().String("reason", "", "why the ceremony is aborted (recorded; required)")
+	by := cmd.Flags().String("operator", "", "who aborts it (recorded; required)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return runAbort(cmd.Context(), c, args[0], *reason, *by, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runAbort(ctx context.Context, c *common, id, reason, by string, out io.Writer) error {
+	if reason == "" || by == "" {
 		return usagef("--reason and --operator are required: the abort is recorded with both")
 	}
-	a, inst, err := c.openCeremony(ctx, out, "abort", pos)
+	a, inst, err := c.openCeremony(ctx, out, id)
 	if err != nil {
 		return err
 	}
@@ -27,7 +39,7 @@ func cmdAbort(ctx context.Context, args []string, _ io.Reader, out io.Writer) er
 	if inst.Ended() {
 		return fmt.Errorf("ceremony %s has already ended (%s): nothing to abort", inst.ID(), inst.Phase())
 	}
-	if err := inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: *reason, By: *by}); err != nil {
+	if err := inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: reason, By: by}); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Ceremony %s aborted.\n", inst.ID())

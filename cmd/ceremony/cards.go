@@ -9,13 +9,27 @@ import (
 	"text/tabwriter"
 
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/spf13/cobra"
 )
 
-func cmdCards(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
-	fs, c := newFlags("cards", out)
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+func newCardsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cards",
+		Short: "The card registry: what each card holds, default-PIN and blocked flags",
+		Long: `The card registry, derived from the events: each card's serial, the key
+set and share it holds and the set's status, which PINs are still the
+factory default, which are blocked, and whether a write's outcome is
+unknown.`,
+		Args: noArgs,
 	}
+	c := storeFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runCards(cmd.Context(), c, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runCards(ctx context.Context, c *common, out io.Writer) error {
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return err

@@ -7,21 +7,36 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 )
 
-func cmdEvents(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
-	fs, c := newFlags("events", out)
-	asJSON := fs.Bool("json", false, "print the stored events as JSON Lines, exactly as stored")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func newEventsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "events ID",
+		Short: "One ceremony's events as a table (--json for JSON Lines)",
+		Long: `One ceremony's events in order: position, time, source, type and the
+payload's fields, then the length of the hash chain and its last hash.
+With --json, the events exactly as stored, one JSON object a line.`,
+		Example: `  ceremony events gen-1a2b3c4d
+  ceremony events gen-1a2b3c4d --json > gen-1a2b3c4d.jsonl`,
+		Args: ceremonyArg,
 	}
-	a, inst, err := c.openCeremony(ctx, out, "events", pos)
+	c := storeFlags(cmd)
+	asJSON := cmd.Flags().Bool("json", false, "print the stored events as JSON Lines, exactly as stored")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return runEvents(cmd.Context(), c, args[0], *asJSON, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runEvents(ctx context.Context, c *common, id string, asJSON bool, out io.Writer) error {
+	a, inst, err := c.openCeremony(ctx, out, id)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	if *asJSON {
+	if asJSON {
 		recs, err := a.store.Load(ctx, inst.ID())
 		if err != nil {
 			return err

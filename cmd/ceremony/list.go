@@ -6,13 +6,25 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
-func cmdList(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
-	fs, c := newFlags("list", out)
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+func newListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "Every ceremony with its phase",
+		Long:  "List every ceremony in the event store: its kind, phase, when it started and was last updated, its number of events and the step it waits for, if any.",
+		Args:  noArgs,
 	}
+	c := storeFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runList(cmd.Context(), c, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runList(ctx context.Context, c *common, out io.Writer) error {
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return err

@@ -14,39 +14,52 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/spf13/cobra"
 )
 
-func cmdResume(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
-	fs, c := newFlags("resume", out)
+func newResumeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "resume ID",
+		Short: "Continue a ceremony that stopped (crash, timeout, closed terminal)",
+		Long: `Continue a ceremony that stopped before its end, from its recorded events:
+after a crash, a step timeout or a closed terminal. A write whose outcome
+was not recorded is checked on the card; secrets held in memory only are
+gone, and the ceremony says what must be redone. An interrupted hsm backup
+or restore is ended as failed, saying to run it again. Give the same
+station flags as the ceremony had (--cards-dir or --reader, --hsm ...).`,
+		Example: `  ceremony resume gen-1a2b3c4d --cards-dir cards`,
+		Args:    ceremonyArg,
+	}
+	c := storeFlags(cmd)
 	var sf stationFlags
-	sf.register(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	sf.register(cmd.Flags(), true)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()
+		a, inst, err := c.openCeremony(ctx, out, args[0])
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		if inst.Ended() {
+			fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
+			return outcome(inst)
+		}
+		switch inst.Kind() {
+		case hsmbackup.KindBackup, hsmbackup.KindRestore:
+			return resumeHSMBackup(ctx, inst, out)
+		case usercard.KindEnrol, usercard.KindActivate, pinchange.Kind, sharecopy.Kind:
+			return resumeCard(ctx, a, inst, &sf, in, out)
+		}
+		station, h, closeHSM, err := sf.interactive(ctx, in, out)
+		if err != nil {
+			return err
+		}
+		defer closeHSM()
+		fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
+		runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: true}
+		return drive(ctx, inst, h, out, runner.Run)
 	}
-	a, inst, err := c.openCeremony(ctx, out, "resume", pos)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	if inst.Ended() {
-		fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
-		return outcome(inst)
-	}
-	switch inst.Kind() {
-	case hsmbackup.KindBackup, hsmbackup.KindRestore:
-		return resumeHSMBackup(ctx, inst, out)
-	case usercard.KindEnrol, usercard.KindActivate, pinchange.Kind, sharecopy.Kind:
-		return resumeCard(ctx, a, inst, &sf, in, out)
-	}
-	station, h, closeHSM, err := sf.interactive(ctx, in, out)
-	if err != nil {
-		return err
-	}
-	defer closeHSM()
-	fmt.Fprintf(out, "Resuming ceremony %s (%s) in phase %s.\n", inst.ID(), inst.Kind(), inst.Phase())
-	runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: true}
-	return drive(ctx, inst, h, out, runner.Run)
+	return cmd
 }
 
 // resumeHSMBackup ends an interrupted backup or restore: neither holds a

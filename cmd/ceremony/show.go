@@ -15,15 +15,28 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/spf13/cobra"
 )
 
-func cmdShow(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
-	fs, c := newFlags("show", out)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func newShowCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "One ceremony's state",
+		Long: `One ceremony's state as its events give it: kind, phase, operator, quorum,
+key set and KCV, cards written and read, refusals, wrong PINs, timeouts,
+the step it waits for and, if it has not ended, how to resume or abort it.`,
+		Example: `  ceremony show gen-1a2b3c4d`,
+		Args:    ceremonyArg,
 	}
-	a, inst, err := c.openCeremony(ctx, out, "show", pos)
+	c := storeFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return runShow(cmd.Context(), c, args[0], cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runShow(ctx context.Context, c *common, id string, out io.Writer) error {
+	a, inst, err := c.openCeremony(ctx, out, id)
 	if err != nil {
 		return err
 	}

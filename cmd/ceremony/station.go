@@ -13,9 +13,11 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/spf13/pflag"
 )
 
-// station flags shared by generate, load and resume.
+// stationFlags are the flags of the commands that run a ceremony at the
+// operator's station: generate, load, resume, user, pin change, copy.
 type stationFlags struct {
 	cardsDir string
 	timeout  time.Duration
@@ -24,15 +26,19 @@ type stationFlags struct {
 	hsm      hsmFlags
 }
 
-func (s *stationFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
+// register adds the station flags; withHSM adds the --hsm flags too, for
+// the commands that use an HSM or a PKCS#11 slot (pin change and copy
+// touch neither).
+func (s *stationFlags) register(fs *pflag.FlagSet, withHSM bool) {
 	fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
 	fs.DurationVar(&s.timeout, "step-timeout", ceremonies.DefaultStepTimeout, "how long a step waits for the operator before the ceremony pauses")
 	fs.StringVar(&s.operator, "operator", "", "name of the operator running the ceremony (recorded)")
 	fs.StringVar(&s.reader, "reader", "", "a PC/SC reader name (see 'ceremony readers') instead of the emulated in-process reader")
-	s.hsm.register(fs)
+	if withHSM {
+		s.hsm.register(fs)
+	} else {
+		s.hsm.kind = "soft"
+	}
 }
 
 // interactive builds a station on the terminal: the operator types which
@@ -148,4 +154,9 @@ func drive(ctx context.Context, inst *engine.Instance, h *rehearsal.Hand, out io
 	}
 	fmt.Fprintf(out, "Ceremony %s: %s.\n", inst.ID(), inst.Phase())
 	return outcome(inst)
+}
+
+// sayTo prints what a ceremony says to the operator.
+func sayTo(out io.Writer) func(string) {
+	return func(s string) { fmt.Fprintf(out, "  > %s\n", s) }
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ceremony-hsm/ceremony/events/export"
+)
+
+func newAuditKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Print the export signing key's public key and fingerprint",
+		Long: `Print the public key (hex) and fingerprint of the key that signs audit
+exports: give the public key to auditors for 'ceremony audit verify'.`,
+		Example: `  ceremony audit key
+  ceremony audit key --hsm pkcs11 --pkcs11-token audit --pkcs11-pin-file audit.pin`,
+		Args: noArgs,
+	}
+	var k signingKeyFlags
+	k.register(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		out := cmd.OutOrStdout()
+		s, done, err := k.signer(cmd.Context(), out)
+		if err != nil {
+			return err
+		}
+		defer done()
+		fmt.Fprintf(out, "public key:  %x\nfingerprint: %s\n", []byte(s.Public()), export.Fingerprint(s.Public()))
+		return nil
+	}
+	return cmd
+}
