@@ -19,10 +19,13 @@ events.jsonl (each stored event, byte for byte, one a line), events.csv
 (the same for spreadsheets) and manifest.json (the filter, the stream
 range, per ceremony the count and first and last hashes, the files'
 SHA-256, the tool version and an Ed25519 signature). --from, --to,
---ceremony and --kind select the events. The signing key is a key file
-(--key-file) or, with --hsm pkcs11, a key made in the token on first use
-(Ed25519, never extractable). A directory holding an export is never
-overwritten.`,
+--ceremony and --kind select the events. A directory holding an export
+is never overwritten.
+
+The signing key is a key file, by default ceremony/audit-signing.key in
+the user's config directory; a key file that does not exist is an error
+unless --create is given (see 'ceremony audit key'). With --hsm pkcs11
+the key is made in the token on first use (Ed25519, never extractable).`,
 		Example: `  ceremony audit export --out exp/
   ceremony audit export --out exp-gen/ --ceremony gen-1a2b3c4d
   ceremony audit export --out exp-nov/ --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z`,
