@@ -15,9 +15,10 @@ func newGenerateCmd() *cobra.Command {
 		Use:   "generate",
 		Short: "Generate a Backup Key and write it to cards, interactively",
 		Long: `Generate a Backup Key, split it k-of-n and write one share to each of n
-cards, read k of them back to check the key, then load it into the HSM. The operator is guided on the terminal, which serves as PIN pad:
-on emulated cards (--cards-dir) the operator types which card goes into
-the reader; with --reader the cards go into a PC/SC reader.
+cards, read k of them back to check the key, then load it into the HSM.
+The operator is guided on the terminal, which serves as PIN pad: on
+emulated cards (--cards-dir) the operator types which card goes into the
+reader; with --reader the cards go into a PC/SC reader.
 
 A step not done within --step-timeout pauses the ceremony; 'ceremony
 resume ID' continues it, also after a crash or a closed terminal.`,

@@ -63,12 +63,12 @@ every prompt with the right card and PIN, on emulated cards made in
 in-memory software HSM (a user card's enrol and activate use the slot of
 --hsm pkcs11). For rehearsals and drills, never for real keys:
 
-  --kill-after N   SIGKILL this process right after its N-th acknowledged
-                   event, as a power cut would; then run it again with
-                   --resume (and 'ceremony health') to see the recovery.
-  --tear-write N   pull the card in the middle of the N-th write to a card
-                   (a torn write): the ceremony must refuse the card for
-                   that write and rewrite it.
+    --kill-after N   SIGKILL this process right after its N-th acknowledged
+                     event, as a power cut would; then run it again with
+                     --resume (and 'ceremony health') to see the recovery.
+    --tear-write N   pull the card in the middle of the N-th write to a
+                     card (a torn write): the ceremony must refuse the
+                     card for that write and rewrite it.
 
 --data-dir has no default here, so that a drill never writes into the
 ceremonies' event store: give a directory of its own. The crash matrix

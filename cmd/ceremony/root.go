@@ -10,10 +10,10 @@ import (
 
 // rootLong is the root command's help. It is the one place that documents
 // the exit codes (docs/cli/ceremony.md is generated from it).
-const rootLong = `ceremony runs HSM key ceremonies on smart cards. A Backup Key is generated
-in the HSM and split k-of-n onto cards, loaded back from k cards, copied,
-and used to back up and restore the HSM's keys; user cards unlock a
-PKCS#11 slot. Every step is recorded as an event in an embedded event
+const rootLong = `ceremony runs HSM key ceremonies on smart cards. A Backup Key is generated,
+split k-of-n onto cards and loaded into an HSM; it is loaded again from
+any k cards, its shares are copied to spare cards, and it wraps the
+HSM's keys for backup and restore. User cards unlock a PKCS#11 slot. Every step is recorded as an event in an embedded event
 store, the one record of what happened: a ceremony stopped by a crash, a
 timeout or a closed terminal is resumed from it.
 
@@ -105,6 +105,9 @@ func (st *runState) bareError(stderr io.Writer) error {
 	c := st.bare
 	if args := c.Flags().Args(); len(args) > 0 {
 		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2 // as cobra does for the root
+		}
 		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
 			msg += "; did you mean " + strings.Join(s, " or ") + "?"
 		}

@@ -74,8 +74,7 @@ func newUserCmd() *cobra.Command {
 by a login before any card is touched; then a key is made on the card
 (its admin PIN, the backup slot's) and the PIN is sealed to that key, the
 card's serial and the slot's name, and written to the card's user slot
-(its user PIN). Name the slot the same way here and at 'user activate'.
-`,
+(its user PIN). Name the slot the same way here and at 'user activate'.`,
 		`  ceremony user enrol --operator alice --cards-dir cards \
       --hsm pkcs11 --pkcs11-token slot-1 --pkcs11-pin-file slot-1.pin`)
 	activate := newUserSubCmd("activate", "Log the slot in with the card and its PIN; OK on the PIN pad logs it out",
