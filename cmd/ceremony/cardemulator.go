@@ -12,10 +12,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// cmdCardEmulator plugs emulated cards into a vpcd reader slot: it
-// inserts --card, then reads commands from its input: "pull" takes the
-// card out, "insert FILE" puts another in, "quit" (or the end of input)
-// pulls the card and stops.
+// newCardEmulatorCmd: "card-emulator" plugs emulated cards into a vpcd
+// reader slot: it inserts --card, then reads commands from its input:
+// "pull" takes the card out, "insert FILE" puts another in, "quit" (or the
+// end of input) pulls the card and stops.
 func newCardEmulatorCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "card-emulator",

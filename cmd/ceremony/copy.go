@@ -9,7 +9,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// cmdCopy runs "copy": a one-to-one copy of a Backup Key share to another card.
+// newCopyCmd builds "copy": a one-to-one copy of a Backup Key share to
+// another card.
 func newCopyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "copy",
@@ -24,7 +25,7 @@ cannot be copied.`,
 	}
 	c := storeFlags(cmd)
 	var sf stationFlags
-	sf.register(cmd.Flags(), false)
+	sf.register(cmd.Flags(), needsOperator)
 	id := cmd.Flags().String("id", "", "ceremony id (default: copy-<random>)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()

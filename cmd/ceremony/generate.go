@@ -30,7 +30,7 @@ resume ID' continues it, also after a crash or a closed terminal.`,
 	c := storeFlags(cmd)
 	fs := cmd.Flags()
 	var sf stationFlags
-	sf.register(fs, true)
+	sf.register(fs, needsHSM|needsOperator)
 	quorum := fs.String("quorum", "2-of-3", "quorum k-of-n: 2-of-3, 3-of-5, or a custom k-of-n (2 <= k <= n <= 16)")
 	witnesses := fs.Int("witnesses", 0, "witness sign-offs required before the key is loaded (taken on the terminal)")
 	id := fs.String("id", "", "ceremony id (default: gen-<random>)")

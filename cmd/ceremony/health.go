@@ -11,8 +11,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// cmdHealth prints the open findings: inconsistent states and quorum
-// risks derived from every event. It exits 5 while a critical one is open.
+// newHealthCmd builds "health", which prints the open findings:
+// inconsistent states and quorum risks derived from every event. It exits
+// 5 while a critical one is open.
 func newHealthCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "health",

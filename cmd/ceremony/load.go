@@ -24,7 +24,7 @@ the terminal, as in 'ceremony generate'.`,
 	c := storeFlags(cmd)
 	fs := cmd.Flags()
 	var sf stationFlags
-	sf.register(fs, true)
+	sf.register(fs, needsHSM|needsOperator)
 	keySet := fs.String("key-set", "", "key set id to load (default: the set of the first card read)")
 	witnesses := fs.Int("witnesses", 0, "witness sign-offs required before the key is loaded (taken on the terminal)")
 	id := fs.String("id", "", "ceremony id (default: load-<random>)")

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// cmdPIN runs "pin change".
+// newPINCmd builds "pin" and its one subcommand, "pin change".
 func newPINCmd() *cobra.Command {
 	return group("pin", "Change a card's PIN", "", newPINChangeCmd())
 }
@@ -31,7 +31,7 @@ was not recorded is settled on the card by 'ceremony resume'.`,
 	c := storeFlags(cmd)
 	fs := cmd.Flags()
 	var sf stationFlags
-	sf.register(fs, false)
+	sf.register(fs, needsOperator)
 	slot := fs.String("slot", "", "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)")
 	id := fs.String("id", "", "ceremony id (default: pin-<random>)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

@@ -10,8 +10,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// cmdReaders lists the PC/SC readers, the card in each, what the event
-// log says it holds and its retry counters, without spending a PIN try.
+// newReadersCmd builds "readers": it lists the PC/SC readers, the card in
+// each, what the event log says it holds and its retry counters, without
+// spending a PIN try.
 func newReadersCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "readers",

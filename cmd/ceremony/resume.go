@@ -32,7 +32,7 @@ station flags as the ceremony had (--cards-dir or --reader, --hsm ...).`,
 	}
 	c := storeFlags(cmd)
 	var sf stationFlags
-	sf.register(cmd.Flags(), true)
+	sf.register(cmd.Flags(), needsHSM)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()
 		a, inst, err := c.openCeremony(ctx, out, args[0])

@@ -26,15 +26,24 @@ type stationFlags struct {
 	hsm      hsmFlags
 }
 
-// register adds the station flags; withHSM adds the --hsm flags too, for
-// the commands that use an HSM or a PKCS#11 slot (pin change and copy
-// touch neither).
-func (s *stationFlags) register(fs *pflag.FlagSet, withHSM bool) {
+// stationNeeds says which station flags a command takes beside
+// --cards-dir, --reader and --step-timeout.
+type stationNeeds int
+
+const (
+	needsHSM      stationNeeds = 1 << iota // the --hsm flags: an HSM or a PKCS#11 slot (pin change and copy use neither)
+	needsOperator                          // --operator: who starts the ceremony (resume starts none)
+)
+
+// register adds the station flags a command needs.
+func (s *stationFlags) register(fs *pflag.FlagSet, needs stationNeeds) {
 	fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
 	fs.DurationVar(&s.timeout, "step-timeout", ceremonies.DefaultStepTimeout, "how long a step waits for the operator before the ceremony pauses")
-	fs.StringVar(&s.operator, "operator", "", "name of the operator running the ceremony (recorded)")
+	if needs&needsOperator != 0 {
+		fs.StringVar(&s.operator, "operator", "", "name of the operator running the ceremony (recorded; required)")
+	}
 	fs.StringVar(&s.reader, "reader", "", "a PC/SC reader name (see 'ceremony readers') instead of the emulated in-process reader")
-	if withHSM {
+	if needs&needsHSM != 0 {
 		s.hsm.register(fs)
 	} else {
 		s.hsm.kind = "soft"

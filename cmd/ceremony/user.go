@@ -90,7 +90,7 @@ func newUserSubCmd(sub, short, long, example string) *cobra.Command {
 	cmd := &cobra.Command{Use: sub, Short: short, Long: long, Example: example, Args: noArgs}
 	c := storeFlags(cmd)
 	var sf stationFlags
-	sf.register(cmd.Flags(), true)
+	sf.register(cmd.Flags(), needsHSM|needsOperator)
 	id := cmd.Flags().String("id", "", "ceremony id (default: "+sub+"-<random>)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()

@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// cmdWitness records a witness's sign-off of a ceremony, at any phase,
-// also after its end; with --key-file the witness signs it with their own
-// Ed25519 key.
+// newWitnessCmd builds "witness": it records a witness's sign-off of a
+// ceremony, at any phase, also after its end; with --key-file the witness
+// signs it with their own Ed25519 key.
 func newWitnessCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "witness ID",
