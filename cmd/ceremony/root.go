@@ -10,12 +10,13 @@ import (
 
 // rootLong is the root command's help. It is the one place that documents
 // the exit codes (docs/cli/ceremony.md is generated from it).
-const rootLong = `ceremony runs HSM key ceremonies on smart cards. A Backup Key is generated,
-split k-of-n onto cards and loaded into an HSM; it is loaded again from
-any k cards, its shares are copied to spare cards, and it wraps the
-HSM's keys for backup and restore. User cards unlock a PKCS#11 slot. Every step is recorded as an event in an embedded event
-store, the one record of what happened: a ceremony stopped by a crash, a
-timeout or a closed terminal is resumed from it.
+const rootLong = `ceremony runs HSM key ceremonies on smart cards. A Backup Key is
+generated, split k-of-n onto cards and loaded into an HSM; it is loaded
+again from any k cards, its shares are copied to spare cards, and it
+wraps the HSM's keys for backup and restore. User cards unlock a PKCS#11
+slot. Every step is recorded as an event in an embedded event store, the
+one record of what happened: a ceremony stopped by a crash, a timeout or
+a closed terminal is resumed from it.
 
 The commands that open the event store take --data-dir (default
 $CEREMONY_DATA_DIR, else ./ceremony-data) and --sync always|relaxed.
