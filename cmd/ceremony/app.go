@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,70 +13,55 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// common holds the flags every command takes.
+// common holds the flags of a command that opens the event store.
 type common struct {
 	dataDir string
 	sync    string
+	flags   *pflag.FlagSet // to tell an explicit --data-dir "" from none
 }
 
-func newFlags(name string, out io.Writer) (*flag.FlagSet, *common) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	c := &common{}
-	def := os.Getenv("CEREMONY_DATA_DIR")
-	if def == "" {
-		def = "ceremony-data"
-	}
-	fs.StringVar(&c.dataDir, "data-dir", def, "event store directory")
-	fs.StringVar(&c.sync, "sync", "always", "fsync policy: always (every event on disk before it is acknowledged) or relaxed (rehearsals only)")
-	return fs, c
+// storeFlags adds --data-dir and --sync to a command that opens the event
+// store.
+func storeFlags(cmd *cobra.Command) *common {
+	c := &common{flags: cmd.Flags()}
+	cmd.Flags().StringVar(&c.dataDir, "data-dir", "", "event store directory (default $"+dataDirEnv+", else ./"+defaultDataDir+")")
+	syncFlag(cmd.Flags(), &c.sync)
+	return c
 }
 
-// parse parses args, flags and positional arguments in any order
-// ("show ID --data-dir D" as well as "show --data-dir D ID"), and turns
-// flag errors into usage errors. It returns the positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%v", err)
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+// syncFlag adds --sync.
+func syncFlag(fs *pflag.FlagSet, p *string) {
+	fs.StringVar(p, "sync", "always", "fsync policy: always (every event on disk before it is acknowledged) or relaxed (rehearsals only)")
+}
+
+const (
+	dataDirEnv     = "CEREMONY_DATA_DIR"
+	defaultDataDir = "ceremony-data"
+)
+
+// resolveDataDir fills in the default event store directory when
+// --data-dir was not given.
+func (c *common) resolveDataDir() {
+	if c.dataDir != "" || (c.flags != nil && c.flags.Changed("data-dir")) {
+		return
+	}
+	if c.dataDir = os.Getenv(dataDirEnv); c.dataDir == "" {
+		c.dataDir = defaultDataDir
 	}
 }
 
-// parseNoArgs parses args for a command that takes flags only.
-func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("%s takes no arguments, got %q", fs.Name(), pos)
-	}
-	return nil
-}
-
-// openCeremony checks that pos names one ceremony, opens the store and
-// returns it. The caller closes the app.
-func (c *common) openCeremony(ctx context.Context, out io.Writer, cmd string, pos []string) (*app, *engine.Instance, error) {
-	if len(pos) != 1 {
-		return nil, nil, usagef("%s takes one ceremony id ('ceremony list' shows them)", cmd)
-	}
+// openCeremony opens the store and returns the ceremony id with it. The
+// caller closes the app.
+func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return nil, nil, err
 	}
-	inst, err := a.get(pos[0])
+	inst, err := a.get(id)
 	if err != nil {
 		a.close()
 		return nil, nil, err
@@ -92,6 +76,7 @@ type app struct {
 }
 
 func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
+	c.resolveDataDir()
 	var mode jetstream.SyncMode
 	switch c.sync {
 	case "always":

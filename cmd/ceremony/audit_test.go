@@ -31,7 +31,7 @@ func TestAuditExportMutations(t *testing.T) {
 	_, out := runIn(t, "list", "--data-dir", data)
 	gen := strings.Fields(strings.Split(out, "\n")[1])[0]
 	expA, expB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	if code, out := runIn(t, "audit", "export", "--out", expA, "--data-dir", data, "--key-file", key); code != exitOK {
+	if code, out := runIn(t, "audit", "export", "--out", expA, "--data-dir", data, "--key-file", key, "--create"); code != exitOK {
 		t.Fatalf("export: %d\n%s", code, out)
 	}
 	second := t.TempDir()

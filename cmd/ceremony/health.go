@@ -8,15 +8,31 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/spf13/cobra"
 )
 
-// cmdHealth prints the open findings: inconsistent states and quorum
-// risks derived from every event. It exits 5 while a critical one is open.
-func cmdHealth(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
-	fs, c := newFlags("health", out)
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+// newHealthCmd builds "health", which prints the open findings:
+// inconsistent states and quorum risks derived from every event. It exits
+// 5 while a critical one is open.
+func newHealthCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Open findings; exit 5 if one is critical",
+		Long: `The open findings, derived from every event: side effects with no recorded
+outcome, stalled ceremonies, key sets with no spare share or below their
+quorum, blocked cards or cards on a factory-default PIN, an HSM holding
+another Backup Key; each with what to do. Exits 5 while a critical
+finding is open.`,
+		Args: noArgs,
 	}
+	c := storeFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runHealth(cmd.Context(), c, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runHealth(ctx context.Context, c *common, out io.Writer) error {
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return err

@@ -66,14 +66,22 @@ type proc struct {
 	err   error
 }
 
+// start runs a command of the event store in a subprocess, on the site's
+// data directory.
 func (s *site) start(args ...string) *proc {
+	s.t.Helper()
+	return s.startBare(append(args, "--data-dir", s.dataDir)...)
+}
+
+// startBare runs a command in a subprocess with args as they are (for the
+// commands that take no --data-dir).
+func (s *site) startBare(args ...string) *proc {
 	s.t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	full := append(args, "--data-dir", s.dataDir)
-	cmd := exec.Command(exe, full...)
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "CEREMONY_TEST_MAIN=1")
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
@@ -202,7 +210,7 @@ func TestUsageErrorsAndExitCodes(t *testing.T) {
 		{[]string{"generate", "--quorum", "1-of-3", "--operator", "x", "--cards-dir", s.cardsDir}, exitUsage, "k must be at least 2"},
 		{[]string{"generate", "--quorum", "3-of-2", "--operator", "x"}, exitUsage, "n must be at least k"},
 		{[]string{"generate", "--quorum", "2-of-3"}, exitUsage, "--operator is required"},
-		{[]string{"generate", "--bogus"}, exitUsage, "flag provided but not defined"},
+		{[]string{"generate", "--bogus"}, exitUsage, "unknown flag: --bogus"},
 		{[]string{"list", "--sync", "sometimes"}, exitUsage, "use always or relaxed"},
 		{[]string{"show", "nope"}, exitNotFound, "no ceremony \"nope\""},
 		{[]string{"abort", "nope", "--reason", "x", "--operator", "y"}, exitNotFound, "no ceremony"},

@@ -206,7 +206,7 @@ func TestThroughPCSC(t *testing.T) {
 	})
 
 	t.Run("card-emulator plugs cards into vpcd and swaps them", func(t *testing.T) {
-		e := s.start("card-emulator", "--vpcd", d.VpcdAddr(1), "--card", filepath.Join(s.cardsDir, "card1.img"))
+		e := s.startBare("card-emulator", "--vpcd", d.VpcdAddr(1), "--card", filepath.Join(s.cardsDir, "card1.img"))
 		e.waitFor(t, "inserted")
 		reader1 := "Virtual PCD 00 01"
 		waitReaders := func(want string) {

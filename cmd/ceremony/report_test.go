@@ -28,7 +28,7 @@ func TestReportRendersInChromium(t *testing.T) {
 		t.Fatalf("witness: %d\n%s", code, out)
 	}
 	exp := filepath.Join(dir, "exp")
-	if code, out := runIn(t, "audit", "export", "--out", exp, "--ceremony", id, "--data-dir", data, "--key-file", filepath.Join(dir, "k")); code != exitOK {
+	if code, out := runIn(t, "audit", "export", "--out", exp, "--ceremony", id, "--data-dir", data, "--key-file", filepath.Join(dir, "k"), "--create"); code != exitOK {
 		t.Fatalf("export: %d\n%s", code, out)
 	}
 	html := filepath.Join(dir, "report.html")

@@ -8,32 +8,47 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/spf13/cobra"
 )
 
-// cmdWitness records a witness's sign-off of a ceremony, at any phase,
-// also after its end; with --key-file the witness signs it with their own
-// Ed25519 key.
-func cmdWitness(ctx context.Context, args []string, _ io.Reader, out io.Writer) error {
-	fs, c := newFlags("witness", out)
+// newWitnessCmd builds "witness": it records a witness's sign-off of a
+// ceremony, at any phase, also after its end; with --key-file the witness
+// signs it with their own Ed25519 key.
+func newWitnessCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "witness ID",
+		Short: "Record a witness's sign-off of a ceremony, also after its end",
+		Long: `Record a witness's sign-off of a ceremony, at any phase and also after its
+end: the sign-off covers the ceremony's events up to the last one (its
+hash is recorded). With --key-file the witness signs it with their own
+Ed25519 key (the signature and its public key are recorded).`,
+		Example: `  ceremony witness gen-1a2b3c4d --name "Wendy Witness" --role auditor --key-file wendy.key`,
+		Args:    ceremonyArg,
+	}
+	c := storeFlags(cmd)
+	fs := cmd.Flags()
 	name := fs.String("name", "", "the witness's name (required)")
 	role := fs.String("role", "", "the witness's role, e.g. auditor, security officer (required)")
 	statement := fs.String("statement", "I witnessed this ceremony as recorded up to this point", "what the witness attests")
 	key := fs.String("key-file", "", "the witness's own Ed25519 key file, to sign the sign-off (created on first use)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return runWitness(cmd.Context(), c, args[0], *name, *role, *statement, *key, cmd.OutOrStdout())
 	}
-	if *name == "" || *role == "" {
+	return cmd
+}
+
+func runWitness(ctx context.Context, c *common, id, name, role, statement, key string, out io.Writer) error {
+	if name == "" || role == "" {
 		return usagef("--name and --role are required: the sign-off records both")
 	}
-	a, inst, err := c.openCeremony(ctx, out, "witness", pos)
+	a, inst, err := c.openCeremony(ctx, out, id)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	w := &events.Witnessed{Name: *name, Role: *role, Statement: *statement, UpTo: inst.LastHash()}
-	if *key != "" {
-		s, _, err := keyfile.LoadOrCreate(*key)
+	w := &events.Witnessed{Name: name, Role: role, Statement: statement, UpTo: inst.LastHash()}
+	if key != "" {
+		s, _, err := keyfile.LoadOrCreate(key)
 		if err != nil {
 			return err
 		}
@@ -46,7 +61,7 @@ func cmdWitness(ctx context.Context, args []string, _ io.Reader, out io.Writer) 
 	if err := inst.Record(ctx, events.SourceOperator, w); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Ceremony %s witnessed by %s (%s) up to event %.16s…", inst.ID(), *name, *role, w.UpTo)
+	fmt.Fprintf(out, "Ceremony %s witnessed by %s (%s) up to event %.16s…", inst.ID(), name, role, w.UpTo)
 	if w.Signature != "" {
 		fmt.Fprint(out, ", signed")
 	}

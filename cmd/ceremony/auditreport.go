@@ -15,6 +15,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
+	"github.com/spf13/cobra"
 )
 
 // reportEvent is one row of the report's step table.
@@ -50,6 +51,37 @@ var deviations = map[string]string{
 	"backupkey.shares_discarded": "shares discarded", "ceremony.secrets_lost": "secrets lost", "ceremony.resumed": "resumed",
 	"backupkey.share_write_failed": "write failed", "hsm.load_failed": "HSM load failed", "backupkey.key_set_voided": "key set voided",
 	"sharecopy.redundancy_warning": "redundancy lost", "pin.policy_refused": "PIN refused by policy", "pin.change_resolved": "uncertain PIN change settled",
+}
+
+func newAuditReportCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "report ID",
+		Short: "A printable HTML report of one ceremony (--out FILE.html)",
+		Long: `Write a printable HTML report of one ceremony to --out FILE.html (never
+overwritten): kind, outcome, times, operators, witnesses, quorum, key set
+and KCV, cards, the deviations a reviewer must see (timeouts, wrong PINs,
+refusals, retries, aborts), every step, the first and last event hashes,
+and lines for the operator's, a witness's and the auditor's signatures.
+With --export, the signed export's file hashes and key fingerprint too.`,
+		Example: `  ceremony audit report gen-1a2b3c4d --out gen-1a2b3c4d.html --export exp/`,
+		Args:    ceremonyArg,
+	}
+	c := storeFlags(cmd)
+	outFile := cmd.Flags().String("out", "", "the HTML file to write (never overwritten; required)")
+	exportOf := cmd.Flags().String("export", "", "a signed export of the ceremony, whose hashes the report lists")
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		ctx, out := cmd.Context(), cmd.OutOrStdout()
+		if *outFile == "" {
+			return usagef("audit report takes the ceremony id and --out FILE.html")
+		}
+		a, err := c.open(ctx, out)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		return cmdReport(ctx, a, pos[0], *outFile, *exportOf, out)
+	}
+	return cmd
 }
 
 // cmdReport writes the printable HTML report of one ceremony; exportDir,

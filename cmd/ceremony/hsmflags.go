@@ -7,6 +7,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/spf13/pflag"
 )
 
 // hsmFlags choose the HSM a ceremony loads the Backup Key into. The token
@@ -20,9 +21,7 @@ type hsmFlags struct {
 	pinEnv  string
 }
 
-func (h *hsmFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-}) {
+func (h *hsmFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&h.kind, "hsm", "soft", "HSM: soft (in-memory software HSM, for rehearsals) or pkcs11")
 	fs.StringVar(&h.module, "pkcs11-module", "", "PKCS#11 module path, e.g. /usr/lib/softhsm/libsofthsm2.so (or module-path in --pkcs11-token's URI)")
 	fs.StringVar(&h.token, "pkcs11-token", "", "token label, serial or PKCS#11 URI (RFC 7512), e.g. pkcs11:token=ceremony")

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"time"
+
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ceremony-hsm/ceremony/events/export"
+)
+
+func newAuditExportCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "A signed export: JSON Lines, CSV and a manifest (--out DIR)",
+		Long: `Write a signed export of the event store for auditors into --out DIR:
+events.jsonl (each stored event, byte for byte, one a line), events.csv
+(the same for spreadsheets) and manifest.json (the filter, the stream
+range, per ceremony the count and first and last hashes, the files'
+SHA-256, the tool version and an Ed25519 signature). --from, --to,
+--ceremony and --kind select the events. A directory holding an export
+is never overwritten.
+
+The signing key is a key file, by default ceremony/audit-signing.key in
+the user's config directory; a key file that does not exist is an error
+unless --create is given (see 'ceremony audit key'). With --hsm pkcs11
+the key is made in the token on first use (Ed25519, never extractable).`,
+		Example: `  ceremony audit export --out exp/
+  ceremony audit export --out exp-gen/ --ceremony gen-1a2b3c4d
+  ceremony audit export --out exp-nov/ --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z`,
+		Args: noArgs,
+	}
+	c := storeFlags(cmd)
+	fs := cmd.Flags()
+	outDir := fs.String("out", "", "the directory to write (must not hold an export; required)")
+	from := fs.String("from", "", "first event time (RFC 3339)")
+	to := fs.String("to", "", "events before this time (RFC 3339)")
+	ceremony := fs.String("ceremony", "", "one ceremony id")
+	kind := fs.String("kind", "", "one ceremony kind, e.g. backup-key-generate")
+	var k signingKeyFlags
+	k.register(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx, out := cmd.Context(), cmd.OutOrStdout()
+		if *outDir == "" {
+			return usagef("audit export needs --out DIR")
+		}
+		f := export.Filter{CeremonyID: *ceremony, Kind: *kind}
+		for _, t := range []struct {
+			s   string
+			dst *time.Time
+		}{{*from, &f.From}, {*to, &f.To}} {
+			if t.s == "" {
+				continue
+			}
+			var err error
+			if *t.dst, err = time.Parse(time.RFC3339, t.s); err != nil {
+				return usagef("--from/--to %q: use RFC 3339, e.g. 2026-11-27T10:00:00Z", t.s)
+			}
+		}
+		a, err := c.open(ctx, out)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		recs, err := storedRecords(ctx, a)
+		if err != nil {
+			return err
+		}
+		sg, done, err := k.signer(ctx, out)
+		if err != nil {
+			return err
+		}
+		defer done()
+		m, err := export.Write(*outDir, recs, f, toolVersion, time.Now(), sg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "exported %d events of %d ceremonies to %s, signed by %s\n", m.Events, len(m.Ceremonies), *outDir, m.Fingerprint)
+		return nil
+	}
+	return cmd
+}

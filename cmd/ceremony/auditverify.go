@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
+	"github.com/ceremony-hsm/ceremony/events/export"
+)
+
+func newAuditVerifyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify DIR",
+		Short: "Verify an export offline (--public-key)",
+		Long: `Verify an export directory offline, with only the export and the signing
+key's public key: the manifest's signature, each file's SHA-256, and each
+event's hash and place in its ceremony's chain. Exits 0 only when
+everything holds; otherwise exits 3 naming the file and line.`,
+		Example: `  ceremony audit verify exp/ --public-key 3b6a27bc...
+  ceremony audit verify exp/ --public-key audit-key.pub`,
+		Args: oneArg("the export directory"),
+	}
+	pubKey := cmd.Flags().String("public-key", "", "the public key (hex, as 'ceremony audit key' prints it) or a file holding it (required)")
+	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		out := cmd.OutOrStdout()
+		if *pubKey == "" {
+			return usagef("audit verify takes the export directory and --public-key")
+		}
+		pub, err := keyfile.ParsePublic(*pubKey)
+		if err != nil {
+			return usagef("--public-key: %v", err)
+		}
+		m, err := export.Verify(pos[0], pub)
+		if err != nil {
+			return &codeError{exitNotDone, err}
+		}
+		fmt.Fprintf(out, "OK: %d events of %d ceremonies (stream %d..%d), signed by %s\n", m.Events, len(m.Ceremonies), m.FirstSeq, m.LastSeq, m.Fingerprint)
+		return nil
+	}
+	return cmd
+}

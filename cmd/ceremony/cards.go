@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/spf13/cobra"
+)
+
+func newCardsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cards",
+		Short: "The card registry: what each card holds, default-PIN and blocked flags",
+		Long: `The card registry, derived from the events: each card's serial, the key
+set and share it holds and the set's status, which PINs are still the
+factory default, which are blocked, and whether a write's outcome is
+unknown.`,
+		Args: noArgs,
+	}
+	c := storeFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runCards(cmd.Context(), c, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runCards(ctx context.Context, c *common, out io.Writer) error {
+	a, err := c.open(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	printCards(a.eng, out)
+	return nil
+}
+
+func printCards(eng *engine.Engine, out io.Writer) {
+	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tKEY SET\tSET STATUS\tSHARE\tDEFAULT PIN\tBLOCKED\tNOTE")
+	for _, cr := range eng.Cards() {
+		set, status, share := "-", "-", "-"
+		if cr.KeySetID != "" {
+			set, share = cr.KeySetID[:8], fmt.Sprint(cr.ShareIndex)
+			if ks, ok := eng.KeySet(cr.KeySetID); ok {
+				status = ks.Status
+			}
+		}
+		note := ""
+		switch {
+		case cr.Uncertain:
+			note = "a write's outcome is unknown: verify this card"
+		case cr.Void:
+			note = "holds a void set: may be overwritten"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cr.Serial, set, status, share, flags(cr.DefaultPIN), flags(cr.Blocked), note)
+	}
+	tw.Flush()
+}
+
+func flags(m map[string]bool) string {
+	var on []string
+	for k, v := range m {
+		if v {
+			on = append(on, k)
+		}
+	}
+	sort.Strings(on)
+	if len(on) == 0 {
+		return "-"
+	}
+	return strings.Join(on, ",")
+}
