@@ -71,9 +71,9 @@ type Env struct {
 	Credential []byte
 }
 
-// Needs are the station ports a kind's runner uses beyond the PIN pad
-// and the card reader.
+// Needs are the station ports a kind's runner uses.
 type Needs struct {
+	Cards      bool // Station.Pad and Station.Reader: cards are inserted and PINs typed
 	HSM        bool // Station.HSM: the Backup Key goes into it
 	Slots      bool // Station.Slots: a PKCS#11 slot a user card stands for
 	Credential bool // Env.Credential: the slot credential to seal
@@ -87,18 +87,28 @@ type Row struct {
 // Start declares how an operator starts a ceremony of a kind: the
 // command, its parameters and the first events.
 type Start struct {
-	Command string // the CLI path, e.g. "generate" or "pin change"
-	Short   string // one line of help
-	Params  []Param
-	// Begin validates the parameters and returns the events that open
-	// the ceremony: the kind's first event, then any data events to
-	// record right after it. A *UsageError names a bad parameter.
+	Command  string // the CLI path, e.g. "generate" or "pin change"
+	Group    string // one line of help of the command's group ("pin"), if it has one
+	Short    string // one line of help
+	Long     string // what the ceremony does, for the operator
+	Example  string
+	IDPrefix string // new ceremony ids are IDPrefix-<random>
+	Params   []Param
+	// Check validates the parameters before any hardware or store is
+	// opened; nil when Begin alone can tell. A *UsageError names a bad
+	// parameter.
+	Check func(p Params) error
+	// Begin returns the events that open the ceremony: the kind's first
+	// event, then any data events to record right after it. A *UsageError
+	// names a bad parameter.
 	Begin func(p Params, at StartInfo) ([]events.Payload, error)
 }
 
-// Param is one parameter of a Start, a string flag on the CLI.
+// Param is one parameter of a Start: a flag on the CLI, a whole number
+// when Int is set. Its value reaches Begin as text either way.
 type Param struct {
 	Name, Default, Usage string
+	Int                  bool
 }
 
 // Params are a Start's parameter values by name.
@@ -172,4 +182,13 @@ func SummaryOf[S engine.State](fn func(S) []Row) func(engine.State) ([]Row, erro
 		}
 		return fn(s), nil
 	}
+}
+
+// Facts returns the summary of inst, a ceremony of this kind, read under
+// the instance's lock.
+func (k Kind) Facts(inst *engine.Instance) ([]Row, error) {
+	var rows []Row
+	var err error
+	inst.View(func(s engine.State) { rows, err = k.Summary(s) })
+	return rows, err
 }

@@ -44,11 +44,29 @@ func Generate() ceremonies.Kind {
 	k := common()
 	k.Definition = GenerateDefinition()
 	k.Start = &ceremonies.Start{
-		Command: "generate",
-		Short:   "generate a Backup Key, write one share per card, read k back and load it into the HSM",
+		Command:  "generate",
+		Short:    "Generate a Backup Key and write it to cards, interactively",
+		IDPrefix: "gen",
+		Long: `Generate a Backup Key, split it k-of-n and write one share to each of n
+cards, read k of them back to check the key, then load it into the HSM.
+The operator is guided on the terminal, which serves as PIN pad: on
+emulated cards (--cards-dir) the operator types which card goes into the
+reader; with --reader the cards go into a PC/SC reader.
+
+A step not done within --step-timeout pauses the ceremony; 'ceremony
+resume ID' continues it, also after a crash or a closed terminal.`,
+		Example: `  ceremony generate --operator alice --quorum 2-of-3 --cards-dir cards
+  ceremony generate --operator alice --quorum 3-of-5 --reader "REINER SCT cyberJack RFID komfort" \
+      --hsm pkcs11 --pkcs11-token pkcs11:token=ceremony --witnesses 2`,
 		Params: []ceremonies.Param{
 			{Name: "quorum", Default: "2-of-3", Usage: "quorum k-of-n: 2-of-3, 3-of-5, or a custom k-of-n (2 <= k <= n <= 16)"},
 			witnessesParam,
+		},
+		Check: func(p ceremonies.Params) error {
+			if _, err := ParseQuorum(p["quorum"]); err != nil {
+				return ceremonies.Usagef("--quorum: %v", err)
+			}
+			return checkWitnesses(p)
 		},
 		Begin: func(p ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
 			q, err := ParseQuorum(p["quorum"])
@@ -75,8 +93,15 @@ func Load() ceremonies.Kind {
 	k := common()
 	k.Definition = LoadDefinition()
 	k.Start = &ceremonies.Start{
-		Command: "load",
-		Short:   "read any k cards and load the Backup Key into the HSM",
+		Command:  "load",
+		Short:    "Read k cards and load the Backup Key into the HSM, interactively",
+		IDPrefix: "load",
+		Long: `Read the shares of k cards of a key set, rebuild the Backup Key, check it
+against the set's KCV and load it into the HSM. The operator is guided on
+the terminal, as in 'ceremony generate'.`,
+		Example: `  ceremony load --operator bob --cards-dir cards
+  ceremony load --operator bob --cards-dir cards --hsm pkcs11 --pkcs11-token node-b --pkcs11-pin-file node-b.pin`,
+		Check: checkWitnesses,
 		Params: []ceremonies.Param{
 			{Name: "key-set", Usage: "key set id to load (default: the set of the first card read)"},
 			witnessesParam,
@@ -99,13 +124,27 @@ func Load() ceremonies.Kind {
 	return k
 }
 
-var witnessesParam = ceremonies.Param{Name: "witnesses", Default: "0", Usage: "witness sign-offs required before the key is loaded (0 to 9, taken at the station)"}
+var witnessesParam = ceremonies.Param{Name: "witnesses", Default: "0", Int: true, Usage: "witness sign-offs required before the key is loaded (0 to 9, taken on the terminal)"}
+
+// witnesses returns the --witnesses count.
+func witnesses(p ceremonies.Params) (int, error) {
+	n, err := strconv.Atoi(p["witnesses"])
+	if err != nil || n < 0 || n > 9 {
+		return 0, ceremonies.Usagef("--witnesses %s: give 0 to 9", p["witnesses"])
+	}
+	return n, nil
+}
+
+func checkWitnesses(p ceremonies.Params) error {
+	_, err := witnesses(p)
+	return err
+}
 
 // withWitnesses follows the first event with the witness requirement.
 func withWitnesses(first events.Payload, p ceremonies.Params) ([]events.Payload, error) {
-	n, err := strconv.Atoi(p["witnesses"])
-	if err != nil || n < 0 || n > 9 {
-		return nil, ceremonies.Usagef("--witnesses %q: give 0 to 9", p["witnesses"])
+	n, err := witnesses(p)
+	if err != nil {
+		return nil, err
 	}
 	out := []events.Payload{first}
 	if n > 0 {
@@ -119,7 +158,7 @@ func common() ceremonies.Kind {
 	return ceremonies.Kind{
 		Payloads:  Payloads(),
 		Completed: PhaseCompleted,
-		Needs:     ceremonies.Needs{HSM: true},
+		Needs:     ceremonies.Needs{Cards: true, HSM: true},
 		NewRunner: func(env ceremonies.Env) (ceremonies.Runner, error) { return &Runner{Env: env}, nil },
 		Summary:   ceremonies.SummaryOf(summary),
 		Deviations: map[string]string{

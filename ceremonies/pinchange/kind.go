@@ -32,17 +32,27 @@ func PINChange() ceremonies.Kind {
 		},
 		Completed: PhaseCompleted,
 		Start: &ceremonies.Start{
-			Command: "pin change",
-			Short:   "change the PIN of a card's backup slot or user slot",
+			Command:  "pin change",
+			Group:    "Change a card's PIN",
+			Short:    "Change the PIN of a card's backup or user slot (--slot)",
+			IDPrefix: "pin",
+			Long: `Change one PIN of a card: the backup slot's (which guards the Backup Key
+share) or the user slot's (which unseals a PKCS#11 slot credential); each
+slot has its own PIN and the other is left as it is. A new PIN has 6 to
+16 digits, is not the factory default and differs from the old one; a
+refusal names the rule and the PIN is asked again. A change whose outcome
+was not recorded is settled on the card by 'ceremony resume'.`,
+			Example: `  ceremony pin change --slot user --operator alice --cards-dir cards`,
 			Params:  []ceremonies.Param{{Name: "slot", Usage: "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)"}},
+			Check:   checkSlot,
 			Begin: func(p ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
-				slot := p["slot"]
-				if slot != string(ceremonies.BackupSlot) && slot != string(ceremonies.UserSlot) {
-					return nil, ceremonies.Usagef("--slot %q: use backup or user (each slot has its own PIN)", slot)
+				if err := checkSlot(p); err != nil {
+					return nil, err
 				}
-				return []events.Payload{&events.PINChangeStarted{Operator: at.Operator, Reader: at.Reader, Slot: slot}}, nil
+				return []events.Payload{&events.PINChangeStarted{Operator: at.Operator, Reader: at.Reader, Slot: p["slot"]}}, nil
 			},
 		},
+		Needs:     ceremonies.Needs{Cards: true},
 		NewRunner: func(env ceremonies.Env) (ceremonies.Runner, error) { return &Runner{Env: env}, nil },
 		Summary:   ceremonies.SummaryOf(summary),
 		Deviations: map[string]string{
@@ -119,4 +129,11 @@ func summary(st *State) []ceremonies.Row {
 		rows = append(rows, ceremonies.Row{Name: "ended because", Value: st.Ended})
 	}
 	return rows
+}
+
+func checkSlot(p ceremonies.Params) error {
+	if slot := p["slot"]; slot != string(ceremonies.BackupSlot) && slot != string(ceremonies.UserSlot) {
+		return ceremonies.Usagef("--slot %q: use backup or user (each slot has its own PIN)", slot)
+	}
+	return nil
 }

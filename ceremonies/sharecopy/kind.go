@@ -37,12 +37,20 @@ func ShareCopy() ceremonies.Kind {
 		},
 		Completed: PhaseCompleted,
 		Start: &ceremonies.Start{
-			Command: "copy",
-			Short:   "copy one card's Backup Key share one-to-one onto another card (source first, then target)",
+			Command:  "copy",
+			Short:    "Copy one card's Backup Key share one-to-one onto another card",
+			IDPrefix: "copy",
+			Long: `Copy the Backup Key share of one card (the source, inserted first) onto
+another card (the target): a spare for a card that wears out or goes
+away. The source card is refused as target; overwriting the only card
+holding another share is warned about and must be confirmed; a user card
+cannot be copied.`,
+			Example: `  ceremony copy --operator alice --cards-dir cards`,
 			Begin: func(_ ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
 				return []events.Payload{&events.CopyStarted{Operator: at.Operator, Reader: at.Reader}}, nil
 			},
 		},
+		Needs:     ceremonies.Needs{Cards: true},
 		NewRunner: func(env ceremonies.Env) (ceremonies.Runner, error) { return &Runner{Env: env}, nil },
 		Summary:   ceremonies.SummaryOf(summary),
 		Deviations: map[string]string{

@@ -100,8 +100,18 @@ func Enrol() ceremonies.Kind {
 	k := common(EnrolDefinition())
 	k.Needs.Credential = true
 	k.Start = &ceremonies.Start{
-		Command: "user enrol",
-		Short:   "seal a PKCS#11 slot's user PIN to a key made on a card",
+		Command:  "user enrol",
+		Group:    "Enrol and activate user cards for a PKCS#11 slot",
+		Short:    "Seal a PKCS#11 slot's user PIN to a key made on a card (--hsm pkcs11)",
+		IDPrefix: "enrol",
+		Long: `Enrol a user card for a PKCS#11 slot. The slot's user PIN (given with
+--pkcs11-pin-file or --pkcs11-pin-env, never as a flag value) is checked
+by a login before any card is touched; then a key is made on the card
+(its admin PIN, the backup slot's) and the PIN is sealed to that key, the
+card's serial and the slot's name, and written to the card's user slot
+(its user PIN). Name the slot the same way here and at 'user activate'.`,
+		Example: `  ceremony user enrol --operator alice --cards-dir cards \
+      --hsm pkcs11 --pkcs11-token slot-1 --pkcs11-pin-file slot-1.pin`,
 		Begin: func(_ ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
 			return []events.Payload{&events.UserEnrolStarted{Operator: at.Operator, Reader: at.Reader, Slot: at.Slot}}, nil
 		},
@@ -124,8 +134,14 @@ func Enrol() ceremonies.Kind {
 func Activate() ceremonies.Kind {
 	k := common(ActivateDefinition())
 	k.Start = &ceremonies.Start{
-		Command: "user activate",
-		Short:   "log the PKCS#11 slot in with the card and its PIN; OK on the PIN pad logs it out",
+		Command:  "user activate",
+		Group:    "Enrol and activate user cards for a PKCS#11 slot",
+		Short:    "Log the slot in with the card and its PIN; OK on the PIN pad logs it out",
+		IDPrefix: "activate",
+		Long: `Activate a PKCS#11 slot with its user card: the card's PIN unseals the
+slot credential, which logs the slot in; OK on the PIN pad logs it out.
+A copy of a card's sealed credential on another card is refused.`,
+		Example: `  ceremony user activate --operator bob --cards-dir cards --hsm pkcs11 --pkcs11-token slot-1`,
 		Begin: func(_ ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
 			return []events.Payload{&events.UserActivateStarted{Operator: at.Operator, Reader: at.Reader, Slot: at.Slot}}, nil
 		},
@@ -146,7 +162,7 @@ func common(d *engine.Definition) ceremonies.Kind {
 			events.Declare[events.UserSlotDeactivated](),
 		},
 		Completed: PhaseCompleted,
-		Needs:     ceremonies.Needs{Slots: true},
+		Needs:     ceremonies.Needs{Cards: true, Slots: true},
 		NewRunner: func(env ceremonies.Env) (ceremonies.Runner, error) { return &Runner{Env: env}, nil },
 		Summary:   ceremonies.SummaryOf(summary),
 		Project: func(inv *inventory.Inventory, _ events.Envelope, p events.Payload) {

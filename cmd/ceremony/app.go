@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
-	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
-	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -69,10 +67,12 @@ func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*a
 	return a, inst, nil
 }
 
-// app is an open event store with an engine on it.
+// app is an open event store with an engine on it, and the read models
+// every kind folds (the inventory, health).
 type app struct {
 	store *jetstream.Store
 	eng   *engine.Engine
+	views *kinds.Views
 }
 
 func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
@@ -96,7 +96,8 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: kinds.Definitions()})
+	views := kinds.NewViews()
+	eng, err := engine.New(views.EngineConfig(st))
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -105,7 +106,7 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 		st.Close()
 		return nil, fmt.Errorf("replay the event store in %s: %w", c.dataDir, err)
 	}
-	return &app{store: st, eng: eng}, nil
+	return &app{store: st, eng: eng, views: views}, nil
 }
 
 func (a *app) close() {
@@ -122,12 +123,17 @@ func (a *app) get(id string) (*engine.Instance, error) {
 	return inst, err
 }
 
-// outcome maps how a ceremony ended to an error for the exit code.
+// outcome maps how a ceremony ended to an error for the exit code: its
+// kind says which terminal phase is done (Kind.Completed).
 func outcome(inst *engine.Instance) error {
-	switch ph := inst.Phase(); ph {
-	case backupkey.PhaseCompleted:
+	k, err := kinds.Lookup(inst.Kind())
+	if err != nil {
+		return err
+	}
+	switch ph := inst.Phase(); {
+	case ph == k.Completed:
 		return nil
-	case backupkey.PhaseAborted, backupkey.PhaseFailed, backupkey.PhaseVoid:
+	case inst.Ended():
 		return &codeError{exitNotDone, fmt.Errorf("ceremony %s ended %s: 'ceremony show %s' says why", inst.ID(), ph, inst.ID())}
 	default:
 		return &codeError{exitNotDone, fmt.Errorf("ceremony %s stopped in phase %s: 'ceremony resume %s' continues it", inst.ID(), ph, inst.ID())}

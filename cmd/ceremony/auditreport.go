@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
 	"github.com/spf13/cobra"
@@ -34,23 +36,13 @@ type report struct {
 	Started, Ended         string
 	Duration               string
 	Operators, Witnesses   []string
-	Quorum, KeySet, KCV    string
-	Cards                  []string
+	Facts                  []ceremonies.Row // the kind's summary (Kind.Summary)
 	Events                 []reportEvent
 	Deviations             []string
 	FirstHash, LastHash    string
 	Count                  int
 	Export                 []string // the signed export's files and key, when given
 	Generated, ToolVersion string
-}
-
-// deviations are the event types a reviewer must see.
-var deviations = map[string]string{
-	"step.timed_out": "timeout", "step.retried": "retry", "card.pin_rejected": "wrong PIN", "card.blocked": "blocked card",
-	"card.refused": "card refused", "ceremony.aborted": "aborted", "ceremony.failed": "failed", "backupkey.key_mismatch": "KCV mismatch",
-	"backupkey.shares_discarded": "shares discarded", "ceremony.secrets_lost": "secrets lost", "ceremony.resumed": "resumed",
-	"backupkey.share_write_failed": "write failed", "hsm.load_failed": "HSM load failed", "backupkey.key_set_voided": "key set voided",
-	"sharecopy.redundancy_warning": "redundancy lost", "pin.policy_refused": "PIN refused by policy", "pin.change_resolved": "uncertain PIN change settled",
 }
 
 func newAuditReportCmd() *cobra.Command {
@@ -102,7 +94,26 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		Generated: time.Now().UTC().Format(time.RFC3339), FirstHash: recs[0].Hash, LastHash: recs[len(recs)-1].Hash}
 	first, last := recs[0].Time, recs[len(recs)-1].Time
 	r.Started, r.Ended, r.Duration = first.Format(time.RFC3339), last.Format(time.RFC3339), last.Sub(first).Round(time.Millisecond).String()
-	operators, witnesses, cards := map[string]bool{}, []string{}, map[string]string{}
+	k, err := kinds.Lookup(inst.Kind())
+	if err != nil {
+		return err
+	}
+	facts, err := k.Facts(inst)
+	if err != nil {
+		return err
+	}
+	operators := map[string]bool{}
+	for _, f := range facts {
+		if f.Name == "operator" {
+			operators[f.Value] = true
+			continue
+		}
+		r.Facts = append(r.Facts, f)
+	}
+	deviations := ceremonies.CommonDeviations()
+	for typ, what := range k.Deviations {
+		deviations[typ] = what
+	}
 	reg := a.eng.Registry()
 	for _, rec := range recs {
 		p, err := reg.DecodePayload(rec.Envelope)
@@ -110,34 +121,14 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 			return err
 		}
 		switch ev := p.(type) {
-		case *events.GenerateStarted:
-			operators[ev.Operator] = true
-			r.Quorum = fmt.Sprintf("%d-of-%d", ev.Threshold, ev.Shares)
-		case *events.LoadStarted:
-			operators[ev.Operator] = true
 		case *events.CeremonyAborted:
 			operators[ev.By] = true
-		case *events.KeyGenerated:
-			r.KeySet, r.KCV = ev.KeySetID, ev.KCV
-		case *events.KeyReconstructed:
-			r.KeySet, r.KCV = ev.KeySetID, ev.KCV
-		case *events.ShareWritten:
-			cards[ev.Serial] = fmt.Sprintf("%s: share %d written", ev.Serial, ev.Index)
-		case *events.ShareAccepted:
-			if _, ok := cards[ev.Serial]; !ok {
-				cards[ev.Serial] = fmt.Sprintf("%s: share %d read", ev.Serial, ev.Index)
-			} else {
-				cards[ev.Serial] += ", read back"
-			}
 		case *events.Witnessed:
 			w := fmt.Sprintf("%s (%s): %s", ev.Name, ev.Role, ev.Statement)
 			if ev.Signature != "" {
 				w += " [signed]"
 			}
-			witnesses = append(witnesses, w)
-		}
-		if op := operatorOf(p); op != "" {
-			operators[op] = true
+			r.Witnesses = append(r.Witnesses, w)
 		}
 		row := reportEvent{Pos: rec.Position, Time: rec.Time.Format("15:04:05.000"), Source: string(rec.Source), Type: rec.Type, Details: details(rec.Payload)}
 		if what, ok := deviations[rec.Type]; ok {
@@ -152,11 +143,6 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		}
 	}
 	sort.Strings(r.Operators)
-	r.Witnesses = witnesses
-	for _, c := range cards {
-		r.Cards = append(r.Cards, c)
-	}
-	sort.Strings(r.Cards)
 	if exportDir != "" {
 		b, err := os.ReadFile(filepath.Join(exportDir, export.ManifestFile))
 		if err != nil {
@@ -192,24 +178,6 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 	return nil
 }
 
-func operatorOf(p events.Payload) string {
-	switch ev := p.(type) {
-	case *events.BackupStarted:
-		return ev.Operator
-	case *events.RestoreStarted:
-		return ev.Operator
-	case *events.UserEnrolStarted:
-		return ev.Operator
-	case *events.UserActivateStarted:
-		return ev.Operator
-	case *events.PINChangeStarted:
-		return ev.Operator
-	case *events.CopyStarted:
-		return ev.Operator
-	}
-	return ""
-}
-
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"join": strings.Join}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Ceremony report {{.ID}}</title>
 <style>
@@ -231,9 +199,8 @@ tr.dev{background:#fde2e2}
 <tr><th>Duration</th><td>{{.Duration}}</td></tr>
 <tr><th>Operators</th><td>{{join .Operators ", "}}</td></tr>
 <tr><th>Witnesses</th><td>{{if .Witnesses}}{{join .Witnesses "; "}}{{else}}none recorded{{end}}</td></tr>
-{{if .Quorum}}<tr><th>Quorum</th><td>{{.Quorum}}</td></tr>{{end}}
-{{if .KeySet}}<tr><th>Key set</th><td class="mono">{{.KeySet}}</td></tr><tr><th>KCV</th><td class="mono">{{.KCV}}</td></tr>{{end}}
-<tr><th>Cards</th><td>{{if .Cards}}{{join .Cards "; "}}{{else}}-{{end}}</td></tr>
+{{range .Facts}}<tr><th>{{.Name}}</th><td class="mono">{{.Value}}</td></tr>
+{{end}}
 </table>
 <h2>Deviations</h2>
 {{if .Deviations}}<ul>{{range .Deviations}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>None: no timeout, wrong PIN, refusal, retry or abort.</p>{{end}}

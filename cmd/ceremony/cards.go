@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/spf13/cobra"
 )
 
@@ -35,18 +35,18 @@ func runCards(ctx context.Context, c *common, out io.Writer) error {
 		return err
 	}
 	defer a.close()
-	printCards(a.eng, out)
+	printCards(a.views.Inventory, out)
 	return nil
 }
 
-func printCards(eng *engine.Engine, out io.Writer) {
+func printCards(inv *inventory.Inventory, out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tKEY SET\tSET STATUS\tSHARE\tDEFAULT PIN\tBLOCKED\tNOTE")
-	for _, cr := range eng.Cards() {
+	for _, cr := range inv.Cards() {
 		set, status, share := "-", "-", "-"
 		if cr.KeySetID != "" {
 			set, share = cr.KeySetID[:8], fmt.Sprint(cr.ShareIndex)
-			if ks, ok := eng.KeySet(cr.KeySetID); ok {
+			if ks, ok := inv.KeySet(cr.KeySetID); ok {
 				status = ks.Status
 			}
 		}

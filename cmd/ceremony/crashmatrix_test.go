@@ -260,7 +260,7 @@ func checkPIN(t *testing.T, s *site, pin string) {
 // checkRegistry compares the card registry with what each card holds.
 func checkRegistry(t *testing.T, s *site) {
 	t.Helper()
-	eng, st := s.openEngine(t)
+	eng, views, st := s.openEngine(t)
 	defer func() { eng.Close(); st.Close() }()
 	for i, pin := range rehearsalPINs {
 		path := filepath.Join(s.cardsDir, fmt.Sprintf("card%d.img", i+1))
@@ -278,7 +278,7 @@ func checkRegistry(t *testing.T, s *site) {
 		if rec, err := backupkey.DecodeRecord(do); err == nil {
 			set, index = rec.KeySetHex(), rec.Index
 		}
-		cr, _ := eng.Card(c.Serial())
+		cr, _ := views.Inventory.Card(c.Serial())
 		if cr.KeySetID != set || cr.ShareIndex != index {
 			t.Fatalf("card %s holds share %d of %q, the registry says share %d of %q", c.Serial(), index, set, cr.ShareIndex, cr.KeySetID)
 		}

@@ -120,7 +120,7 @@ existing store.`,
 			return err
 		}
 		fmt.Fprintf(out, "Ceremony %s started.\n", id)
-		runner := &backupkey.Runner{Engine: a.eng, Station: station, Rand: rand.Reader, Say: sayTo(out)}
+		runner := &backupkey.Runner{Env: ceremonies.Env{Engine: a.eng, Inventory: a.views.Inventory, Station: station, Rand: rand.Reader, Say: sayTo(out)}}
 		if err := runner.Run(ctx, inst); err != nil {
 			return fmt.Errorf("ceremony %s: %w", id, err)
 		}
@@ -132,7 +132,7 @@ existing store.`,
 			return err
 		}
 		fmt.Fprintln(out, "\nCard registry:")
-		printCards(a.eng, out)
+		printCards(a.views.Inventory, out)
 		fmt.Fprintf(out, "\nCeremony %s: %s. Inspect it with: ceremony show %s --data-dir %s\n", id, inst.Phase(), id, c.dataDir)
 		return outcome(inst)
 	}

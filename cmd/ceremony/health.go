@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/ceremonies/health"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +38,7 @@ func runHealth(ctx context.Context, c *common, out io.Writer) error {
 		return err
 	}
 	defer a.close()
-	fs2 := a.eng.Health(time.Now())
+	fs2 := a.views.Findings(a.eng, time.Now())
 	if len(fs2) == 0 {
 		fmt.Fprintln(out, "No findings: every side effect has an outcome, every live key set has a spare share, no card is blocked or on a default PIN.")
 		return nil
@@ -47,7 +47,7 @@ func runHealth(ctx context.Context, c *common, out io.Writer) error {
 	fmt.Fprintln(tw, "SEVERITY\tSUBJECT\tWHAT\tWHAT TO DO")
 	critical := 0
 	for _, f := range fs2 {
-		if f.Severity == engine.Critical {
+		if f.Severity == health.Critical {
 			critical++
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Subject, f.What, f.Recovery)

@@ -127,9 +127,9 @@ func newHSMSubCmd(sub string, cmd *cobra.Command) *cobra.Command {
 		v := vault{h.(*pkcs11hsm.HSM)}
 		var inst *engine.Instance
 		if sub == "backup" {
-			inst, err = hsmbackup.Backup(ctx, a.eng, v, *id, *operator, path, time.Now())
+			inst, err = hsmbackup.RunBackup(ctx, a.eng, v, *id, *operator, path, time.Now())
 		} else {
-			inst, err = hsmbackup.Restore(ctx, a.eng, v, *id, *operator, path)
+			inst, err = hsmbackup.RunRestore(ctx, a.eng, v, *id, *operator, path)
 		}
 		if inst != nil {
 			if perr := printEvents(ctx, a, inst.ID(), out); perr != nil {

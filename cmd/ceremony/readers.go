@@ -45,9 +45,9 @@ readers lost, until interrupted.`,
 			}
 			serial, pw1, pw3, note := probe(r.Name)
 			holds := "-"
-			if cr, ok := a.eng.Card(serial); ok && cr.KeySetID != "" {
+			if cr, ok := a.views.Inventory.Card(serial); ok && cr.KeySetID != "" {
 				holds = fmt.Sprintf("share %d of %s", cr.ShareIndex, cr.KeySetID[:8])
-				if ks, ok := a.eng.KeySet(cr.KeySetID); ok {
+				if ks, ok := a.views.Inventory.KeySet(cr.KeySetID); ok {
 					holds += " (" + ks.Status + ")"
 				}
 			}

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -19,9 +17,6 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
-	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
-	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
-	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/spf13/cobra"
@@ -85,7 +80,7 @@ test (testdata/crash-matrix) is made with this command.`,
 	quorum := fs.String("quorum", "2-of-3", "quorum k-of-n, at most 5 cards")
 	killAfter := fs.Int("kill-after", 0, "SIGKILL this process right after its n-th acknowledged event (0: never)")
 	resume := fs.Bool("resume", false, "resume the ceremony --id instead of starting it")
-	kind := fs.String("kind", "generate", "generate; load (of the key set the cards hold); copy (card1's share onto a spare card); pin (change card1's backup PIN); enrol or activate (a user card for the --hsm pkcs11 slot)")
+	kind := fs.String("kind", "generate", "the kind to rehearse: its name or its command ("+strings.Join(rehearsalCommands(), ", ")+"), or one word of that command")
 	tear := fs.Int("tear-write", 0, "pull the card in the middle of the n-th share write (a torn write; 0: never)")
 	var hf hsmFlags
 	hf.register(fs) // enrol and activate: the PKCS#11 slot (and, for enrol, its user PIN)
@@ -98,34 +93,10 @@ test (testdata/crash-matrix) is made with this command.`,
 		if *dataDir == "" || *cardsDir == "" {
 			return usagef("--data-dir and --cards-dir are required")
 		}
-		if !slices.Contains([]string{"generate", "load", "copy", "pin", "enrol", "activate"}, *kind) {
-			return usagef("--kind %q: generate, load, copy, pin, enrol or activate", *kind)
+		k, err := rehearsalKind(*kind)
+		if err != nil {
+			return err
 		}
-		cards := map[string]*cardemu.Card{}
-		pins := map[string]string{}
-		var names []string
-		ncards := q.Shares
-		if *kind == "copy" {
-			ncards++ // a spare card to copy to
-		}
-		for i := 0; i < ncards; i++ {
-			name := fmt.Sprintf("card%d", i+1)
-			path := filepath.Join(*cardsDir, name+".img")
-			c, err := cardemu.Open(path)
-			if err != nil {
-				if err := os.MkdirAll(*cardsDir, 0o700); err != nil {
-					return err
-				}
-				pin := []byte(rehearsalPINs[i])
-				if c, err = cardemu.Create(path, cardemu.Options{Serial: uint32(0x5001 + i), PW1: pin, PW3: pin}); err != nil {
-					return err
-				}
-			}
-			cards[name], pins[c.Serial()] = c, rehearsalPINs[i]
-			names = append(names, name)
-		}
-		sort.Strings(names)
-
 		st, err := jetstream.Open(ctx, jetstream.Config{DataDir: *dataDir})
 		if err != nil {
 			return err
@@ -135,7 +106,8 @@ test (testdata/crash-matrix) is made with this command.`,
 		if *killAfter > 0 {
 			store = &killingStore{Store: st, after: *killAfter}
 		}
-		eng, err := engine.New(engine.Config{Store: store, Registry: events.DefaultRegistry(), Definitions: kinds.Definitions()})
+		views := kinds.NewViews()
+		eng, err := engine.New(views.EngineConfig(store))
 		if err != nil {
 			return err
 		}
@@ -143,26 +115,7 @@ test (testdata/crash-matrix) is made with this command.`,
 			return err
 		}
 		defer eng.Close()
-
-		reader, port := rehearsal.NewReader("Rehearsal reader")
-		hand := &rehearsal.Hand{Reader: reader, Card: rehearsal.CardsBySerial(cards), Log: out}
-		op := &rehearsal.Operator{Hand: hand, PINs: pins, NewPIN: rehearsalNewPIN, Out: out}
-		station := &ceremonies.Station{Pad: op, Reader: port, HSM: memhsm.New("rehearsal-hsm"), StepTimeout: time.Minute}
-
 		var inst *engine.Instance
-		writes := 0
-		hand.Choose = func(int) (string, error) {
-			name, err := nextCard(eng, inst, cards, names)
-			// The card that will be written next: a generate's n-th card, a
-			// copy's target, an enrolled card.
-			writing := inst.Phase() == backupkey.PhaseWriting || inst.Phase() == sharecopy.PhaseTarget || inst.Kind() == usercard.KindEnrol
-			if err == nil && *tear > 0 && writing {
-				if writes++; writes == *tear {
-					cards[name].TearNextWrite(10)
-				}
-			}
-			return name, err
-		}
 		if *resume {
 			if inst, err = eng.Get(*id); err != nil {
 				return &codeError{exitNotFound, err}
@@ -170,100 +123,147 @@ test (testdata/crash-matrix) is made with this command.`,
 			if inst.Ended() {
 				return outcome(inst)
 			}
-		} else if *kind == "enrol" || *kind == "activate" {
-			slots, err := hf.slots()
-			if err != nil {
+			if k, err = kinds.Lookup(inst.Kind()); err != nil {
 				return err
 			}
-			if *kind == "enrol" {
-				inst, err = eng.Start(ctx, usercard.KindEnrol, *id, events.SourceOperator, &events.UserEnrolStarted{Operator: "rehearsal", Reader: port.Name(), Slot: slots.Name()})
-			} else {
-				inst, err = eng.Start(ctx, usercard.KindActivate, *id, events.SourceOperator, &events.UserActivateStarted{Operator: "rehearsal", Reader: port.Name(), Slot: slots.Name()})
-			}
-			if err != nil {
-				return err
-			}
-		} else if *kind == "copy" {
-			if inst, err = eng.Start(ctx, sharecopy.Kind, *id, events.SourceOperator, &events.CopyStarted{Operator: "rehearsal", Reader: port.Name()}); err != nil {
-				return err
-			}
-		} else if *kind == "pin" {
-			if inst, err = eng.Start(ctx, pinchange.Kind, *id, events.SourceOperator, &events.PINChangeStarted{Operator: "rehearsal", Reader: port.Name(), Slot: string(ceremonies.BackupSlot)}); err != nil {
-				return err
-			}
-		} else if *kind == "load" {
-			if inst, err = eng.Start(ctx, backupkey.KindLoad, *id, events.SourceOperator, &events.LoadStarted{
-				Operator: "rehearsal", Reader: port.Name(), HSM: station.HSM.Name()}); err != nil {
-				return err
-			}
-		} else if inst, err = eng.Start(ctx, backupkey.KindGenerate, *id, events.SourceOperator, &events.GenerateStarted{
-			Operator: "rehearsal", Threshold: q.Threshold, Shares: q.Shares, Reader: port.Name(), HSM: station.HSM.Name()}); err != nil {
+		}
+
+		cards, pins, err := rehearsalCards(*cardsDir, k.Rehearse.Cards(q.Shares))
+		if err != nil {
 			return err
 		}
-		switch inst.Kind() {
-		case usercard.KindEnrol, usercard.KindActivate:
+		serials := make([]string, len(cards))
+		for i, c := range cards {
+			serials[i] = c.Serial()
+		}
+		reader, port := rehearsal.NewReader("Rehearsal reader")
+		hand := &rehearsal.Hand{Reader: reader, Card: rehearsal.CardsBySerial(cardsByName(cards)), Log: out}
+		op := &rehearsal.Operator{Hand: hand, PINs: pins, NewPIN: rehearsalNewPIN, Out: out}
+		station := &ceremonies.Station{Pad: op, Reader: port, HSM: memhsm.New("rehearsal-hsm"), StepTimeout: time.Minute}
+		var credential []byte
+		if k.Needs.Slots {
 			slots, err := hf.slots()
 			if err != nil {
 				return err
 			}
-			var credential []byte
-			if inst.Kind() == usercard.KindEnrol {
-				if credential, err = hf.readCredential(); err != nil {
+			station.Slots = slots
+		}
+		if k.Needs.Credential {
+			if credential, err = hf.readCredential(); err != nil {
+				return err
+			}
+		}
+		defer ceremonies.Wipe(credential)
+
+		writes := 0
+		hand.Choose = func(int) (string, error) {
+			i, writing, err := k.Rehearse.Next(ceremonies.RehearsalView{Inst: inst, Inventory: views.Inventory, Serials: serials})
+			if err != nil {
+				return "", err
+			}
+			if *tear > 0 && writing {
+				if writes++; writes == *tear {
+					cards[i].TearNextWrite(10)
+				}
+			}
+			return cardName(i), nil
+		}
+		if !*resume {
+			params := k.Rehearse.Params(q.Shares)
+			first, err := k.Start.Begin(params, ceremonies.StartInfo{Operator: "rehearsal", Reader: port.Name(), HSM: station.HSM.Name(),
+				Slot: slotName(station), Inventory: views.Inventory})
+			if err != nil {
+				return usageOf(err)
+			}
+			if inst, err = eng.Start(ctx, k.Name(), *id, events.SourceOperator, first[0]); err != nil {
+				return err
+			}
+			for _, p := range first[1:] {
+				if err := inst.Record(ctx, events.SourceOperator, p); err != nil {
 					return err
 				}
 			}
-			defer ceremonies.Wipe(credential)
-			runner := &usercard.Runner{Engine: eng, Station: station, Slots: slots, Rand: rand.Reader, Say: sayTo(out), Credential: credential}
-			return drive(ctx, inst, hand, out, runner.Run)
-		case sharecopy.Kind:
-			runner := &sharecopy.Runner{Engine: eng, Station: station, Say: sayTo(out)}
-			return drive(ctx, inst, hand, out, runner.Run)
-		case pinchange.Kind:
-			runner := &pinchange.Runner{Engine: eng, Station: station, Say: sayTo(out)}
-			return drive(ctx, inst, hand, out, runner.Run)
 		}
-		runner := &backupkey.Runner{Engine: eng, Station: station, Rand: rand.Reader, Say: sayTo(out), Resumed: *resume}
-		return drive(ctx, inst, hand, out, runner.Run)
+		b := &bench{station: station, hand: hand, app: &app{eng: eng, views: views}, credential: credential}
+		credential = nil // the runner wipes it
+		return b.runKind(ctx, k, inst, *resume, out)
 	}
 	return cmd
 }
 
+// rehearsalCommands lists the start commands of the kinds a rehearsal plays.
+func rehearsalCommands() []string {
+	var out []string
+	for _, k := range kinds.List() {
+		if k.Rehearse != nil && k.Start != nil {
+			out = append(out, k.Start.Command)
+		}
+	}
+	return out
+}
+
+// rehearsalKind finds the kind --kind names: a kind's name, its start
+// command, or one word of that command naming one kind only.
+func rehearsalKind(name string) (ceremonies.Kind, error) {
+	var found []ceremonies.Kind
+	var known []string
+	for _, k := range kinds.List() {
+		if k.Rehearse == nil || k.Start == nil {
+			continue
+		}
+		known = append(known, k.Name())
+		if k.Name() == name || k.Start.Command == name || slices.Contains(strings.Fields(k.Start.Command), name) {
+			found = append(found, k)
+		}
+	}
+	if len(found) != 1 {
+		return ceremonies.Kind{}, usagef("--kind %q: name one of %s (or its command)", name, strings.Join(known, ", "))
+	}
+	return found[0], nil
+}
+
+// rehearsalCards opens card1..cardN in dir, making the missing ones with
+// the rehearsal PINs; pins maps each serial to its PIN.
+func rehearsalCards(dir string, n int) ([]*cardemu.Card, map[string]string, error) {
+	if n > len(rehearsalPINs) {
+		return nil, nil, usagef("a rehearsal has at most %d cards, this one needs %d", len(rehearsalPINs), n)
+	}
+	var cards []*cardemu.Card
+	pins := map[string]string{}
+	for i := 0; i < n; i++ {
+		path := filepath.Join(dir, cardName(i)+".img")
+		c, err := cardemu.Open(path)
+		if err != nil {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, nil, err
+			}
+			pin := []byte(rehearsalPINs[i])
+			if c, err = cardemu.Create(path, cardemu.Options{Serial: uint32(0x5001 + i), PW1: pin, PW3: pin}); err != nil {
+				return nil, nil, err
+			}
+		}
+		cards = append(cards, c)
+		pins[c.Serial()] = rehearsalPINs[i]
+	}
+	return cards, pins, nil
+}
+
+func cardName(i int) string { return fmt.Sprintf("card%d", i+1) }
+
+func cardsByName(cards []*cardemu.Card) map[string]*cardemu.Card {
+	out := map[string]*cardemu.Card{}
+	for i, c := range cards {
+		out[cardName(i)] = c
+	}
+	return out
+}
+
+func slotName(st *ceremonies.Station) string {
+	if st.Slots == nil {
+		return ""
+	}
+	return st.Slots.Name()
+}
+
 // rehearsalNewPIN is what a rehearsed PIN change sets.
 const rehearsalNewPIN = "24680135"
-
-// nextCard is the card a ceremony needs now: the card whose write must be
-// checked, else the first card without a share when writing, else the
-// first card holding a share (of this generate, or any when loading) not
-// read yet when reading.
-func nextCard(eng *engine.Engine, inst *engine.Instance, cards map[string]*cardemu.Card, names []string) (string, error) {
-	switch {
-	case inst.Kind() == pinchange.Kind, inst.Kind() == usercard.KindEnrol, inst.Kind() == usercard.KindActivate:
-		return names[0], nil
-	case inst.Kind() == sharecopy.Kind && strings.HasPrefix(inst.Phase(), sharecopy.PhaseSource):
-		return names[0], nil
-	case inst.Kind() == sharecopy.Kind:
-		return names[len(names)-1], nil
-	}
-	st := backupkey.Snapshot(inst)
-	reading := inst.Phase() == backupkey.PhaseReading
-	for _, n := range names {
-		serial := cards[n].Serial()
-		_, written := st.WrittenSerial(serial)
-		if inst.Kind() == backupkey.KindLoad {
-			cr, ok := eng.Card(serial)
-			written = ok && cr.KeySetID != ""
-		}
-		_, accepted := st.AcceptedSerial(serial)
-		switch {
-		case !reading && st.Pending != nil:
-			if serial == st.Pending.Serial {
-				return n, nil
-			}
-		case !reading && !written:
-			return n, nil
-		case reading && written && !accepted:
-			return n, nil
-		}
-	}
-	return "", fmt.Errorf("rehearsal: no card fits the next step (phase %s)", inst.Phase())
-}

@@ -93,8 +93,9 @@ func newRoot() (*cobra.Command, *runState) {
 			root.AddCommand(c)
 		}
 	}
-	add(groupCeremonies, newDemoCmd(), newGenerateCmd(), newLoadCmd(), newResumeCmd(), newAbortCmd(), newWitnessCmd(),
-		newHSMCmd(), newUserCmd(), newPINCmd(), newCopyCmd())
+	add(groupCeremonies, newDemoCmd())
+	addStartCmds(root, groupCeremonies)
+	add(groupCeremonies, newResumeCmd(), newAbortCmd(), newWitnessCmd(), newHSMCmd())
 	add(groupInspect, newListCmd(), newShowCmd(), newEventsCmd(), newCardsCmd(), newHealthCmd(), newAuditCmd())
 	add(groupCards, newEmulatedCardsCmd(), newReadersCmd(), newCardEmulatorCmd(), newRehearseCmd())
 	root.AddCommand(newDocsCmd())

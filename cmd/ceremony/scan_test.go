@@ -179,26 +179,27 @@ func (s *site) scanForSecrets(t *testing.T) {
 }
 
 // openEngine opens the store and engine in this process.
-func (s *site) openEngine(t *testing.T) (*engine.Engine, *jetstream.Store) {
+func (s *site) openEngine(t *testing.T) (*engine.Engine, *kinds.Views, *jetstream.Store) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := jetstream.Open(ctx, jetstream.Config{DataDir: s.dataDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Registry: events.DefaultRegistry(), Definitions: kinds.Definitions()})
+	views := kinds.NewViews()
+	eng, err := engine.New(views.EngineConfig(st))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := eng.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return eng, st
+	return eng, views, st
 }
 
 func (s *site) storedTypes(t *testing.T, id string) []string {
 	t.Helper()
-	eng, st := s.openEngine(t)
+	eng, _, st := s.openEngine(t)
 	defer func() { eng.Close(); st.Close() }()
 	recs, err := st.Load(context.Background(), id)
 	if err != nil {
@@ -220,7 +221,7 @@ func (s *site) storedTypes(t *testing.T, id string) []string {
 // replay of its events alone.
 func (s *site) checkReplay(t *testing.T, id string) {
 	t.Helper()
-	eng, st := s.openEngine(t)
+	eng, _, st := s.openEngine(t)
 	defer func() { eng.Close(); st.Close() }()
 	live, err := eng.Get(id)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"time"
@@ -11,8 +12,8 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
-	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/spf13/pflag"
 )
 
@@ -26,39 +27,41 @@ type stationFlags struct {
 	hsm      hsmFlags
 }
 
-// stationNeeds says which station flags a command takes beside
-// --cards-dir, --reader and --step-timeout.
-type stationNeeds int
-
-const (
-	needsHSM      stationNeeds = 1 << iota // the --hsm flags: an HSM or a PKCS#11 slot (pin change and copy use neither)
-	needsOperator                          // --operator: who starts the ceremony (resume starts none)
-)
-
-// register adds the station flags a command needs.
-func (s *stationFlags) register(fs *pflag.FlagSet, needs stationNeeds) {
-	fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
-	fs.DurationVar(&s.timeout, "step-timeout", ceremonies.DefaultStepTimeout, "how long a step waits for the operator before the ceremony pauses")
-	if needs&needsOperator != 0 {
+// register adds the station flags of a kind's needs; withOperator adds
+// --operator (resume starts nothing and takes none).
+func (s *stationFlags) register(fs *pflag.FlagSet, needs ceremonies.Needs, withOperator bool) {
+	if needs.Cards {
+		fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
+		fs.DurationVar(&s.timeout, "step-timeout", ceremonies.DefaultStepTimeout, "how long a step waits for the operator before the ceremony pauses")
+		fs.StringVar(&s.reader, "reader", "", "a PC/SC reader name (see 'ceremony readers') instead of the emulated in-process reader")
+	}
+	if withOperator {
 		fs.StringVar(&s.operator, "operator", "", "name of the operator running the ceremony (recorded; required)")
 	}
-	fs.StringVar(&s.reader, "reader", "", "a PC/SC reader name (see 'ceremony readers') instead of the emulated in-process reader")
-	if needs&needsHSM != 0 {
+	if needs.HSM || needs.Slots {
 		s.hsm.register(fs)
 	} else {
 		s.hsm.kind = "soft"
 	}
 }
 
-// interactive builds a station on the terminal: the operator types which
-// emulated card goes into the reader, and uses the terminal as PIN pad.
-// The caller calls the returned close function when done.
-func (s *stationFlags) interactive(ctx context.Context, in io.Reader, out io.Writer) (*ceremonies.Station, *rehearsal.Hand, func(), error) {
-	return s.station(ctx, in, out, true)
+// allNeeds is every port any kind needs: resume takes their flags, since
+// the ceremony's kind is known only once the store is open.
+func allNeeds() ceremonies.Needs {
+	var n ceremonies.Needs
+	for _, k := range kinds.List() {
+		n.Cards = n.Cards || k.Needs.Cards
+		n.HSM = n.HSM || k.Needs.HSM
+		n.Slots = n.Slots || k.Needs.Slots
+		n.Credential = n.Credential || k.Needs.Credential
+	}
+	return n
 }
 
-// station builds the interactive station; withHSM opens the HSM of the
-// --hsm flags (the user-card and PIN commands use none).
+// station builds a station on the terminal: the operator types which
+// emulated card goes into the reader (or inserts cards into a PC/SC
+// reader), and uses the terminal as PIN pad; withHSM opens the HSM of the
+// --hsm flags. The caller calls the returned close function when done.
 func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer, withHSM bool) (*ceremonies.Station, *rehearsal.Hand, func(), error) {
 	if s.timeout <= 0 {
 		return nil, nil, nil, usagef("--step-timeout %v: give a positive duration, e.g. 5m", s.timeout)
@@ -111,35 +114,75 @@ func (d terminalDesk) AskWitness(ctx context.Context, n, of int) (string, string
 	return name, role, err
 }
 
-// requireWitnesses records that the ceremony needs n sign-offs.
-func requireWitnesses(ctx context.Context, inst *engine.Instance, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return inst.Record(ctx, events.SourceOperator, &events.WitnessesRequired{Count: n})
-}
-
-// bench is an open station and event store for one ceremony command.
+// bench is an open station for one ceremony command, and the store it
+// records in (app, set by the caller).
 type bench struct {
-	station *ceremonies.Station
-	hand    *rehearsal.Hand
-	app     *app
-	close   func()
+	station    *ceremonies.Station
+	hand       *rehearsal.Hand
+	app        *app
+	credential []byte // the slot credential a user-card enrolment seals
+	closeHW    func()
 }
 
-// openBench opens the station (with the HSM of the flags when withHSM)
-// and then the event store.
-func (s *stationFlags) openBench(ctx context.Context, c *common, in io.Reader, out io.Writer, withHSM bool) (*bench, error) {
-	station, h, closeHSM, err := s.station(ctx, in, out, withHSM)
-	if err != nil {
-		return nil, err
+// close closes the hardware and wipes the credential.
+func (b *bench) close() {
+	b.closeHW()
+	ceremonies.Wipe(b.credential)
+}
+
+// credentialRule says whether a command must be given the slot credential.
+type credentialRule int
+
+const (
+	credentialRequired credentialRule = iota // starting an enrolment
+	credentialIfGiven                        // resuming one: it was held in memory only
+)
+
+// openBench opens what a kind needs (ceremonies.Needs): the station with
+// its HSM or PKCS#11 slot, and the slot credential.
+func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, rule credentialRule, in io.Reader, out io.Writer) (*bench, error) {
+	var slots ceremonies.Slots
+	if needs.Slots {
+		ps, err := s.hsm.slots()
+		if err != nil {
+			return nil, err
+		}
+		slots = ps
 	}
-	a, err := c.open(ctx, out)
-	if err != nil {
-		closeHSM()
-		return nil, err
+	var credential []byte
+	given := s.hsm.pinFile != "" || s.hsm.pinEnv != ""
+	switch {
+	case needs.Credential && (rule == credentialRequired || given):
+		var err error
+		if credential, err = s.hsm.readCredential(); err != nil {
+			return nil, err
+		}
+	case needs.Slots && !needs.Credential && given:
+		return nil, usagef("this ceremony takes no PIN source: the card holds the slot credential")
 	}
-	return &bench{station: station, hand: h, app: a, close: func() { a.close(); closeHSM() }}, nil
+	station, h, closeHSM := &ceremonies.Station{}, (*rehearsal.Hand)(nil), func() {}
+	if needs.Cards {
+		var err error
+		if station, h, closeHSM, err = s.station(ctx, in, out, needs.HSM); err != nil {
+			ceremonies.Wipe(credential)
+			return nil, err
+		}
+	}
+	station.Slots = slots
+	return &bench{station: station, hand: h, credential: credential, closeHW: closeHSM}, nil
+}
+
+// runKind builds the kind's runner on the bench and drives inst to its
+// end.
+func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Instance, resumed bool, out io.Writer) error {
+	runner, err := k.NewRunner(ceremonies.Env{
+		Engine: b.app.eng, Inventory: b.app.views.Inventory, Station: b.station, Rand: rand.Reader,
+		Say: sayTo(out), Resumed: resumed, Credential: b.credential,
+	})
+	if err != nil {
+		return err
+	}
+	return drive(ctx, inst, b.hand, out, runner.Run)
 }
 
 // handPad lets the hand react to each display change before the pad waits.
