@@ -16,18 +16,6 @@ func RecoveryEvents() []string {
 	return types(&events.CeremonyResumed{}, &events.SecretsLost{})
 }
 
-// Data builds a Definition's Data: every phase gets the event types of
-// each list.
-func Data(phases []string, lists ...[]string) map[string][]string {
-	out := map[string][]string{}
-	for _, p := range phases {
-		for _, l := range lists {
-			out[p] = append(out[p], l...)
-		}
-	}
-	return out
-}
-
 // Types returns the event types of payloads.
 func Types(ps ...events.Payload) []string { return types(ps...) }
 

@@ -117,6 +117,7 @@ func TestOpenRefusesBrokenHistory(t *testing.T) {
 		{"a data event first", sealedLog(t, evCardPresented, evWriteConfirmed)},
 		{"an event after the end", sealedLog(t, evGenerateStarted, evAborted, evCardPresented)},
 		{"the first event twice", sealedLog(t, evGenerateStarted, evGenerateStarted)},
+		{"a data event the phase does not declare", sealedLog(t, evGenerateStarted, evCardPresented)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

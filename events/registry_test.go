@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -274,12 +273,6 @@ func TestRegistryPanicsOnProgrammingErrors(t *testing.T) {
 			c.fn()
 		})
 	}
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
 }
 
 func TestUpcastPINEntryV1(t *testing.T) {
