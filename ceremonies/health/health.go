@@ -170,6 +170,7 @@ func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *in
 			}
 		}
 	}
+	out = append(out, verifyPolicyFindings(now, inv, blocked)...)
 	rank := map[string]int{Critical: 0, Warning: 1, Info: 2}
 	sort.SliceStable(out, func(i, j int) bool {
 		if rank[out[i].Severity] != rank[out[j].Severity] {
@@ -180,5 +181,54 @@ func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *in
 		}
 		return out[i].What < out[j].What
 	})
+	return out
+}
+
+// verifyPolicyFindings applies each key set's verification policy
+// (inventory.KeySet.VerifyEvery, set by a share check): a card of the set
+// not verified within the period, counted from the policy's start for a
+// card never verified, is overdue; a set whose distinct shares on cards
+// neither overdue nor blocked fall to its threshold is critical.
+func verifyPolicyFindings(now time.Time, inv *inventory.Inventory, blocked map[string]bool) []Finding {
+	var out []Finding
+	for _, ks := range inv.KeySets() {
+		if ks.VerifyEvery <= 0 || ks.Status == inventory.KeySetVoid {
+			continue
+		}
+		days := int(ks.VerifyEvery / (24 * time.Hour))
+		recovery := fmt.Sprintf("have its custodian present it: ceremony share-check --key-set %s", ks.ID)
+		good := 0
+		for i := 1; i <= ks.Shares; i++ {
+			ok := false
+			for _, s := range ks.Holders[i] {
+				c, _ := inv.Card(s)
+				ref, since := c.LastVerified, "last verified "+c.LastVerified.Format("2006-01-02")
+				if ref.IsZero() {
+					ref, since = ks.PolicySince, "never verified since the policy was set on "+ks.PolicySince.Format("2006-01-02")
+				}
+				who := ""
+				if c.Custodian != "" {
+					who = ", custodian " + c.Custodian
+				}
+				if now.Sub(ref) > ks.VerifyEvery {
+					out = append(out, Finding{Severity: Warning, Subject: "card " + s,
+						What:     fmt.Sprintf("overdue for a share check: share %d of key set %s%s, %s; the policy is every %d days", i, ks.ID, who, since, days),
+						Recovery: recovery})
+					continue
+				}
+				if !blocked[s] {
+					ok = true
+				}
+			}
+			if ok {
+				good++
+			}
+		}
+		if good <= ks.Threshold {
+			out = append(out, Finding{Severity: Critical, Subject: "key set " + ks.ID,
+				What:     fmt.Sprintf("only %d distinct shares are on cards verified within the policy (every %d days) and usable, for a threshold of %d: no margin left", good, days, ks.Threshold),
+				Recovery: recovery + "; copy or replace the cards that fail"})
+		}
+	}
 	return out
 }

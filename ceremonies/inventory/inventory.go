@@ -33,6 +33,15 @@ type Card struct {
 	UserSlot   string          `json:"user_slot,omitempty"` // the PKCS#11 slot the card is enrolled for
 	UserKey    string          `json:"user_key,omitempty"`  // fingerprint of the card key the credential is sealed to
 	LastSeen   time.Time       `json:"last_seen"`
+	// LastVerified is when a share check last read the card's share and
+	// matched it to its commitment; VerifiedTries the PW3 retry counter
+	// then. Zero when never verified.
+	LastVerified  time.Time `json:"last_verified,omitempty"`
+	VerifiedTries int       `json:"verified_tries,omitempty"`
+	// Custodian is the person the card is assigned to, Label what is
+	// written on it; empty when never assigned.
+	Custodian string `json:"custodian,omitempty"`
+	Label     string `json:"label,omitempty"`
 }
 
 // Key set status values.
@@ -52,6 +61,11 @@ type KeySet struct {
 	Status      string           `json:"status"`
 	Holders     map[int][]string `json:"holders"` // share index -> card serials
 	Ceremony    string           `json:"ceremony"`
+	// VerifyEvery is the key set's verification policy (0: none): each
+	// card of the set is verified at least this often; PolicySince is
+	// when the policy was set, the reference for a card never verified.
+	VerifyEvery time.Duration `json:"verify_every,omitempty"`
+	PolicySince time.Time     `json:"policy_since,omitempty"`
 }
 
 // Inventory holds the read models. The zero value is not usable: call New.
@@ -164,6 +178,46 @@ func (v *Inventory) KeySetVoided(keySetID string, written []string) {
 		if c := v.cardLocked(s); c.KeySetID == keySetID {
 			c.Void = true
 		}
+	}
+}
+
+// ShareVerified records that a share check read share index of the key
+// set from the card and matched its commitment at time at, with tries
+// left on PW3: the card holds that share, its PIN is not blocked.
+func (v *Inventory) ShareVerified(serial, keySetID string, index int, at time.Time, tries int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := v.cardLocked(serial)
+	if c.KeySetID != keySetID || c.ShareIndex != index {
+		v.dropHolderLocked(c)
+		c.KeySetID, c.ShareIndex = keySetID, index
+		if ks, ok := v.sets[keySetID]; ok {
+			ks.Holders[index] = append(ks.Holders[index], serial)
+		}
+	}
+	c.LastVerified, c.VerifiedTries, c.Blocked["PW3"] = at, tries, false
+}
+
+// VerifyPolicy sets a key set's verification policy (every 0 lifts it).
+func (v *Inventory) VerifyPolicy(keySetID string, every time.Duration, at time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if ks, ok := v.sets[keySetID]; ok {
+		ks.VerifyEvery, ks.PolicySince = every, at
+	}
+}
+
+// CardAssigned records the custodian a card is assigned to and its label;
+// an empty value leaves that field as it was.
+func (v *Inventory) CardAssigned(serial, custodian, label string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := v.cardLocked(serial)
+	if custodian != "" {
+		c.Custodian = custodian
+	}
+	if label != "" {
+		c.Label = label
 	}
 }
 

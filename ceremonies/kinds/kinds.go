@@ -11,6 +11,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/ceremonies/sharecheck"
 	"github.com/ceremony-hsm/ceremony/ceremonies/sharecopy"
 	"github.com/ceremony-hsm/ceremony/ceremonies/usercard"
 	"github.com/ceremony-hsm/ceremony/engine"
@@ -24,6 +25,7 @@ func List() []ceremonies.Kind {
 		backupkey.Generate(),
 		backupkey.Load(),
 		sharecopy.ShareCopy(),
+		sharecheck.ShareCheck(),
 		pinchange.PINChange(),
 		usercard.Enrol(),
 		usercard.Activate(),
