@@ -9,6 +9,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/custody"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
 	"github.com/ceremony-hsm/ceremony/ceremonies/sharecheck"
@@ -26,6 +27,7 @@ func List() []ceremonies.Kind {
 		backupkey.Load(),
 		sharecopy.ShareCopy(),
 		sharecheck.ShareCheck(),
+		custody.CardAssign(),
 		pinchange.PINChange(),
 		usercard.Enrol(),
 		usercard.Activate(),

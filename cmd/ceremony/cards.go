@@ -15,17 +15,19 @@ import (
 func newCardsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cards",
-		Short: "The card registry: what each card holds, default-PIN and blocked flags",
-		Long: `The card registry, derived from the events: each card's serial, the key
-set and share it holds and the set's status, which PINs are still the
-factory default, which are blocked, and whether a write's outcome is
-unknown.`,
+		Short: "The card registry: what each card holds, its custodian, last verified, default-PIN and blocked flags",
+		Long: `The card registry, derived from the events: each card's serial, its
+label and custodian ('ceremony cards assign'), the key set and share it
+holds and the set's status, when a share check last verified it (and
+its PW3 retry counter then), which PINs are still the factory default,
+which are blocked, and whether a write's outcome is unknown.`,
 		Args: noArgs,
 	}
 	c := storeFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return runCards(cmd.Context(), c, cmd.OutOrStdout())
 	}
+	cmd.AddCommand(newCardsAssignCmd())
 	return cmd
 }
 
@@ -41,7 +43,7 @@ func runCards(ctx context.Context, c *common, out io.Writer) error {
 
 func printCards(inv *inventory.Inventory, out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIAL\tKEY SET\tSET STATUS\tSHARE\tDEFAULT PIN\tBLOCKED\tNOTE")
+	fmt.Fprintln(tw, "SERIAL\tLABEL\tCUSTODIAN\tKEY SET\tSET STATUS\tSHARE\tLAST VERIFIED\tDEFAULT PIN\tBLOCKED\tNOTE")
 	for _, cr := range inv.Cards() {
 		set, status, share := "-", "-", "-"
 		if cr.KeySetID != "" {
@@ -57,9 +59,20 @@ func printCards(inv *inventory.Inventory, out io.Writer) {
 		case cr.Void:
 			note = "holds a void set: may be overwritten"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cr.Serial, set, status, share, flags(cr.DefaultPIN), flags(cr.Blocked), note)
+		verified := "-"
+		if !cr.LastVerified.IsZero() {
+			verified = fmt.Sprintf("%s (%d tries)", cr.LastVerified.UTC().Format("2006-01-02"), cr.VerifiedTries)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cr.Serial, dash(cr.Label), dash(cr.Custodian), set, status, share, verified, flags(cr.DefaultPIN), flags(cr.Blocked), note)
 	}
 	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func flags(m map[string]bool) string {
