@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/health"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
@@ -43,6 +46,16 @@ type report struct {
 	Count                  int
 	Export                 []string // the signed export's files and key, when given
 	Generated, ToolVersion string
+	SignOffs               []reportSignOff  // one row per witness sign-off
+	Findings               []health.Finding // open at report time, about this ceremony, its cards or key sets
+	Cards                  []string         // each card presented, with its label and custodian
+}
+
+// reportSignOff is one witness's sign-off: who, in which role, when, what
+// they signed (the hash of the last event they saw) and how.
+type reportSignOff struct {
+	Name, Role, Time, UpTo, How, Statement string
+	AfterEnd                               bool
 }
 
 func newAuditReportCmd() *cobra.Command {
@@ -92,7 +105,14 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 	}
 	r := report{ID: id, Kind: inst.Kind(), Phase: inst.Phase(), Count: len(recs), ToolVersion: toolVersion,
 		Generated: time.Now().UTC().Format(time.RFC3339), FirstHash: recs[0].Hash, LastHash: recs[len(recs)-1].Hash}
-	first, last := recs[0].Time, recs[len(recs)-1].Time
+	// The duration runs to the last ceremony event: sign-offs (recorded
+	// any time, also after the end) are listed on their own.
+	first, last := recs[0].Time, recs[0].Time
+	for _, rec := range recs {
+		if rec.Type != (events.Witnessed{}).EventType() {
+			last = rec.Time
+		}
+	}
 	r.Started, r.Ended, r.Duration = first.Format(time.RFC3339), last.Format(time.RFC3339), last.Sub(first).Round(time.Millisecond).String()
 	k, err := kinds.Lookup(inst.Kind())
 	if err != nil {
@@ -115,6 +135,7 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		deviations[typ] = what
 	}
 	reg := a.eng.Registry()
+	seenCard := map[string]bool{}
 	for _, rec := range recs {
 		p, err := reg.DecodePayload(rec.Envelope)
 		if err != nil {
@@ -125,15 +146,24 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 			operators[ev.By] = true
 		case *events.Witnessed:
 			w := fmt.Sprintf("%s (%s): %s", ev.Name, ev.Role, ev.Statement)
+			how := "recorded at the station, unsigned"
 			if ev.Signature != "" {
 				w += " [signed]"
+				how = "signed with Ed25519 key " + keyFingerprint(ev.PublicKey)
 			}
 			r.Witnesses = append(r.Witnesses, w)
+			r.SignOffs = append(r.SignOffs, reportSignOff{Name: ev.Name, Role: ev.Role, Time: rec.Time.Format(time.RFC3339), UpTo: ev.UpTo,
+				How: how, Statement: ev.Statement, AfterEnd: rec.Time.After(last)})
+		case *events.CardPresented:
+			if !seenCard[ev.Serial] {
+				seenCard[ev.Serial] = true
+				r.Cards = append(r.Cards, cardLine(a, ev.Serial, ev.Reader, ev.ReaderClass))
+			}
 		}
 		row := reportEvent{Pos: rec.Position, Time: rec.Time.Format("15:04:05.000"), Source: string(rec.Source), Type: rec.Type, Details: details(rec.Payload)}
 		if what, ok := deviations[rec.Type]; ok {
 			row.Deviant = true
-			r.Deviations = append(r.Deviations, fmt.Sprintf("#%d %s %s: %s", rec.Position, row.Time, what, row.Details))
+			r.Deviations = append(r.Deviations, fmt.Sprintf("#%d %s %s: %s", rec.Position, row.Time, what, fullDetails(rec.Payload)))
 		}
 		r.Events = append(r.Events, row)
 	}
@@ -143,6 +173,7 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		}
 	}
 	sort.Strings(r.Operators)
+	r.Findings = findingsAbout(a.views.Findings(a.eng, time.Now()), id, recs)
 	if exportDir != "" {
 		b, err := os.ReadFile(filepath.Join(exportDir, export.ManifestFile))
 		if err != nil {
@@ -186,8 +217,8 @@ h1{font-size:16pt} h2{font-size:13pt;margin-top:1.5em}
 table{border-collapse:collapse;width:100%;font-size:9pt}
 td,th{border:1px solid #999;padding:2px 4px;text-align:left;vertical-align:top}
 tr.dev{background:#fde2e2}
-.mono{font-family:monospace;word-break:break-all}
-.sign{margin-top:3em;display:flex;gap:4em} .sign div{border-top:1px solid #000;width:16em;padding-top:4px}
+.mono{font-family:monospace;word-break:break-all} .nw{white-space:nowrap}
+table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 @media print{tr{break-inside:avoid}}
 </style></head><body>
 <h1>Key ceremony report: {{.ID}}</h1>
@@ -195,15 +226,24 @@ tr.dev{background:#fde2e2}
 <tr><th>Ceremony kind</th><td>{{.Kind}}</td></tr>
 <tr><th>Outcome</th><td>{{.Phase}}</td></tr>
 <tr><th>Started</th><td>{{.Started}}</td></tr>
-<tr><th>Ended (last event)</th><td>{{.Ended}}</td></tr>
-<tr><th>Duration</th><td>{{.Duration}}</td></tr>
+<tr><th>Ended (last ceremony event)</th><td>{{.Ended}}</td></tr>
+<tr><th>Duration</th><td>{{.Duration}} (to the last ceremony event; sign-offs are listed below)</td></tr>
 <tr><th>Operators</th><td>{{join .Operators ", "}}</td></tr>
-<tr><th>Witnesses</th><td>{{if .Witnesses}}{{join .Witnesses "; "}}{{else}}none recorded{{end}}</td></tr>
 {{range .Facts}}<tr><th>{{.Name}}</th><td class="mono">{{.Value}}</td></tr>
 {{end}}
 </table>
+{{if .Cards}}<h2>Cards</h2>
+<ul>{{range .Cards}}<li>{{.}}</li>{{end}}</ul>{{end}}
+<h2>Witness sign-offs</h2>
+{{if .SignOffs}}<table><tr><th>Witness</th><th>Role</th><th>Time (UTC)</th><th>Signed (hash of the last event seen)</th><th>How</th></tr>
+{{range .SignOffs}}<tr><td>{{.Name}}</td><td>{{.Role}}</td><td class="nw">{{.Time}}{{if .AfterEnd}}<br>(after the end){{end}}</td><td class="mono">{{.UpTo}}</td><td>{{.How}}</td></tr>
+{{end}}</table>{{else}}<p>No witness sign-off recorded.</p>{{end}}
 <h2>Deviations</h2>
 {{if .Deviations}}<ul>{{range .Deviations}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>None: no timeout, wrong PIN, refusal, retry or abort.</p>{{end}}
+<h2>Health findings open when this report was made</h2>
+{{if .Findings}}<table><tr><th>Severity</th><th>Subject</th><th>What</th><th>What to do</th></tr>
+{{range .Findings}}<tr><td>{{.Severity}}</td><td>{{.Subject}}</td><td>{{.What}}</td><td>{{.Recovery}}</td></tr>
+{{end}}</table>{{else}}<p>None about this ceremony, its cards or its key set.</p>{{end}}
 <h2>Steps ({{.Count}} events)</h2>
 <table><tr><th>#</th><th>Time (UTC)</th><th>Source</th><th>Event</th><th>Details</th></tr>
 {{range .Events}}<tr{{if .Deviant}} class="dev"{{end}}><td>{{.Pos}}</td><td>{{.Time}}</td><td>{{.Source}}</td><td>{{.Type}}</td><td>{{.Details}}</td></tr>
@@ -216,6 +256,94 @@ tr.dev{background:#fde2e2}
 </table>
 <p>Verify with <span class="mono">ceremony audit verify-store</span> and an export's manifest
 (<span class="mono">ceremony audit export --ceremony {{.ID}}</span>). Generated {{.Generated}} by {{.ToolVersion}}.</p>
-<div class="sign"><div>Operator</div><div>Witness</div><div>Auditor</div></div>
+<h2>Signatures</h2>
+<table class="sign"><tr><th>Capacity</th><th>Printed name</th><th>Role</th><th>Date</th><th>Signature</th></tr>
+<tr><th>Operator</th><td></td><td></td><td></td><td></td></tr>
+{{range .SignOffs}}<tr><th>Witness</th><td>{{.Name}}</td><td>{{.Role}}</td><td></td><td></td></tr>
+{{else}}<tr><th>Witness</th><td></td><td></td><td></td><td></td></tr>
+{{end}}<tr><th>Auditor</th><td></td><td></td><td></td><td></td></tr>
+</table>
 </body></html>
 `))
+
+// fullDetails is details without shortening: a deviation's reason is
+// printed whole.
+func fullDetails(raw json.RawMessage) string {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return string(raw)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case nil, bool, float64:
+			if v == nil || v == false || v == float64(0) {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+		case string:
+			if v != "" {
+				parts = append(parts, k+"="+v)
+			}
+		default:
+			b, _ := json.Marshal(v)
+			parts = append(parts, k+"="+string(b))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// keyFingerprint names a witness's public key (hex) as the export names
+// its signing key (export.Fingerprint).
+func keyFingerprint(pubHex string) string {
+	pub, err := hex.DecodeString(pubHex)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return "(malformed public key)"
+	}
+	return export.Fingerprint(pub)
+}
+
+// cardLine names a card presented in the ceremony with its label and
+// custodian from the registry, and the reader it was read in.
+func cardLine(a *app, serial, reader, class string) string {
+	line := fmt.Sprintf("%s, read in %s (%s)", serial, reader, class)
+	if c, ok := a.views.Inventory.Card(serial); ok {
+		if c.Label != "" {
+			line += fmt.Sprintf(", label %q", c.Label)
+		}
+		if c.Custodian != "" {
+			line += ", custodian " + c.Custodian
+		}
+	}
+	return line
+}
+
+// findingsAbout keeps the findings whose subject is this ceremony or an
+// identifier its events name (a card serial, a key set id).
+func findingsAbout(all []health.Finding, id string, recs []events.Record) []health.Finding {
+	var out []health.Finding
+	for _, f := range all {
+		fs := strings.Fields(f.Subject)
+		if len(fs) == 0 {
+			continue
+		}
+		subj := fs[len(fs)-1]
+		if subj == id {
+			out = append(out, f)
+			continue
+		}
+		quoted := `"` + subj + `"`
+		for _, rec := range recs {
+			if strings.Contains(string(rec.Payload), quoted) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}

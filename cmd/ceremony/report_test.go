@@ -27,6 +27,12 @@ func TestReportRendersInChromium(t *testing.T) {
 	if code, out := runIn(t, "witness", id, "--name", "Wendy Witness", "--role", "auditor", "--data-dir", data); code != exitOK {
 		t.Fatalf("witness: %d\n%s", code, out)
 	}
+	if code, out := runIn(t, "witness", id, "--name", "Sam Signer", "--role", "security officer", "--key-file", filepath.Join(dir, "sam.key"), "--data-dir", data); code != exitOK {
+		t.Fatalf("signed witness: %d\n%s", code, out)
+	}
+	if code, out := runIn(t, "cards", "assign", "FFFE00001002", "--custodian", "Carol Custodian", "--label", "KS-A #2", "--operator", "alice", "--data-dir", data); code != exitOK {
+		t.Fatalf("cards assign: %d\n%s", code, out)
+	}
 	exp := filepath.Join(dir, "exp")
 	if code, out := runIn(t, "audit", "export", "--out", exp, "--ceremony", id, "--data-dir", data, "--key-file", filepath.Join(dir, "k"), "--create"); code != exitOK {
 		t.Fatalf("export: %d\n%s", code, out)
@@ -58,15 +64,54 @@ func TestReportRendersInChromium(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"Key ceremony report: " + id, "backup-key-generate", "completed", "2-of-3", kcv, "demo-operator",
-		"Wendy Witness (auditor)", "FFFE00001001", "FFFE00001002", "FFFE00001003", "wrong PIN", "Deviations", "hsm.key_loaded", "events.jsonl SHA-256", "signed by key"} {
+		"FFFE00001001", "FFFE00001002", "FFFE00001003", "wrong PIN", "Deviations", "hsm.key_loaded", "events.jsonl SHA-256", "signed by key"} {
 		if want == "" || !strings.Contains(string(text), want) {
 			t.Errorf("the PDF lacks %q", want)
 		}
 	}
+	// Issue 14's facts: one row per witness with role, time and how,
+	// sign-offs after the end apart from the duration, signature lines
+	// with name, role and date fields, cards with custodian and label,
+	// the open findings, deviations in full.
+	flat := strings.Join(strings.Fields(string(text)), " ")
+	for _, want := range []string{"Witness sign-offs", "Sam Signer", "security officer", "(after the end)", "signed with Ed25519 key",
+		"recorded at the station, unsigned", "(to the last ceremony event; sign-offs are listed below)",
+		"Printed name", "Role", "Date", "Signature", "Operator", "Auditor",
+		`FFFE00001002, read in Emulated cyberJack e-com 00 (host-pinpad), label "KS-A #2", custodian Carol Custodian`,
+		"Health findings open when this report was made", "still on the factory default PIN (PW3)"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("the PDF lacks %q", want)
+		}
+	}
+	if dev := between(flat, "Deviations", "Health findings"); dev == "" || strings.Contains(dev, "...") {
+		t.Errorf("the deviations are missing or cut short: %q", dev)
+	}
+	// Page 1 as a PNG for a person to look at (go test -artifacts keeps it).
+	png := filepath.Join(t.ArtifactDir(), "report-page1")
+	if b, err := exec.Command("pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", pdf, png).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v\n%s", err, b)
+	}
+	if st, err := os.Stat(png + ".png"); err != nil || st.Size() < 1000 {
+		t.Fatalf("page 1 PNG: %v", err)
+	}
+	t.Logf("page 1: %s.png", png)
 	if t.Failed() {
 		t.Logf("PDF text:\n%s", text)
 	}
 	secrets := cardSecrets(t, filepath.Join(dir, "cards"), map[string]string{"card1": demoPINs[0], "card2": demoPINs[1], "card3": demoPINs[2]})
 	htmlBytes, _ := os.ReadFile(html)
 	scan(t, secrets, filepath.Join(dir, "data"), map[string][]byte{"report.html": htmlBytes, "report.pdf text": text})
+}
+
+// between returns the text of s from the first from to the next to.
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(s[i:], to)
+	if j < 0 {
+		return s[i:]
+	}
+	return s[i : i+j]
 }
