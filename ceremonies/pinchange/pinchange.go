@@ -33,7 +33,7 @@ type State struct {
 	Serial   string
 	Pending  bool   // CHANGE REFERENCE DATA asked for, no outcome recorded
 	Entry    string // where the PINs of the last change were typed: "host" or "reader"
-	Tries    int  // the retry counter read last (before the change)
+	Tries    int    // the retry counter read last (before the change)
 	Refused  []string
 	Ended    string
 }
