@@ -216,3 +216,35 @@ func waitNoCard(t *testing.T, reader string) {
 	}
 	t.Fatalf("pcscd still sees a card in %s 10 s after it was pulled", reader)
 }
+
+// TestCardEmulatorPINPad: 'ceremony card-emulator --pinpad' plugs a card
+// into the class-3 reader and is its keypad; 'ceremony pin change' in
+// another process changes the PIN with the PINs typed into the emulator,
+// never into the ceremony.
+func TestCardEmulatorPINPad(t *testing.T) {
+	d := pcscdtest.StartWith(t, pcscdtest.Options{ClassThree: true})
+	s := newSite(t)
+	const newPIN = "57913579"
+	oldPIN := testPINs["card1"]
+	e := s.startBare("card-emulator", "--vpcd", d.ClassThreeAddr(), "--pinpad", "--card", filepath.Join(s.cardsDir, "card1.img"))
+	e.waitFor(t, "inserted")
+	p := s.start("pin", "change", "--slot", "backup", "--operator", "alice", "--id", "pin-emu",
+		"--reader", pcscdtest.ClassThreeReader, "--step-timeout", "1m")
+	p.waitFor(t, "Insert 1. card")
+	p.send("")
+	for i, pin := range []string{oldPIN, newPIN, newPIN} {
+		e.waitCount(t, "[reader keypad]", i+1)
+		e.send(pin)
+	}
+	p.waitFor(t, "is changed")
+	if code := p.exit(t); code != exitOK {
+		t.Fatalf("pin change: exit %d\n%s", code, p.output())
+	}
+	e.send("quit")
+	if code := e.exit(t); code != exitOK {
+		t.Fatalf("card-emulator: exit %d\n%s", code, e.output())
+	}
+	secrets := cardSecrets(t, s.cardsDir, map[string]string{"card1": newPIN, "card2": testPINs["card2"], "card3": testPINs["card3"]})
+	secrets["old PIN of card1"] = []byte(oldPIN)
+	scan(t, secrets, s.dataDir, map[string][]byte{"ceremony output": []byte(p.output()), "pcscd log": []byte(d.Log())})
+}
