@@ -86,6 +86,25 @@ type ReaderPINPad interface {
 	VerifyPINOnReader(s Slot) error
 }
 
+// ReaderPINChange is a card in a class-3 reader that can also change a
+// PIN on its keypad (PC/SC part 10 FEATURE_MODIFY_PIN_DIRECT): the current
+// PIN, the new one and its confirmation are typed on the reader and never
+// reach the host.
+type ReaderPINChange interface {
+	HasReaderPINChange() bool
+	// ChangePINOnReader has the reader collect the PINs and send CHANGE
+	// REFERENCE DATA: *WrongPINError, ErrPINBlocked, ErrCancelled,
+	// ErrReaderTimeout, or *PINRuleError when the reader refused the new
+	// PIN before the card saw it.
+	ChangePINOnReader(s Slot) error
+}
+
+// PINRuleError: a class-3 reader refused a PIN typed on its keypad before
+// the card saw it; Rule says why, without the PIN.
+type PINRuleError struct{ Rule string }
+
+func (e *PINRuleError) Error() string { return "the reader refused the PIN: " + e.Rule }
+
 // WitnessDesk takes a witness's sign-off at the station (name and role)
 // when a ceremony requires witnesses before it completes.
 type WitnessDesk interface {

@@ -84,6 +84,11 @@ func stepErr(sctx context.Context, err error) error {
 	return err
 }
 
+// StepErr is what a kind's own step returns when it could not end: the
+// step's context sctx (from BeginStep) ended by its deadline gives
+// ErrPaused, anything else err.
+func StepErr(sctx context.Context, err error) error { return stepErr(sctx, err) }
+
 // Confirm shows two lines and waits for OK under a step deadline. Cancel
 // returns ErrCancelled.
 func Confirm(ctx context.Context, inst *engine.Instance, st *Station, step, line1, line2 string) error {

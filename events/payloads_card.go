@@ -75,9 +75,10 @@ func (PINVerified) EventType() string    { return "card.pin_verified" }
 func (PINRejected) EventType() string    { return "card.pin_rejected" }
 func (CardBlocked) EventType() string    { return "card.blocked" }
 
-// upcastEntryV1 adds entry "host": before v2 every PIN came through the
-// host's PIN pad port.
-func upcastEntryV1(old json.RawMessage) (json.RawMessage, error) {
+// UpcastEntryV1 adds entry "host": before v2 every PIN came through the
+// host's PIN pad port. The PIN events that gained Entry use it as their
+// upcaster from version 1.
+func UpcastEntryV1(old json.RawMessage) (json.RawMessage, error) {
 	return addField(old, "entry", `"host"`)
 }
 

@@ -16,16 +16,23 @@ type PINPolicyRefused struct {
 	Rule   string `json:"rule"`
 }
 
-// PINChangeRequested: CHANGE REFERENCE DATA is about to be sent.
+// PINChangeRequested: CHANGE REFERENCE DATA is about to be sent. Entry
+// says where the PINs are typed: "host" (the PIN pad port) or "reader" (a
+// class-3 reader's keypad, PC/SC part 10 FEATURE_MODIFY_PIN_DIRECT; the
+// PINs never reach the host). Schema v2 added Entry: v1 events are upcast
+// with "host".
 type PINChangeRequested struct {
 	Serial string `json:"serial"`
 	PIN    string `json:"pin"`
+	Entry  string `json:"entry"`
 }
 
-// PINChanged: the card accepted the new PIN.
+// PINChanged: the card accepted the new PIN. Entry as in
+// PINChangeRequested (schema v2; v1 upcast with "host").
 type PINChanged struct {
 	Serial string `json:"serial"`
 	PIN    string `json:"pin"`
+	Entry  string `json:"entry"`
 }
 
 func (PINChangeStarted) EventType() string   { return "pin.change_started" }

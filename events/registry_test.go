@@ -289,6 +289,14 @@ func TestUpcastPINEntryV1(t *testing.T) {
 			v := p.(*events.PINRejected)
 			return v.Entry == "host" && v.TriesLeft == 2
 		}},
+		{"pin.change_requested", `{"serial":"s","pin":"PW3"}`, func(p events.Payload) bool {
+			v := p.(*events.PINChangeRequested)
+			return v.Entry == "host" && v.PIN == "PW3"
+		}},
+		{"pin.changed", `{"serial":"s","pin":"PW1"}`, func(p events.Payload) bool {
+			v := p.(*events.PINChanged)
+			return v.Entry == "host" && v.PIN == "PW1"
+		}},
 	}
 	for _, c := range cases {
 		if v, _ := reg.CurrentVersion(c.typ); v != 2 {

@@ -88,6 +88,7 @@ type Inserted struct {
 	card *cardemu.Card
 	ctx  context.Context
 	addr string
+	pad  Keypad // nil: a plain vpcd reader
 
 	contact chan struct{} // closed after the first message from vpcd was served
 	done    chan struct{} // closed when the session ended
@@ -106,6 +107,10 @@ type Inserted struct {
 // once vpcd has sent its first message, or an error if it could not connect
 // or vpcd stayed silent (until ctx ends, at most 10 s).
 func Insert(ctx context.Context, addr string, card *cardemu.Card) (*Inserted, error) {
+	return insertCard(ctx, addr, card, nil)
+}
+
+func insertCard(ctx context.Context, addr string, card *cardemu.Card, pad Keypad) (*Inserted, error) {
 	if card == nil {
 		return nil, fmt.Errorf("vpcd: insert into %s: no card given", addr)
 	}
@@ -137,6 +142,7 @@ func Insert(ctx context.Context, addr string, card *cardemu.Card) (*Inserted, er
 		card:    card,
 		ctx:     ctx,
 		addr:    addr,
+		pad:     pad,
 		contact: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -269,6 +275,9 @@ func (i *Inserted) handle(msg []byte) (resp []byte, reply bool, err error) {
 	}
 	if len(msg) == 0 {
 		return nil, false, fmt.Errorf("%w: empty message", ErrProtocol)
+	}
+	if i.pad != nil && msg[0] == readerCLA {
+		return i.keypadEntry(msg)
 	}
 	resp = i.card.Process(msg)
 	if resp == nil {

@@ -26,8 +26,8 @@ func PINChange() ceremonies.Kind {
 		Payloads: []events.PayloadType{
 			events.Declare[events.PINChangeStarted](),
 			events.Declare[events.PINPolicyRefused](),
-			events.Declare[events.PINChangeRequested](),
-			events.Declare[events.PINChanged](),
+			events.Declare[events.PINChangeRequested]().Upcast(1, events.UpcastEntryV1),
+			events.Declare[events.PINChanged]().Upcast(1, events.UpcastEntryV1),
 			events.Declare[events.PINChangeResolved](),
 		},
 		Completed: PhaseCompleted,
@@ -41,7 +41,12 @@ share) or the user slot's (which unseals a PKCS#11 slot credential); each
 slot has its own PIN and the other is left as it is. A new PIN has 6 to
 16 digits, is not the factory default and differs from the old one; a
 refusal names the rule and the PIN is asked again. A change whose outcome
-was not recorded is settled on the card by 'ceremony resume'.`,
+was not recorded is settled on the card by 'ceremony resume'. In a class-3
+reader (PC/SC part 10 PIN pad, such as a cyberJack e-com) the old PIN, the
+new PIN and its repetition are typed on the reader's keypad and never
+reach this program: the reader enforces the length and the repetition,
+and the rules that need the PIN itself (not the default, not the old one)
+are the custodian's to keep.`,
 			Example: `  ceremony pin change --slot user --operator alice --cards-dir cards`,
 			Params:  []ceremonies.Param{{Name: "slot", Usage: "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)"}},
 			Check:   checkSlot,
@@ -60,7 +65,7 @@ was not recorded is settled on the card by 'ceremony resume'.`,
 		},
 		Effects: []ceremonies.Effect{{
 			Asked:    events.PINChangeRequested{}.EventType(),
-			Answered: ceremonies.Types(&events.PINChanged{}, &events.PINRejected{}, &events.PINChangeResolved{}),
+			Answered: ceremonies.Types(&events.PINChanged{}, &events.PINRejected{}, &events.PINChangeResolved{}, &events.PINPolicyRefused{}),
 			Key:      serialOf,
 			What: func(p events.Payload) string {
 				ev := p.(*events.PINChangeRequested)
@@ -109,6 +114,8 @@ func serialOf(p events.Payload) string {
 	case *events.PINRejected:
 		return ev.Serial
 	case *events.PINChangeResolved:
+		return ev.Serial
+	case *events.PINPolicyRefused:
 		return ev.Serial
 	}
 	return ""

@@ -3,7 +3,10 @@
 // both functions/slots need to be changed independently").
 //
 // Rules a caller must know: the old PIN, the new PIN and its repetition
-// pass through the PIN pad port and are wiped after use; events record
+// pass through the PIN pad port and are wiped after use, or, when the card
+// is in a class-3 reader that can change a PIN (ceremonies.ReaderPINChange),
+// are typed on the reader's keypad and never reach this process (events
+// say entry "reader"; reader.go); events record
 // the rule a refused PIN broke, never the PIN. CHANGE REFERENCE DATA is
 // atomic on the card, but its event is not: a stop between the two leaves
 // a pin.change_requested without an outcome. Resume settles it on the
@@ -28,8 +31,9 @@ type State struct {
 	Operator string
 	Slot     ceremonies.Slot
 	Serial   string
-	Pending  bool // CHANGE REFERENCE DATA asked for, no outcome recorded
-	Tries    int  // the retry counter read last (before the change)
+	Pending  bool   // CHANGE REFERENCE DATA asked for, no outcome recorded
+	Entry    string // where the PINs of the last change were typed: "host" or "reader"
+	Tries    int    // the retry counter read last (before the change)
 	Refused  []string
 	Ended    string
 }
@@ -41,10 +45,11 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.Operator, s.Slot = ev.Operator, ceremonies.Slot(ev.Slot)
 	case *events.PINPolicyRefused:
 		s.Refused = append(s.Refused, ev.Rule)
+		s.Pending = false // a reader refuses a new PIN before the card sees it
 	case *events.PINRetriesRead:
 		s.Tries = ev.TriesLeft
 	case *events.PINChangeRequested:
-		s.Serial, s.Pending = ev.Serial, true
+		s.Serial, s.Pending, s.Entry = ev.Serial, true, ev.Entry
 	case *events.PINChanged, *events.PINRejected, *events.PINChangeResolved:
 		s.Pending = false
 	case *events.CeremonyAborted:
@@ -142,7 +147,7 @@ func (r *Runner) resolve(ctx context.Context) error {
 		}
 		if outcome == "changed" {
 			r.drv.Tell(fmt.Sprintf("The interrupted PIN change on card %s had happened (%s): the new PIN is in force.", st.Serial, how))
-			return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: st.Serial, PIN: pinName})
+			return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: st.Serial, PIN: pinName, Entry: st.Entry})
 		}
 		r.drv.Tell(fmt.Sprintf("The interrupted PIN change on card %s had not happened (%s): the old PIN is still in force; change it again.", st.Serial, how))
 		return nil
@@ -157,18 +162,16 @@ func (r *Runner) resolve(ctx context.Context) error {
 	}
 	// Maximum before and after: only the new PIN can tell.
 	r.drv.Tell("The retry counter cannot tell whether the change happened: type the NEW PIN once (a wrong guess spends one try).")
-	pin, err := r.enter(ctx, "check new PIN "+st.Serial, "Enter new PIN", fmt.Sprintf("%d tries left", now))
+	verr, entry, err := r.verifyNew(ctx, card, st.Slot, st.Serial, now)
 	if err != nil {
 		return err
 	}
-	verr := card.VerifyPIN(st.Slot, pin)
-	ceremonies.Wipe(pin)
 	var wrong *ceremonies.WrongPINError
 	switch {
 	case verr == nil:
 		return settle("changed", "verified new PIN")
 	case errors.As(verr, &wrong):
-		if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: st.Serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: "host"}); err != nil {
+		if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: st.Serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entry}); err != nil {
 			return err
 		}
 		return settle("not-applied", "verified new PIN: refused, one try spent")
@@ -206,6 +209,13 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 		if tries == 1 {
 			line2 = "LAST TRY"
 		}
+		if rc, ok := card.(ceremonies.ReaderPINChange); ok && rc.HasReaderPINChange() {
+			done, err := r.changeOnReader(ctx, rc, slot, serial, pinName, line2)
+			if done || err != nil {
+				return err
+			}
+			continue
+		}
 		oldPIN, err := r.enter(ctx, "old PIN "+serial, "Old PIN", line2)
 		if err != nil {
 			return err
@@ -215,7 +225,7 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 			ceremonies.Wipe(oldPIN)
 			return err
 		}
-		if err := r.inst.Record(ctx, events.SourceEngine, &events.PINChangeRequested{Serial: serial, PIN: pinName}); err != nil {
+		if err := r.inst.Record(ctx, events.SourceEngine, &events.PINChangeRequested{Serial: serial, PIN: pinName, Entry: entryHost}); err != nil {
 			return err
 		}
 		cerr := card.ChangePIN(slot, oldPIN, newPIN)
@@ -226,14 +236,14 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 		switch {
 		case cerr == nil:
 			r.drv.Tell(fmt.Sprintf("The %s of card %s is changed.", pinName, serial))
-			return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: serial, PIN: pinName})
+			return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: serial, PIN: pinName, Entry: entryHost})
 		case errors.As(cerr, &wrong):
-			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft}); err != nil {
+			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryHost}); err != nil {
 				return err
 			}
 			r.Station.Pad.Show("Wrong PIN", fmt.Sprintf("%d tries left", wrong.TriesLeft))
 		case errors.Is(cerr, ceremonies.ErrPINBlocked):
-			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0}); err != nil {
+			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryHost}); err != nil {
 				return err
 			}
 		default:

@@ -1,6 +1,9 @@
 // Package part10 is PC/SC part 10 secure PIN entry: pure encoders and
-// decoders; the PIN never passes through them — the reader's keypad
-// collects it.
+// decoders; on the host's side the PIN never passes through them — the
+// reader's keypad collects it. The reader's side (DecodeVerifyStructure,
+// DecodeModifyStructure, the structures' APDU methods, ReaderStatus) is
+// for an emulated class-3 reader: those do see the PIN, on the reader's
+// side of the PC/SC boundary (reader.go).
 //
 // The package does no I/O. A caller that owns a PC/SC handle (for example
 // github.com/ebfe/scard) does the round trips:

@@ -1,7 +1,8 @@
 // Package pcscdtest runs a private pcscd (pcsc-lite 1.9.9) with two
-// vsmartcard vpcd readers, for tests and for CI: no hardware, no system
+// vsmartcard vpcd readers, and on request a virtual class-3 PIN pad reader
+// (adapters/pcsc/classthree), for tests and for CI: no hardware, no system
 // pcscd, no root-owned socket. Cards are plugged into its readers over TCP
-// (package adapters/vpcd).
+// (package adapters/vpcd; InsertWithKeypad for the PIN pad reader).
 //
 // What Start does:
 //
@@ -9,6 +10,10 @@
 //     DIR/reader.conf.d/vpcd (FRIENDLYNAME "Virtual PCD", DEVICENAME
 //     /dev/null:PORT, LIBPATH of the vpcd driver), which gives the readers
 //     "Virtual PCD 00 00" on TCP PORT and "Virtual PCD 00 01" on PORT+1;
+//   - with Options.ClassThree (StartWith, LaunchWith), also compiles the
+//     classthree driver with gcc into DIR and writes
+//     DIR/reader.conf.d/classthree, which gives the reader ClassThreeReader
+//     on 127.0.0.1:PORT+2 (ClassThreeAddr);
 //   - creates the listening unix socket DIR/pcscd.comm and runs
 //     /bin/sh -c 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" --foreground
 //     --info -c "$1"' /usr/sbin/pcscd DIR/reader.conf.d with that socket on
@@ -51,8 +56,9 @@
 //     fail (SCARD_E_NO_SERVICE) instead of hanging, cards in the vpcd
 //     readers see their connections closed. Restart brings pcscd back on
 //     the same socket path and ports; clients must establish a new context.
-//   - The packages needed are pcscd and vsmartcard-vpcd; a missing one makes
-//     Start fail naming it.
+//   - The packages needed are pcscd and vsmartcard-vpcd, and for the
+//     class-3 reader gcc and libpcsclite-dev; a missing one makes Start
+//     fail naming it.
 package pcscdtest
 
 import (
@@ -71,6 +77,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/pcsc/classthree"
 )
 
 // Fixed paths of the Debian packages used.
@@ -89,6 +97,17 @@ const (
 	stopGrace    = 5 * time.Second
 )
 
+// ClassThreeReader is the PC/SC name of the class-3 PIN pad reader
+// (Options.ClassThree).
+const ClassThreeReader = classthree.FriendlyName + " 00 00"
+
+// Options choose the readers besides the two vpcd ones.
+type Options struct {
+	// ClassThree adds the virtual class-3 PIN pad reader
+	// (adapters/pcsc/classthree), built with gcc at Launch.
+	ClassThree bool
+}
+
 // Daemon is a running (or killed) private pcscd.
 type Daemon struct {
 	Dir    string // private directory: reader.conf.d/, pcscd.comm, pcscd.log
@@ -96,6 +115,9 @@ type Daemon struct {
 	// Port is the vpcd base port: reader "Virtual PCD 00 00" listens on
 	// Port, "Virtual PCD 00 01" on Port+1 (TCP, all addresses).
 	Port int
+
+	opts       Options
+	classThree string // the built class-3 driver, with Options.ClassThree
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd     // the running pcscd, nil after Kill or Close
@@ -113,7 +135,13 @@ func ReaderName(i int) string { return readerPrefix + strconv.Itoa(i) }
 // PC/SC use Launch from TestMain instead.
 func Start(t testing.TB) *Daemon {
 	t.Helper()
-	d, err := Launch()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with more readers (Options).
+func StartWith(t testing.TB, o Options) *Daemon {
+	t.Helper()
+	d, err := LaunchWith(o)
 	if err != nil {
 		t.Fatalf("pcscdtest: %v", err)
 	}
@@ -131,7 +159,10 @@ func Start(t testing.TB) *Daemon {
 // Launch is Start for callers without a testing.TB (TestMain, CI tools):
 // the caller must call Close, and should print Log when something failed.
 // On error nothing is left behind and the error includes pcscd's log.
-func Launch() (*Daemon, error) {
+func Launch() (*Daemon, error) { return LaunchWith(Options{}) }
+
+// LaunchWith is Launch with more readers (Options).
+func LaunchWith(o Options) (*Daemon, error) {
 	if err := checkInstalled(); err != nil {
 		return nil, err
 	}
@@ -142,7 +173,7 @@ func Launch() (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create the daemon directory: %w", err)
 	}
-	d := &Daemon{Dir: dir, Socket: filepath.Join(dir, "pcscd.comm")}
+	d := &Daemon{Dir: dir, Socket: filepath.Join(dir, "pcscd.comm"), opts: o}
 	if len(d.Socket) >= 108 {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("socket path %s is %d bytes, a unix socket path must be under 108: set TMPDIR to a shorter directory", d.Socket, len(d.Socket))
@@ -151,9 +182,15 @@ func Launch() (*Daemon, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("create %s: %w", d.confDir(), err)
 	}
+	if o.ClassThree {
+		if d.classThree, err = classthree.Build(dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	var lastErr error
 	for range portAttempts {
-		port, err := freePortPair()
+		port, err := freePorts(3)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -174,6 +211,12 @@ func Launch() (*Daemon, error) {
 	log := d.Log()
 	os.RemoveAll(dir)
 	return nil, fmt.Errorf("%w\npcscd log:\n%s", lastErr, log)
+}
+
+// ClassThreeAddr returns the TCP address of the class-3 PIN pad reader
+// (Options.ClassThree), for vpcd.InsertWithKeypad: "127.0.0.1:<Port+2>".
+func (d *Daemon) ClassThreeAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(d.Port+2))
 }
 
 // VpcdAddr returns the TCP address of vpcd reader i (0 or 1):
@@ -272,6 +315,11 @@ func (d *Daemon) start() error {
 	if err := os.WriteFile(filepath.Join(d.confDir(), "vpcd"), []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write the vpcd reader config: %w", err)
 	}
+	if d.classThree != "" {
+		if err := os.WriteFile(filepath.Join(d.confDir(), "classthree"), []byte(classthree.Conf(d.classThree, d.Port+2)), 0o644); err != nil {
+			return fmt.Errorf("write the class-3 reader config: %w", err)
+		}
+	}
 
 	os.Remove(d.Socket) // a leftover from a killed run
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: d.Socket, Net: "unix"})
@@ -342,11 +390,14 @@ func (d *Daemon) waitReady(logStart int64, done <-chan struct{}) error {
 			b = b[logStart:]
 		}
 		switch {
-		case bytes.Contains(b, []byte("Could not initialize connection")):
-			return fmt.Errorf("pcscd on ports %d,%d: %w", d.Port, d.Port+1, errPortInUse)
+		case bytes.Contains(b, []byte("Could not initialize connection")), bytes.Contains(b, []byte("classthree: could not listen")):
+			return fmt.Errorf("pcscd on ports %d to %d: %w", d.Port, d.Port+2, errPortInUse)
 		case bytes.Contains(b, []byte("daemon ready")):
 			if n := bytes.Count(b, []byte("Waiting for virtual ICC on port")); n != 2 {
 				return fmt.Errorf("pcscd is ready but started %d vpcd readers, want 2: check %s and the driver %s (Debian package vsmartcard-vpcd)", n, filepath.Join(d.confDir(), "vpcd"), DriverPath)
+			}
+			if d.classThree != "" && !bytes.Contains(b, []byte("classthree: PIN pad reader waits")) {
+				return fmt.Errorf("pcscd is ready but did not start the class-3 reader: check %s and the driver %s", filepath.Join(d.confDir(), "classthree"), d.classThree)
 			}
 			if exited {
 				return errors.New("pcscd exited right after it was ready: see its log")
@@ -379,28 +430,30 @@ func (d *Daemon) stopLocked(sig syscall.Signal, grace time.Duration) {
 	d.cmd, d.done = nil, nil
 }
 
-// freePortPair returns a port p such that p and p+1 are free now (on all
+// freePorts returns a port p such that p to p+n-1 are free now (on all
 // addresses, as vpcd listens). Someone may take them before pcscd does;
 // Launch then tries again.
-func freePortPair() (int, error) {
+func freePorts(n int) (int, error) {
 	var lastErr error
 	for range 50 {
 		p := 20000 + rand.IntN(40000)
-		l1, err := net.Listen("tcp", ":"+strconv.Itoa(p))
-		if err != nil {
-			lastErr = err
-			continue
+		var held []net.Listener
+		for i := range n {
+			l, err := net.Listen("tcp", ":"+strconv.Itoa(p+i))
+			if err != nil {
+				lastErr = err
+				break
+			}
+			held = append(held, l)
 		}
-		l2, err := net.Listen("tcp", ":"+strconv.Itoa(p+1))
-		l1.Close()
-		if err != nil {
-			lastErr = err
-			continue
+		for _, l := range held {
+			l.Close()
 		}
-		l2.Close()
-		return p, nil
+		if len(held) == n {
+			return p, nil
+		}
 	}
-	return 0, fmt.Errorf("find two free consecutive TCP ports for vpcd: %w", lastErr)
+	return 0, fmt.Errorf("find %d free consecutive TCP ports for the readers: %w", n, lastErr)
 }
 
 // pcscdPath finds pcscd, also in /usr/sbin when that is not in PATH (as for
