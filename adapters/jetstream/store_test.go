@@ -45,6 +45,7 @@ func TestStoreAcceptance(t *testing.T) {
 				t.Fatalf("Close: %v", err)
 			}
 		},
+		Follows: true,
 	})
 }
 
@@ -370,6 +371,7 @@ func TestStoreAcceptanceRemote(t *testing.T) {
 				t.Fatalf("Close the serving store: %v", err)
 			}
 		},
+		Follows: true,
 	})
 }
 

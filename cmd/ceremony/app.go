@@ -77,8 +77,8 @@ func (c *common) resolveDataDir() {
 	}
 }
 
-// openCeremony opens the store and returns the ceremony id with it. The
-// caller closes the app.
+// openCeremony opens the store, replays it and returns the ceremony id
+// with it. The caller closes the app.
 func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
 	a, err := c.open(ctx, out)
 	if err != nil {
@@ -92,39 +92,88 @@ func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*a
 	return a, inst, nil
 }
 
+// openOne opens the store and loads ceremony id from its own events only,
+// for a command about that ceremony alone (show, events, abort,
+// witness): the read models stay empty. The caller closes the app.
+func (c *common) openOne(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a, _, err := c.connect(octx, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := a.eng.OpenCeremony(octx, id)
+	if errors.Is(err, engine.ErrNotFound) {
+		a.close()
+		return nil, nil, &codeError{exitNotFound, fmt.Errorf("no ceremony %q in this event store: 'ceremony list' shows them", id)}
+	}
+	if err != nil {
+		a.close()
+		return nil, nil, err
+	}
+	return a, inst, nil
+}
+
 // app is an open event store with an engine on it, and the read models
 // every kind folds (the inventory, health).
 type app struct {
-	store *jetstream.Store
-	eng   *engine.Engine
-	views *kinds.Views
+	store      *jetstream.Store
+	eng        *engine.Engine
+	views      *kinds.Views
+	stopFollow func() // set by follow
 }
 
+// open opens the store and replays every event into the engine and the
+// read models.
 func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
-	cfg, where, err := c.storeConfig(out)
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a, where, err := c.connect(octx, out)
 	if err != nil {
 		return nil, err
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := jetstream.Open(octx, cfg)
+	if err := a.eng.Open(octx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
+	}
+	return a, nil
+}
+
+// connect opens the store and builds an engine on it, nothing loaded.
+func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, error) {
+	cfg, where, err := c.storeConfig(out)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := jetstream.Open(ctx, cfg)
 	if errors.Is(err, jetstream.ErrLocked) {
-		return nil, fmt.Errorf("open the event store in %s: %w; wait for it to end (to let several commands use one store at once, run 'ceremony serve --data-dir %s')", where, err, c.dataDir)
+		return nil, "", fmt.Errorf("open the event store %s: %w; wait for it to end (to let several commands use one store at once, run 'ceremony serve --data-dir %s')", where, err, c.dataDir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open the event store %s: %w", where, err)
+		return nil, "", fmt.Errorf("open the event store %s: %w", where, err)
 	}
 	views := kinds.NewViews()
 	eng, err := engine.New(views.EngineConfig(st))
 	if err != nil {
 		st.Close()
-		return nil, err
+		return nil, "", err
 	}
-	if err := eng.Open(octx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
-	}
-	return &app{store: st, eng: eng, views: views}, nil
+	return &app{store: st, eng: eng, views: views}, where, nil
+}
+
+// follow keeps the engine and the read models up to date with what other
+// processes and nodes store, until the app is closed. A failure is said
+// on out; the ceremony goes on (its own appends still check the store).
+func (a *app) follow(ctx context.Context, out io.Writer) {
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.eng.Follow(fctx); err != nil {
+			fmt.Fprintf(out, "Note: no longer following other processes' events: %v\n", err)
+		}
+	}()
+	a.stopFollow = func() { cancel(); <-done }
 }
 
 // storeConfig says which store to open, and where it is for messages: the
@@ -188,6 +237,9 @@ func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 }
 
 func (a *app) close() {
+	if a.stopFollow != nil {
+		a.stopFollow()
+	}
 	a.eng.Close()
 	a.store.Close()
 }
