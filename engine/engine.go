@@ -47,6 +47,11 @@ type Engine struct {
 	instances map[string]*Instance
 	leases    *Leases
 	closed    bool
+
+	pmu       sync.Mutex // the projections' feed (follow.go); after an instance's lock
+	cursor    uint64
+	ahead     map[uint64]bool
+	following bool
 }
 
 // New checks the definitions and returns an engine; call Open next.
@@ -63,6 +68,7 @@ func New(cfg Config) (*Engine, error) {
 		instances:   map[string]*Instance{},
 		projections: cfg.Projections,
 		leases:      newLeases(),
+		ahead:       map[uint64]bool{},
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
@@ -97,7 +103,9 @@ func RandomID() string {
 func (e *Engine) Open(ctx context.Context) error {
 	folded := map[string]*Instance{}
 	var order []string
+	var last uint64
 	err := e.store.Replay(ctx, 1, func(r events.Record) error {
+		last = r.Seq
 		p, err := e.reg.DecodePayload(r.Envelope)
 		if err != nil {
 			return err
@@ -116,6 +124,9 @@ func (e *Engine) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: open: %w", err)
 	}
+	e.pmu.Lock()
+	e.cursor = last
+	e.pmu.Unlock()
 	for _, id := range order {
 		inst := folded[id]
 		e.mu.Lock()

@@ -169,7 +169,7 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 		// The machine allowed it a moment ago; this is a bug, not bad input.
 		return fmt.Errorf("engine: ceremony %s: apply %s after append: %w", i.id, typ, err)
 	}
-	i.eng.project(seq, env, p)
+	i.eng.projectOnce(seq, env, p)
 	i.armLocked()
 	return nil
 }
@@ -224,7 +224,7 @@ func (i *Instance) reloadLocked(ctx context.Context) error {
 		if err := i.applyLocked(ctx, r.Envelope, p, r.Seq); err != nil {
 			return err
 		}
-		i.eng.project(r.Seq, r.Envelope, p)
+		i.eng.projectOnce(r.Seq, r.Envelope, p)
 	}
 	i.armLocked()
 	return nil

@@ -111,11 +111,16 @@ func (i *Instance) BeginStep(ctx context.Context, step string, timeout time.Dura
 }
 
 // EndStep records that the open step is done. It returns ErrStepTimedOut
-// if the deadline passed first (the timeout is already recorded).
+// if the deadline passed first (the timeout is already recorded), or a
+// *TransitionError wrapping ErrEnded if the ceremony ended meanwhile (an
+// abort another process stored, applied by Follow).
 func (i *Instance) EndStep(ctx context.Context, step string) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.open.step != step {
+		if phase := i.machine.Current(); i.def.IsTerminal(phase) {
+			return &TransitionError{CeremonyID: i.id, Phase: phase, Event: (&events.StepCompleted{}).EventType(), Err: ErrEnded}
+		}
 		return ErrStepTimedOut
 	}
 	return i.recordLocked(ctx, events.SourceEngine, &events.StepCompleted{Step: step})

@@ -38,3 +38,12 @@ type Store interface {
 	// sequence >= from, in stream order, and stops at the first error.
 	Replay(ctx context.Context, from uint64, fn func(Record) error) error
 }
+
+// Follower is a Store that can deliver events as they are appended, by
+// any writer (another process, another node).
+type Follower interface {
+	// Follow calls fn for every event with stream sequence >= from, in
+	// stream order, then for each new one as it is stored, until ctx is
+	// done (it then returns nil) or fn or the store fails.
+	Follow(ctx context.Context, from uint64, fn func(Record) error) error
+}

@@ -43,11 +43,37 @@ type Config struct {
 	Sync SyncMode
 	// Stream names the stream. Empty: DefaultStream.
 	Stream string
-	// Listen is a host:port for a TCP client listener (port 0: any free
-	// port). Empty: no listener; only this process can reach the server.
-	// The listener has no authentication or TLS.
+	// Listen is a host:port for a TCP client listener of the embedded
+	// server (port 0: any free port). Empty: no listener; only this process
+	// can reach the server. A listener needs NkeySeedFile: its one user.
 	Listen string
+
+	// NkeySeedFile is a file holding a NATS user nkey seed. With Listen,
+	// the embedded server accepts that user only (see Permissions); with
+	// URLs, the client authenticates with it.
+	NkeySeedFile string
+
+	// Remote, when it has URLs, connects to an existing NATS server or
+	// cluster instead of starting the embedded server: DataDir, Sync and
+	// Listen are then unused (durability is the servers' sync_interval).
+	Remote Remote
 }
+
+// Remote is how to reach an existing NATS server or cluster, as the NATS
+// CLI takes it (docs.nats.io, "nats" CLI contexts).
+type Remote struct {
+	URLs      []string // nats://host:port, tls://host:port; the first that answers is used
+	CredsFile string   // a .creds file (user JWT and nkey seed)
+	TLSCert   string   // client certificate (PEM), with TLSKey
+	TLSKey    string
+	TLSCA     string // CA bundle that signs the servers' certificates
+	// Replicas of the stream when it is created. 0: 3 when the client
+	// knows of 3 or more servers, else 1.
+	Replicas int
+}
+
+// remote reports whether c connects to an existing server.
+func (c Config) remote() bool { return len(c.Remote.URLs) > 0 }
 
 // storeDir is where the embedded server keeps its files.
 func (c Config) storeDir() string { return filepath.Join(c.DataDir, "jetstream") }
@@ -84,9 +110,20 @@ func (c Config) serverOptions() (*server.Options, error) {
 		return nil, fmt.Errorf("jetstream: Config.Sync is %v: want SyncAlways or SyncRelaxed", c.Sync)
 	}
 	if c.Listen != "" {
+		if c.NkeySeedFile == "" {
+			return nil, fmt.Errorf("jetstream: Config.Listen %q without Config.NkeySeedFile: a listener needs authentication", c.Listen)
+		}
+		users, err := listenerUsers(c.NkeySeedFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.Nkeys = users
 		host, portText, err := net.SplitHostPort(c.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("jetstream: Config.Listen %q: want host:port: %w", c.Listen, err)
+		}
+		if err := checkLoopback(c.Listen, host); err != nil {
+			return nil, err
 		}
 		port, err := strconv.Atoi(portText)
 		if err != nil || port < 0 || port > 65535 {

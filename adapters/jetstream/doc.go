@@ -1,13 +1,20 @@
-// Package jetstream is the events.Store on an embedded NATS JetStream
-// server (ARCHITECTURE.md, "Events"; NATS docs, JetStream).
+// Package jetstream is the events.Store on NATS JetStream (ARCHITECTURE.md,
+// "Events"; NATS docs, JetStream), always reached through a nats.go
+// connection.
 //
 // Rules a caller must know:
-//   - Open starts a nats-server in this process, storing under
-//     <DataDir>/jetstream, and connects to it without a TCP port unless
-//     Config.Listen asks for one (that listener has no authentication or
-//     TLS: bind it to loopback). Close stops it; call it before exit.
-//     One store at a time may use a DataDir: Open takes a lock on it
-//     (flock; on Unix) and a second Open fails until the first is closed.
+//   - Where the server runs: by default Open starts a nats-server in this
+//     process, storing under <DataDir>/jetstream, and connects in-process,
+//     without a TCP port. Config.Listen adds a loopback-only listener whose
+//     one user is the nkey of Config.NkeySeedFile, allowed the store's
+//     subjects and nothing else ('ceremony serve'). With Config.Remote.URLs
+//     Open connects to an existing server or cluster instead (credentials
+//     file or nkey seed, TLS) and creates the stream with
+//     Remote.Replicas replicas (default 3 when it knows of 3 or more
+//     servers). Close stops what Open started; call it before exit.
+//     One embedded store at a time may use a DataDir: Open takes a lock on
+//     it (flock; on Unix), writes its pid, command line and start time into
+//     the lock file, and a second Open fails with ErrLocked naming them.
 //   - Durability: by default (SyncAlways) every write is fsynced before it
 //     is acknowledged, so an acknowledged event is on disk. SyncRelaxed
 //     leaves the server's periodic fsync (events of the last interval can be

@@ -137,3 +137,44 @@ func decodeRecord(seq uint64, subject string, data []byte) (events.Record, error
 	}
 	return events.Record{Seq: seq, Data: data, Envelope: env}, nil
 }
+
+// Follow calls fn for every event with stream sequence >= from, in stream
+// order, and then for each new one as it is stored, until ctx is done
+// (then it returns nil). An ordered consumer (no server-side state) reads
+// from the last delivered sequence; it is recreated by the client after a
+// reconnect or a leader change. See events.Follower.
+func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
+	if err := s.usable("follow"); err != nil {
+		return err
+	}
+	cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: max(from, 1), InactiveThreshold: consumerIdle}
+	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("jetstream: follow from %d: create reader: %w", from, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("jetstream: follow from %d: start reader: %w", from, err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(natsjs.NextContext(ctx))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("jetstream: follow: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return fmt.Errorf("jetstream: follow: message metadata: %w", err)
+		}
+		rec, err := decodeRecord(meta.Sequence.Stream, msg.Subject(), msg.Data())
+		if err != nil {
+			return fmt.Errorf("jetstream: follow: %w", err)
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}

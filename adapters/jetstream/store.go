@@ -30,19 +30,24 @@ var (
 	// Appending it again with the same expectation is safe (it is stored at
 	// most once).
 	ErrOutcomeUnknown = errors.New("append outcome unknown: no acknowledgement")
+	// ErrLocked is returned (wrapped, with the holder's pid, command line
+	// and start time) by Open when another store uses the data directory.
+	ErrLocked = errors.New("the data directory is in use by another event store")
 )
 
-// Store is an events.Store on an embedded JetStream server. It is safe for
-// concurrent use; its fields are set by Open and never changed.
+// Store is an events.Store on JetStream, reached through a nats.go
+// connection: to the embedded server in this process, or to an existing
+// server or cluster (Config.Remote). It is safe for concurrent use; its
+// fields are set by Open and never changed.
 type Store struct {
-	srv        *server.Server
+	srv        *server.Server // nil when remote
 	nc         *nats.Conn
 	js         natsjs.JetStream
 	stream     natsjs.Stream
 	name       string
 	sync       SyncMode
 	connClosed chan struct{} // closed by the connection's ClosedHandler
-	unlock     func() error  // releases the data directory lock
+	unlock     func() error  // releases the data directory lock (embedded)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -51,40 +56,30 @@ type Store struct {
 
 var _ events.Store = (*Store)(nil)
 
-// Open starts the embedded server on cfg.DataDir, connects to it and
-// creates the stream, or checks the existing one (see checkStreamConfig).
+// Open connects to the store's server and creates the stream, or checks
+// the existing one (see checkStreamConfig). With cfg.Remote.URLs it
+// connects to that server or cluster; otherwise it starts the embedded
+// server on cfg.DataDir (locking it) and connects in-process.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	opts, err := cfg.serverOptions()
-	if err != nil {
+	s := &Store{name: cfg.streamName(), sync: cfg.Sync, connClosed: make(chan struct{}), unlock: func() error { return nil }}
+	replicas := 1
+	if cfg.remote() {
+		if err := s.connectRemote(cfg); err != nil {
+			return nil, err
+		}
+		replicas = cfg.Remote.Replicas
+		if replicas == 0 && len(s.nc.Servers()) >= 3 {
+			replicas = 3
+		} else if replicas == 0 {
+			replicas = 1
+		}
+	} else if err := s.startEmbedded(cfg); err != nil {
 		return nil, err
 	}
-	if err := cfg.prepareDataDir(); err != nil {
-		return nil, err
-	}
-	unlock, err := lockDir(cfg.lockFile())
-	if err != nil {
-		return nil, err
-	}
-	srv, err := startServer(opts, cfg.Listen)
-	if err != nil {
-		return nil, errors.Join(err, unlock())
-	}
-
-	s := &Store{srv: srv, name: cfg.streamName(), sync: cfg.Sync, connClosed: make(chan struct{}), unlock: unlock}
-	s.nc, err = nats.Connect("",
-		nats.InProcessServer(srv),
-		nats.Name("ceremony event store"),
-		nats.DrainTimeout(drainTimeout),
-		nats.ClosedHandler(func(*nats.Conn) { close(s.connClosed) }),
-	)
-	if err != nil {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, errors.Join(fmt.Errorf("jetstream: connect to the embedded server: %w", err), unlock())
-	}
+	var err error
 	s.js, err = natsjs.New(s.nc)
 	if err == nil {
-		s.stream, err = ensureStream(ctx, s.js, s.name)
+		s.stream, err = ensureStream(ctx, s.js, s.name, replicas)
 	}
 	if err != nil {
 		s.closed.Store(true)
@@ -94,6 +89,56 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startEmbedded locks cfg.DataDir, starts the embedded server on it and
+// connects in-process.
+func (s *Store) startEmbedded(cfg Config) error {
+	if cfg.Remote.Replicas > 1 {
+		return fmt.Errorf("jetstream: Config.Remote.Replicas %d without Remote.URLs: the embedded server is one node; give the cluster's URLs", cfg.Remote.Replicas)
+	}
+	opts, err := cfg.serverOptions()
+	if err != nil {
+		return err
+	}
+	if err := cfg.prepareDataDir(); err != nil {
+		return err
+	}
+	unlock, err := lockDir(cfg.lockFile())
+	if err != nil {
+		return err
+	}
+	srv, err := startServer(opts, cfg.Listen)
+	if err != nil {
+		return errors.Join(err, unlock())
+	}
+	connOpts := []nats.Option{nats.InProcessServer(srv)}
+	if cfg.NkeySeedFile != "" && cfg.Listen != "" {
+		nkey, err := nats.NkeyOptionFromSeed(cfg.NkeySeedFile)
+		if err != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return errors.Join(fmt.Errorf("jetstream: nkey seed file %s: %w", cfg.NkeySeedFile, err), unlock())
+		}
+		connOpts = append(connOpts, nkey)
+	}
+	s.nc, err = nats.Connect("", append(connOpts, s.connOptions()...)...)
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return errors.Join(fmt.Errorf("jetstream: connect to the embedded server: %w", err), unlock())
+	}
+	s.srv, s.unlock = srv, unlock
+	return nil
+}
+
+// connOptions are the options of every connection of the store.
+func (s *Store) connOptions() []nats.Option {
+	return []nats.Option{
+		nats.Name("ceremony event store"),
+		nats.DrainTimeout(drainTimeout),
+		nats.ClosedHandler(func(*nats.Conn) { close(s.connClosed) }),
+	}
 }
 
 // Close drains the connection and shuts the embedded server down, in that
@@ -118,8 +163,10 @@ func (s *Store) shutdown() error {
 		err = errors.Join(err, fmt.Errorf("jetstream: connection not closed %s after drain", drainTimeout+time.Second))
 		s.nc.Close()
 	}
-	s.srv.Shutdown()
-	s.srv.WaitForShutdown()
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
 	if uerr := s.unlock(); uerr != nil {
 		err = errors.Join(err, fmt.Errorf("jetstream: release data directory lock: %w", uerr))
 	}
@@ -155,7 +202,10 @@ func (s *Store) usable(op string) error {
 	return nil
 }
 
-// JetStream returns the client of the embedded server (for benchmarks and
+// Conn returns the store's connection (for leases and tools).
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// JetStream returns the store's client (for benchmarks and
 // tools; appending through it bypasses the checks of Append).
 func (s *Store) JetStream() natsjs.JetStream { return s.js }
 
@@ -166,9 +216,10 @@ func (s *Store) StreamName() string { return s.name }
 // can show it (a relaxed store must never be silent about it).
 func (s *Store) Sync() SyncMode { return s.sync }
 
-// ClientURL returns the URL of the TCP listener, or "" without one.
+// ClientURL returns the URL of the embedded server's TCP listener, or ""
+// without one (or when remote).
 func (s *Store) ClientURL() string {
-	if s.srv.Addr() == nil {
+	if s.srv == nil || s.srv.Addr() == nil {
 		return ""
 	}
 	return s.srv.ClientURL()

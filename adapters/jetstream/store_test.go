@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -44,6 +45,7 @@ func TestStoreAcceptance(t *testing.T) {
 				t.Fatalf("Close: %v", err)
 			}
 		},
+		Follows: true,
 	})
 }
 
@@ -67,7 +69,7 @@ func TestStreamConfigIsAppendOnly(t *testing.T) {
 		t.Errorf("limits max_age %s max_bytes %d max_msgs %d max_msgs_per_subject %d, want none",
 			c.MaxAge, c.MaxBytes, c.MaxMsgs, c.MaxMsgsPerSubject)
 	}
-	if err := checkStreamConfig(c); err != nil {
+	if err := checkStreamConfig(c, 1); err != nil {
 		t.Errorf("checkStreamConfig of the stream Open created: %v", err)
 	}
 	if !s.srv.JetStreamConfig().SyncAlways || s.Sync() != SyncAlways {
@@ -110,16 +112,17 @@ func TestCheckStreamConfigNamesTheSetting(t *testing.T) {
 		{func(c *natsjs.StreamConfig) { c.Sealed = true }, "sealed"},
 		{func(c *natsjs.StreamConfig) { c.NoAck = true }, "no_ack"},
 		{func(c *natsjs.StreamConfig) { c.PersistMode = natsjs.AsyncPersistMode }, "persist_mode"},
+		{func(c *natsjs.StreamConfig) { c.Replicas = 3 }, "replicas 3, want 1 (--replicas 3"},
 	}
 	for _, c := range cases {
-		cfg := wantStreamConfig("CEREMONIES")
+		cfg := wantStreamConfig("CEREMONIES", 1)
 		c.change(&cfg)
-		err := checkStreamConfig(cfg)
+		err := checkStreamConfig(cfg, 1)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("checkStreamConfig with %s changed: err = %v, want it to name %q", c.want, err, c.want)
 		}
 	}
-	if err := checkStreamConfig(wantStreamConfig("CEREMONIES")); err != nil {
+	if err := checkStreamConfig(wantStreamConfig("CEREMONIES", 3), 3); err != nil {
 		t.Errorf("checkStreamConfig(our own config): %v", err)
 	}
 }
@@ -178,8 +181,14 @@ func TestDataDirInUseIsRefused(t *testing.T) {
 		s2.Close()
 		t.Fatal("a second store opened a directory in use")
 	}
-	if !strings.Contains(err.Error(), "in use") {
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("second Open: %v; want it to say the directory is in use", err)
+	}
+	// The refusal names the holder: this process, its command line, since when.
+	for _, want := range []string{fmt.Sprintf("pid %d,", os.Getpid()), "command \"" + os.Args[0], "since 20"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("second Open: %v; want it to name the holder (%q)", err, want)
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -192,14 +201,29 @@ func TestDataDirInUseIsRefused(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	seed := testSeed(t)
+	openSeed := filepath.Join(t.TempDir(), "open.nk")
+	data, _ := os.ReadFile(seed)
+	if err := os.WriteFile(openSeed, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		cfg  Config
 		want string
 	}{
 		{Config{}, "DataDir is empty"},
 		{Config{DataDir: t.TempDir(), Sync: SyncMode(7)}, "Config.Sync"},
-		{Config{DataDir: t.TempDir(), Listen: "nohostport"}, "Config.Listen"},
-		{Config{DataDir: t.TempDir(), Listen: "127.0.0.1:99999"}, "Config.Listen"},
+		{Config{DataDir: t.TempDir(), Listen: "nohostport", NkeySeedFile: seed}, "Config.Listen"},
+		{Config{DataDir: t.TempDir(), Listen: "127.0.0.1:99999", NkeySeedFile: seed}, "Config.Listen"},
+		{Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, "needs authentication"},
+		{Config{DataDir: t.TempDir(), Listen: "0.0.0.0:0", NkeySeedFile: seed}, "loopback only"},
+		{Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", NkeySeedFile: openSeed}, "others may read it"},
+		{Config{DataDir: t.TempDir(), Remote: Remote{Replicas: 3}}, "embedded server is one node"},
+		{Config{Remote: Remote{URLs: []string{"http://x:1"}}}, "scheme \"http\""},
+		{Config{Remote: Remote{URLs: []string{"nats://u:hunter2@x:1"}}}, "give credentials in a file"},
+		{Config{Remote: Remote{URLs: []string{"nats://127.0.0.1:1"}}}, "is the server running"},
+		{Config{Remote: Remote{URLs: []string{"nats://x:1"}, Replicas: 9}}, "replicas 9"},
+		{Config{Remote: Remote{URLs: []string{"nats://x:1"}, TLSCert: "c.pem"}}, "needs both"},
 	}
 	for _, c := range cases {
 		s, err := Open(t.Context(), c.cfg)
@@ -210,6 +234,9 @@ func TestConfigErrors(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Open(%+v): %v; want it to name %q", c.cfg, err, c.want)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(%+v): %v shows the URL's password", c.cfg, err)
 		}
 	}
 }
@@ -241,7 +268,8 @@ func TestAfterCloseEveryCallFails(t *testing.T) {
 }
 
 func TestRelaxedSyncAndListener(t *testing.T) {
-	s, err := Open(t.Context(), Config{DataDir: t.TempDir(), Sync: SyncRelaxed, Listen: "127.0.0.1:0", Stream: "REHEARSAL"})
+	seed := testSeed(t)
+	s, err := Open(t.Context(), Config{DataDir: t.TempDir(), Sync: SyncRelaxed, Listen: "127.0.0.1:0", NkeySeedFile: seed, Stream: "REHEARSAL"})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -256,9 +284,18 @@ func TestRelaxedSyncAndListener(t *testing.T) {
 	if url == "" {
 		t.Fatal("ClientURL is empty with a listener")
 	}
-	nc, err := nats.Connect(url)
+	if nc, err := nats.Connect(url); err == nil {
+		nc.Close()
+		t.Fatalf("connected to %s without credentials", url)
+	}
+	nkey, err := nats.NkeyOptionFromSeed(seed)
 	if err != nil {
-		t.Fatalf("connect over TCP to %s: %v", url, err)
+		t.Fatal(err)
+	}
+	violations := make(chan error, 10)
+	nc, err := nats.Connect(url, nkey, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	if err != nil {
+		t.Fatalf("connect over TCP to %s with the nkey: %v", url, err)
 	}
 	defer nc.Close()
 	js, err := natsjs.New(nc)
@@ -268,6 +305,74 @@ func TestRelaxedSyncAndListener(t *testing.T) {
 	if _, err := js.Stream(t.Context(), "REHEARSAL"); err != nil {
 		t.Errorf("stream over TCP: %v", err)
 	}
+	// The user may use the store's subjects only.
+	if err := nc.Publish("other.subject", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-violations:
+		if !strings.Contains(err.Error(), "Permissions Violation") {
+			t.Errorf("publish outside the store: %v, want a permissions violation", err)
+		}
+	case <-time.After(10 * time.Second): // liveness bound
+		t.Error("publish outside the store's subjects was not refused")
+	}
+}
+
+// testSeed writes a new user nkey seed file and returns its path.
+func testSeed(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "user.nk")
+	made, err := CreateNkeySeed(path)
+	if err != nil || !made {
+		t.Fatalf("CreateNkeySeed: %v, made %v", err, made)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("seed file mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	if made, err := CreateNkeySeed(path); err != nil || made {
+		t.Fatalf("CreateNkeySeed on an existing seed: made %v, %v; want it kept", made, err)
+	}
+	return path
+}
+
+// TestStoreAcceptanceRemote runs the suite through a TCP connection with
+// the nkey, to an embedded server with a listener (as 'ceremony serve'
+// runs it): the remote path of Open, with the listener's permissions.
+func TestStoreAcceptanceRemote(t *testing.T) {
+	servers := map[events.Store]*Store{}
+	storetest.Run(t, storetest.Factory{
+		Open: func(t *testing.T, dir string) events.Store {
+			seed := filepath.Join(dir, "user.nk")
+			if _, err := CreateNkeySeed(seed); err != nil {
+				t.Fatal(err)
+			}
+			srv, err := Open(t.Context(), Config{DataDir: dir, Listen: "127.0.0.1:0", NkeySeedFile: seed})
+			if err != nil {
+				t.Fatalf("Open the serving store on %s: %v", dir, err)
+			}
+			s, err := Open(t.Context(), Config{Remote: Remote{URLs: []string{srv.ClientURL()}}, NkeySeedFile: seed})
+			if err != nil {
+				srv.Close()
+				t.Fatalf("Open remote %s: %v", srv.ClientURL(), err)
+			}
+			if s.srv != nil {
+				t.Error("a remote store started a server")
+			}
+			servers[s] = srv
+			return s
+		},
+		Close: func(t *testing.T, s events.Store) {
+			if err := s.(*Store).Close(); err != nil {
+				t.Fatalf("Close remote: %v", err)
+			}
+			if err := servers[s].Close(); err != nil {
+				t.Fatalf("Close the serving store: %v", err)
+			}
+		},
+		Follows: true,
+	})
 }
 
 func TestNoListenerByDefault(t *testing.T) {

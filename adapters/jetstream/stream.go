@@ -17,14 +17,14 @@ const subjects = "ceremony.>"
 // file storage, nothing may be deleted or purged, no limit that would drop
 // audit history. Discard is irrelevant without limits; the duplicate
 // window stays at the server default.
-func wantStreamConfig(name string) natsjs.StreamConfig {
+func wantStreamConfig(name string, replicas int) natsjs.StreamConfig {
 	return natsjs.StreamConfig{
 		Name:              name,
 		Description:       "ceremony events: append-only audit history",
 		Subjects:          []string{subjects},
 		Retention:         natsjs.LimitsPolicy,
 		Storage:           natsjs.FileStorage,
-		Replicas:          1,
+		Replicas:          replicas,
 		MaxConsumers:      -1,
 		MaxMsgs:           -1,
 		MaxBytes:          -1,
@@ -37,21 +37,21 @@ func wantStreamConfig(name string) natsjs.StreamConfig {
 }
 
 // ensureStream creates the stream, or checks that the existing one has our
-// settings. It never changes an existing stream.
-func ensureStream(ctx context.Context, js natsjs.JetStream, name string) (natsjs.Stream, error) {
+// settings and replicas. It never changes an existing stream.
+func ensureStream(ctx context.Context, js natsjs.JetStream, name string, replicas int) (natsjs.Stream, error) {
 	st, err := js.Stream(ctx, name)
 	if errors.Is(err, natsjs.ErrStreamNotFound) {
-		st, err = js.CreateStream(ctx, wantStreamConfig(name))
+		st, err = js.CreateStream(ctx, wantStreamConfig(name, replicas))
 		if errors.Is(err, natsjs.ErrStreamNameAlreadyInUse) {
 			st, err = js.Stream(ctx, name)
 		} else if err != nil {
-			return nil, fmt.Errorf("jetstream: create stream %s: %w", name, err)
+			return nil, fmt.Errorf("jetstream: create stream %s with %d replicas: %w", name, replicas, explainCreate(err, replicas))
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: look up stream %s: %w", name, err)
 	}
-	if err := checkStreamConfig(st.CachedInfo().Config); err != nil {
+	if err := checkStreamConfig(st.CachedInfo().Config, replicas); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -60,10 +60,13 @@ func ensureStream(ctx context.Context, js natsjs.JetStream, name string) (natsjs
 // checkStreamConfig returns an error naming every setting of an existing
 // stream that differs from ours in a way that matters: anything that could
 // drop, alter or hide events, or weaken durability.
-func checkStreamConfig(got natsjs.StreamConfig) error {
+func checkStreamConfig(got natsjs.StreamConfig, replicas int) error {
 	var diffs []string
 	differ := func(format string, args ...any) { diffs = append(diffs, fmt.Sprintf(format, args...)) }
 
+	if got.Replicas != replicas {
+		differ("replicas %d, want %d (--replicas %d uses the stream as it is)", got.Replicas, replicas, got.Replicas)
+	}
 	if !slices.Equal(got.Subjects, []string{subjects}) {
 		differ("subjects %q, want [%q]", got.Subjects, subjects)
 	}
@@ -123,4 +126,15 @@ func checkStreamConfig(got natsjs.StreamConfig) error {
 			got.Name, strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// explainCreate says what to do when the servers cannot place the
+// replicas (JetStream error codes 10005, no peers, and 10023, insufficient
+// resources).
+func explainCreate(err error, replicas int) error {
+	var apiErr *natsjs.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10005 || apiErr.ErrorCode == 10023) && replicas > 1 {
+		return fmt.Errorf("%w (fewer than %d JetStream servers can take it: give --replicas with the cluster's size)", err, replicas)
+	}
+	return err
 }

@@ -31,7 +31,7 @@ func runAbort(ctx context.Context, c *common, id, reason, by string, out io.Writ
 	if reason == "" || by == "" {
 		return usagef("--reason and --operator are required: the abort is recorded with both")
 	}
-	a, inst, err := c.openCeremony(ctx, out, id)
+	a, inst, err := c.openOne(ctx, out, id)
 	if err != nil {
 		return err
 	}

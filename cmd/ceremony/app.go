@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
@@ -19,15 +20,39 @@ import (
 type common struct {
 	dataDir string
 	sync    string
+	nats    natsFlags
 	flags   *pflag.FlagSet // to tell an explicit --data-dir "" from none
 }
 
-// storeFlags adds --data-dir and --sync to a command that opens the event
-// store.
+// natsFlags say how to reach an existing NATS server or cluster, named as
+// the NATS CLI names them.
+type natsFlags struct {
+	urls     []string
+	creds    string
+	nkey     string
+	tlsCert  string
+	tlsKey   string
+	tlsCA    string
+	replicas int
+}
+
+func (n *natsFlags) register(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&n.urls, "nats", nil, "use the event store on an existing NATS server or cluster: URL[,URL...] (nats://host:port or tls://host:port) instead of --data-dir")
+	fs.StringVar(&n.creds, "nats-creds", "", "with --nats: user credentials file (.creds)")
+	fs.StringVar(&n.nkey, "nats-nkey", "", "with --nats: user nkey seed file")
+	fs.StringVar(&n.tlsCert, "tlscert", "", "with --nats: TLS client certificate file")
+	fs.StringVar(&n.tlsKey, "tlskey", "", "with --nats: TLS client key file")
+	fs.StringVar(&n.tlsCA, "tlsca", "", "with --nats: CA file that signs the servers' certificates")
+	fs.IntVar(&n.replicas, "replicas", 0, "with --nats: replicas of the event stream when it is created (default 3 when the cluster has 3 or more servers, else 1)")
+}
+
+// storeFlags adds --data-dir, --sync and the NATS flags to a command that
+// opens the event store.
 func storeFlags(cmd *cobra.Command) *common {
 	c := &common{flags: cmd.Flags()}
-	cmd.Flags().StringVar(&c.dataDir, "data-dir", "", "event store directory (default $"+dataDirEnv+", else ./"+defaultDataDir+")")
+	cmd.Flags().StringVar(&c.dataDir, "data-dir", "", "event store directory (default $"+dataDirEnv+", else ./"+defaultDataDir+"); a 'ceremony serve' running on it is used")
 	syncFlag(cmd.Flags(), &c.sync)
+	c.nats.register(cmd.Flags())
 	return c
 }
 
@@ -52,8 +77,8 @@ func (c *common) resolveDataDir() {
 	}
 }
 
-// openCeremony opens the store and returns the ceremony id with it. The
-// caller closes the app.
+// openCeremony opens the store, replays it and returns the ceremony id
+// with it. The caller closes the app.
 func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
 	a, err := c.open(ctx, out)
 	if err != nil {
@@ -67,49 +92,154 @@ func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*a
 	return a, inst, nil
 }
 
+// openOne opens the store and loads ceremony id from its own events only,
+// for a command about that ceremony alone (show, events, abort,
+// witness): the read models stay empty. The caller closes the app.
+func (c *common) openOne(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a, _, err := c.connect(octx, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := a.eng.OpenCeremony(octx, id)
+	if errors.Is(err, engine.ErrNotFound) {
+		a.close()
+		return nil, nil, &codeError{exitNotFound, fmt.Errorf("no ceremony %q in this event store: 'ceremony list' shows them", id)}
+	}
+	if err != nil {
+		a.close()
+		return nil, nil, err
+	}
+	return a, inst, nil
+}
+
 // app is an open event store with an engine on it, and the read models
 // every kind folds (the inventory, health).
 type app struct {
-	store *jetstream.Store
-	eng   *engine.Engine
-	views *kinds.Views
+	store      *jetstream.Store
+	eng        *engine.Engine
+	views      *kinds.Views
+	stopFollow func() // set by follow
 }
 
+// open opens the store and replays every event into the engine and the
+// read models.
 func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
-	c.resolveDataDir()
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a, where, err := c.connect(octx, out)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.eng.Open(octx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
+	}
+	return a, nil
+}
+
+// connect opens the store and builds an engine on it, nothing loaded.
+func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, error) {
+	cfg, where, err := c.storeConfig(out)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := jetstream.Open(ctx, cfg)
+	if errors.Is(err, jetstream.ErrLocked) {
+		return nil, "", fmt.Errorf("open the event store %s: %w; wait for it to end (to let several commands use one store at once, run 'ceremony serve --data-dir %s')", where, err, c.dataDir)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("open the event store %s: %w", where, err)
+	}
+	views := kinds.NewViews()
+	eng, err := engine.New(views.EngineConfig(st))
+	if err != nil {
+		st.Close()
+		return nil, "", err
+	}
+	return &app{store: st, eng: eng, views: views}, where, nil
+}
+
+// follow keeps the engine and the read models up to date with what other
+// processes and nodes store, until the app is closed. A failure is said
+// on out; the ceremony goes on (its own appends still check the store).
+func (a *app) follow(ctx context.Context, out io.Writer) {
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.eng.Follow(fctx); err != nil {
+			fmt.Fprintf(out, "Note: no longer following other processes' events: %v\n", err)
+		}
+	}()
+	a.stopFollow = func() { cancel(); <-done }
+}
+
+// storeConfig says which store to open, and where it is for messages: the
+// NATS servers of --nats, the service running on the data directory, or
+// the embedded server on it.
+func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 	var mode jetstream.SyncMode
 	switch c.sync {
 	case "always":
 		mode = jetstream.SyncAlways
 	case "relaxed":
 		mode = jetstream.SyncRelaxed
-		fmt.Fprintln(out, "WARNING: --sync relaxed: acknowledged events may be lost on a power cut. Use it for rehearsals only.")
 	default:
-		return nil, usagef("--sync %q: use always or relaxed", c.sync)
+		return jetstream.Config{}, "", usagef("--sync %q: use always or relaxed", c.sync)
 	}
+	n := c.nats
+	if len(n.urls) > 0 {
+		if c.flags != nil && c.flags.Changed("data-dir") {
+			return jetstream.Config{}, "", usagef("--nats and --data-dir: give one (the store is on the NATS servers or in the directory)")
+		}
+		if c.flags != nil && c.flags.Changed("sync") {
+			return jetstream.Config{}, "", usagef("--sync with --nats: the servers' sync_interval decides durability (set it to always on every node)")
+		}
+		if n.replicas < 0 {
+			return jetstream.Config{}, "", usagef("--replicas %d: give 1 to 5, or leave it out", n.replicas)
+		}
+		cfg := jetstream.Config{NkeySeedFile: n.nkey, Remote: jetstream.Remote{
+			URLs: n.urls, CredsFile: n.creds, TLSCert: n.tlsCert, TLSKey: n.tlsKey, TLSCA: n.tlsCA, Replicas: n.replicas,
+		}}
+		return cfg, "on " + strings.Join(n.urls, ","), nil
+	}
+	if c.flags != nil {
+		for _, f := range []string{"nats-creds", "nats-nkey", "tlscert", "tlskey", "tlsca", "replicas"} {
+			if c.flags.Changed(f) {
+				return jetstream.Config{}, "", usagef("--%s needs --nats URL", f)
+			}
+		}
+	}
+	c.resolveDataDir()
 	if c.dataDir == "" {
-		return nil, usagef("--data-dir is empty: give the event store directory")
+		return jetstream.Config{}, "", usagef("--data-dir is empty: give the event store directory")
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := jetstream.Open(octx, jetstream.Config{DataDir: c.dataDir, Sync: mode})
+	svc, err := readService(c.dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
+		return jetstream.Config{}, "", err
 	}
-	views := kinds.NewViews()
-	eng, err := engine.New(views.EngineConfig(st))
-	if err != nil {
-		st.Close()
-		return nil, err
+	if svc != nil && svc.alive() {
+		if svc.Sync == "relaxed" {
+			fmt.Fprintln(out, "WARNING: the service runs with --sync relaxed: acknowledged events may be lost on a power cut. Use it for rehearsals only.")
+		}
+		cfg := jetstream.Config{NkeySeedFile: svc.NkeyFile, Remote: jetstream.Remote{URLs: []string{svc.URL}}}
+		return cfg, fmt.Sprintf("of the service on %s (pid %d, 'ceremony serve' in %s)", svc.URL, svc.PID, c.dataDir), nil
 	}
-	if err := eng.Open(octx); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("replay the event store in %s: %w", c.dataDir, err)
+	if svc != nil {
+		fmt.Fprintf(out, "Note: %s names a service (pid %d) that is not running; opening the store directly.\n", servicePath(c.dataDir), svc.PID)
 	}
-	return &app{store: st, eng: eng, views: views}, nil
+	if mode == jetstream.SyncRelaxed {
+		fmt.Fprintln(out, "WARNING: --sync relaxed: acknowledged events may be lost on a power cut. Use it for rehearsals only.")
+	}
+	return jetstream.Config{DataDir: c.dataDir, Sync: mode}, "in " + c.dataDir, nil
 }
 
 func (a *app) close() {
+	if a.stopFollow != nil {
+		a.stopFollow()
+	}
 	a.eng.Close()
 	a.store.Close()
 }

@@ -31,7 +31,7 @@ With --json, the events exactly as stored, one JSON object a line.`,
 }
 
 func runEvents(ctx context.Context, c *common, id string, asJSON bool, out io.Writer) error {
-	a, inst, err := c.openCeremony(ctx, out, id)
+	a, inst, err := c.openOne(ctx, out, id)
 	if err != nil {
 		return err
 	}

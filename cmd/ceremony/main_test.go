@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,10 +20,14 @@ import (
 )
 
 // TestMain lets the tests run this binary's main in a subprocess (the
-// test binary re-executes itself), so a test can SIGKILL a real process.
+// test binary re-executes itself), so a test can SIGKILL a real process
+// or stop it with SIGTERM, as main does.
 func TestMain(m *testing.M) {
 	if os.Getenv("CEREMONY_TEST_MAIN") == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

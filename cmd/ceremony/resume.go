@@ -31,6 +31,7 @@ station flags as the ceremony had (--cards-dir or --reader, --hsm ...).`,
 			return err
 		}
 		defer a.close()
+		a.follow(ctx, out)
 		k, err := kinds.Lookup(inst.Kind())
 		if err != nil {
 			return err

@@ -19,7 +19,9 @@ one record of what happened: a ceremony stopped by a crash, a timeout or
 a closed terminal is resumed from it.
 
 The commands that open the event store take --data-dir (default
-$CEREMONY_DATA_DIR, else ./ceremony-data) and --sync always|relaxed.
+$CEREMONY_DATA_DIR, else ./ceremony-data) and --sync always|relaxed; a
+'ceremony serve' running on that directory is used, so that several
+commands can work at once. --nats URL uses an existing NATS cluster.
 Ceremonies run on a PC/SC reader (--reader) or on emulated cards
 (--cards-dir, see 'ceremony emulated-cards'), with an in-memory software
 HSM (--hsm soft, for rehearsals) or a PKCS#11 token (--hsm pkcs11).
@@ -96,6 +98,7 @@ func newRoot() (*cobra.Command, *runState) {
 	add(groupCeremonies, newDemoCmd())
 	addStartCmds(root, groupCeremonies)
 	add(groupCeremonies, newResumeCmd(), newAbortCmd(), newWitnessCmd(), newHSMCmd())
+	add(groupCeremonies, newServeCmd())
 	add(groupInspect, newListCmd(), newShowCmd(), newEventsCmd(), newCardsCmd(), newHealthCmd(), newAuditCmd())
 	add(groupCards, newEmulatedCardsCmd(), newReadersCmd(), newCardEmulatorCmd(), newRehearseCmd())
 	root.AddCommand(newDocsCmd())

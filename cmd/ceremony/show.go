@@ -29,7 +29,7 @@ the step it waits for and, if it has not ended, how to resume or abort it.`,
 }
 
 func runShow(ctx context.Context, c *common, id string, out io.Writer) error {
-	a, inst, err := c.openCeremony(ctx, out, id)
+	a, inst, err := c.openOne(ctx, out, id)
 	if err != nil {
 		return err
 	}

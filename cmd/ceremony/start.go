@@ -100,6 +100,7 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 			return err
 		}
 		defer b.app.close()
+		b.app.follow(ctx, out)
 		at := ceremonies.StartInfo{Operator: sf.operator, Inventory: b.app.views.Inventory}
 		if b.station.Reader != nil {
 			at.Reader = b.station.Reader.Name()

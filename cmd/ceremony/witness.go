@@ -41,7 +41,7 @@ func runWitness(ctx context.Context, c *common, id, name, role, statement, key s
 	if name == "" || role == "" {
 		return usagef("--name and --role are required: the sign-off records both")
 	}
-	a, inst, err := c.openCeremony(ctx, out, id)
+	a, inst, err := c.openOne(ctx, out, id)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,9 @@
 //   - After Close and Open on the same directory every acknowledged event is
 //     returned, in order, byte for byte.
 //   - Load of an unknown ceremony is empty, without error.
+//   - With Factory.Follows: Follow delivers the events from a sequence on,
+//     then the ones appended after it started, in order, and returns nil
+//     when its context ends.
 //
 // The suite builds its events with Event and Chain: valid, sealed envelopes
 // with a fixed clock and a {"n":1} payload. A store does not decode payloads.
@@ -46,6 +49,10 @@ type Factory struct {
 	// Close closes s so that everything it acknowledged is found by the
 	// next Open on the same directory. It fails the test on error.
 	Close func(t *testing.T, s events.Store)
+	// Follows says the store is an events.Follower: the suite then checks
+	// that Follow delivers old and new events in order (and fails if the
+	// store does not implement it).
+	Follows bool
 }
 
 // Run runs every case of the suite as a subtest of t.
@@ -68,6 +75,12 @@ func Run(t *testing.T, f Factory) {
 		{"ReplayFromMiddle", testReplayFromMiddle},
 		{"ReplayStopsAtFirstError", testReplayStops},
 		{"LoadUnknownCeremonyIsEmpty", testLoadUnknown},
+	}
+	if f.Follows {
+		cases = append(cases, struct {
+			name string
+			fn   func(t *testing.T, f Factory)
+		}{"FollowDeliversOldThenNewEvents", testFollow})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, f) })

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the event store of a data directory to the other commands on this machine",
+		Long: `Run the station service: it owns the event store of --data-dir (the
+embedded NATS server, listening on loopback only) so that several
+commands can use the store at once: a ceremony at a prompt in one
+terminal, and list, show, events, health, cards, witness, abort and
+audit in others.
+
+The service writes a user nkey seed (serve.nk, mode 0600) and a service
+file (serve.json: URL, seed file, pid) into the data directory. Every
+other command given that data directory reads the service file and
+connects as a client with that seed; the server lets that user use the
+event store's subjects and nothing else. On SIGTERM or SIGINT the
+service removes the service file and shuts the server down in order.
+It logs to stderr; dist/ceremony.service is a systemd unit for it.`,
+		Example: `  ceremony serve --data-dir /var/lib/ceremony
+  ceremony serve --data-dir ceremony-data --listen 127.0.0.1:4250`,
+		Args: noArgs,
+	}
+	c := &common{flags: cmd.Flags()}
+	cmd.Flags().StringVar(&c.dataDir, "data-dir", "", "event store directory (default $"+dataDirEnv+", else ./"+defaultDataDir+")")
+	syncFlag(cmd.Flags(), &c.sync)
+	listen := cmd.Flags().String("listen", "127.0.0.1:0", "loopback address and port for the clients (port 0: any free port; the service file names it)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runServe(cmd.Context(), c, *listen, cmd.ErrOrStderr())
+	}
+	return cmd
+}
+
+func runServe(ctx context.Context, c *common, listen string, log io.Writer) error {
+	cfg, _, err := c.storeConfig(log)
+	if err != nil {
+		return err
+	}
+	if svc, err := readService(c.dataDir); err != nil {
+		return err
+	} else if svc != nil && svc.alive() {
+		return fmt.Errorf("a service already serves %s: pid %d on %s, since %s", c.dataDir, svc.PID, svc.URL, svc.Started.Format(time.RFC3339))
+	}
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create the data directory: %w", err)
+	}
+	seed, err := filepath.Abs(filepath.Join(c.dataDir, serviceSeed))
+	if err != nil {
+		return err
+	}
+	made, err := jetstream.CreateNkeySeed(seed)
+	if err != nil {
+		return err
+	}
+	if made {
+		fmt.Fprintf(log, "serve: made the clients' nkey seed %s (0600)\n", seed)
+	}
+	cfg.Listen, cfg.NkeySeedFile = listen, seed
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	st, err := jetstream.Open(octx, cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
+	}
+	svc := service{URL: st.ClientURL(), NkeyFile: seed, PID: os.Getpid(), Started: time.Now().UTC(), Sync: st.Sync().String()}
+	if err := writeService(c.dataDir, svc); err != nil {
+		return errors.Join(err, st.Close())
+	}
+	fmt.Fprintf(log, "serve: event store %s (stream %s, sync %s) on %s, pid %d; clients find it through %s\n",
+		c.dataDir, st.StreamName(), st.Sync(), svc.URL, svc.PID, servicePath(c.dataDir))
+
+	<-ctx.Done()
+	fmt.Fprintln(log, "serve: stopping: removing the service file, then shutting the server down")
+	rerr := os.Remove(servicePath(c.dataDir))
+	if rerr != nil {
+		rerr = fmt.Errorf("remove the service file: %w", rerr)
+	}
+	if err := errors.Join(rerr, st.Close()); err != nil {
+		return err
+	}
+	fmt.Fprintln(log, "serve: stopped")
+	return nil
+}
