@@ -13,9 +13,15 @@ test:
 	bash .ci/deps.sh test
 	bash .ci/test.sh
 
+# Engine (and store) against raw JetStream, one operation of each in turn,
+# 5 repetitions: ratio-median/min/max are engine/raw. Then memory, the
+# audit export, and its peak RSS for 1M events (.ci/bench-export.sh).
 bench:
-	$(GO) test -run '^$$' -bench 'Append|Rebuild|Replay' -benchtime 2000x ./engine/ ./adapters/jetstream/
+	$(GO) test -run '^$$' -bench 'Append|Rebuild' -benchtime 1x ./engine/
+	$(GO) test -run '^$$' -bench 'Append|Replay' -benchtime 1x ./adapters/jetstream/
 	$(GO) test -run '^$$' -bench Memory -benchtime 1x ./engine/
+	$(GO) test -run '^$$' -bench ExportVerify -benchtime 1x ./events/export/
+	bash .ci/bench-export.sh
 
 fuzz:
 	FUZZTIME=60s bash .ci/fuzz.sh

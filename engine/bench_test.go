@@ -19,12 +19,18 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/ceremony-hsm/ceremony/internal/benchratio"
 )
 
 // The engine against raw JetStream on the same embedded server, same
-// durability (SyncAlways), same run, messages of the same size:
+// durability (SyncAlways), same run, messages of the same size, one
+// operation of each in turn (internal/benchratio), 5 repetitions:
 //
-//	go test -run '^$' -bench . -benchtime 2000x ./engine/
+//	go test -run '^$' -bench 'Append|Rebuild' -benchtime 1x ./engine/
+//
+// ratio-median is engine/raw; ratio-min and ratio-max its spread.
+
+const benchReps = 5
 
 func openBench(b *testing.B) (*engine.Engine, *jetstream.Store) {
 	b.Helper()
@@ -50,6 +56,10 @@ func startBench(b *testing.B, eng *engine.Engine, id string) *engine.Instance {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Into the writing phase, where card observations are data events.
+	if err := inst.Record(context.Background(), events.SourceOperator, &events.WriteConfirmed{}); err != nil {
+		b.Fatal(err)
+	}
 	return inst
 }
 
@@ -65,104 +75,104 @@ func eventSize(b *testing.B, st *jetstream.Store, id string) int {
 	return len(recs[len(recs)-1].Data)
 }
 
-func rate(b *testing.B, n int, unit string) {
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), unit)
+// rawPublisher appends opaque messages of one size to one subject, with
+// the same expectation and message id the store sends.
+func rawPublisher(st *jetstream.Store, size int) func(int) (int, error) {
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = 'x'
+	}
+	js, stream := st.JetStream(), st.StreamName()
+	ctx := context.Background()
+	var last uint64
+	n := 0
+	return func(int) (int, error) {
+		n++
+		ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: "ceremony.bench-raw.card.presented", Data: data},
+			natsjs.WithExpectStream(stream), natsjs.WithMsgID(fmt.Sprintf("raw-%d", n)),
+			natsjs.WithExpectLastSequenceForSubject(last, "ceremony.bench-raw.>"))
+		if err != nil {
+			return 0, err
+		}
+		last = ack.Sequence
+		return 1, nil
+	}
 }
 
+// BenchmarkAppend: one event recorded by the engine (encode, seal, append
+// with expectation, fold) against one raw publish of the same size.
 func BenchmarkAppend(b *testing.B) {
 	eng, st := openBench(b)
 	ctx := context.Background()
-	run := 0
-	size := 0
-	b.Run("engine", func(b *testing.B) {
-		run++
-		inst := startBench(b, eng, fmt.Sprintf("bench-engine-%d", run))
-		b.ResetTimer()
-		for range b.N {
-			if err := inst.Record(ctx, events.SourceReader, benchPayload); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StopTimer()
-		size = eventSize(b, st, inst.ID())
-		b.SetBytes(int64(size))
-		rate(b, b.N, "events/s")
-	})
-	b.Run("raw", func(b *testing.B) {
-		run++
-		if size == 0 {
-			b.Fatal("run the engine sub-benchmark first (it sets the message size)")
-		}
-		data := make([]byte, size)
-		for i := range data {
-			data[i] = 'x'
-		}
-		js, stream := st.JetStream(), st.StreamName()
-		subject := fmt.Sprintf("ceremony.bench-raw-%d.card.presented", run)
-		filter := fmt.Sprintf("ceremony.bench-raw-%d.>", run)
-		b.SetBytes(int64(size))
-		b.ResetTimer()
-		var last uint64
-		for i := range b.N {
-			ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data},
-				natsjs.WithExpectStream(stream), natsjs.WithMsgID(fmt.Sprintf("raw-%d-%d", run, i)),
-				natsjs.WithExpectLastSequenceForSubject(last, filter))
-			if err != nil {
-				b.Fatal(err)
-			}
-			last = ack.Sequence
-		}
-		rate(b, b.N, "events/s")
-	})
+	inst := startBench(b, eng, "bench-engine")
+	if err := inst.Record(ctx, events.SourceReader, benchPayload); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		benchratio.Run(b, benchReps, 400, "events/s", benchratio.Pair{
+			Name: "engine",
+			Subject: func(int) (int, error) {
+				return 1, inst.Record(ctx, events.SourceReader, benchPayload)
+			},
+			Baseline: rawPublisher(st, eventSize(b, st, inst.ID())),
+		})
+	}
 }
 
 const rebuildN = 1000
 
+// rawRead reads every message of one ceremony's subjects with an ordered
+// consumer, as the store's Load does, without decoding.
+func rawRead(st *jetstream.Store, filter string, n int) func(int) (int, error) {
+	js, ctx := st.JetStream(), context.Background()
+	return func(int) (int, error) {
+		c, err := js.OrderedConsumer(ctx, st.StreamName(), natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+		if err != nil {
+			return 0, err
+		}
+		it, err := c.Messages()
+		if err != nil {
+			return 0, err
+		}
+		for i := range n {
+			m, err := it.Next(natsjs.NextContext(ctx))
+			if err != nil {
+				return 0, fmt.Errorf("message %d: %w", i, err)
+			}
+			_ = m.Data()
+		}
+		it.Stop()
+		// As the store's reads do: the server keeps at most 1000
+		// consumers per stream by default.
+		return n, js.DeleteConsumer(ctx, st.StreamName(), c.CachedInfo().Name)
+	}
+}
+
+// BenchmarkRebuild: a ceremony of 1,000 events rebuilt by the engine
+// (load, decode, verify hashes, decode payloads, fold through the FSM)
+// against an ordered consumer reading the same messages' bytes.
 func BenchmarkRebuild(b *testing.B) {
 	eng, st := openBench(b)
 	ctx := context.Background()
 	inst := startBench(b, eng, "bench-rebuild")
-	for range rebuildN - 1 {
+	for range rebuildN - 2 {
 		if err := inst.Record(ctx, events.SourceReader, benchPayload); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.Run(fmt.Sprintf("engine-%d", rebuildN), func(b *testing.B) {
-		for range b.N {
-			got, err := eng.Replay(ctx, "bench-rebuild")
-			if err != nil || got.Position() != rebuildN {
-				b.Fatalf("replay: %v (position %d)", err, got.Position())
-			}
-		}
-		rate(b, b.N*rebuildN, "events/s")
-	})
-	b.Run(fmt.Sprintf("raw-%d", rebuildN), func(b *testing.B) {
-		js := st.JetStream()
-		for range b.N {
-			c, err := js.OrderedConsumer(ctx, st.StreamName(), natsjs.OrderedConsumerConfig{FilterSubjects: []string{"ceremony.bench-rebuild.>"}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			it, err := c.Messages()
-			if err != nil {
-				b.Fatal(err)
-			}
-			for i := range rebuildN {
-				m, err := it.Next(natsjs.NextContext(ctx))
-				if err != nil {
-					b.Fatalf("message %d: %v", i, err)
+	for range b.N {
+		benchratio.Run(b, benchReps, 40, "events/s", benchratio.Pair{
+			Name: "engine",
+			Subject: func(int) (int, error) {
+				got, err := eng.Replay(ctx, "bench-rebuild")
+				if err == nil && got.Position() != rebuildN {
+					err = fmt.Errorf("rebuilt to position %d, want %d", got.Position(), rebuildN)
 				}
-				_ = m.Data()
-			}
-			it.Stop()
-			// As the store's reads do: the server keeps at most 1000
-			// consumers per stream by default.
-			if err := js.DeleteConsumer(ctx, st.StreamName(), c.CachedInfo().Name); err != nil {
-				b.Fatal(err)
-			}
-		}
-		rate(b, b.N*rebuildN, "events/s")
-	})
+				return rebuildN, err
+			},
+			Baseline: rawRead(st, "ceremony.bench-rebuild.>", rebuildN),
+		})
+	}
 }
 
 // peakRSS is the process's peak resident set (VmHWM), in bytes, or 0

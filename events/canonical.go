@@ -14,10 +14,12 @@ import (
 // decoder, which gives the precise error. Both accept exactly the same
 // inputs: the slow path refuses a valid but non-canonical event.
 
-// parseCanonical returns the envelope and true if data is in the fast
-// canonical form (ASCII strings without escapes).
-func parseCanonical(data []byte) (Envelope, bool) {
-	c := cursor{b: data, ok: true}
+// parseCanonical returns the envelope, its time as written, and true if
+// data is in the fast canonical form (ASCII strings without escapes). The
+// text fields share one copy of data (one allocation per event); the
+// payload aliases data.
+func parseCanonical(data []byte) (Envelope, string, bool) {
+	c := cursor{b: data, s: string(data), ok: true}
 	var e Envelope
 	c.lit(`{"id":`)
 	e.ID = c.str()
@@ -39,7 +41,7 @@ func parseCanonical(data []byte) (Envelope, bool) {
 		c.lit(`,"causation_id":`)
 		e.CausationID = c.str()
 		if e.CausationID == "" {
-			return Envelope{}, false // omitempty would not write it
+			return Envelope{}, "", false // omitempty would not write it
 		}
 	}
 	c.lit(`,"payload":`)
@@ -50,18 +52,62 @@ func parseCanonical(data []byte) (Envelope, bool) {
 	e.Hash = c.str()
 	c.lit(`}`)
 	if !c.ok || c.i != len(data) {
-		return Envelope{}, false
+		return Envelope{}, "", false
 	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil || t.Format(time.RFC3339Nano) != ts {
-		return Envelope{}, false
+	t, ok := parseUTC(ts)
+	if !ok {
+		return Envelope{}, "", false
 	}
 	e.Time = t
-	return e, true
+	return e, ts, true
+}
+
+// parseUTC parses the form time.Time.MarshalJSON writes for a UTC time
+// with a four-digit year (RFC 3339, "Z", the fraction without trailing
+// zeros): exactly the strings t.Format(time.RFC3339Nano) returns for the
+// t it gives. Anything else reports false (the strict decoder decides).
+func parseUTC(s string) (time.Time, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(v string) int {
+		n := 0
+		for i := 0; i < len(v); i++ {
+			if v[i] < '0' || v[i] > '9' {
+				return -1
+			}
+			n = n*10 + int(v[i]-'0')
+		}
+		return n
+	}
+	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
+	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
+	nsec := 0
+	if frac := s[19 : len(s)-1]; frac != "" {
+		digits := frac[1:]
+		if frac[0] != '.' || len(digits) < 1 || len(digits) > 9 || digits[len(digits)-1] == '0' {
+			return time.Time{}, false
+		}
+		if nsec = num(digits); nsec < 0 {
+			return time.Time{}, false
+		}
+		for range 9 - len(digits) {
+			nsec *= 10
+		}
+	}
+	if year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day { // 30 February and the like: time.Date normalises
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 type cursor struct {
 	b  []byte
+	s  string // b as a string: the text fields are its substrings
 	i  int
 	ok bool
 }
@@ -93,7 +139,7 @@ func (c *cursor) str() string {
 	for j := start; j < len(c.b); j++ {
 		if c.b[j] == '"' {
 			c.i = j + 1
-			return string(c.b[start:j])
+			return c.s[start:j]
 		}
 		if !safe(c.b[j]) {
 			break
@@ -117,7 +163,7 @@ func (c *cursor) uint() uint64 {
 		c.ok = false
 		return 0
 	}
-	n, err := strconv.ParseUint(string(s), 10, 63)
+	n, err := strconv.ParseUint(c.s[c.i:j], 10, 63)
 	if err != nil {
 		c.ok = false
 		return 0

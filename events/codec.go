@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -24,16 +26,34 @@ func ValidCeremonyID(id string) bool {
 	return true
 }
 
-// Encode returns the stored form of e: compact JSON, fields in struct order.
+// Encode returns the stored form of e: compact JSON, fields in struct
+// order, exactly the bytes json.Marshal writes for the Envelope (written
+// here field by field; TestEncodeIsJSONMarshal and FuzzEncodeDecode
+// compare the two).
 func Encode(e Envelope) ([]byte, error) {
 	if err := check(e); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(e)
+	ts, err := e.Time.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("events: encode ceremony %s position %d: %w", e.CeremonyID, e.Position, err)
 	}
-	return b, nil
+	b := make([]byte, 0, 256+len(e.Payload))
+	b = appendString(append(b, `{"id":`...), e.ID)
+	b = appendString(append(b, `,"ceremony_id":`...), e.CeremonyID)
+	b = appendString(append(b, `,"kind":`...), e.Kind)
+	b = appendString(append(b, `,"type":`...), e.Type)
+	b = strconv.AppendInt(append(b, `,"version":`...), int64(e.Version), 10)
+	b = strconv.AppendUint(append(b, `,"position":`...), e.Position, 10)
+	b = append(append(b, `,"time":`...), ts...)
+	b = appendString(append(b, `,"source":`...), string(e.Source))
+	if e.CausationID != "" {
+		b = appendString(append(b, `,"causation_id":`...), e.CausationID)
+	}
+	b = append(append(b, `,"payload":`...), e.Payload...) // canonical: check
+	b = appendString(append(b, `,"prev_hash":`...), e.PrevHash)
+	b = appendString(append(b, `,"hash":`...), e.Hash)
+	return append(b, '}'), nil
 }
 
 // Decode parses stored bytes into an envelope and checks its own hash. It
@@ -42,7 +62,7 @@ func Encode(e Envelope) ([]byte, error) {
 // canonical form Encode writes is accepted (trailing white space aside).
 func Decode(data []byte) (Envelope, error) {
 	data = bytes.TrimRight(data, " \t\r\n") // a JSON Lines line may keep its newline
-	e, fast := parseCanonical(data)
+	e, ts, fast := parseCanonical(data)
 	if fast {
 		if err := checkFields(e); err != nil {
 			return Envelope{}, err
@@ -52,8 +72,9 @@ func Decode(data []byte) (Envelope, error) {
 		if e, err = decodeSlow(data); err != nil {
 			return Envelope{}, err
 		}
+		ts = e.Time.UTC().Format(time.RFC3339Nano)
 	}
-	if got := ComputeHash(e); got != e.Hash {
+	if !hashMatches(e, ts) {
 		return Envelope{}, fmt.Errorf("events: decode ceremony %s position %d: %w: hash does not match the content (altered or truncated)", e.CeremonyID, e.Position, ErrMalformed)
 	}
 	return e, nil
@@ -131,9 +152,30 @@ func checkFields(e Envelope) error {
 // for it. Encode re-marshals the payload (compacting it and escaping <, >
 // and &), so any other form would be stored as bytes that no longer match
 // the hash computed over p.
+//
+// For valid JSON that means (encoding/json's compact with HTML escaping):
+// no white space outside strings, no <, > or & anywhere, no U+2028 or
+// U+2029. FuzzCanonicalPayload compares this with json.Marshal.
 func canonicalPayload(p json.RawMessage) bool {
-	b, err := json.Marshal(p)
-	return err == nil && bytes.Equal(b, p)
+	if !json.Valid(p) {
+		return false
+	}
+	inStr := false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(p) && p[i+1] == 0x80 && (p[i+2] == 0xA8 || p[i+2] == 0xA9):
+			return false
+		case inStr && c == '\\':
+			i++ // the escaped byte is ASCII in valid JSON
+		case c == '"':
+			inStr = !inStr
+		case !inStr && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }
 
 // atEOF reports whether nothing but white space follows the value dec

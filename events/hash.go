@@ -19,32 +19,43 @@ const hashDomain = "ceremony-event-hash-v1"
 // UTC), source, causation_id, payload (the exact JSON bytes), prev_hash.
 // An offline verifier can recompute it from an export alone.
 func ComputeHash(e Envelope) string {
-	var stack [640]byte
-	b := stack[:0]
-	field := func(v []byte) {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-		b = append(b, v...)
-	}
-	fieldS := func(v string) {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-		b = append(b, v...)
-	}
-	var num [20]byte
-	fieldS(hashDomain)
-	fieldS(e.ID)
-	fieldS(e.CeremonyID)
-	fieldS(e.Kind)
-	fieldS(e.Type)
-	field(strconv.AppendInt(num[:0], int64(e.Version), 10))
-	field(strconv.AppendUint(num[:0], e.Position, 10))
 	var ts [40]byte
-	field(e.Time.UTC().AppendFormat(ts[:0], time.RFC3339Nano))
-	fieldS(string(e.Source))
-	fieldS(e.CausationID)
-	field(e.Payload)
-	fieldS(e.PrevHash)
-	sum := sha256.Sum256(b)
+	sum := hashSum(e, e.Time.UTC().AppendFormat(ts[:0], time.RFC3339Nano))
 	return hex.EncodeToString(sum[:])
+}
+
+// hashMatches reports whether e.Hash is the hash of e, whose time is
+// written ts (as ComputeHash formats it), without allocating.
+func hashMatches(e Envelope, ts string) bool {
+	sum := hashSum(e, ts)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:]) == e.Hash
+}
+
+// hashSum is the SHA-256 of the hash input ComputeHash documents.
+func hashSum[T string | []byte](e Envelope, ts T) [sha256.Size]byte {
+	var stack [640]byte
+	var num [20]byte
+	b := appendField(stack[:0], hashDomain)
+	b = appendField(b, e.ID)
+	b = appendField(b, e.CeremonyID)
+	b = appendField(b, e.Kind)
+	b = appendField(b, e.Type)
+	b = appendField(b, strconv.AppendInt(num[:0], int64(e.Version), 10))
+	b = appendField(b, strconv.AppendUint(num[:0], e.Position, 10))
+	b = appendField(b, ts)
+	b = appendField(b, e.Source)
+	b = appendField(b, e.CausationID)
+	b = appendField(b, e.Payload)
+	b = appendField(b, e.PrevHash)
+	return sha256.Sum256(b)
+}
+
+// appendField appends v as a 4-byte big-endian length and its bytes.
+func appendField[T ~string | ~[]byte](b []byte, v T) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+	return append(b, v...)
 }
 
 // Seal sets e.PrevHash to prev and e.Hash to the hash of the result.

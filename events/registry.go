@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 )
 
@@ -30,6 +31,8 @@ type typeInfo struct {
 	current   int
 	newFn     func() Payload
 	upcasters map[int]Upcaster // from version -> to version+1
+	plan      *plan            // nil: encoding/json does the work
+	goType    reflect.Type     // the struct newFn points to
 }
 
 // Registry knows every payload type, its current schema version and the
@@ -54,7 +57,11 @@ func (r *Registry) Register(current int, newFn func() Payload) {
 	if current < 1 {
 		panic("events: version must be >= 1: " + typ)
 	}
-	r.types[typ] = typeInfo{current: current, newFn: newFn, upcasters: map[int]Upcaster{}}
+	ti := typeInfo{current: current, newFn: newFn, upcasters: map[int]Upcaster{}}
+	if t := reflect.TypeOf(newFn()); t.Kind() == reflect.Pointer {
+		ti.goType, ti.plan = t.Elem(), newPlan(t.Elem())
+	}
+	r.types[typ] = ti
 }
 
 // RegisterUpcaster adds the upcaster from version `from` to from+1 of typ.
@@ -101,7 +108,7 @@ func (r *Registry) Marshal(p Payload) (typ string, version int, raw json.RawMess
 	if !ok {
 		return "", 0, nil, fmt.Errorf("events: marshal %q: %w", typ, ErrUnknownType)
 	}
-	raw, err = json.Marshal(p)
+	raw, err = ti.marshal(p)
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("events: marshal %q: %w", typ, err)
 	}
@@ -131,11 +138,11 @@ func (r *Registry) DecodePayload(e Envelope) (Payload, error) {
 		}
 	}
 	p := ti.newFn()
-	if e.Version == ti.current && json.Unmarshal(raw, p) == nil {
-		// Fast path: accept only if the payload is exactly what Marshal
-		// writes for the decoded value (so no unknown or missing field,
-		// no other spelling). Anything else takes the strict decoder.
-		if canon, err := json.Marshal(p); err == nil && bytes.Equal(canon, raw) {
+	if ti.plan != nil {
+		// Fast path: only the canonical form Marshal writes (so no
+		// unknown or missing field, no other spelling). Anything else
+		// takes the strict decoder, which decides.
+		if ti.plan.decode(raw, reflect.ValueOf(p).Elem()) {
 			return p, nil
 		}
 		p = ti.newFn()
@@ -149,4 +156,17 @@ func (r *Registry) DecodePayload(e Envelope) (Payload, error) {
 		return nil, fmt.Errorf("events: ceremony %s position %d: payload of %q: %w: trailing data", e.CeremonyID, e.Position, e.Type, ErrMalformed)
 	}
 	return p, nil
+}
+
+// marshal encodes p as json.Marshal does, through the type's plan if it
+// has one and p is (a pointer to) its struct.
+func (ti typeInfo) marshal(p Payload) ([]byte, error) {
+	v := reflect.ValueOf(p)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if ti.plan == nil || v.Type() != ti.goType {
+		return json.Marshal(p)
+	}
+	return ti.plan.encode(make([]byte, 0, 256), v)
 }

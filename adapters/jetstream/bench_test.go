@@ -10,12 +10,14 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ceremony-hsm/ceremony/events/storetest"
+	"github.com/ceremony-hsm/ceremony/internal/benchratio"
 )
 
 // Store and raw JetStream are measured on the same server (one Store,
-// SyncAlways), in the same run, with events of the same size.
+// SyncAlways), in the same run, with events of the same size, one
+// operation of each in turn (internal/benchratio), 5 repetitions:
 //
-//	go test -run=^$ -bench=. -benchtime=2000x ./adapters/jetstream/
+//	go test -run '^$' -bench 'Append|Replay' -benchtime 1x ./adapters/jetstream/
 
 const (
 	benchEventSize = 300  // bytes of one encoded event
@@ -39,53 +41,45 @@ func benchEvents(b *testing.B, ceremonyID string, n int) (ids []string, data [][
 	return ids, data
 }
 
-func reportRate(b *testing.B, events int, unit string) {
-	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), unit)
-}
+const benchReps = 5
 
+// BenchmarkAppend: one Store.Append (refuses malformed events, publishes
+// with expectation and message id) against one raw publish of the same
+// event, one of each in turn.
 func BenchmarkAppend(b *testing.B) {
 	s := openTest(b, b.TempDir())
-	run := 0 // each sub-benchmark run appends to a new ceremony
-
-	b.Run("store", func(b *testing.B) {
-		run++
-		cid := fmt.Sprintf("bench-store-%d", run)
-		ids, data := benchEvents(b, cid, b.N)
-		b.SetBytes(int64(len(data[0])))
-		b.ResetTimer()
-		var last uint64
-		for i := range b.N {
-			seq, err := s.Append(b.Context(), cid, ids[i], last, data[i])
-			if err != nil {
-				b.Fatalf("Append %d: %v", i, err)
-			}
-			last = seq
-		}
-		reportRate(b, b.N, "appends/s")
-	})
-
-	b.Run("raw", func(b *testing.B) {
-		run++
-		cid := fmt.Sprintf("bench-raw-%d", run)
-		ids, data := benchEvents(b, cid, b.N)
-		subject, filter := eventSubject(cid, storetest.TestType), ceremonyFilter(cid)
-		b.SetBytes(int64(len(data[0])))
-		b.ResetTimer()
-		var last uint64
-		for i := range b.N {
-			ack, err := s.js.PublishMsg(b.Context(), &nats.Msg{Subject: subject, Data: data[i]},
-				natsjs.WithExpectStream(s.name),
-				natsjs.WithMsgID(ids[i]),
-				natsjs.WithExpectLastSequenceForSubject(last, filter))
-			if err != nil {
-				b.Fatalf("publish %d: %v", i, err)
-			}
-			last = ack.Sequence
-		}
-		reportRate(b, b.N, "appends/s")
-	})
+	const rounds = 400
+	for range b.N {
+		n := benchReps * rounds
+		ids, data := benchEvents(b, "bench-store", n)
+		rawIDs, rawData := benchEvents(b, "bench-raw", n)
+		subject, filter := eventSubject("bench-raw", storetest.TestType), ceremonyFilter("bench-raw")
+		var storeLast, rawLast uint64
+		k, rk := 0, 0
+		benchratio.Run(b, benchReps, rounds, "appends/s", benchratio.Pair{
+			Name: "store",
+			Subject: func(int) (int, error) {
+				seq, err := s.Append(b.Context(), "bench-store", ids[k], storeLast, data[k])
+				storeLast, k = seq, k+1
+				return 1, err
+			},
+			Baseline: func(int) (int, error) {
+				ack, err := s.js.PublishMsg(b.Context(), &nats.Msg{Subject: subject, Data: rawData[rk]},
+					natsjs.WithExpectStream(s.name),
+					natsjs.WithMsgID(rawIDs[rk]),
+					natsjs.WithExpectLastSequenceForSubject(rawLast, filter))
+				if err != nil {
+					return 0, err
+				}
+				rawLast, rk = ack.Sequence, rk+1
+				return 1, nil
+			},
+		})
+	}
 }
 
+// BenchmarkReplay: Store.Load of 1,000 events (envelopes decoded, hashes
+// checked) against an ordered consumer reading the same messages.
 func BenchmarkReplay(b *testing.B) {
 	s := openTest(b, b.TempDir())
 	const cid = "bench-replay"
@@ -98,40 +92,35 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		last = seq
 	}
-	name := fmt.Sprintf("-%d", benchReplayN)
-
-	b.Run("store"+name, func(b *testing.B) {
-		for b.Loop() {
-			recs, err := s.Load(b.Context(), cid)
-			if err != nil || len(recs) != benchReplayN {
-				b.Fatalf("Load = %d records, %v; want %d", len(recs), err, benchReplayN)
-			}
-		}
-		reportRate(b, b.N*benchReplayN, "events/s")
-	})
-
-	b.Run("raw"+name, func(b *testing.B) {
-		for b.Loop() {
-			cons, err := s.stream.OrderedConsumer(b.Context(), natsjs.OrderedConsumerConfig{FilterSubjects: []string{ceremonyFilter(cid)}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			it, err := cons.Messages()
-			if err != nil {
-				b.Fatal(err)
-			}
-			for i := range benchReplayN {
-				if _, err := it.Next(natsjs.NextContext(b.Context())); err != nil {
-					b.Fatalf("message %d: %v", i, err)
+	for range b.N {
+		benchratio.Run(b, benchReps, 40, "events/s", benchratio.Pair{
+			Name: "store",
+			Subject: func(int) (int, error) {
+				recs, err := s.Load(b.Context(), cid)
+				if err == nil && len(recs) != benchReplayN {
+					err = fmt.Errorf("Load = %d records, want %d", len(recs), benchReplayN)
 				}
-			}
-			it.Stop()
-			// As Load does: the server keeps at most 1000 consumers per
-			// stream by default, and an ordered consumer lingers for 5 min.
-			if err := s.js.DeleteConsumer(b.Context(), s.name, cons.CachedInfo().Name); err != nil {
-				b.Fatalf("delete consumer: %v", err)
-			}
-		}
-		reportRate(b, b.N*benchReplayN, "events/s")
-	})
+				return benchReplayN, err
+			},
+			Baseline: func(int) (int, error) {
+				cons, err := s.stream.OrderedConsumer(b.Context(), natsjs.OrderedConsumerConfig{FilterSubjects: []string{ceremonyFilter(cid)}})
+				if err != nil {
+					return 0, err
+				}
+				it, err := cons.Messages()
+				if err != nil {
+					return 0, err
+				}
+				for i := range benchReplayN {
+					if _, err := it.Next(natsjs.NextContext(b.Context())); err != nil {
+						return 0, fmt.Errorf("message %d: %w", i, err)
+					}
+				}
+				it.Stop()
+				// As Load does: the server keeps at most 1000 consumers per
+				// stream by default, and an ordered consumer lingers for 5 min.
+				return benchReplayN, s.js.DeleteConsumer(b.Context(), s.name, cons.CachedInfo().Name)
+			},
+		})
+	}
 }

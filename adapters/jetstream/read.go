@@ -35,9 +35,12 @@ func (s *Store) Load(ctx context.Context, ceremonyID string) ([]events.Record, e
 	}
 	var recs []events.Record
 	cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverAllPolicy}
-	err = s.read(ctx, cfg, last.Sequence, func(r events.Record) error {
+	err = s.read(ctx, cfg, last.Sequence, func(r events.Record, pending uint64) error {
 		if r.CeremonyID != ceremonyID {
 			return fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)
+		}
+		if recs == nil {
+			recs = make([]events.Record, 0, min(pending+1, 1<<16))
 		}
 		recs = append(recs, r)
 		return nil
@@ -66,7 +69,7 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	}
 	cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: from}
 	var fnErr error
-	err = s.read(ctx, cfg, last, func(r events.Record) error {
+	err = s.read(ctx, cfg, last, func(r events.Record, _ uint64) error {
 		fnErr = fn(r)
 		return fnErr
 	})
@@ -80,9 +83,10 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 }
 
 // read delivers the messages of an ordered consumer, decoded, to fn, up to
-// stream sequence until (inclusive). A message that does not decode is an
-// error naming its sequence.
-func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, until uint64, fn func(events.Record) error) error {
+// stream sequence until (inclusive), with the number of messages the
+// consumer has yet to deliver. A message that does not decode is an error
+// naming its sequence.
+func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, until uint64, fn func(r events.Record, pending uint64) error) error {
 	cfg.InactiveThreshold = consumerIdle
 	cons, err := s.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
@@ -116,7 +120,7 @@ func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, unti
 		if err != nil {
 			return err
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(rec, meta.NumPending); err != nil {
 			return err
 		}
 		if seq == until || meta.NumPending == 0 {

@@ -63,16 +63,20 @@ the key is made in the token on first use (Ed25519, never extractable).`,
 			return err
 		}
 		defer a.close()
-		recs, err := storedRecords(ctx, a)
-		if err != nil {
-			return err
-		}
 		sg, done, err := k.signer(ctx, out)
 		if err != nil {
 			return err
 		}
 		defer done()
-		m, err := export.Write(*outDir, recs, f, toolVersion, time.Now(), sg)
+		// One pass over the store, straight to the files.
+		w, err := export.NewWriter(*outDir, f, toolVersion, time.Now(), sg)
+		if err != nil {
+			return err
+		}
+		if err := a.store.Replay(ctx, 1, w.Add); err != nil {
+			return fmt.Errorf("audit export: read the event store: %w (the export in %s is incomplete: delete it)", err, *outDir)
+		}
+		m, err := w.Close()
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -23,6 +25,94 @@ func newSigner(t testing.TB) keySigner {
 		t.Fatal(err)
 	}
 	return keySigner{k}
+}
+
+// recordGen makes sealed events over ceremonies of 100 events each, one
+// at a time, as a store replay would deliver them.
+type recordGen struct {
+	raw  json.RawMessage
+	v, i int
+	prev string
+}
+
+func newRecordGen() *recordGen {
+	_, v, raw, _ := kinds.Registry().Marshal(&events.CardPresented{Reader: "Emulated cyberJack e-com 00", ReaderClass: "host-pinpad", Serial: "FFFE00001001", Slot: 1})
+	return &recordGen{raw: raw, v: v}
+}
+
+func (g *recordGen) next(t testing.TB) events.Record {
+	i := g.i
+	g.i++
+	if i%100 == 0 {
+		g.prev = ""
+	}
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	e := events.Envelope{ID: fmt.Sprintf("%032x", i), CeremonyID: fmt.Sprintf("gen-%05d", i/100), Kind: "backup-key-generate", Type: "card.presented", Version: g.v,
+		Position: uint64(i%100 + 1), Time: t0.Add(time.Duration(i) * time.Millisecond), Source: events.SourceReader, Payload: g.raw}
+	events.Seal(&e, g.prev)
+	g.prev = e.Hash
+	data, err := events.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events.Record{Seq: uint64(i + 1), Data: data, Envelope: e}
+}
+
+// BenchmarkExportMemory and BenchmarkVerifyMemory export and verify
+// CEREMONY_BENCH_EVENTS events (default 1,000,000) in
+// CEREMONY_BENCH_EXPORT_DIR, each in its own process so that
+// /usr/bin/time -v reports each one's peak RSS: .ci/bench-export.sh.
+// The events are made one at a time, as a store replay delivers them.
+func BenchmarkExportMemory(b *testing.B) {
+	dir, n := memBenchArgs(b)
+	for range b.N {
+		os.RemoveAll(dir)
+		g := newRecordGen()
+		w, err := export.NewWriter(dir, export.Filter{}, "bench", time.Now(), fixedSigner())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range n {
+			if err := w.Add(g.next(b)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkVerifyMemory(b *testing.B) {
+	dir, n := memBenchArgs(b)
+	for range b.N {
+		m, err := export.Verify(dir, fixedSigner().Public())
+		if err != nil || m.Events != n {
+			b.Fatalf("verify %s: %v (run BenchmarkExportMemory first)", dir, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func memBenchArgs(b *testing.B) (string, int) {
+	dir := os.Getenv("CEREMONY_BENCH_EXPORT_DIR")
+	if dir == "" {
+		b.Fatal("set CEREMONY_BENCH_EXPORT_DIR to a directory for the export (.ci/bench-export.sh does)")
+	}
+	n := 1_000_000
+	if s := os.Getenv("CEREMONY_BENCH_EVENTS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatalf("CEREMONY_BENCH_EVENTS=%q: %v", s, err)
+		}
+	}
+	return dir, n
+}
+
+// fixedSigner has a key both processes derive alike.
+func fixedSigner() keySigner {
+	return keySigner{ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
 }
 
 // records makes n sealed events over ceremonies of 100 events each, as a

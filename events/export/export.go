@@ -14,13 +14,15 @@
 package export
 
 import (
-	"bytes"
+	"bufio"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -107,64 +109,154 @@ func Fingerprint(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(s[:16])
 }
 
-// Write exports the records the filter selects into dir (which must not
-// hold an export yet) and returns the signed manifest.
-func Write(dir string, recs []events.Record, f Filter, tool string, now time.Time, signer Signer) (*Manifest, error) {
+// Writer writes an export in one pass: each event goes straight to the
+// files (buffered) and their SHA-256, so memory grows with the number of
+// ceremonies (the manifest lists each), not with the number of events.
+type Writer struct {
+	dir    string
+	f      Filter
+	m      *Manifest
+	signer Signer
+	files  [2]*exportFile // events.jsonl, events.csv
+	csv    *csv.Writer
+	byID   map[string]*CeremonyRange
+	order  []string
+	row    []string
+	closed bool
+}
+
+// exportFile is one output file with its running SHA-256.
+type exportFile struct {
+	name string
+	f    *os.File
+	buf  *bufio.Writer
+	sum  hash.Hash
+}
+
+func createFile(dir, name string) (*exportFile, error) {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w (choose a new directory)", err)
+	}
+	ef := &exportFile{name: name, f: f, sum: sha256.New()}
+	ef.buf = bufio.NewWriterSize(io.MultiWriter(f, ef.sum), 1<<16)
+	return ef, nil
+}
+
+// finish flushes and syncs the file and returns its digest.
+func (ef *exportFile) finish(lines int) (FileDigest, error) {
+	err := ef.buf.Flush()
+	if err == nil {
+		err = ef.f.Sync()
+	}
+	if cerr := ef.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return FileDigest{}, fmt.Errorf("export: write %s: %w", ef.name, err)
+	}
+	return FileDigest{Name: ef.name, SHA256: hex.EncodeToString(ef.sum.Sum(nil)), Lines: lines}, nil
+}
+
+// NewWriter starts an export into dir, which must not hold an export yet.
+// Add the records in stream order, then Close.
+func NewWriter(dir string, f Filter, tool string, now time.Time, signer Signer) (*Writer, error) {
 	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		return nil, fmt.Errorf("export: %s already holds an export: choose a new directory", dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	m := &Manifest{Format: format, Version: version, Tool: tool, Created: now.UTC(), Filter: f}
-	var jsonl, csvBuf bytes.Buffer
-	cw := csv.NewWriter(&csvBuf)
-	cw.Write(csvHeader)
-	byID := map[string]*CeremonyRange{}
-	var order []string
-	for _, r := range recs {
-		if !f.Match(r.Envelope) {
-			continue
+	w := &Writer{dir: dir, f: f, signer: signer, byID: map[string]*CeremonyRange{},
+		m: &Manifest{Format: format, Version: version, Tool: tool, Created: now.UTC(), Filter: f}}
+	for i, name := range []string{JSONLFile, CSVFile} {
+		ef, err := createFile(dir, name)
+		if err != nil {
+			w.abort()
+			return nil, err
 		}
-		if m.Events == 0 {
-			m.FirstSeq = r.Seq
-		}
-		m.LastSeq = r.Seq
-		m.Events++
-		jsonl.Write(r.Data)
-		jsonl.WriteByte('\n')
-		cw.Write(csvRow(r))
-		cr, ok := byID[r.CeremonyID]
-		if !ok {
-			cr = &CeremonyRange{ID: r.CeremonyID, Kind: r.Kind, FirstPosition: r.Position, FirstPrevHash: r.PrevHash, FirstHash: r.Hash}
-			byID[r.CeremonyID] = cr
-			order = append(order, r.CeremonyID)
-		}
-		cr.Count++
-		cr.LastPosition, cr.LastHash = r.Position, r.Hash
+		w.files[i] = ef
 	}
-	cw.Flush()
-	for _, id := range order {
-		m.Ceremonies = append(m.Ceremonies, *byID[id])
+	w.csv = csv.NewWriter(w.files[1].buf)
+	if err := w.csv.Write(csvHeader); err != nil {
+		w.abort()
+		return nil, fmt.Errorf("export: write %s: %w", CSVFile, err)
 	}
-	for _, file := range []struct {
-		name  string
-		data  []byte
-		lines int
-	}{{JSONLFile, jsonl.Bytes(), m.Events}, {CSVFile, csvBuf.Bytes(), m.Events + 1}} {
-		if err := os.WriteFile(filepath.Join(dir, file.name), file.data, 0o644); err != nil {
-			return nil, fmt.Errorf("export: %w", err)
+	return w, nil
+}
+
+// abort closes the files of an export that failed.
+func (w *Writer) abort() {
+	w.closed = true
+	for _, ef := range w.files {
+		if ef != nil {
+			ef.f.Close()
 		}
-		sum := sha256.Sum256(file.data)
-		m.Files = append(m.Files, FileDigest{Name: file.name, SHA256: hex.EncodeToString(sum[:]), Lines: file.lines})
 	}
-	m.PublicKey = hex.EncodeToString(signer.Public())
-	m.Fingerprint = Fingerprint(signer.Public())
+}
+
+// Add writes r if the filter selects it.
+func (w *Writer) Add(r events.Record) error {
+	if w.closed {
+		return fmt.Errorf("export: add after Close")
+	}
+	if !w.f.Match(r.Envelope) {
+		return nil
+	}
+	m := w.m
+	if m.Events == 0 {
+		m.FirstSeq = r.Seq
+	}
+	m.LastSeq = r.Seq
+	m.Events++
+	jl := w.files[0].buf
+	jl.Write(r.Data)
+	jl.WriteByte('\n')
+	w.row = appendCSVRow(w.row[:0], r)
+	if err := w.csv.Write(w.row); err != nil {
+		w.abort()
+		return fmt.Errorf("export: write %s: %w", CSVFile, err)
+	}
+	cr, ok := w.byID[r.CeremonyID]
+	if !ok {
+		cr = &CeremonyRange{ID: r.CeremonyID, Kind: r.Kind, FirstPosition: r.Position, FirstPrevHash: r.PrevHash, FirstHash: r.Hash}
+		w.byID[r.CeremonyID] = cr
+		w.order = append(w.order, r.CeremonyID)
+	}
+	cr.Count++
+	cr.LastPosition, cr.LastHash = r.Position, r.Hash
+	return nil
+}
+
+// Close finishes the files, signs and writes the manifest, and returns it.
+func (w *Writer) Close() (*Manifest, error) {
+	if w.closed {
+		return nil, fmt.Errorf("export: Close twice")
+	}
+	w.csv.Flush()
+	if err := w.csv.Error(); err != nil {
+		w.abort()
+		return nil, fmt.Errorf("export: write %s: %w", CSVFile, err)
+	}
+	w.closed = true
+	m := w.m
+	for _, id := range w.order {
+		m.Ceremonies = append(m.Ceremonies, *w.byID[id])
+	}
+	for i, lines := range []int{m.Events, m.Events + 1} {
+		d, err := w.files[i].finish(lines)
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, d)
+	}
+	m.PublicKey = hex.EncodeToString(w.signer.Public())
+	m.Fingerprint = Fingerprint(w.signer.Public())
 	msg, err := m.signedBytes()
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signer.Sign(msg)
+	sig, err := w.signer.Sign(msg)
 	if err != nil {
 		return nil, fmt.Errorf("export: sign the manifest: %w", err)
 	}
@@ -173,15 +265,31 @@ func Write(dir string, recs []events.Record, f Filter, tool string, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(w.dir, ManifestFile), append(b, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return m, nil
 }
 
+// Write exports the records the filter selects into dir (which must not
+// hold an export yet) and returns the signed manifest (NewWriter, Add for
+// each, Close).
+func Write(dir string, recs []events.Record, f Filter, tool string, now time.Time, signer Signer) (*Manifest, error) {
+	w, err := NewWriter(dir, f, tool, now, signer)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if err := w.Add(r); err != nil {
+			return nil, err
+		}
+	}
+	return w.Close()
+}
+
 var csvHeader = []string{"stream_seq", "ceremony_id", "kind", "position", "time", "type", "version", "source", "causation_id", "payload", "prev_hash", "hash"}
 
-func csvRow(r events.Record) []string {
-	return []string{strconv.FormatUint(r.Seq, 10), r.CeremonyID, r.Kind, strconv.FormatUint(r.Position, 10), r.Time.UTC().Format(time.RFC3339Nano),
-		r.Type, strconv.Itoa(r.Version), string(r.Source), r.CausationID, string(r.Payload), r.PrevHash, r.Hash}
+func appendCSVRow(row []string, r events.Record) []string {
+	return append(row, strconv.FormatUint(r.Seq, 10), r.CeremonyID, r.Kind, strconv.FormatUint(r.Position, 10), r.Time.UTC().Format(time.RFC3339Nano),
+		r.Type, strconv.Itoa(r.Version), string(r.Source), r.CausationID, string(r.Payload), r.PrevHash, r.Hash)
 }

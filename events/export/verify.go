@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -50,109 +51,173 @@ func Verify(dir string, pub ed25519.PublicKey) (*Manifest, error) {
 	if err != nil || merr != nil || !ed25519.Verify(pub, msg, sig) {
 		return nil, invalid("%s: the signature does not verify (the manifest was altered or signed by another key)", ManifestFile)
 	}
-	jsonl, err := os.ReadFile(filepath.Join(dir, JSONLFile))
-	if err != nil {
-		return nil, invalid("read %s: %v", JSONLFile, err)
-	}
-	hashes, err := verifyEvents(jsonl, &m)
-	if err != nil {
+	if err := verifyFiles(dir, &m); err != nil {
 		return nil, err
-	}
-	csvData, err := os.ReadFile(filepath.Join(dir, CSVFile))
-	if err != nil {
-		return nil, invalid("read %s: %v", CSVFile, err)
-	}
-	if err := verifyCSV(csvData, hashes); err != nil {
-		return nil, err
-	}
-	for _, f := range m.Files {
-		data := map[string][]byte{JSONLFile: jsonl, CSVFile: csvData}[f.Name]
-		if data == nil {
-			return nil, invalid("%s names an unknown file %q", ManifestFile, f.Name)
-		}
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != f.SHA256 {
-			return nil, invalid("%s: SHA-256 differs from the manifest (the file was changed, truncated or comes from another export)", f.Name)
-		}
 	}
 	return &m, nil
 }
 
-// verifyEvents checks each line and each ceremony's chain, and returns
-// the hashes in line order.
-func verifyEvents(jsonl []byte, m *Manifest) ([]string, error) {
-	want := map[string]CeremonyRange{}
-	for _, c := range m.Ceremonies {
-		want[c.ID] = c
+// hashedFile is an export file being read with its running SHA-256.
+type hashedFile struct {
+	f   *os.File
+	sum hash.Hash
+	r   *bufio.Reader
+}
+
+func openHashed(dir, name string) (*hashedFile, error) {
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return nil, invalid("read %s: %v", name, err)
 	}
-	type chain struct {
-		count    int
-		position uint64
-		hash     string
+	h := &hashedFile{f: f, sum: sha256.New()}
+	h.r = bufio.NewReaderSize(io.TeeReader(f, h.sum), 1<<16)
+	return h, nil
+}
+
+// verifyFiles reads events.jsonl and events.csv side by side, once, in
+// memory that does not grow with the number of events: each event is
+// checked against its ceremony's chain and the manifest, each CSV row
+// against its event, and the files' SHA-256 against the manifest.
+func verifyFiles(dir string, m *Manifest) error {
+	digests := map[string]string{}
+	for _, f := range m.Files {
+		if f.Name != JSONLFile && f.Name != CSVFile {
+			return invalid("%s names an unknown file %q", ManifestFile, f.Name)
+		}
+		digests[f.Name] = f.SHA256
 	}
-	seen := map[string]*chain{}
-	var hashes []string
-	r := bufio.NewReader(bytes.NewReader(jsonl))
+	jf, err := openHashed(dir, JSONLFile)
+	if err != nil {
+		return err
+	}
+	defer jf.f.Close()
+	cf, err := openHashed(dir, CSVFile)
+	if err != nil {
+		return err
+	}
+	defer cf.f.Close()
+	cr := csv.NewReader(cf.r)
+	cr.ReuseRecord = true
+	if _, err := cr.Read(); err != nil {
+		return invalid("%s: %v", CSVFile, err)
+	}
+	ev := newEventChecker(m)
+	n := 0
 	for line := 1; ; line++ {
-		b, err := r.ReadBytes('\n')
+		b, err := jf.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: gather it.
+			long := append([]byte(nil), b...)
+			for err == bufio.ErrBufferFull {
+				b, err = jf.r.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+		}
 		if err == io.EOF && len(b) == 0 {
 			break
 		}
 		if err != nil && err != io.EOF {
-			return nil, invalid("%s line %d: %v", JSONLFile, line, err)
+			return invalid("%s line %d: %v", JSONLFile, line, err)
 		}
 		if err == io.EOF {
-			return nil, invalid("%s line %d: the last line has no end (the file was truncated)", JSONLFile, line)
+			return invalid("%s line %d: the last line has no end (the file was truncated)", JSONLFile, line)
 		}
-		e, derr := events.Decode(b)
-		if derr != nil {
-			return nil, invalid("%s line %d: %v", JSONLFile, line, derr)
+		evHash, err := ev.check(b, line)
+		if err != nil {
+			return err
 		}
-		c, ok := want[e.CeremonyID]
-		if !ok {
-			return nil, invalid("%s line %d: ceremony %s is not in the manifest (an inserted event, or files of two exports mixed)", JSONLFile, line, e.CeremonyID)
+		n++
+		row, err := cr.Read()
+		if err == io.EOF {
+			return invalid("%s: %d rows, the events file has more events", CSVFile, n-1)
 		}
-		ch := seen[e.CeremonyID]
-		if ch == nil {
-			if e.Position != c.FirstPosition || e.PrevHash != c.FirstPrevHash || e.Hash != c.FirstHash {
-				return nil, invalid("%s line %d: ceremony %s starts at position %d, the manifest says it starts at %d with another event (deleted, inserted or reordered events)", JSONLFile, line, e.CeremonyID, e.Position, c.FirstPosition)
-			}
-			ch = &chain{}
-			seen[e.CeremonyID] = ch
-		} else if e.Position != ch.position+1 || e.PrevHash != ch.hash {
-			return nil, invalid("%s line %d: ceremony %s position %d does not follow position %d (an event was deleted, inserted or two were swapped)", JSONLFile, line, e.CeremonyID, e.Position, ch.position)
+		if err != nil {
+			return invalid("%s: %v", CSVFile, err)
 		}
-		ch.count++
-		ch.position, ch.hash = e.Position, e.Hash
-		hashes = append(hashes, e.Hash)
-	}
-	for id, c := range want {
-		ch := seen[id]
-		switch {
-		case ch == nil:
-			return nil, invalid("%s: no event of ceremony %s, the manifest states %d (deleted, or a truncated file)", JSONLFile, id, c.Count)
-		case ch.count != c.Count || ch.hash != c.LastHash:
-			return nil, invalid("%s: ceremony %s has %d events ending with hash %.12s…, the manifest states %d ending with %.12s… (deleted events or a truncated file)", JSONLFile, id, ch.count, ch.hash, c.Count, c.LastHash)
+		if len(row) != len(csvHeader) || row[len(row)-1] != evHash {
+			return invalid("%s line %d: not the event of %s line %d", CSVFile, n+1, JSONLFile, n)
 		}
 	}
-	if len(hashes) != m.Events {
-		return nil, invalid("%s: %d events, the manifest states %d", JSONLFile, len(hashes), m.Events)
+	if err := ev.finish(n); err != nil {
+		return err
 	}
-	return hashes, nil
+	if _, err := cr.Read(); err != io.EOF {
+		return invalid("%s: more rows than the events file has events (%d)", CSVFile, n)
+	}
+	for _, h := range []struct {
+		name string
+		f    *hashedFile
+	}{{JSONLFile, jf}, {CSVFile, cf}} {
+		if _, err := io.Copy(io.Discard, h.f.r); err != nil { // what the readers left
+			return invalid("read %s: %v", h.name, err)
+		}
+		if hex.EncodeToString(h.f.sum.Sum(nil)) != digests[h.name] {
+			return invalid("%s: SHA-256 differs from the manifest (the file was changed, truncated or comes from another export)", h.name)
+		}
+	}
+	return nil
 }
 
-// verifyCSV checks that each CSV row is the event of the same line.
-func verifyCSV(data []byte, hashes []string) error {
-	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
-	if err != nil {
-		return invalid("%s: %v", CSVFile, err)
+// eventChecker follows each ceremony's chain against the manifest.
+type eventChecker struct {
+	m    *Manifest
+	want map[string]CeremonyRange
+	seen map[string]*chain
+}
+
+type chain struct {
+	count    int
+	position uint64
+	hash     string
+}
+
+func newEventChecker(m *Manifest) *eventChecker {
+	c := &eventChecker{m: m, want: map[string]CeremonyRange{}, seen: map[string]*chain{}}
+	for _, r := range m.Ceremonies {
+		c.want[r.ID] = r
 	}
-	if len(rows) != len(hashes)+1 {
-		return invalid("%s: %d rows, the events file has %d events", CSVFile, len(rows)-1, len(hashes))
+	return c
+}
+
+// check verifies one line and returns the event's hash.
+func (v *eventChecker) check(b []byte, line int) (string, error) {
+	e, derr := events.Decode(b)
+	if derr != nil {
+		return "", invalid("%s line %d: %v", JSONLFile, line, derr)
 	}
-	for i, row := range rows[1:] {
-		if len(row) != len(csvHeader) || row[len(row)-1] != hashes[i] {
-			return invalid("%s line %d: not the event of %s line %d", CSVFile, i+2, JSONLFile, i+1)
+	c, ok := v.want[e.CeremonyID]
+	if !ok {
+		return "", invalid("%s line %d: ceremony %s is not in the manifest (an inserted event, or files of two exports mixed)", JSONLFile, line, e.CeremonyID)
+	}
+	ch := v.seen[e.CeremonyID]
+	if ch == nil {
+		if e.Position != c.FirstPosition || e.PrevHash != c.FirstPrevHash || e.Hash != c.FirstHash {
+			return "", invalid("%s line %d: ceremony %s starts at position %d, the manifest says it starts at %d with another event (deleted, inserted or reordered events)", JSONLFile, line, e.CeremonyID, e.Position, c.FirstPosition)
 		}
+		ch = &chain{}
+		v.seen[e.CeremonyID] = ch
+	} else if e.Position != ch.position+1 || e.PrevHash != ch.hash {
+		return "", invalid("%s line %d: ceremony %s position %d does not follow position %d (an event was deleted, inserted or two were swapped)", JSONLFile, line, e.CeremonyID, e.Position, ch.position)
+	}
+	ch.count++
+	ch.position, ch.hash = e.Position, e.Hash
+	return e.Hash, nil
+}
+
+// finish checks the counts and last hashes the manifest states.
+func (v *eventChecker) finish(n int) error {
+	for id, c := range v.want {
+		ch := v.seen[id]
+		switch {
+		case ch == nil:
+			return invalid("%s: no event of ceremony %s, the manifest states %d (deleted, or a truncated file)", JSONLFile, id, c.Count)
+		case ch.count != c.Count || ch.hash != c.LastHash:
+			return invalid("%s: ceremony %s has %d events ending with hash %.12s…, the manifest states %d ending with %.12s… (deleted events or a truncated file)", JSONLFile, id, ch.count, ch.hash, c.Count, c.LastHash)
+		}
+	}
+	if n != v.m.Events {
+		return invalid("%s: %d events, the manifest states %d", JSONLFile, n, v.m.Events)
 	}
 	return nil
 }

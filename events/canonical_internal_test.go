@@ -1,0 +1,103 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// parseUTC accepts exactly what time.Time.Format(RFC3339Nano) writes for
+// the time it returns, and whatever it accepts time.Parse accepts alike.
+func checkParseUTC(t *testing.T, s string) {
+	t.Helper()
+	got, ok := parseUTC(s)
+	if !ok {
+		return
+	}
+	if f := got.Format(time.RFC3339Nano); f != s {
+		t.Fatalf("parseUTC(%q) = %v, which formats as %q", s, got, f)
+	}
+	if want, err := time.Parse(time.RFC3339Nano, s); err != nil || !want.Equal(got) {
+		t.Fatalf("parseUTC(%q) = %v, time.Parse gives %v, %v", s, got, want, err)
+	}
+}
+
+func TestParseUTC(t *testing.T) {
+	for _, c := range []struct {
+		s  string
+		ok bool
+	}{
+		{"2026-11-27T12:00:00Z", true},
+		{"2026-11-27T12:00:00.1Z", true},
+		{"2026-11-27T12:00:00.123456789Z", true},
+		{"2028-02-29T23:59:59.5Z", true},
+		{"2026-11-27T12:00:00.10Z", false},         // trailing zero
+		{"2026-11-27T12:00:00.Z", false},           // empty fraction
+		{"2026-11-27T12:00:00.1234567891Z", false}, // 10 digits
+		{"2026-11-27T12:00:00+00:00", false},
+		{"2026-02-30T12:00:00Z", false},
+		{"2027-02-29T12:00:00Z", false},
+		{"2026-13-01T12:00:00Z", false},
+		{"2026-11-27T24:00:00Z", false},
+		{"2026-11-27T12:60:00Z", false},
+		{"2026-11-27T12:00:60Z", false},
+		{"0000-01-01T00:00:00Z", false},
+		{"2026-11-27t12:00:00Z", false},
+		{"2026-11-2712:00:00Z", false},
+		{"+026-11-27T12:00:00Z", false},
+	} {
+		_, ok := parseUTC(c.s)
+		if ok != c.ok {
+			t.Errorf("parseUTC(%q) ok = %v, want %v", c.s, ok, c.ok)
+		}
+		checkParseUTC(t, c.s)
+	}
+	for ns := range 1000 { // every fraction length
+		tm := time.Date(2026, 11, 27, 12, 0, 0, ns*1_000_003, time.UTC)
+		s := tm.Format(time.RFC3339Nano)
+		if got, ok := parseUTC(s); !ok || !got.Equal(tm) {
+			t.Fatalf("parseUTC(%q) = %v, %v; want %v", s, got, ok, tm)
+		}
+	}
+}
+
+func FuzzParseUTC(f *testing.F) {
+	f.Add("2026-11-27T12:00:00.123456789Z")
+	f.Add("2026-02-29T12:00:00Z")
+	f.Add("9999-12-31T23:59:59.999999999Z")
+	f.Fuzz(checkParseUTC)
+}
+
+// canonicalPayload agrees with the definition: json.Marshal leaves the
+// bytes as they are.
+func checkCanonicalPayload(t *testing.T, p []byte) {
+	b, err := json.Marshal(json.RawMessage(p))
+	want := err == nil && bytes.Equal(b, p)
+	if got := canonicalPayload(p); got != want {
+		t.Fatalf("canonicalPayload(%q) = %v, json.Marshal gives %q, %v", p, got, b, err)
+	}
+}
+
+func FuzzCanonicalPayload(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `{"a": "b"}`, `{"a":"<"}`, `{"a":"\u003c"}`, "{\"a\":\"\u2028\"}", `{"a":"\"\\"}`, `[1,2.5e3,null,true]`, "{\"a\":\"\xff\"}", ` {}`, `{"a":"x\ty"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkCanonicalPayload)
+}
+
+// TestEncodeIsJSONMarshal: Encode writes what json.Marshal writes.
+func TestEncodeIsJSONMarshal(t *testing.T) {
+	e := Envelope{ID: "evt-1 <&> \"ü\"", CeremonyID: "bkg-1", Kind: "backup-key-generate", Type: "card.removed", Version: 3, Position: 12,
+		Time: time.Date(2026, 11, 27, 12, 0, 0, 120, time.FixedZone("CET", 3600)), Source: SourceCard,
+		Payload: json.RawMessage(`{"reader":"Müller \u003c","n":[1,2]}`), PrevHash: "ab", CausationID: "c\u2028"}
+	Seal(&e, "ab")
+	for _, c := range []func(*Envelope){func(*Envelope) {}, func(e *Envelope) { e.CausationID = "" }} {
+		c(&e)
+		got, err := Encode(e)
+		want, jerr := json.Marshal(e)
+		if err != nil || jerr != nil || !bytes.Equal(got, want) {
+			t.Fatalf("Encode =\n%s (%v)\njson.Marshal =\n%s (%v)", got, err, want, jerr)
+		}
+	}
+}
