@@ -59,6 +59,7 @@ const (
 	RefusedDuplicate   = "duplicate-share"
 	RefusedEmpty       = "empty"
 	RefusedLiveKept    = "live-share-kept"
+	RefusedForeignKept = "foreign-share-kept"
 	RefusedWriteFailed = "write-failed"
 	RefusedLeased      = "in-use"
 	RefusedNotEnrolled = "not-enrolled"

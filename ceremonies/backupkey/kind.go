@@ -248,7 +248,7 @@ func Payloads() []events.PayloadType {
 		events.Declare[events.WriteConfirmed](),
 		events.Declare[events.ReadConfirmed](),
 		events.Declare[events.KeyGenerated](),
-		events.Declare[events.OverwriteConfirmed](),
+		events.OverwriteConfirmedType(),
 		events.Declare[events.ShareWriteRequested](),
 		events.Declare[events.ShareWritten](),
 		events.Declare[events.ShareWriteFailed](),

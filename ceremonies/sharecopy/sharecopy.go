@@ -17,6 +17,7 @@ package sharecopy
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -196,7 +197,10 @@ func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State
 	}
 	ceremonies.Wipe(rec.Share)
 	ks, known := r.Inventory.KeySet(rec.KeySetHex())
-	if !known || ks.Status != inventory.KeySetLive {
+	if !known {
+		return backupkey.ConfirmForeign(ctx, r.inst, r.Station, r.drv.Tell, serial, rec)
+	}
+	if ks.Status != inventory.KeySetLive {
 		return nil
 	}
 	if ks.ID == st.KeySetID && rec.Index == st.Index {
@@ -234,5 +238,5 @@ func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State
 	if !ok {
 		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedLiveKept, fmt.Sprintf("card %s keeps share %d of live key set %s: insert another card", serial, rec.Index, ks.ID))
 	}
-	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, Live: true})
+	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, PreviousKCV: hex.EncodeToString(rec.KCV[:]), Live: true})
 }
