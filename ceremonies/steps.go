@@ -44,6 +44,9 @@ type RefusedError struct {
 	Serial  string
 	Code    string
 	Message string
+	// Conflict is set when the card claims the serial of another card this
+	// store knows (RefusedSerialConflict); RecordRefusal records it first.
+	Conflict *events.SerialConflict
 }
 
 func (e *RefusedError) Error() string {
@@ -60,6 +63,9 @@ const (
 	RefusedEmpty       = "empty"
 	RefusedLiveKept    = "live-share-kept"
 	RefusedForeignKept = "foreign-share-kept"
+	// RefusedSerialConflict: the card holds a set this store never made,
+	// under the serial of a card of this store that holds another share.
+	RefusedSerialConflict = "serial-conflict"
 	RefusedWriteFailed = "write-failed"
 	RefusedLeased      = "in-use"
 	RefusedNotEnrolled = "not-enrolled"
@@ -74,6 +80,17 @@ func Refuse(ctx context.Context, inst *engine.Instance, serial, code, msg string
 		return err
 	}
 	return &RefusedError{Serial: serial, Code: code, Message: msg}
+}
+
+// RecordRefusal records a refusal found by a check (the serial conflict
+// first, when there is one) and returns it as an error.
+func RecordRefusal(ctx context.Context, inst *engine.Instance, refused *RefusedError) error {
+	if refused.Conflict != nil {
+		if err := inst.Record(ctx, events.SourceEngine, refused.Conflict); err != nil {
+			return err
+		}
+	}
+	return Refuse(ctx, inst, refused.Serial, refused.Code, refused.Message)
 }
 
 // stepErr turns a step context's end into ErrPaused when the deadline

@@ -92,6 +92,7 @@ func CommonPayloads() []PayloadType {
 		Declare[PINVerified]().Upcast(1, upcastEntryV1),
 		Declare[PINRejected]().Upcast(1, upcastEntryV1),
 		Declare[CardBlocked](),
+		Declare[SerialConflict](),
 		Declare[Witnessed](),
 		Declare[WitnessesRequired](),
 	}

@@ -145,6 +145,9 @@ func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error
 		return nil // not a share record: nothing a quorum depends on
 	}
 	ceremonies.Wipe(rec.Share)
+	if c := SerialConflict(r.Inventory, card.Serial(), rec); c != nil {
+		return ceremonies.RecordRefusal(ctx, r.inst, ConflictRefusal(c))
+	}
 	ks, known := r.Inventory.KeySet(rec.KeySetHex())
 	if !known {
 		return ConfirmForeign(ctx, r.inst, r.Station, r.drv.Tell, card.Serial(), rec)

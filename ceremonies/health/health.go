@@ -132,6 +132,10 @@ func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *in
 		if c.Void {
 			add(Info, "card "+c.Serial, fmt.Sprintf("holds share %d of the void key set %s", c.ShareIndex, c.KeySetID), "a new generate may overwrite it without confirmation")
 		}
+		for _, what := range c.Conflicts {
+			add(Warning, "card "+c.Serial, fmt.Sprintf("two cards claim serial %s: %s", c.Serial, what),
+				"find the card with this serial that holds the foreign share, set it aside and label it; the registered card keeps its entry")
+		}
 		if c.Uncertain {
 			add(Warning, "card "+c.Serial, "a write to its backup slot has no known outcome", "resume the ceremony that wrote it, or read the card with 'ceremony readers'")
 		}

@@ -116,7 +116,7 @@ func (r *Runner) readSource(ctx context.Context) error {
 		}
 	}
 	if errors.As(err, &refused) {
-		return ceremonies.Refuse(ctx, r.inst, serial, refused.Code, refused.Message)
+		return ceremonies.RecordRefusal(ctx, r.inst, refused)
 	}
 	if err != nil {
 		return err
@@ -196,6 +196,9 @@ func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State
 		return nil // not a share record: nothing a quorum depends on
 	}
 	ceremonies.Wipe(rec.Share)
+	if c := backupkey.SerialConflict(r.Inventory, serial, rec); c != nil {
+		return ceremonies.RecordRefusal(ctx, r.inst, backupkey.ConflictRefusal(c))
+	}
 	ks, known := r.Inventory.KeySet(rec.KeySetHex())
 	if !known {
 		return backupkey.ConfirmForeign(ctx, r.inst, r.Station, r.drv.Tell, serial, rec)
