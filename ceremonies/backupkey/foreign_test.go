@@ -61,3 +61,85 @@ func TestDefect1ForeignShareIsNotOverwrittenSilently(t *testing.T) {
 		t.Fatalf("alien after the confirmed overwrite: %+v, %v", rec, err)
 	}
 }
+
+// Issue 13, defect 6: a generate aborted after some writes left its set
+// "pending" and its cards with no health finding, for good. The abort
+// (Cancel on the PIN pad, or 'ceremony abort' recording the same event)
+// voids the set, marks the written cards, and says which cards to reuse.
+func TestDefect6AbortAfterWritesVoidsTheSet(t *testing.T) {
+	r := newRig(t)
+	threeCards(r)
+	inst := r.startGenerate("gen-abort", q23)
+	// c1 written, then Cancel at "Insert 2. card".
+	r.script([]string{"c1", "c2"}, append(append([]pinpad.Entry{ok}, r.cardSteps("c1")...), cancelKey)...)
+	r.run(inst)
+	wantPhase(t, inst, backupkey.PhaseAborted)
+	set, c1 := r.keySetOf(inst), r.cards["c1"].Serial()
+	if ks, _ := r.views.Inventory.KeySet(set); ks.Status != "void" {
+		t.Fatalf("key set after the abort: %+v, want void", ks)
+	}
+	if c, _ := r.views.Inventory.Card(c1); !c.Void {
+		t.Fatalf("card c1 after the abort: %+v, want void", c)
+	}
+	if want := "These cards may be reused; the next generate overwrites them without confirmation: " + c1 + "."; !strings.Contains(r.out.String(), want) {
+		t.Fatalf("the station never said %q:\n%s", want, r.out.String())
+	}
+	found := false
+	for _, f := range r.views.Findings(r.eng, r.clock.Now()) {
+		found = found || (f.Subject == "card "+c1 && strings.Contains(f.What, "void key set "+set))
+	}
+	if !found {
+		t.Fatalf("health has no finding for card %s of the void set", c1)
+	}
+	// The next generate reuses c1 without asking.
+	r.generate("gen-next", q23, []string{"c1", "c2", "c3"}, []string{"c1", "c2"})
+
+	// An abort recorded by another process ('ceremony abort') after the
+	// process that wrote d1 stopped folds the same.
+	r.newCard("d1")
+	gen2 := r.startGenerate("gen-abort-cli", q23)
+	ctx := crashAt(r, "Insert 2. card", 1)
+	r.script([]string{"d1"}, append([]pinpad.Entry{ok}, r.cardSteps("d1")...)...)
+	if err := r.runner(false).Run(ctx, gen2); err == nil {
+		t.Fatal("the stopped run reported success")
+	}
+	r.pad.OnShow = r.hand.OnShow
+	if err := gen2.Record(r.ctx, events.SourceOperator, &events.CeremonyAborted{Reason: "operator left", By: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	r.restart()
+	if c, _ := r.views.Inventory.Card(r.cards["d1"].Serial()); !c.Void {
+		t.Fatalf("card d1 after a restart: %+v, want void", c)
+	}
+	if note := backupkey.AbortedNote(r.views.Inventory, r.keySetOf(gen2)); !strings.Contains(note, r.cards["d1"].Serial()) {
+		t.Fatalf("AbortedNote = %q, want it to name d1", note)
+	}
+}
+
+// Issue 13, defect 7 (first message): a generate stopped before any share
+// was written, then resumed, voided its set with "these cards may be
+// overwritten without confirmation: " and an empty list.
+func TestDefect7ResumeWithNoCardWrittenSaysSo(t *testing.T) {
+	r := newRig(t)
+	threeCards(r)
+	inst := r.startGenerate("gen-none", q23)
+	ctx := crashAt(r, "Insert 1. card", 1)
+	r.script(nil, ok)
+	if err := r.runner(false).Run(ctx, inst); err == nil {
+		t.Fatal("the stopped run reported success")
+	}
+	r.pad.OnShow = r.hand.OnShow
+	r.restart()
+	inst, err := r.eng.Get("gen-none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.runner(true).Run(r.ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	wantPhase(t, inst, backupkey.PhaseVoid)
+	out := r.out.String()
+	if !strings.Contains(out, "Start a new generate. No card was written.") || strings.Contains(out, "confirmation: ") {
+		t.Fatalf("resume message:\n%s", out)
+	}
+}

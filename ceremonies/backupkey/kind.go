@@ -325,6 +325,8 @@ func Project(inv *inventory.Inventory, env events.Envelope, p events.Payload) {
 		inv.KeyLoaded(ev.HSM, ev.KeySetID, ev.KCV)
 	case *events.KeySetVoided:
 		inv.KeySetVoided(ev.KeySetID, ev.Written)
+	case *events.CeremonyAborted:
+		inv.GenerateAborted(env.CeremonyID)
 	}
 }
 

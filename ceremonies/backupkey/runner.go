@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -48,11 +49,38 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 	if err := r.reconcile(ctx); err != nil {
 		return err
 	}
-	return r.drv.Loop(ctx, ceremonies.Steps{
+	if err := r.drv.Loop(ctx, ceremonies.Steps{
 		PhaseCreated: r.confirmStart,
 		PhaseWriting: r.writeNext,
 		PhaseReading: r.readNext,
-	})
+	}); err != nil {
+		return err
+	}
+	if r.inst.Phase() == PhaseAborted {
+		if s := AbortedNote(r.Inventory, r.state().KeySetID); s != "" {
+			r.drv.Tell(s)
+		}
+	}
+	return nil
+}
+
+// AbortedNote says what an aborted generate leaves on cards: its key set
+// is void and the cards written may be reused. Empty when no share was
+// written or the set is not void.
+func AbortedNote(inv *inventory.Inventory, keySetID string) string {
+	ks, ok := inv.KeySet(keySetID)
+	if !ok || ks.Status != inventory.KeySetVoid {
+		return ""
+	}
+	var cards []string
+	for _, hs := range ks.Holders {
+		cards = append(cards, hs...)
+	}
+	if len(cards) == 0 {
+		return ""
+	}
+	sort.Strings(cards)
+	return fmt.Sprintf("Key set %s is void: the ceremony was aborted and its key is gone. These cards may be reused; the next generate overwrites them without confirmation: %s.", ks.ID, strings.Join(cards, ", "))
 }
 
 func (r *Runner) confirmStart(ctx context.Context) error {
@@ -117,7 +145,11 @@ func (r *Runner) decideLostKey(ctx context.Context, st State) ([]string, error) 
 	written := sortedSerials(st.Written)
 	if len(st.Written) < st.Threshold {
 		reason := fmt.Sprintf("the process stopped with %d of %d shares written (fewer than the %d needed): the key existed only in memory and is gone", len(st.Written), st.Shares, st.Threshold)
-		r.drv.Tell("Key set void: " + reason + ". Start a new generate; these cards may be overwritten without confirmation: " + strings.Join(written, ", "))
+		reuse := "No card was written."
+		if len(written) > 0 {
+			reuse = "These cards may be overwritten without confirmation: " + strings.Join(written, ", ") + "."
+		}
+		r.drv.Tell("Key set void: " + reason + ". Start a new generate. " + reuse)
 		return nil, r.inst.Record(ctx, events.SourceEngine, &events.KeySetVoided{KeySetID: st.KeySetID, Written: written, Reason: reason})
 	}
 	consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); the other shares cannot be made now, so the set has no more than %d cards", len(st.Written), st.Shares, st.Threshold, len(st.Written))

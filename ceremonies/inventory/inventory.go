@@ -216,6 +216,28 @@ func (v *Inventory) KeySetVoided(keySetID string, written []string) {
 	}
 }
 
+// GenerateAborted voids the key sets the aborted ceremony generated and
+// never loaded: their key is gone with the abort, and the cards written
+// may be overwritten without confirmation (ARCHITECTURE.md, "Ceremony
+// semantics").
+func (v *Inventory) GenerateAborted(ceremony string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ks := range v.sets {
+		if ks.Ceremony != ceremony || ks.Status != KeySetPending {
+			continue
+		}
+		ks.Status = KeySetVoid
+		for _, holders := range ks.Holders {
+			for _, s := range holders {
+				if c := v.cardLocked(s); c.KeySetID == ks.ID {
+					c.Void = true
+				}
+			}
+		}
+	}
+}
+
 // Card returns one card's entry.
 func (v *Inventory) Card(serial string) (Card, bool) {
 	v.mu.Lock()
