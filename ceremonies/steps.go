@@ -66,12 +66,12 @@ const (
 	// RefusedSerialConflict: the card holds a set this store never made,
 	// under the serial of a card of this store that holds another share.
 	RefusedSerialConflict = "serial-conflict"
-	RefusedWriteFailed = "write-failed"
-	RefusedLeased      = "in-use"
-	RefusedNotEnrolled = "not-enrolled"
-	RefusedKeptKey     = "user-key-kept"
-	RefusedUserCard    = "user-card"
-	RefusedWrongCard   = "wrong-card"
+	RefusedWriteFailed    = "write-failed"
+	RefusedLeased         = "in-use"
+	RefusedNotEnrolled    = "not-enrolled"
+	RefusedKeptKey        = "user-key-kept"
+	RefusedUserCard       = "user-card"
+	RefusedWrongCard      = "wrong-card"
 )
 
 // Refuse records the refusal and returns it as an error.
