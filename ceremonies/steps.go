@@ -63,15 +63,16 @@ const (
 	RefusedEmpty       = "empty"
 	RefusedLiveKept    = "live-share-kept"
 	RefusedForeignKept = "foreign-share-kept"
+	RefusedWriteFailed = "write-failed"
+	RefusedLeased      = "in-use"
+	RefusedNotEnrolled = "not-enrolled"
+	RefusedKeptKey     = "user-key-kept"
+	RefusedUserCard    = "user-card"
+	RefusedWrongCard   = "wrong-card"
+
 	// RefusedSerialConflict: the card holds a set this store never made,
 	// under the serial of a card of this store that holds another share.
 	RefusedSerialConflict = "serial-conflict"
-	RefusedWriteFailed    = "write-failed"
-	RefusedLeased         = "in-use"
-	RefusedNotEnrolled    = "not-enrolled"
-	RefusedKeptKey        = "user-key-kept"
-	RefusedUserCard       = "user-card"
-	RefusedWrongCard      = "wrong-card"
 )
 
 // Refuse records the refusal and returns it as an error.
