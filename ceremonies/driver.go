@@ -19,6 +19,27 @@ type Driver struct {
 	Say      func(string) // operator messages; never given a secret
 }
 
+// OperatorOf returns who runs the ceremony in this process: env.Operator
+// (the resumer), else first, the operator who started it.
+func OperatorOf(env Env, first string) string {
+	if env.Operator != "" {
+		return env.Operator
+	}
+	return first
+}
+
+// Resumed tells and records (ceremony.resumed) who resumed the ceremony
+// and what must be redone (ARCHITECTURE.md, "Engine rules").
+func (d *Driver) Resumed(ctx context.Context, redo []string) error {
+	if len(redo) == 0 {
+		redo = []string{"nothing: no secret was held in memory at the stop"}
+	}
+	for _, s := range redo {
+		d.Tell("To redo: " + s)
+	}
+	return d.Inst.Record(ctx, events.SourceOperator, &events.CeremonyResumed{Phase: d.Inst.Phase(), Redo: redo, By: d.Operator})
+}
+
 // Tell gives the operator a message.
 func (d *Driver) Tell(s string) {
 	if d.Say != nil {

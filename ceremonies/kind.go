@@ -66,6 +66,9 @@ type Env struct {
 	Rand      io.Reader    // key and nonce randomness (crypto/rand.Reader)
 	Say       func(string) // operator messages; never given a secret
 	Resumed   bool         // continuing a ceremony a stopped process ran
+	// Operator runs this process: the one who started the ceremony, or
+	// the one who resumed it. Empty: the operator who started it.
+	Operator string
 	// Credential is the PKCS#11 slot credential a user-card enrolment
 	// seals (Needs.Credential); the runner wipes it. Nil when not given.
 	Credential []byte

@@ -79,7 +79,7 @@ func CommonPayloads() []PayloadType {
 	return []PayloadType{
 		Declare[CeremonyAborted](),
 		Declare[CeremonyFailed](),
-		Declare[CeremonyResumed](),
+		Declare[CeremonyResumed]().Upcast(1, upcastResumedV1),
 		Declare[SecretsLost](),
 		Declare[StepDeadlineSet](),
 		Declare[StepCompleted](),

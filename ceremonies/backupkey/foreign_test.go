@@ -143,3 +143,47 @@ func TestDefect7ResumeWithNoCardWrittenSaysSo(t *testing.T) {
 		t.Fatalf("resume message:\n%s", out)
 	}
 }
+
+// Issue 13, defect 2: 'resume --operator NAME' was ignored: the resumed
+// events carried the first operator. The resumer is recorded in
+// ceremony.resumed and on the abort, and the summary shows both.
+func TestDefect2ResumerIsRecorded(t *testing.T) {
+	r := newRig(t)
+	threeCards(r)
+	inst := r.startGenerate("gen-res", q23)
+	ctx := crashAt(r, "Insert 3. card", 1)
+	r.script([]string{"c1", "c2"}, append([]pinpad.Entry{ok}, r.cardSteps("c1", "c2")...)...)
+	if err := r.runner(false).Run(ctx, inst); err == nil {
+		t.Fatal("the stopped run reported success")
+	}
+	r.pad.OnShow = r.hand.OnShow
+	r.restart()
+	inst, err := r.eng.Get("gen-res")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := r.runner(true)
+	run.Operator = "bob"
+	r.script([]string{"c1"}, cancelKey) // Cancel at Read New Key
+	if err := run.Run(r.ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	wantPhase(t, inst, backupkey.PhaseAborted)
+	res := payloads[*events.CeremonyResumed](r, inst.ID())
+	ab := payloads[*events.CeremonyAborted](r, inst.ID())
+	if len(res) != 1 || res[0].By != "bob" || len(ab) != 1 || ab[0].By != "bob" {
+		t.Fatalf("resumed %+v, aborted %+v; want both by bob", res, ab)
+	}
+	k := backupkey.Generate()
+	rows, err := k.Facts(inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, row := range rows {
+		got[row.Name] = row.Value
+	}
+	if got["operator"] != "alice" || got["resumed by"] != "bob" || got["aborted by"] != "bob" {
+		t.Fatalf("summary %v: want operator alice, resumed by bob, aborted by bob", got)
+	}
+}

@@ -350,6 +350,19 @@ func summary(st *State) []ceremonies.Row {
 	add("refused cards", fmt.Sprint(st.Refusals))
 	add("wrong PINs", fmt.Sprint(st.WrongPINs))
 	add("timeouts", fmt.Sprint(st.Timeouts))
+	if len(st.ResumedBy) > 0 {
+		by := make([]string, len(st.ResumedBy))
+		for i, b := range st.ResumedBy {
+			by[i] = b
+			if b == "" {
+				by[i] = "(not recorded)"
+			}
+		}
+		add("resumed by", strings.Join(by, ", "))
+	}
+	if st.AbortedBy != "" {
+		add("aborted by", st.AbortedBy)
+	}
 	if st.Ended != "" {
 		add("ended because", st.Ended)
 	}

@@ -35,7 +35,7 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 		return err
 	}
 	r.inst = inst
-	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, r.state().Operator), Say: r.Say}
 	r.shares = map[int][]byte{}
 	defer r.wipe()
 	leases := r.Engine.Leases()
@@ -108,6 +108,13 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		// Checked on the card before anything else (writeNext).
 		redo = append(redo, fmt.Sprintf("card %s: check whether share %d was written before the stop: insert it when asked", st.Pending.Serial, st.Pending.Index))
 	case r.lostKey(st):
+		if r.Resumed && len(st.Written) < st.Threshold {
+			// The set is voided next, which ends the ceremony: record
+			// who resumed it first.
+			if err := r.drv.Resumed(ctx, []string{"nothing can be: the key is gone, the set is void; start a new generate"}); err != nil {
+				return err
+			}
+		}
 		more, err := r.decideLostKey(ctx, st)
 		if err != nil || r.inst.Ended() {
 			return err // a void set ends the ceremony: nothing to resume
@@ -123,13 +130,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	if !r.Resumed {
 		return nil
 	}
-	if len(redo) == 0 {
-		redo = []string{"nothing: no secret was held in memory at the stop"}
-	}
-	for _, s := range redo {
-		r.drv.Tell("To redo: " + s)
-	}
-	return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyResumed{Phase: r.inst.Phase(), Redo: redo})
+	return r.drv.Resumed(ctx, redo)
 }
 
 // lostKey reports a generate whose key was lost with a process before

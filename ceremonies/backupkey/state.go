@@ -37,6 +37,8 @@ type State struct {
 	WrongPINs int
 	Timeouts  int
 	Ended     string // reason of abort/failure/void
+	ResumedBy []string // who resumed it, in order ("" from v1 events)
+	AbortedBy string
 }
 
 func newState() *State {
@@ -132,8 +134,10 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.WrongPINs++
 	case *events.StepTimedOut:
 		s.Timeouts++
+	case *events.CeremonyResumed:
+		s.ResumedBy = append(s.ResumedBy, ev.By)
 	case *events.CeremonyAborted:
-		s.Ended = ev.Reason
+		s.Ended, s.AbortedBy = ev.Reason, ev.By
 	case *events.CeremonyFailed:
 		s.Ended = ev.Reason
 	case *events.KeySetVoided:

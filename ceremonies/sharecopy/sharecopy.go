@@ -77,7 +77,7 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 		return err
 	}
 	r.inst = inst
-	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, r.state().Operator), Say: r.Say}
 	defer func() {
 		if r.source != nil {
 			ceremonies.Wipe(r.source.Share)
@@ -88,9 +88,16 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 	if err := leases.Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
 		return err
 	}
+	var redo []string
 	if ph := inst.Phase(); (ph == PhaseTarget || ph == engine.PausedPhase(PhaseTarget)) && r.source == nil {
 		r.drv.Tell("The source share was held in memory only: read the source card again.")
 		if err := inst.Record(ctx, events.SourceEngine, &events.SharesDiscarded{Reason: "the process stopped: the source share was held in memory only"}); err != nil {
+			return err
+		}
+		redo = append(redo, "read the source card again")
+	}
+	if r.Resumed && !inst.Ended() {
+		if err := r.drv.Resumed(ctx, redo); err != nil {
 			return err
 		}
 	}

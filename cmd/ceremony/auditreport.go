@@ -123,6 +123,8 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		switch ev := p.(type) {
 		case *events.CeremonyAborted:
 			operators[ev.By] = true
+		case *events.CeremonyResumed:
+			operators[ev.By] = true
 		case *events.Witnessed:
 			w := fmt.Sprintf("%s (%s): %s", ev.Name, ev.Role, ev.Statement)
 			if ev.Signature != "" {

@@ -28,7 +28,7 @@ type stationFlags struct {
 }
 
 // register adds the station flags of a kind's needs; withOperator adds
-// --operator (resume starts nothing and takes none).
+// --operator.
 func (s *stationFlags) register(fs *pflag.FlagSet, needs ceremonies.Needs, withOperator bool) {
 	if needs.Cards {
 		fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
@@ -121,6 +121,7 @@ type bench struct {
 	hand       *rehearsal.Hand
 	app        *app
 	credential []byte // the slot credential a user-card enrolment seals
+	operator   string // --operator: who runs this process
 	closeHW    func()
 }
 
@@ -169,7 +170,7 @@ func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, ru
 		}
 	}
 	station.Slots = slots
-	return &bench{station: station, hand: h, credential: credential, closeHW: closeHSM}, nil
+	return &bench{station: station, hand: h, credential: credential, operator: s.operator, closeHW: closeHSM}, nil
 }
 
 // runKind builds the kind's runner on the bench and drives inst to its
@@ -177,7 +178,7 @@ func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, ru
 func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Instance, resumed bool, out io.Writer) error {
 	runner, err := k.NewRunner(ceremonies.Env{
 		Engine: b.app.eng, Inventory: b.app.views.Inventory, Station: b.station, Rand: rand.Reader,
-		Say: sayTo(out), Resumed: resumed, Credential: b.credential,
+		Say: sayTo(out), Resumed: resumed, Credential: b.credential, Operator: b.operator,
 	})
 	if err != nil {
 		return err
