@@ -36,7 +36,7 @@ type State struct {
 	Refusals  int
 	WrongPINs int
 	Timeouts  int
-	Ended     string // reason of abort/failure/void
+	Ended     string   // reason of abort/failure/void
 	ResumedBy []string // who resumed it, in order ("" from v1 events)
 	AbortedBy string
 }
