@@ -65,6 +65,12 @@ func (d *Driver) Settle(ctx context.Context, err error) error {
 		return nil
 	case errors.Is(err, ErrCancelled):
 		return d.Abort(ctx, "cancelled on the PIN pad")
+	case errors.Is(err, ErrServiceGone):
+		d.Tell(fmt.Sprintf("%v: start it again (the ceremony waits), then insert the card again to go on.", err))
+		return nil
+	case errors.Is(err, ErrReaderGone):
+		d.Tell(fmt.Sprintf("%v: plug it in again (the ceremony waits), then insert the card again to go on.", err))
+		return nil
 	case errors.Is(err, ErrCardRemoved):
 		// The card, the reader or pcscd went away mid-step: what the card
 		// did is recorded step by step; present it again and go on.

@@ -202,7 +202,7 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 		if tries == 0 {
 			return refuseBlocked(ctx, inst, serial, pinName)
 		}
-		line2 := fmt.Sprintf("%d tries left", tries)
+		line2 := TriesLeft(tries)
 		if tries == 1 {
 			line2 = "LAST TRY"
 		}
@@ -223,11 +223,11 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 			if wrong.TriesLeft == 0 {
 				return refuseBlocked(ctx, inst, serial, pinName)
 			}
-			st.Pad.Show("Wrong PIN", fmt.Sprintf("%d tries left", wrong.TriesLeft))
+			st.Pad.Show("Wrong PIN", TriesLeft(wrong.TriesLeft))
 		case errors.Is(verr, ErrPINBlocked):
 			return refuseBlocked(ctx, inst, serial, pinName)
 		default:
-			return fmt.Errorf("card %s: verify %s: %w", serial, pinName, verr)
+			return verr // the port's error names the card and the operation
 		}
 	}
 }

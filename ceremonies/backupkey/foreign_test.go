@@ -1,7 +1,10 @@
 package backupkey_test
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -185,5 +188,39 @@ func TestDefect2ResumerIsRecorded(t *testing.T) {
 	}
 	if got["operator"] != "alice" || got["resumed by"] != "bob" || got["aborted by"] != "bob" {
 		t.Fatalf("summary %v: want operator alice, resumed by bob, aborted by bob", got)
+	}
+}
+
+// failReader hands out cards whose PIN verification fails with a
+// hardware error, as the port names it.
+type failReader struct{ ceremonies.CardReader }
+
+type failCard struct{ ceremonies.Card }
+
+func (f failReader) WaitCard(ctx context.Context) (ceremonies.Card, error) {
+	card, err := f.CardReader.WaitCard(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return failCard{card}, nil
+}
+
+func (c failCard) VerifyPIN(ceremonies.Slot, []byte) error {
+	return fmt.Errorf("card %s: verify PW3: %w", c.Serial(), errors.New("transmit failed"))
+}
+
+// Issue 13, defect 7: a hardware error at PIN verification read "card X:
+// verify PW3: card X: verify PW3: ...".
+func TestDefect7NoDoubledErrorPrefix(t *testing.T) {
+	r := newRig(t)
+	threeCards(r)
+	inst := r.startGenerate("gen-err", q23)
+	run := r.runner(false)
+	run.Station.Reader = failReader{r.port}
+	r.script([]string{"c1"}, ok, ok, r.pin("c1"))
+	err := run.Run(r.ctx, inst)
+	want := "card " + r.cards["c1"].Serial() + ": verify PW3: transmit failed"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }

@@ -122,10 +122,14 @@ func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *in
 	for _, c := range inv.Cards() {
 		if c.Blocked["PW3"] {
 			blocked[c.Serial] = true
-			add(Warning, "card "+c.Serial, "its backup PIN (PW3) is blocked: the card is unavailable", "count it out of its set's quorum; replace it with a copy of its share")
+			recovery := "it holds no share: reset it (factory state) before using it again, or set it aside"
+			if c.KeySetID != "" {
+				recovery = fmt.Sprintf("count it out of key set %s's quorum; copy share %d from another card that holds it to a spare card (ceremony copy)", c.KeySetID, c.ShareIndex)
+			}
+			add(Warning, "card "+c.Serial, "its backup PIN (PW3) is blocked: the card is unavailable", recovery)
 		}
 		for pin, def := range c.DefaultPIN {
-			if def {
+			if def && !c.Blocked[pin] { // a blocked PIN cannot be changed
 				add(Warning, "card "+c.Serial, fmt.Sprintf("still on the factory default PIN (%s)", pin), "change it: ceremony pin change --slot "+map[string]string{"PW3": "backup", "PW1": "user"}[pin])
 			}
 		}

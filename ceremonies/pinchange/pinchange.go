@@ -162,7 +162,7 @@ func (r *Runner) resolve(ctx context.Context) error {
 	}
 	// Maximum before and after: only the new PIN can tell.
 	r.drv.Tell("The retry counter cannot tell whether the change happened: type the NEW PIN once (a wrong guess spends one try).")
-	pin, err := r.enter(ctx, "check new PIN "+st.Serial, "Enter new PIN", fmt.Sprintf("%d tries left", now))
+	pin, err := r.enter(ctx, "check new PIN "+st.Serial, "Enter new PIN", ceremonies.TriesLeft(now))
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 			return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyFailed{
 				Reason: fmt.Sprintf("the %s of card %s is blocked", pinName, serial), Recovery: "a blocked PIN cannot be changed: reset it (PW1 with the admin PIN) or replace the card"})
 		}
-		line2 := fmt.Sprintf("%d tries left", tries)
+		line2 := ceremonies.TriesLeft(tries)
 		if tries == 1 {
 			line2 = "LAST TRY"
 		}
@@ -236,7 +236,7 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft}); err != nil {
 				return err
 			}
-			r.Station.Pad.Show("Wrong PIN", fmt.Sprintf("%d tries left", wrong.TriesLeft))
+			r.Station.Pad.Show("Wrong PIN", ceremonies.TriesLeft(wrong.TriesLeft))
 		case errors.Is(cerr, ceremonies.ErrPINBlocked):
 			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0}); err != nil {
 				return err

@@ -263,7 +263,7 @@ func drive(ctx context.Context, inst *engine.Instance, h *rehearsal.Hand, out io
 		if h != nil && h.Err() != nil {
 			err = fmt.Errorf("%w (and the card hand: %v)", err, h.Err())
 		}
-		return fmt.Errorf("ceremony %s stopped in phase %s: %w; 'ceremony resume %s' continues it", inst.ID(), inst.Phase(), err, inst.ID())
+		return fmt.Errorf("ceremony %s stopped in phase %s: %w; %s", inst.ID(), inst.Phase(), err, resumeHint(inst.ID()))
 	}
 	fmt.Fprintf(out, "Ceremony %s: %s.\n", inst.ID(), inst.Phase())
 	return outcome(inst)

@@ -69,3 +69,13 @@ func TestDefect5CardQuestionEndsWithTheStep(t *testing.T) {
 		t.Fatalf("Confirm when the step ended = %v, want the step's end", err)
 	}
 }
+
+// Issue 13, defect 7: a ceremony stopped before any share was written
+// was said to be continued by 'ceremony resume', which then voided it.
+func TestDefect7StoppedCeremonyHint(t *testing.T) {
+	got := resumeHint("gen-x")
+	want := "what this process held in memory is lost; 'ceremony resume gen-x --operator NAME' says what that means and goes on where it can (or 'ceremony abort gen-x')"
+	if got != want {
+		t.Fatalf("resumeHint = %q, want %q", got, want)
+	}
+}
