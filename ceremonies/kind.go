@@ -175,6 +175,10 @@ func StateOf[S engine.State, C any](inst *engine.Instance, copy func(S) C) (C, e
 	return out, err
 }
 
+// RowOutcome names a summary row that qualifies the ceremony's outcome
+// (e.g. "completed with 3 of 5 cards"); the report shows it as the outcome.
+const RowOutcome = "outcome"
+
 // SummaryOf adapts a typed summary function to Kind.Summary.
 func SummaryOf[S engine.State](fn func(S) []Row) func(engine.State) ([]Row, error) {
 	return func(st engine.State) ([]Row, error) {

@@ -224,3 +224,44 @@ func TestDefect7NoDoubledErrorPrefix(t *testing.T) {
 		t.Fatalf("error %v, want %q", err, want)
 	}
 }
+
+// Issue 13, defect 9: a 3-of-5 generate killed after 3 writes never said
+// that shares 4 and 5 are gone for good, and showed a plain "completed".
+func TestDefect9LostSharesAreSaid(t *testing.T) {
+	r := newRig(t)
+	for _, n := range []string{"c1", "c2", "c3", "c4", "c5"} {
+		r.newCard(n)
+	}
+	inst := r.startGenerate("gen-35", backupkey.Quorum{Threshold: 3, Shares: 5})
+	ctx := crashAt(r, "Insert 4. card", 1)
+	r.script([]string{"c1", "c2", "c3"}, append([]pinpad.Entry{ok}, r.cardSteps("c1", "c2", "c3")...)...)
+	if err := r.runner(false).Run(ctx, inst); err == nil {
+		t.Fatal("the stopped run reported success")
+	}
+	r.pad.OnShow = r.hand.OnShow
+	r.restart()
+	inst, err := r.eng.Get("gen-35")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.reader.Remove()
+	r.script([]string{"c3", "c1", "c2"}, append([]pinpad.Entry{ok}, r.cardSteps("c3", "c1", "c2")...)...)
+	if err := r.runner(true).Run(r.ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	wantPhase(t, inst, backupkey.PhaseCompleted)
+	if want := "WARNING: 3 of 5 shares were written, enough to rebuild the key (3 needed); shares 4, 5 are gone for good"; !strings.Contains(r.out.String(), want) {
+		t.Fatalf("the terminal never said %q:\n%s", want, r.out.String())
+	}
+	rows, err := backupkey.Generate().Facts(inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, row := range rows {
+		got[row.Name] = row.Value
+	}
+	if got[ceremonies.RowOutcome] != "completed with 3 of 5 cards" || !strings.HasPrefix(got["shares lost"], "4, 5 (gone for good") {
+		t.Fatalf("summary %v", got)
+	}
+}

@@ -334,6 +334,14 @@ func Project(inv *inventory.Inventory, env events.Envelope, p events.Payload) {
 func summary(st *State) []ceremonies.Row {
 	rows := []ceremonies.Row{{Name: "operator", Value: st.Operator}}
 	add := func(k, v string) { rows = append(rows, ceremonies.Row{Name: k, Value: v}) }
+	if st.KeyLost && len(st.Written) < st.Shares {
+		// A generate that lost its key after k writes: say it wherever
+		// the outcome is shown (ceremonies.RowOutcome).
+		if st.Loaded {
+			add(ceremonies.RowOutcome, fmt.Sprintf("completed with %d of %d cards", len(st.Written), st.Shares))
+		}
+		add("shares lost", joinInts(st.Unwritten())+" (gone for good: never written, the key existed only in memory)")
+	}
 	if st.Threshold > 0 {
 		add("quorum", fmt.Sprintf("%d-of-%d", st.Threshold, st.Shares))
 	}

@@ -153,11 +153,22 @@ func (r *Runner) decideLostKey(ctx context.Context, st State) ([]string, error) 
 		r.drv.Tell("Key set void: " + reason + ". Start a new generate. " + reuse)
 		return nil, r.inst.Record(ctx, events.SourceEngine, &events.KeySetVoided{KeySetID: st.KeySetID, Written: written, Reason: reason})
 	}
-	consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); the other shares cannot be made now, so the set has no more than %d cards", len(st.Written), st.Shares, st.Threshold, len(st.Written))
+	consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); shares %s are gone for good (never written, the key existed only in memory), so the set has %d cards, not %d",
+		len(st.Written), st.Shares, st.Threshold, joinInts(st.Unwritten()), len(st.Written), st.Shares)
 	if err := r.inst.Record(ctx, events.SourceEngine, &events.SecretsLost{What: "the generated key and its unwritten shares", Consequence: consequence}); err != nil {
 		return nil, err
 	}
+	r.drv.Tell("WARNING: " + consequence + ".")
 	return []string{"read " + fmt.Sprint(st.Threshold) + " written cards back to load the key"}, nil
+}
+
+// joinInts renders 4, 5 as "4, 5".
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
 }
 
 func phaseIs(phase, base string) bool { return phase == base || phase == base+"_paused" }

@@ -108,6 +108,10 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 			operators[f.Value] = true
 			continue
 		}
+		if f.Name == ceremonies.RowOutcome {
+			r.Phase = f.Value
+			continue
+		}
 		r.Facts = append(r.Facts, f)
 	}
 	deviations := ceremonies.CommonDeviations()

@@ -291,6 +291,9 @@ func TestKilledMidCeremonyResumes(t *testing.T) {
 				t.Errorf("report: exit %d: %s", code, out)
 			} else if b, _ := os.ReadFile(report); !regexp.MustCompile(`<th>Operators</th><td>alice, bob</td>`).Match(b) {
 				t.Errorf("the report's operators do not name the resumer bob")
+			} else if tc.code == exitOK && !strings.Contains(string(b), "<th>Outcome</th><td>completed with 2 of 3 cards</td>") {
+				// Issue 13, defect 9: share 3 was never written.
+				t.Errorf("the report's outcome does not say completed with 2 of 3 cards")
 			}
 			s.scanForSecrets(t)
 		})
