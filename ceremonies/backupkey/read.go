@@ -2,9 +2,11 @@ package backupkey
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
@@ -147,7 +149,11 @@ func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (inventory.
 	if ks.Status == inventory.KeySetVoid {
 		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which was voided: it cannot rebuild any key", serial, setID))
 	}
-	if rec.Threshold != ks.Threshold || rec.Shares != ks.Shares || ks.Commitments[rec.Index] != Commitment(rec.KeySetID, rec.Index, rec.Share) {
+	// Every field the ceremony trusts is checked against the set: the
+	// commitment covers the set id, the index and the share; the quorum
+	// and the KCV are compared with what generation recorded.
+	if rec.Threshold != ks.Threshold || rec.Shares != ks.Shares || !strings.EqualFold(hex.EncodeToString(rec.KCV[:]), ks.KCV) ||
+		ks.Commitments[rec.Index] != Commitment(rec.KeySetID, rec.Index, rec.Share) {
 		return fail(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: share %d does not match what was recorded when key set %s was generated (damaged or forged): use another card", serial, rec.Index, setID))
 	}
 	return ks, rec, nil

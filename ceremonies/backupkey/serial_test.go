@@ -103,3 +103,28 @@ func TestDefect3CollidingSerialNeverRewritesTheRegistry(t *testing.T) {
 		t.Fatalf("registry entry of c1 after generate met the twin: %+v", c)
 	}
 }
+
+// Issue 13, bad input: a share record with an altered KCV field (checksum
+// fixed) was accepted: the commitment does not cover it. It is now
+// checked against the key set.
+func TestAlteredKCVFieldIsRefused(t *testing.T) {
+	r := newRig(t)
+	threeCards(r)
+	gen := r.generate("gen-kcv", q23, []string{"c1", "c2", "c3"}, []string{"c1", "c2"})
+	r.reader.Remove()
+	rec, err := backupkey.DecodeRecord(r.readDO("c2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.KCV[0] ^= 0xFF
+	altered, _ := backupkey.EncodeRecord(rec)
+	r.writeDO("c2", altered)
+	r.hsm = memhsm.New("hsm-kcv")
+	load := r.startLoad("load-kcv", r.keySetOf(gen))
+	r.script([]string{"c2", "c1", "c3"}, ok, ok, r.pin("c2"), ok, r.pin("c1"), ok, r.pin("c3"))
+	r.run(load)
+	wantPhase(t, load, backupkey.PhaseCompleted)
+	if got := refusals(r, load.ID()); !slices.Equal(got, []string{ceremonies.RefusedCorrupt}) {
+		t.Fatalf("refusals %v, want the altered record refused as corrupt", got)
+	}
+}
