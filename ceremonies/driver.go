@@ -19,6 +19,27 @@ type Driver struct {
 	Say      func(string) // operator messages; never given a secret
 }
 
+// OperatorOf returns who runs the ceremony in this process: env.Operator
+// (the resumer), else first, the operator who started it.
+func OperatorOf(env Env, first string) string {
+	if env.Operator != "" {
+		return env.Operator
+	}
+	return first
+}
+
+// Resumed tells and records (ceremony.resumed) who resumed the ceremony
+// and what must be redone (ARCHITECTURE.md, "Engine rules").
+func (d *Driver) Resumed(ctx context.Context, redo []string) error {
+	if len(redo) == 0 {
+		redo = []string{"nothing: no secret was held in memory at the stop"}
+	}
+	for _, s := range redo {
+		d.Tell("To redo: " + s)
+	}
+	return d.Inst.Record(ctx, events.SourceOperator, &events.CeremonyResumed{Phase: d.Inst.Phase(), Redo: redo, By: d.Operator})
+}
+
 // Tell gives the operator a message.
 func (d *Driver) Tell(s string) {
 	if d.Say != nil {
@@ -44,6 +65,12 @@ func (d *Driver) Settle(ctx context.Context, err error) error {
 		return nil
 	case errors.Is(err, ErrCancelled):
 		return d.Abort(ctx, "cancelled on the PIN pad")
+	case errors.Is(err, ErrServiceGone):
+		d.Tell(fmt.Sprintf("%v: start it again (the ceremony waits), then insert the card again to go on.", err))
+		return nil
+	case errors.Is(err, ErrReaderGone):
+		d.Tell(fmt.Sprintf("%v: plug it in again (the ceremony waits), then insert the card again to go on.", err))
+		return nil
 	case errors.Is(err, ErrCardRemoved):
 		// The card, the reader or pcscd went away mid-step: what the card
 		// did is recorded step by step; present it again and go on.

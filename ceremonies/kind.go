@@ -66,6 +66,9 @@ type Env struct {
 	Rand      io.Reader    // key and nonce randomness (crypto/rand.Reader)
 	Say       func(string) // operator messages; never given a secret
 	Resumed   bool         // continuing a ceremony a stopped process ran
+	// Operator runs this process: the one who started the ceremony, or
+	// the one who resumed it. Empty: the operator who started it.
+	Operator string
 	// Credential is the PKCS#11 slot credential a user-card enrolment
 	// seals (Needs.Credential); the runner wipes it. Nil when not given.
 	Credential []byte
@@ -171,6 +174,10 @@ func StateOf[S engine.State, C any](inst *engine.Instance, copy func(S) C) (C, e
 	err := engine.Read(inst, func(s S) { out = copy(s) })
 	return out, err
 }
+
+// RowOutcome names a summary row that qualifies the ceremony's outcome
+// (e.g. "completed with 3 of 5 cards"); the report shows it as the outcome.
+const RowOutcome = "outcome"
 
 // SummaryOf adapts a typed summary function to Kind.Summary.
 func SummaryOf[S engine.State](fn func(S) []Row) func(engine.State) ([]Row, error) {

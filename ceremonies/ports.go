@@ -138,11 +138,33 @@ var (
 	ErrReaderTimeout = errors.New("nobody typed the PIN on the reader in time")
 )
 
+// ErrServiceGone and ErrReaderGone are ErrCardRemoved (the card must be
+// presented again) with the cause: the PC/SC service (pcscd) or the
+// reader went away.
+var (
+	ErrServiceGone error = goneError{"the smart card service (pcscd) went away"}
+	ErrReaderGone  error = goneError{"the card reader went away"}
+)
+
+// goneError is a cause of ErrCardRemoved.
+type goneError struct{ what string }
+
+func (e goneError) Error() string        { return e.what }
+func (e goneError) Is(target error) bool { return target == ErrCardRemoved }
+
 // WrongPINError carries the tries the card has left.
 type WrongPINError struct{ TriesLeft int }
 
 func (e *WrongPINError) Error() string {
-	return fmt.Sprintf("wrong PIN, %d tries left", e.TriesLeft)
+	return "wrong PIN, " + TriesLeft(e.TriesLeft)
+}
+
+// TriesLeft says how many PIN tries are left: "1 try left", "2 tries left".
+func TriesLeft(n int) string {
+	if n == 1 {
+		return "1 try left"
+	}
+	return fmt.Sprintf("%d tries left", n)
 }
 
 func (e *WrongPINError) Unwrap() error { return ErrWrongPIN }

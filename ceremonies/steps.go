@@ -44,6 +44,9 @@ type RefusedError struct {
 	Serial  string
 	Code    string
 	Message string
+	// Conflict is set when the card claims the serial of another card this
+	// store knows (RefusedSerialConflict); RecordRefusal records it first.
+	Conflict *events.SerialConflict
 }
 
 func (e *RefusedError) Error() string {
@@ -59,12 +62,17 @@ const (
 	RefusedDuplicate   = "duplicate-share"
 	RefusedEmpty       = "empty"
 	RefusedLiveKept    = "live-share-kept"
+	RefusedForeignKept = "foreign-share-kept"
 	RefusedWriteFailed = "write-failed"
 	RefusedLeased      = "in-use"
 	RefusedNotEnrolled = "not-enrolled"
 	RefusedKeptKey     = "user-key-kept"
 	RefusedUserCard    = "user-card"
 	RefusedWrongCard   = "wrong-card"
+
+	// RefusedSerialConflict: the card holds a set this store never made,
+	// under the serial of a card of this store that holds another share.
+	RefusedSerialConflict = "serial-conflict"
 )
 
 // Refuse records the refusal and returns it as an error.
@@ -73,6 +81,17 @@ func Refuse(ctx context.Context, inst *engine.Instance, serial, code, msg string
 		return err
 	}
 	return &RefusedError{Serial: serial, Code: code, Message: msg}
+}
+
+// RecordRefusal records a refusal found by a check (the serial conflict
+// first, when there is one) and returns it as an error.
+func RecordRefusal(ctx context.Context, inst *engine.Instance, refused *RefusedError) error {
+	if refused.Conflict != nil {
+		if err := inst.Record(ctx, events.SourceEngine, refused.Conflict); err != nil {
+			return err
+		}
+	}
+	return Refuse(ctx, inst, refused.Serial, refused.Code, refused.Message)
 }
 
 // stepErr turns a step context's end into ErrPaused when the deadline
@@ -188,7 +207,7 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 		if tries == 0 {
 			return refuseBlocked(ctx, inst, serial, pinName)
 		}
-		line2 := fmt.Sprintf("%d tries left", tries)
+		line2 := TriesLeft(tries)
 		if tries == 1 {
 			line2 = "LAST TRY"
 		}
@@ -209,11 +228,11 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 			if wrong.TriesLeft == 0 {
 				return refuseBlocked(ctx, inst, serial, pinName)
 			}
-			st.Pad.Show("Wrong PIN", fmt.Sprintf("%d tries left", wrong.TriesLeft))
+			st.Pad.Show("Wrong PIN", TriesLeft(wrong.TriesLeft))
 		case errors.Is(verr, ErrPINBlocked):
 			return refuseBlocked(ctx, inst, serial, pinName)
 		default:
-			return fmt.Errorf("card %s: verify %s: %w", serial, pinName, verr)
+			return verr // the port's error names the card and the operation
 		}
 	}
 }

@@ -41,6 +41,15 @@ type cardPresentedV1 struct {
 	Slot   int    `json:"slot"`
 }
 
+// overwriteConfirmedV1 is backupkey.overwrite_confirmed as schema v1 wrote
+// it: no previous_kcv, no foreign.
+type overwriteConfirmedV1 struct {
+	Serial           string `json:"serial"`
+	PreviousKeySetID string `json:"previous_key_set_id"`
+	PreviousIndex    int    `json:"previous_index"`
+	Live             bool   `json:"live"`
+}
+
 // goldenStep is one event of the golden ceremony. after is the time since
 // the event before it.
 type goldenStep struct {
@@ -61,6 +70,8 @@ func goldenV1Steps() []goldenStep {
 		switch v := p.(type) {
 		case cardPresentedV1:
 			typ = "card.presented"
+		case overwriteConfirmedV1:
+			typ = "backupkey.overwrite_confirmed"
 		case events.Payload:
 			typ = v.EventType()
 		}
@@ -117,7 +128,7 @@ func goldenV1Steps() []goldenStep {
 	step("insert card 2", 11*time.Second)
 	present(goldenCard2, 2)
 	pin(goldenCard2, 3, false)
-	add(events.SourceOperator, 5*time.Second, events.OverwriteConfirmed{Serial: goldenCard2, PreviousKeySetID: "9d8c7b6a594837261504f3e2d1c0b0a0", PreviousIndex: 2, Live: true})
+	add(events.SourceOperator, 5*time.Second, overwriteConfirmedV1{Serial: goldenCard2, PreviousKeySetID: "9d8c7b6a594837261504f3e2d1c0b0a0", PreviousIndex: 2, Live: true})
 	write(goldenCard2, 2)
 	remove(goldenCard2)
 

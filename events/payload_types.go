@@ -79,7 +79,7 @@ func CommonPayloads() []PayloadType {
 	return []PayloadType{
 		Declare[CeremonyAborted](),
 		Declare[CeremonyFailed](),
-		Declare[CeremonyResumed](),
+		Declare[CeremonyResumed]().Upcast(1, upcastResumedV1),
 		Declare[SecretsLost](),
 		Declare[StepDeadlineSet](),
 		Declare[StepCompleted](),
@@ -92,6 +92,7 @@ func CommonPayloads() []PayloadType {
 		Declare[PINVerified]().Upcast(1, UpcastEntryV1),
 		Declare[PINRejected]().Upcast(1, UpcastEntryV1),
 		Declare[CardBlocked](),
+		Declare[SerialConflict](),
 		Declare[Witnessed](),
 		Declare[WitnessesRequired](),
 	}

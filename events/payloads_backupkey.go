@@ -1,5 +1,7 @@
 package events
 
+import "encoding/json"
+
 // Payloads of the Backup Key ceremonies (generate and load). None carries
 // key or share bytes: only key set ids, share indexes, KCVs (hex, 3 bytes)
 // and share commitments (hex SHA-256, see ceremonies/backupkey).
@@ -45,12 +47,34 @@ type KeyGenerated struct {
 }
 
 // OverwriteConfirmed: the operator confirmed writing over a card that
-// holds a share of another key set.
+// holds a share of another key set: a live set of this store (Live), or a
+// set this store never made (Foreign: another installation's, or one made
+// elsewhere). What the card held is recorded: the set, the share index
+// and the KCV its record carries (version 2; v1 had no previous_kcv and
+// no foreign).
 type OverwriteConfirmed struct {
 	Serial           string `json:"serial"`
 	PreviousKeySetID string `json:"previous_key_set_id"`
 	PreviousIndex    int    `json:"previous_index"`
+	PreviousKCV      string `json:"previous_kcv"`
 	Live             bool   `json:"live"`
+	Foreign          bool   `json:"foreign"`
+}
+
+// OverwriteConfirmedType declares backupkey.overwrite_confirmed at version
+// 2 with its upcaster from v1; every kind that records it declares it so.
+func OverwriteConfirmedType() PayloadType {
+	return Declare[OverwriteConfirmed]().Upcast(1, upcastOverwriteConfirmedV1)
+}
+
+// upcastOverwriteConfirmedV1: v1 asked only for live sets and did not
+// record the previous KCV.
+func upcastOverwriteConfirmedV1(old json.RawMessage) (json.RawMessage, error) {
+	raw, err := addField(old, "previous_kcv", `""`)
+	if err != nil {
+		return nil, err
+	}
+	return addField(raw, "foreign", "false")
 }
 
 // ShareWriteRequested: the engine is about to write share Index to the card.

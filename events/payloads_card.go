@@ -67,6 +67,20 @@ type CardBlocked struct {
 	PIN    string `json:"pin"`
 }
 
+// SerialConflict: a card presented with Serial held something other than
+// what this store's card of that serial holds (another installation's card
+// with the same serial, or a copied image): two cards claim the serial.
+// The presented card is refused; the registry keeps the registered card.
+type SerialConflict struct {
+	Serial             string `json:"serial"`
+	RegisteredKeySetID string `json:"registered_key_set_id"` // what this store's card holds
+	RegisteredIndex    int    `json:"registered_index"`
+	PresentedKeySetID  string `json:"presented_key_set_id"` // what the presented card held
+	PresentedIndex     int    `json:"presented_index"`
+}
+
+func (SerialConflict) EventType() string { return "card.serial_conflict" }
+
 func (CardPresented) EventType() string  { return "card.presented" }
 func (CardRefused) EventType() string    { return "card.refused" }
 func (CardRemoved) EventType() string    { return "card.removed" }

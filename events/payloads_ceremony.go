@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Payloads every ceremony kind uses: lifecycle, step deadlines, recovery.
 
@@ -17,10 +20,18 @@ type CeremonyFailed struct {
 }
 
 // CeremonyResumed records that a ceremony was picked up again after the
-// process that ran it stopped; Redo lists what must be done again.
+// process that ran it stopped; Redo lists what must be done again, By
+// names the operator who resumed it (version 2; v1 did not record it and
+// is upcast with "").
 type CeremonyResumed struct {
 	Phase string   `json:"phase"`
 	Redo  []string `json:"redo"`
+	By    string   `json:"by"`
+}
+
+// upcastResumedV1 adds by "": v1 did not record who resumed.
+func upcastResumedV1(old json.RawMessage) (json.RawMessage, error) {
+	return addField(old, "by", `""`)
 }
 
 // SecretsLost records that secrets held only in memory (the key, shares

@@ -87,6 +87,9 @@ func (e *WrongPINError) Error() string {
 	case 1:
 		return what + ": 1 try left"
 	default:
+		if e.TriesLeft == 1 {
+			return what + ": 1 try left"
+		}
 		return fmt.Sprintf("%s: %d tries left", what, e.TriesLeft)
 	}
 }

@@ -170,13 +170,27 @@ func (c *Card) WriteShare(record []byte) error {
 	return nil
 }
 
+// GoneCauser is a Slot that tells why a card is gone: the card left
+// (ceremonies.ErrCardRemoved), the reader (ceremonies.ErrReaderGone) or
+// the PC/SC service (ceremonies.ErrServiceGone) went away.
+type GoneCauser interface {
+	GoneCause(err error) error
+}
+
+func goneCause(s Slot, err error) error {
+	if gc, ok := s.(GoneCauser); ok {
+		return gc.GoneCause(err)
+	}
+	return ceremonies.ErrCardRemoved
+}
+
 func (c *Card) wrap(op string, err error) error {
 	name := c.serial
 	if name == "" {
 		name = "in " + c.slot.Name()
 	}
 	if c.slot.Gone(err) {
-		return fmt.Errorf("card %s: %s: %w", name, op, ceremonies.ErrCardRemoved)
+		return fmt.Errorf("card %s: %s: %w", name, op, goneCause(c.slot, err))
 	}
 	return fmt.Errorf("card %s: %s: %w", name, op, err)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ebfe/scard"
 
 	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 )
 
 // poll is how long one GetStatusChange waits before the context is
@@ -140,6 +141,18 @@ func (s *Slot) Transport() openpgp.Transport { return transport{s} }
 // away, so the card must be presented again.
 func (s *Slot) Gone(err error) bool {
 	return errors.Is(err, ErrNoCard) || errors.Is(err, ErrReaderGone) || errors.Is(err, ErrNoService)
+}
+
+// GoneCause says which port error a Gone error is: the PC/SC service, the
+// reader, or the card.
+func (s *Slot) GoneCause(err error) error {
+	switch {
+	case errors.Is(err, ErrNoService):
+		return ceremonies.ErrServiceGone
+	case errors.Is(err, ErrReaderGone):
+		return ceremonies.ErrReaderGone
+	}
+	return ceremonies.ErrCardRemoved
 }
 
 // Close releases the PC/SC context.

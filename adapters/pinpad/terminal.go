@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -16,10 +17,14 @@ import (
 // Terminal is a PIN pad on the operator's terminal: Enter is OK, "c" is
 // Cancel, "clear" at a PIN prompt starts the entry over (the yellow Clear
 // key), and a PIN is read without echo when the input is a terminal.
+// Confirm accepts only Enter and c; anything else is asked again.
 //
-// A read that a step's deadline interrupted stays pending and answers the
-// next prompt, as a keypad buffers keys; if that next prompt is a PIN
-// prompt, the pending read echoes. Known limit of a line-based terminal.
+// On a terminal, what was typed before a prompt is shown (a line typed
+// ahead during a wait) is discarded: each prompt is answered by what is
+// typed after it. A read that a step's deadline interrupted stays pending;
+// if the next prompt is a PIN prompt, that pending read echoes. Known
+// limit of a line-based terminal. Piped input (scripts, tests) is read in
+// order and never discarded.
 type Terminal struct {
 	Display io.Writer
 	in      *bufio.Reader
@@ -44,6 +49,27 @@ func NewTerminal(in io.Reader, display io.Writer) *Terminal {
 
 // Show implements ceremonies.PinPad.
 func (t *Terminal) Show(line1, line2 string) { writeDisplay(t.Display, line1, line2) }
+
+// drain discards, on a terminal, what was typed before the prompt: a line
+// a pending read already got, the reader's buffer, and the kernel's input
+// queue (tcflush TCIFLUSH).
+func (t *Terminal) drain() {
+	if !t.tty {
+		return
+	}
+	if t.lines != nil {
+		select {
+		case <-t.lines:
+			t.lines = nil
+		default:
+			return // a read is waiting: what is typed now answers this prompt
+		}
+	}
+	if n := t.in.Buffered(); n > 0 {
+		t.in.Discard(n)
+	}
+	flushInput(t.fd)
+}
 
 // readLine reads one line, giving up when ctx ends (the pending read is
 // kept for the next call, as a real keypad buffers keys).
@@ -81,17 +107,27 @@ func (t *Terminal) readLine(ctx context.Context, secret bool) (string, error) {
 
 // Confirm implements ceremonies.PinPad.
 func (t *Terminal) Confirm(ctx context.Context) (bool, error) {
+	t.drain()
 	fmt.Fprint(t.Display, "  [Enter = OK, c = Cancel] ")
-	s, err := t.readLine(ctx, false)
-	if err != nil {
-		return false, err
+	for {
+		s, err := t.readLine(ctx, false)
+		if err != nil {
+			return false, err
+		}
+		switch s = strings.TrimSpace(s); {
+		case s == "":
+			return true, nil
+		case strings.EqualFold(s, "c"):
+			return false, nil
+		}
+		fmt.Fprintf(t.Display, "  %s is not an answer here: Enter = OK, c = Cancel ", Quote(s))
 	}
-	return !strings.EqualFold(strings.TrimSpace(s), "c"), nil
 }
 
 // EnterPIN implements ceremonies.PinPad.
 func (t *Terminal) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
 	t.Show(line1, line2)
+	t.drain()
 	for {
 		fmt.Fprint(t.Display, "  [type the PIN and Enter; c = Cancel; clear = start over] ")
 		s, err := t.readLine(ctx, true)
@@ -111,7 +147,12 @@ func (t *Terminal) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, e
 
 // Ask prints a question and reads one line of plain text.
 func (t *Terminal) Ask(ctx context.Context, question string) (string, error) {
+	t.drain()
 	fmt.Fprint(t.Display, question)
 	s, err := t.readLine(ctx, false)
 	return strings.TrimSpace(s), err
 }
+
+// Quote renders operator input for the display: quoted, with control
+// characters and invalid UTF-8 escaped.
+func Quote(s string) string { return strconv.Quote(s) }

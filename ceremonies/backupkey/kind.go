@@ -248,7 +248,7 @@ func Payloads() []events.PayloadType {
 		events.Declare[events.WriteConfirmed](),
 		events.Declare[events.ReadConfirmed](),
 		events.Declare[events.KeyGenerated](),
-		events.Declare[events.OverwriteConfirmed](),
+		events.OverwriteConfirmedType(),
 		events.Declare[events.ShareWriteRequested](),
 		events.Declare[events.ShareWritten](),
 		events.Declare[events.ShareWriteFailed](),
@@ -325,6 +325,8 @@ func Project(inv *inventory.Inventory, env events.Envelope, p events.Payload) {
 		inv.KeyLoaded(ev.HSM, ev.KeySetID, ev.KCV)
 	case *events.KeySetVoided:
 		inv.KeySetVoided(ev.KeySetID, ev.Written)
+	case *events.CeremonyAborted:
+		inv.GenerateAborted(env.CeremonyID)
 	}
 }
 
@@ -332,6 +334,14 @@ func Project(inv *inventory.Inventory, env events.Envelope, p events.Payload) {
 func summary(st *State) []ceremonies.Row {
 	rows := []ceremonies.Row{{Name: "operator", Value: st.Operator}}
 	add := func(k, v string) { rows = append(rows, ceremonies.Row{Name: k, Value: v}) }
+	if st.KeyLost && len(st.Written) < st.Shares {
+		// A generate that lost its key after k writes: say it wherever
+		// the outcome is shown (ceremonies.RowOutcome).
+		if st.Loaded {
+			add(ceremonies.RowOutcome, fmt.Sprintf("completed with %d of %d cards", len(st.Written), st.Shares))
+		}
+		add("shares lost", joinInts(st.Unwritten())+" (gone for good: never written, the key existed only in memory)")
+	}
 	if st.Threshold > 0 {
 		add("quorum", fmt.Sprintf("%d-of-%d", st.Threshold, st.Shares))
 	}
@@ -348,6 +358,19 @@ func summary(st *State) []ceremonies.Row {
 	add("refused cards", fmt.Sprint(st.Refusals))
 	add("wrong PINs", fmt.Sprint(st.WrongPINs))
 	add("timeouts", fmt.Sprint(st.Timeouts))
+	if len(st.ResumedBy) > 0 {
+		by := make([]string, len(st.ResumedBy))
+		for i, b := range st.ResumedBy {
+			by[i] = b
+			if b == "" {
+				by[i] = "(not recorded)"
+			}
+		}
+		add("resumed by", strings.Join(by, ", "))
+	}
+	if st.AbortedBy != "" {
+		add("aborted by", st.AbortedBy)
+	}
 	if st.Ended != "" {
 		add("ended because", st.Ended)
 	}

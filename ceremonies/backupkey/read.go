@@ -2,9 +2,11 @@ package backupkey
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
@@ -58,7 +60,7 @@ func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State)
 	ks, rec, err := ReadChecked(card, r.Inventory, st.KeySetID)
 	var refused *ceremonies.RefusedError
 	if errors.As(err, &refused) {
-		return inventory.KeySet{}, nil, ceremonies.Refuse(ctx, r.inst, serial, refused.Code, refused.Message)
+		return inventory.KeySet{}, nil, ceremonies.RecordRefusal(ctx, r.inst, refused)
 	}
 	if err != nil {
 		return inventory.KeySet{}, nil, err
@@ -70,9 +72,39 @@ func (r *Runner) checkShare(ctx context.Context, card ceremonies.Card, st State)
 	return ks, rec, nil
 }
 
-// KeySets is what ReadChecked needs of the inventory.
+// KeySets is what ReadChecked needs of the inventory: the key sets, and
+// the card registry to tell a card that claims another card's serial.
 type KeySets interface {
 	KeySet(id string) (inventory.KeySet, bool)
+	Card(serial string) (inventory.Card, bool)
+}
+
+// SerialConflict returns the conflict when the card presented as serial
+// holds a record of a set this store never made while this store's card
+// of that serial holds a share of a set it made: two cards claim the
+// serial (another installation's card, or a copied image). A card's
+// identity is its serial and what it holds (ARCHITECTURE.md, "Ceremony
+// semantics").
+func SerialConflict(sets KeySets, serial string, rec *Record) *events.SerialConflict {
+	if _, known := sets.KeySet(rec.KeySetHex()); known {
+		return nil
+	}
+	c, ok := sets.Card(serial)
+	if !ok || c.KeySetID == "" {
+		return nil
+	}
+	if _, known := sets.KeySet(c.KeySetID); !known {
+		return nil
+	}
+	return &events.SerialConflict{Serial: serial, RegisteredKeySetID: c.KeySetID, RegisteredIndex: c.ShareIndex,
+		PresentedKeySetID: rec.KeySetHex(), PresentedIndex: rec.Index}
+}
+
+// ConflictRefusal is the refusal of a card that claims another card's
+// serial; it tells the operator what that means.
+func ConflictRefusal(c *events.SerialConflict) *ceremonies.RefusedError {
+	return &ceremonies.RefusedError{Serial: c.Serial, Code: ceremonies.RefusedSerialConflict, Conflict: c, Message: fmt.Sprintf("two cards claim serial %s: this store's card %s holds share %d of key set %s, this card holds share %d of key set %s, which this store never made; set this card aside and label it (another installation's card or a copied image), the registered card keeps its entry",
+		c.Serial, c.Serial, c.RegisteredIndex, c.RegisteredKeySetID, c.PresentedIndex, c.PresentedKeySetID)}
 }
 
 // ReadChecked reads a card's share record (after its backup PIN) and
@@ -103,6 +135,10 @@ func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (inventory.
 		ceremonies.Wipe(rec.Share)
 		return refuse(code, msg)
 	}
+	if c := SerialConflict(sets, serial, rec); c != nil {
+		ceremonies.Wipe(rec.Share)
+		return inventory.KeySet{}, nil, ConflictRefusal(c)
+	}
 	if wantSet != "" && setID != wantSet {
 		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, this ceremony reads key set %s: insert a card of this set", serial, setID, wantSet))
 	}
@@ -113,7 +149,11 @@ func ReadChecked(card ceremonies.Card, sets KeySets, wantSet string) (inventory.
 	if ks.Status == inventory.KeySetVoid {
 		return fail(ceremonies.RefusedForeign, fmt.Sprintf("card %s holds a share of key set %s, which was voided: it cannot rebuild any key", serial, setID))
 	}
-	if rec.Threshold != ks.Threshold || rec.Shares != ks.Shares || ks.Commitments[rec.Index] != Commitment(rec.KeySetID, rec.Index, rec.Share) {
+	// Every field the ceremony trusts is checked against the set: the
+	// commitment covers the set id, the index and the share; the quorum
+	// and the KCV are compared with what generation recorded.
+	if rec.Threshold != ks.Threshold || rec.Shares != ks.Shares || !strings.EqualFold(hex.EncodeToString(rec.KCV[:]), ks.KCV) ||
+		ks.Commitments[rec.Index] != Commitment(rec.KeySetID, rec.Index, rec.Share) {
 		return fail(ceremonies.RefusedCorrupt, fmt.Sprintf("card %s: share %d does not match what was recorded when key set %s was generated (damaged or forged): use another card", serial, rec.Index, setID))
 	}
 	return ks, rec, nil

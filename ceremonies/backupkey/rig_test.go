@@ -50,6 +50,7 @@ type rig struct {
 
 	cards map[string]*cardemu.Card
 	pins  map[string]string
+	nums  map[string]uint32 // the serial number each card was made with
 	next  uint32
 }
 
@@ -78,7 +79,7 @@ func newRig(t *testing.T) *rig {
 	if err := os.MkdirAll(filepath.Join(dir, "cards"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, ctx: ctx, dir: dir, clock: clockwork.NewFakeClockAt(time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)), cards: map[string]*cardemu.Card{}, pins: map[string]string{}, out: &syncBuffer{}, next: 0x3001}
+	r := &rig{t: t, ctx: ctx, dir: dir, clock: clockwork.NewFakeClockAt(time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)), cards: map[string]*cardemu.Card{}, pins: map[string]string{}, nums: map[string]uint32{}, out: &syncBuffer{}, next: 0x3001}
 	r.openStore()
 	r.reader, r.port = rehearsal.NewReader("Test reader 00")
 	r.pad = pinpad.NewScripted(r.out)
@@ -133,8 +134,22 @@ func (r *rig) newCardPIN(name, pin string) *cardemu.Card {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	r.nums[name] = r.next
 	r.next++
 	r.cards[name], r.pins[name] = c, pin
+	return c
+}
+
+// newTwin makes a card with the serial of card of (another installation's
+// card, or a copied image) and its own PIN.
+func (r *rig) newTwin(name, of string) *cardemu.Card {
+	r.t.Helper()
+	pin := "97531864"
+	c, err := cardemu.Create(filepath.Join(r.dir, "cards", name+".img"), cardemu.Options{Serial: r.nums[of], PW1: []byte(pin), PW3: []byte(pin)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.cards[name], r.pins[name], r.nums[name] = c, pin, r.nums[of]
 	return c
 }
 

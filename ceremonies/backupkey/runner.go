@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -34,7 +35,7 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 		return err
 	}
 	r.inst = inst
-	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, r.state().Operator), Say: r.Say}
 	r.shares = map[int][]byte{}
 	defer r.wipe()
 	leases := r.Engine.Leases()
@@ -48,11 +49,38 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 	if err := r.reconcile(ctx); err != nil {
 		return err
 	}
-	return r.drv.Loop(ctx, ceremonies.Steps{
+	if err := r.drv.Loop(ctx, ceremonies.Steps{
 		PhaseCreated: r.confirmStart,
 		PhaseWriting: r.writeNext,
 		PhaseReading: r.readNext,
-	})
+	}); err != nil {
+		return err
+	}
+	if r.inst.Phase() == PhaseAborted {
+		if s := AbortedNote(r.Inventory, r.state().KeySetID); s != "" {
+			r.drv.Tell(s)
+		}
+	}
+	return nil
+}
+
+// AbortedNote says what an aborted generate leaves on cards: its key set
+// is void and the cards written may be reused. Empty when no share was
+// written or the set is not void.
+func AbortedNote(inv *inventory.Inventory, keySetID string) string {
+	ks, ok := inv.KeySet(keySetID)
+	if !ok || ks.Status != inventory.KeySetVoid {
+		return ""
+	}
+	var cards []string
+	for _, hs := range ks.Holders {
+		cards = append(cards, hs...)
+	}
+	if len(cards) == 0 {
+		return ""
+	}
+	sort.Strings(cards)
+	return fmt.Sprintf("Key set %s is void: the ceremony was aborted and its key is gone. These cards may be reused; the next generate overwrites them without confirmation: %s.", ks.ID, strings.Join(cards, ", "))
 }
 
 func (r *Runner) confirmStart(ctx context.Context) error {
@@ -80,6 +108,13 @@ func (r *Runner) reconcile(ctx context.Context) error {
 		// Checked on the card before anything else (writeNext).
 		redo = append(redo, fmt.Sprintf("card %s: check whether share %d was written before the stop: insert it when asked", st.Pending.Serial, st.Pending.Index))
 	case r.lostKey(st):
+		if r.Resumed && len(st.Written) < st.Threshold {
+			// The set is voided next, which ends the ceremony: record
+			// who resumed it first.
+			if err := r.drv.Resumed(ctx, []string{"nothing can be: the key is gone, the set is void; start a new generate"}); err != nil {
+				return err
+			}
+		}
 		more, err := r.decideLostKey(ctx, st)
 		if err != nil || r.inst.Ended() {
 			return err // a void set ends the ceremony: nothing to resume
@@ -95,13 +130,7 @@ func (r *Runner) reconcile(ctx context.Context) error {
 	if !r.Resumed {
 		return nil
 	}
-	if len(redo) == 0 {
-		redo = []string{"nothing: no secret was held in memory at the stop"}
-	}
-	for _, s := range redo {
-		r.drv.Tell("To redo: " + s)
-	}
-	return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyResumed{Phase: r.inst.Phase(), Redo: redo})
+	return r.drv.Resumed(ctx, redo)
 }
 
 // lostKey reports a generate whose key was lost with a process before
@@ -117,14 +146,29 @@ func (r *Runner) decideLostKey(ctx context.Context, st State) ([]string, error) 
 	written := sortedSerials(st.Written)
 	if len(st.Written) < st.Threshold {
 		reason := fmt.Sprintf("the process stopped with %d of %d shares written (fewer than the %d needed): the key existed only in memory and is gone", len(st.Written), st.Shares, st.Threshold)
-		r.drv.Tell("Key set void: " + reason + ". Start a new generate; these cards may be overwritten without confirmation: " + strings.Join(written, ", "))
+		reuse := "No card was written."
+		if len(written) > 0 {
+			reuse = "These cards may be overwritten without confirmation: " + strings.Join(written, ", ") + "."
+		}
+		r.drv.Tell("Key set void: " + reason + ". Start a new generate. " + reuse)
 		return nil, r.inst.Record(ctx, events.SourceEngine, &events.KeySetVoided{KeySetID: st.KeySetID, Written: written, Reason: reason})
 	}
-	consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); the other shares cannot be made now, so the set has no more than %d cards", len(st.Written), st.Shares, st.Threshold, len(st.Written))
+	consequence := fmt.Sprintf("%d of %d shares were written, enough to rebuild the key (%d needed); shares %s are gone for good (never written, the key existed only in memory), so the set has %d cards, not %d",
+		len(st.Written), st.Shares, st.Threshold, joinInts(st.Unwritten()), len(st.Written), st.Shares)
 	if err := r.inst.Record(ctx, events.SourceEngine, &events.SecretsLost{What: "the generated key and its unwritten shares", Consequence: consequence}); err != nil {
 		return nil, err
 	}
+	r.drv.Tell("WARNING: " + consequence + ".")
 	return []string{"read " + fmt.Sprint(st.Threshold) + " written cards back to load the key"}, nil
+}
+
+// joinInts renders 4, 5 as "4, 5".
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
 }
 
 func phaseIs(phase, base string) bool { return phase == base || phase == base+"_paused" }

@@ -29,6 +29,7 @@ type State struct {
 	Accepted      map[int]string // share index -> card serial, held in memory
 	Reconstructed bool
 	LoadPending   bool // hsm.load_requested without an outcome
+	Loaded        bool // hsm.key_loaded
 
 	WitnessesRequired int
 	Witnessed         int
@@ -36,7 +37,9 @@ type State struct {
 	Refusals  int
 	WrongPINs int
 	Timeouts  int
-	Ended     string // reason of abort/failure/void
+	Ended     string   // reason of abort/failure/void
+	ResumedBy []string // who resumed it, in order ("" from v1 events)
+	AbortedBy string
 }
 
 func newState() *State {
@@ -84,6 +87,17 @@ func (s *State) NextIndex() int {
 	return 0
 }
 
+// Unwritten returns the share indexes of the set that no card holds.
+func (s *State) Unwritten() []int {
+	var out []int
+	for i := 1; i <= s.Shares; i++ {
+		if _, ok := s.Written[i]; !ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // Apply folds one event. Pure.
 func (s *State) Apply(_ events.Envelope, p events.Payload) {
 	switch ev := p.(type) {
@@ -120,7 +134,9 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.Reconstructed, s.KCV = true, ev.KCV
 	case *events.HSMLoadRequested:
 		s.LoadPending = true
-	case *events.HSMKeyLoaded, *events.HSMLoadFailed:
+	case *events.HSMKeyLoaded:
+		s.LoadPending, s.Loaded = false, true
+	case *events.HSMLoadFailed:
 		s.LoadPending = false
 	case *events.WitnessesRequired:
 		s.WitnessesRequired = ev.Count
@@ -132,8 +148,10 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.WrongPINs++
 	case *events.StepTimedOut:
 		s.Timeouts++
+	case *events.CeremonyResumed:
+		s.ResumedBy = append(s.ResumedBy, ev.By)
 	case *events.CeremonyAborted:
-		s.Ended = ev.Reason
+		s.Ended, s.AbortedBy = ev.Reason, ev.By
 	case *events.CeremonyFailed:
 		s.Ended = ev.Reason
 	case *events.KeySetVoided:

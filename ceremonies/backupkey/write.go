@@ -9,6 +9,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -124,9 +125,12 @@ func (r *Runner) verifyPending(ctx context.Context, st State) error {
 	return ceremonies.RemoveCard(ctx, r.inst, leases, r.Station, card)
 }
 
-// checkOverwrite refuses to overwrite a share of a live key set unless the
-// operator confirms on the PIN pad (ARCHITECTURE.md, "Ceremony semantics"). Void, pending and
-// foreign data is overwritten without asking.
+// checkOverwrite refuses to overwrite a share of a live key set, or of a
+// set this store never made (a foreign share: another installation's),
+// unless the operator confirms on the PIN pad; the confirmation records
+// what the card held (ARCHITECTURE.md, "Ceremony semantics"). Void and
+// pending sets of this store, and data that is no share record, are
+// overwritten without asking.
 func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error {
 	old, err := card.ReadShare()
 	if errors.Is(err, ceremonies.ErrNoData) {
@@ -141,8 +145,14 @@ func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error
 		return nil // not a share record: nothing a quorum depends on
 	}
 	ceremonies.Wipe(rec.Share)
+	if c := SerialConflict(r.Inventory, card.Serial(), rec); c != nil {
+		return ceremonies.RecordRefusal(ctx, r.inst, ConflictRefusal(c))
+	}
 	ks, known := r.Inventory.KeySet(rec.KeySetHex())
-	if !known || ks.Status != inventory.KeySetLive {
+	if !known {
+		return ConfirmForeign(ctx, r.inst, r.Station, r.drv.Tell, card.Serial(), rec)
+	}
+	if ks.Status != inventory.KeySetLive {
 		return nil
 	}
 	r.drv.Tell(fmt.Sprintf("Card %s holds share %d of the LIVE key set %s (KCV %s). Overwriting it loses that share.", card.Serial(), rec.Index, ks.ID, ks.KCV))
@@ -155,7 +165,26 @@ func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error
 		return ceremonies.Refuse(ctx, r.inst, card.Serial(), ceremonies.RefusedLiveKept,
 			fmt.Sprintf("card %s keeps share %d of live key set %s: insert another card", card.Serial(), rec.Index, ks.ID))
 	}
-	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: card.Serial(), PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, Live: true})
+	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: card.Serial(), PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, PreviousKCV: hex.EncodeToString(rec.KCV[:]), Live: true})
+}
+
+// ConfirmForeign asks before a share of a key set this store never made
+// is overwritten: it cannot be restored afterwards. Cancel refuses the
+// card (RefusedForeignKept); OK records what the card held.
+func ConfirmForeign(ctx context.Context, inst *engine.Instance, st *ceremonies.Station, tell func(string), serial string, rec *Record) error {
+	kcv := hex.EncodeToString(rec.KCV[:])
+	tell(fmt.Sprintf("Card %s holds share %d of key set %s (KCV %s), which this event store never made: another installation's set, or one made elsewhere. A share cannot be restored once it is overwritten.",
+		serial, rec.Index, rec.KeySetHex(), kcv))
+	st.Pad.Show("Overwrite foreign", "share? OK/Cancel")
+	ok, err := st.Pad.Confirm(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ceremonies.Refuse(ctx, inst, serial, ceremonies.RefusedForeignKept,
+			fmt.Sprintf("card %s keeps share %d of foreign key set %s: insert another card", serial, rec.Index, rec.KeySetHex()))
+	}
+	return inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: rec.KeySetHex(), PreviousIndex: rec.Index, PreviousKCV: kcv, Foreign: true})
 }
 
 // writeShare records the request, writes, reads back and records the

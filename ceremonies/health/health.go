@@ -122,15 +122,23 @@ func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *in
 	for _, c := range inv.Cards() {
 		if c.Blocked["PW3"] {
 			blocked[c.Serial] = true
-			add(Warning, "card "+c.Serial, "its backup PIN (PW3) is blocked: the card is unavailable", "count it out of its set's quorum; replace it with a copy of its share")
+			recovery := "it holds no share: reset it (factory state) before using it again, or set it aside"
+			if c.KeySetID != "" {
+				recovery = fmt.Sprintf("count it out of key set %s's quorum; copy share %d from another card that holds it to a spare card (ceremony copy)", c.KeySetID, c.ShareIndex)
+			}
+			add(Warning, "card "+c.Serial, "its backup PIN (PW3) is blocked: the card is unavailable", recovery)
 		}
 		for pin, def := range c.DefaultPIN {
-			if def {
+			if def && !c.Blocked[pin] { // a blocked PIN cannot be changed
 				add(Warning, "card "+c.Serial, fmt.Sprintf("still on the factory default PIN (%s)", pin), "change it: ceremony pin change --slot "+map[string]string{"PW3": "backup", "PW1": "user"}[pin])
 			}
 		}
 		if c.Void {
 			add(Info, "card "+c.Serial, fmt.Sprintf("holds share %d of the void key set %s", c.ShareIndex, c.KeySetID), "a new generate may overwrite it without confirmation")
+		}
+		for _, what := range c.Conflicts {
+			add(Warning, "card "+c.Serial, fmt.Sprintf("two cards claim serial %s: %s", c.Serial, what),
+				"find the card with this serial that holds the foreign share, set it aside and label it; the registered card keeps its entry")
 		}
 		if c.Uncertain {
 			add(Warning, "card "+c.Serial, "a write to its backup slot has no known outcome", "resume the ceremony that wrote it, or read the card with 'ceremony readers'")

@@ -11,9 +11,16 @@
 //     mutators are pure but for the inventory's maps, and are safe for
 //     concurrent use.
 //   - Readers get copies: nothing returned aliases the inventory's maps.
+//   - A card's identity is its serial and what it holds. What a PIN
+//     verification says of a card (not blocked, default PIN or not) is
+//     held back until the ceremony goes on with the card; a card refused
+//     right after (foreign, corrupt, claiming another card's serial) never
+//     changes the registry. A serial seen with conflicting content is kept
+//     as a conflict (card.serial_conflict) for health to report.
 package inventory
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -32,6 +39,7 @@ type Card struct {
 	Uncertain  bool            `json:"uncertain"`           // a write was asked for and its outcome is not known
 	UserSlot   string          `json:"user_slot,omitempty"` // the PKCS#11 slot the card is enrolled for
 	UserKey    string          `json:"user_key,omitempty"`  // fingerprint of the card key the credential is sealed to
+	Conflicts  []string        `json:"conflicts,omitempty"` // another card claimed this serial: what it held
 	LastSeen   time.Time       `json:"last_seen"`
 	// LastVerified is when a share check last read the card's share and
 	// matched it to its commitment; VerifiedTries the PW3 retry counter
@@ -75,27 +83,68 @@ type Inventory struct {
 	sets    map[string]*KeySet
 	hsmKCV  map[string]string // HSM -> KCV of the Backup Key it holds
 	lastSet string            // the key set loaded into an HSM last
+	// held: per ceremony, PIN verifications not yet applied (the card may
+	// still be refused).
+	held map[string][]events.PINVerified
 }
 
 // New returns an empty inventory.
 func New() *Inventory {
-	return &Inventory{cards: map[string]*Card{}, sets: map[string]*KeySet{}, hsmKCV: map[string]string{}}
+	return &Inventory{cards: map[string]*Card{}, sets: map[string]*KeySet{}, hsmKCV: map[string]string{}, held: map[string][]events.PINVerified{}}
 }
 
-// Apply folds the card observations every kind records.
+// Apply folds the card observations every kind records. A PIN
+// verification is held until the next event of its ceremony: a refusal of
+// that card drops it, anything else but another PIN observation applies it.
 func (v *Inventory) Apply(env events.Envelope, p events.Payload) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	switch ev := p.(type) {
+	case *events.PINVerified:
+		v.held[env.CeremonyID] = append(v.held[env.CeremonyID], *ev)
+		return
+	case *events.PINRetriesRead, *events.PINRejected, *events.StepDeadlineSet, *events.StepCompleted:
+		// between a verification and what the ceremony does with the card
+	case *events.CardRefused:
+		v.dropHeldLocked(env.CeremonyID, ev.Serial)
+	case *events.SerialConflict:
+		v.dropHeldLocked(env.CeremonyID, ev.Serial) // a refusal follows
+	default:
+		v.applyHeldLocked(env.CeremonyID)
+	}
+	switch ev := p.(type) {
 	case *events.CardPresented:
 		v.cardLocked(ev.Serial).LastSeen = env.Time
-	case *events.PINVerified:
+	case *events.CardBlocked:
+		v.cardLocked(ev.Serial).Blocked[ev.PIN] = true
+	case *events.SerialConflict:
+		c := v.cardLocked(ev.Serial)
+		c.Conflicts = append(c.Conflicts, fmt.Sprintf("a card presented in ceremony %s held share %d of key set %s, which this store never made",
+			env.CeremonyID, ev.PresentedIndex, ev.PresentedKeySetID))
+	}
+}
+
+func (v *Inventory) applyHeldLocked(ceremony string) {
+	for _, ev := range v.held[ceremony] {
 		c := v.cardLocked(ev.Serial)
 		c.DefaultPIN[ev.PIN] = ev.DefaultPIN
 		c.Blocked[ev.PIN] = false
-	case *events.CardBlocked:
-		v.cardLocked(ev.Serial).Blocked[ev.PIN] = true
 	}
+	delete(v.held, ceremony)
+}
+
+func (v *Inventory) dropHeldLocked(ceremony, serial string) {
+	kept := v.held[ceremony][:0]
+	for _, ev := range v.held[ceremony] {
+		if ev.Serial != serial {
+			kept = append(kept, ev)
+		}
+	}
+	if len(kept) == 0 {
+		delete(v.held, ceremony)
+		return
+	}
+	v.held[ceremony] = kept
 }
 
 // PINChanged records that a card's PIN is no longer the default, nor blocked.
@@ -221,6 +270,28 @@ func (v *Inventory) CardAssigned(serial, custodian, label string) {
 	}
 }
 
+// GenerateAborted voids the key sets the aborted ceremony generated and
+// never loaded: their key is gone with the abort, and the cards written
+// may be overwritten without confirmation (ARCHITECTURE.md, "Ceremony
+// semantics").
+func (v *Inventory) GenerateAborted(ceremony string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ks := range v.sets {
+		if ks.Ceremony != ceremony || ks.Status != KeySetPending {
+			continue
+		}
+		ks.Status = KeySetVoid
+		for _, holders := range ks.Holders {
+			for _, s := range holders {
+				if c := v.cardLocked(s); c.KeySetID == ks.ID {
+					c.Void = true
+				}
+			}
+		}
+	}
+}
+
 // Card returns one card's entry.
 func (v *Inventory) Card(serial string) (Card, bool) {
 	v.mu.Lock()
@@ -307,6 +378,7 @@ func copyCard(c *Card) Card {
 	out := *c
 	out.DefaultPIN = make(map[string]bool, len(c.DefaultPIN))
 	out.Blocked = make(map[string]bool, len(c.Blocked))
+	out.Conflicts = append([]string(nil), c.Conflicts...)
 	for k, b := range c.DefaultPIN {
 		out.DefaultPIN[k] = b
 	}

@@ -49,18 +49,31 @@ func TestProjections(t *testing.T) {
 		t.Fatalf("new key set = %+v, %v; want pending, from proj-a, with its commitments", ks, ok)
 	}
 
+	// A PIN verification counts once the ceremony goes on with the card
+	// (here: the card is removed); a refusal right after drops it.
+	goOn := func(serial string) { rec(t, a, &events.CardRemoved{Reader: "r", Serial: serial}) }
+
 	// Default PIN: flagged when verified with the default, cleared by a
 	// later verification with another PIN.
 	rec(t, a, &events.PINVerified{Serial: cardX, PIN: "PW3", DefaultPIN: true})
+	goOn(cardX)
 	checkCard(t, views, cardX, func(c inventory.Card) bool { return c.DefaultPIN["PW3"] && !c.DefaultPIN["PW1"] }, "PW3 default PIN flagged")
 	rec(t, a, &events.PINVerified{Serial: cardX, PIN: "PW1", DefaultPIN: true})
 	rec(t, a, &events.PINVerified{Serial: cardX, PIN: "PW3", DefaultPIN: false})
+	goOn(cardX)
 	checkCard(t, views, cardX, func(c inventory.Card) bool { return !c.DefaultPIN["PW3"] && c.DefaultPIN["PW1"] }, "PW3 flag cleared, PW1 kept")
 
-	// Blocked: set by card.blocked, per PIN, cleared by a verification.
+	// Blocked: set by card.blocked, per PIN, cleared by a verification of
+	// a card that is not refused (issue 13, defect 3: a refused card with
+	// the same serial never clears it).
 	rec(t, a, &events.CardBlocked{Serial: cardY, PIN: "PW3"})
 	checkCard(t, views, cardY, func(c inventory.Card) bool { return c.Blocked["PW3"] && !c.Blocked["PW1"] }, "PW3 blocked")
 	rec(t, a, &events.PINVerified{Serial: cardY, PIN: "PW3"})
+	rec(t, a, &events.CardRefused{Serial: cardY, Code: "foreign", Message: "m"})
+	goOn(cardY)
+	checkCard(t, views, cardY, func(c inventory.Card) bool { return c.Blocked["PW3"] }, "PW3 still blocked after a refused card's verification")
+	rec(t, a, &events.PINVerified{Serial: cardY, PIN: "PW3"})
+	goOn(cardY)
 	checkCard(t, views, cardY, func(c inventory.Card) bool { return !c.Blocked["PW3"] }, "PW3 unblocked after a verification")
 
 	// A write: uncertain while requested, then the card holds share 1 of A.

@@ -92,7 +92,12 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 		return err
 	}
 	r.inst = inst
-	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: st.Operator, Say: r.Say}
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, st.Operator), Say: r.Say}
+	if r.Resumed && !inst.Ended() {
+		if err := r.drv.Resumed(ctx, nil); err != nil {
+			return err
+		}
+	}
 	defer r.Engine.Leases().ReleaseAll(inst.ID())
 	if err := r.Engine.Leases().Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
 		return err
@@ -205,7 +210,7 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 			return r.inst.Record(ctx, events.SourceEngine, &events.CeremonyFailed{
 				Reason: fmt.Sprintf("the %s of card %s is blocked", pinName, serial), Recovery: "a blocked PIN cannot be changed: reset it (PW1 with the admin PIN) or replace the card"})
 		}
-		line2 := fmt.Sprintf("%d tries left", tries)
+		line2 := ceremonies.TriesLeft(tries)
 		if tries == 1 {
 			line2 = "LAST TRY"
 		}
@@ -241,7 +246,7 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryHost}); err != nil {
 				return err
 			}
-			r.Station.Pad.Show("Wrong PIN", fmt.Sprintf("%d tries left", wrong.TriesLeft))
+			r.Station.Pad.Show("Wrong PIN", ceremonies.TriesLeft(wrong.TriesLeft))
 		case errors.Is(cerr, ceremonies.ErrPINBlocked):
 			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryHost}); err != nil {
 				return err

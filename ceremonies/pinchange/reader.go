@@ -48,7 +48,7 @@ func (r *Runner) changeOnReader(ctx context.Context, rc ceremonies.ReaderPINChan
 		r.drv.Tell(fmt.Sprintf("The %s of card %s is changed.", pinName, serial))
 		return true, r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: serial, PIN: pinName, Entry: entryReader})
 	case errors.As(cerr, &wrong):
-		r.Station.Pad.Show("Wrong PIN", fmt.Sprintf("%d tries left", wrong.TriesLeft))
+		r.Station.Pad.Show("Wrong PIN", ceremonies.TriesLeft(wrong.TriesLeft))
 		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryReader})
 	case errors.Is(cerr, ceremonies.ErrPINBlocked):
 		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryReader})
@@ -78,14 +78,14 @@ func (r *Runner) verifyNew(ctx context.Context, card ceremonies.Card, slot cerem
 		if err != nil {
 			return nil, "", err
 		}
-		r.Station.Pad.Show("Enter new PIN", fmt.Sprintf("%d tries left, on the reader", tries))
+		r.Station.Pad.Show("Enter new PIN", ceremonies.TriesLeft(tries)+", on the reader")
 		verr = rp.VerifyPINOnReader(slot)
 		if err := r.inst.EndStep(ctx, step); err != nil {
 			return nil, "", ceremonies.StepErr(sctx, err)
 		}
 		return verr, entryReader, nil
 	}
-	pin, err := r.enter(ctx, step, "Enter new PIN", fmt.Sprintf("%d tries left", tries))
+	pin, err := r.enter(ctx, step, "Enter new PIN", ceremonies.TriesLeft(tries))
 	if err != nil {
 		return nil, "", err
 	}

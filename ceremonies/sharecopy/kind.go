@@ -30,7 +30,7 @@ func ShareCopy() ceremonies.Kind {
 			events.Declare[events.RedundancyWarning](),
 			events.Declare[events.ShareCopied](),
 			events.Declare[events.SharesDiscarded](),
-			events.Declare[events.OverwriteConfirmed](),
+			events.OverwriteConfirmedType(),
 			events.Declare[events.ShareWriteRequested](),
 			events.Declare[events.ShareWritten](),
 			events.Declare[events.ShareWriteFailed](),

@@ -17,6 +17,7 @@ package sharecopy
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -76,7 +77,7 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 		return err
 	}
 	r.inst = inst
-	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: r.state().Operator, Say: r.Say}
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, r.state().Operator), Say: r.Say}
 	defer func() {
 		if r.source != nil {
 			ceremonies.Wipe(r.source.Share)
@@ -87,9 +88,16 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 	if err := leases.Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
 		return err
 	}
+	var redo []string
 	if ph := inst.Phase(); (ph == PhaseTarget || ph == engine.PausedPhase(PhaseTarget)) && r.source == nil {
 		r.drv.Tell("The source share was held in memory only: read the source card again.")
 		if err := inst.Record(ctx, events.SourceEngine, &events.SharesDiscarded{Reason: "the process stopped: the source share was held in memory only"}); err != nil {
+			return err
+		}
+		redo = append(redo, "read the source card again")
+	}
+	if r.Resumed && !inst.Ended() {
+		if err := r.drv.Resumed(ctx, redo); err != nil {
 			return err
 		}
 	}
@@ -115,7 +123,7 @@ func (r *Runner) readSource(ctx context.Context) error {
 		}
 	}
 	if errors.As(err, &refused) {
-		return ceremonies.Refuse(ctx, r.inst, serial, refused.Code, refused.Message)
+		return ceremonies.RecordRefusal(ctx, r.inst, refused)
 	}
 	if err != nil {
 		return err
@@ -195,8 +203,14 @@ func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State
 		return nil // not a share record: nothing a quorum depends on
 	}
 	ceremonies.Wipe(rec.Share)
+	if c := backupkey.SerialConflict(r.Inventory, serial, rec); c != nil {
+		return ceremonies.RecordRefusal(ctx, r.inst, backupkey.ConflictRefusal(c))
+	}
 	ks, known := r.Inventory.KeySet(rec.KeySetHex())
-	if !known || ks.Status != inventory.KeySetLive {
+	if !known {
+		return backupkey.ConfirmForeign(ctx, r.inst, r.Station, r.drv.Tell, serial, rec)
+	}
+	if ks.Status != inventory.KeySetLive {
 		return nil
 	}
 	if ks.ID == st.KeySetID && rec.Index == st.Index {
@@ -234,5 +248,5 @@ func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State
 	if !ok {
 		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedLiveKept, fmt.Sprintf("card %s keeps share %d of live key set %s: insert another card", serial, rec.Index, ks.ID))
 	}
-	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, Live: true})
+	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, PreviousKCV: hex.EncodeToString(rec.KCV[:]), Live: true})
 }

@@ -38,7 +38,12 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 		return fmt.Errorf("usercard: ceremony %s is for %s, not %s: name the slot as when it started", inst.ID(), slot, r.slots.Name())
 	}
 	r.inst = inst
-	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: operator, Say: r.Say}
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, operator), Say: r.Say}
+	if ph := inst.Phase(); r.Resumed && (ph == PhaseCreated || ph == engine.PausedPhase(PhaseCreated)) {
+		if err := r.drv.Resumed(ctx, nil); err != nil {
+			return err
+		}
+	}
 	leases := r.Engine.Leases()
 	defer leases.ReleaseAll(inst.ID())
 	defer r.logout(context.WithoutCancel(ctx), "")

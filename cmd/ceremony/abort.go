@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/spf13/cobra"
 )
@@ -43,5 +46,25 @@ func runAbort(ctx context.Context, c *common, id, reason, by string, out io.Writ
 		return err
 	}
 	fmt.Fprintf(out, "Ceremony %s aborted.\n", inst.ID())
+	printVoided(out, a, inst.ID())
 	return nil
+}
+
+// printVoided names the key sets the abort voided and the cards that may
+// be reused (ARCHITECTURE.md, "Ceremony semantics").
+func printVoided(out io.Writer, a *app, id string) {
+	for _, ks := range a.views.Inventory.KeySets() {
+		if ks.Ceremony != id || ks.Status != inventory.KeySetVoid {
+			continue
+		}
+		var cards []string
+		for _, hs := range ks.Holders {
+			cards = append(cards, hs...)
+		}
+		if len(cards) == 0 {
+			continue
+		}
+		sort.Strings(cards)
+		fmt.Fprintf(out, "Key set %s is void: its key is gone with the abort. These cards may be reused; the next generate overwrites them without confirmation: %s.\n", ks.ID, strings.Join(cards, ", "))
+	}
 }

@@ -266,6 +266,12 @@ func outcome(inst *engine.Instance) error {
 	case inst.Ended():
 		return &codeError{exitNotDone, fmt.Errorf("ceremony %s ended %s: 'ceremony show %s' says why", inst.ID(), ph, inst.ID())}
 	default:
-		return &codeError{exitNotDone, fmt.Errorf("ceremony %s stopped in phase %s: 'ceremony resume %s' continues it", inst.ID(), ph, inst.ID())}
+		return &codeError{exitNotDone, fmt.Errorf("ceremony %s stopped in phase %s: %s", inst.ID(), ph, resumeHint(inst.ID()))}
 	}
+}
+
+// resumeHint says what a resume of a stopped ceremony does: it cannot
+// promise to continue (a key held in memory is gone; a set may be void).
+func resumeHint(id string) string {
+	return fmt.Sprintf("what this process held in memory is lost; 'ceremony resume %s --operator NAME' says what that means and goes on where it can (or 'ceremony abort %s')", id, id)
 }

@@ -131,8 +131,9 @@ func TestAuditExportMutations(t *testing.T) {
 		d := copyExport(strings.ReplaceAll(m.name, " ", "-"))
 		m.mutate(d)
 		code, out := verify(d)
-		if code != exitNotDone || !strings.Contains(out, m.say) {
-			t.Errorf("%s: exit %d, want %d with %q:\n%s", m.name, code, exitNotDone, m.say, out)
+		// Issue 13, defect 7: a failed check exits 6, not 3 (ceremonies).
+		if code != exitAltered || !strings.Contains(out, m.say) {
+			t.Errorf("%s: exit %d, want %d with %q:\n%s", m.name, code, exitAltered, m.say, out)
 		}
 	}
 	// Filters: one ceremony; a time range with nothing in it.
@@ -153,7 +154,7 @@ func TestAuditExportMutations(t *testing.T) {
 	}
 	// Another key than the manifest's is refused before anything else.
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
-	if code, out := runIn(t, "audit", "verify", expA, "--public-key", hex.EncodeToString(otherKey.Public().(ed25519.PublicKey))); code != exitNotDone || !strings.Contains(out, "not by the key given") {
+	if code, out := runIn(t, "audit", "verify", expA, "--public-key", hex.EncodeToString(otherKey.Public().(ed25519.PublicKey))); code != exitAltered || !strings.Contains(out, "not by the key given") {
 		t.Errorf("verify with another public key: %d\n%s", code, out)
 	}
 	// No secret of the cards in the export.

@@ -128,6 +128,10 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 			operators[f.Value] = true
 			continue
 		}
+		if f.Name == ceremonies.RowOutcome {
+			r.Phase = f.Value
+			continue
+		}
 		r.Facts = append(r.Facts, f)
 	}
 	deviations := ceremonies.CommonDeviations()
@@ -143,6 +147,8 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		}
 		switch ev := p.(type) {
 		case *events.CeremonyAborted:
+			operators[ev.By] = true
+		case *events.CeremonyResumed:
 			operators[ev.By] = true
 		case *events.Witnessed:
 			w := fmt.Sprintf("%s (%s): %s", ev.Name, ev.Role, ev.Statement)

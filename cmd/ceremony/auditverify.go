@@ -16,7 +16,7 @@ func newAuditVerifyCmd() *cobra.Command {
 		Long: `Verify an export directory offline, with only the export and the signing
 key's public key: the manifest's signature, each file's SHA-256, and each
 event's hash and place in its ceremony's chain. Exits 0 only when
-everything holds; otherwise exits 3 naming the file and line.`,
+everything holds; otherwise exits 6 naming the file and line.`,
 		Example: `  ceremony audit verify exp/ --public-key 3b6a27bc...
   ceremony audit verify exp/ --public-key audit-key.pub`,
 		Args: oneArg("the export directory"),
@@ -33,7 +33,7 @@ everything holds; otherwise exits 3 naming the file and line.`,
 		}
 		m, err := export.Verify(pos[0], pub)
 		if err != nil {
-			return &codeError{exitNotDone, err}
+			return &codeError{exitAltered, err}
 		}
 		fmt.Fprintf(out, "OK: %d events of %d ceremonies (stream %d..%d), signed by %s\n", m.Events, len(m.Ceremonies), m.FirstSeq, m.LastSeq, m.Fingerprint)
 		return nil

@@ -41,7 +41,7 @@ func runAuditVerifyStore(ctx context.Context, c *common, out io.Writer) error {
 	}
 	for id, envs := range byID {
 		if err := events.VerifyChain(envs); err != nil {
-			return &codeError{exitNotDone, fmt.Errorf("ceremony %s: %w", id, err)}
+			return &codeError{exitAltered, fmt.Errorf("ceremony %s: %w", id, err)}
 		}
 	}
 	fmt.Fprintf(out, "OK: %d events of %d ceremonies, every hash and chain holds\n", len(recs), len(byID))

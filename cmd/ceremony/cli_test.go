@@ -56,7 +56,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"emulated-cards", "--data-dir", "x"}, "unknown flag: --data-dir"},
 		{[]string{"audit", "key", "--sync", "relaxed"}, "unknown flag: --sync"},
 		{[]string{"copy", "--hsm", "pkcs11"}, "unknown flag: --hsm"},
-		{[]string{"resume", "gen-1", "--operator", "bob"}, "unknown flag: --operator"},
+		{[]string{"resume", "gen-1"}, "--operator is required: the events record who resumed the ceremony"},
 		{[]string{"completion", "tcsh"}, `unknown command "tcsh"`},
 	}
 	for _, tc := range cases {

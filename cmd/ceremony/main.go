@@ -28,6 +28,7 @@ const (
 	exitNotDone  = 3
 	exitNotFound = 4
 	exitCritical = 5
+	exitAltered  = 6
 )
 
 // usageError marks an error that is the caller's input.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -275,7 +276,7 @@ func TestKilledMidCeremonyResumes(t *testing.T) {
 			}
 			s.checkReplay(t, "gen-kill")
 
-			r := s.start("resume", "gen-kill", "--cards-dir", s.cardsDir)
+			r := s.start("resume", "gen-kill", "--operator", "bob", "--cards-dir", s.cardsDir)
 			r.send(tc.resume...)
 			if code := r.exit(t); code != tc.code {
 				t.Fatalf("resume exit %d, want %d:\n%s", code, tc.code, r.output())
@@ -286,6 +287,19 @@ func TestKilledMidCeremonyResumes(t *testing.T) {
 				}
 			}
 			s.checkReplay(t, "gen-kill")
+			// Issue 13, defect 2: the resumer is recorded and shown.
+			if code, out := s.runCLI(t, "show", "gen-kill"); code != exitOK || !regexp.MustCompile(`resumed by +bob`).MatchString(out) {
+				t.Errorf("show after resume --operator bob: exit %d:\n%s", code, out)
+			}
+			report := filepath.Join(t.TempDir(), "r.html")
+			if code, out := s.runCLI(t, "audit", "report", "gen-kill", "--out", report); code != exitOK {
+				t.Errorf("report: exit %d: %s", code, out)
+			} else if b, _ := os.ReadFile(report); !regexp.MustCompile(`<th>Operators</th><td>alice, bob</td>`).Match(b) {
+				t.Errorf("the report's operators do not name the resumer bob")
+			} else if tc.code == exitOK && !strings.Contains(string(b), "<th>Outcome</th><td>completed with 2 of 3 cards</td>") {
+				// Issue 13, defect 9: share 3 was never written.
+				t.Errorf("the report's outcome does not say completed with 2 of 3 cards")
+			}
 			s.scanForSecrets(t)
 		})
 	}
@@ -298,14 +312,15 @@ func TestAbortFromTheCommandLine(t *testing.T) {
 	p.send(cardTurn("card1")...)
 	p.waitFor(t, "Share 1 written")
 	p.kill9(t)
-	if code, out := s.runCLI(t, "abort", "gen-ab", "--reason", "operator left", "--operator", "carol"); code != exitOK {
-		t.Fatalf("abort: exit %d: %s", code, out)
+	if code, out := s.runCLI(t, "abort", "gen-ab", "--reason", "operator left", "--operator", "carol"); code != exitOK || !strings.Contains(out, "These cards may be reused") {
+		// Issue 13, defect 6: the abort voids the set and names the cards.
+		t.Fatalf("abort: exit %d, want %d naming the cards to reuse: %s", code, exitOK, out)
 	}
 	code, out := s.runCLI(t, "show", "gen-ab")
 	if code != exitOK || !strings.Contains(out, "aborted") || !strings.Contains(out, "operator left") {
 		t.Fatalf("show after abort: exit %d:\n%s", code, out)
 	}
-	if code, out := s.runCLI(t, "resume", "gen-ab", "--cards-dir", s.cardsDir); code != exitNotDone {
+	if code, out := s.runCLI(t, "resume", "gen-ab", "--operator", "bob", "--cards-dir", s.cardsDir); code != exitNotDone {
 		t.Fatalf("resume of an aborted ceremony: exit %d:\n%s", code, out)
 	}
 	if code, out := s.runCLI(t, "abort", "gen-ab", "--reason", "again", "--operator", "carol"); code != exitError || !strings.Contains(out, "already ended") {

@@ -17,15 +17,20 @@ after a crash, a step timeout or a closed terminal. A write whose outcome
 was not recorded is checked on the card; secrets held in memory only are
 gone, and the ceremony says what must be redone. An interrupted hsm backup
 or restore is ended as failed, saying to run it again. Give the same
-station flags as the ceremony had (--cards-dir or --reader, --hsm ...).`,
-		Example: `  ceremony resume gen-1a2b3c4d --cards-dir cards`,
+station flags as the ceremony had (--cards-dir or --reader, --hsm ...).
+--operator names who resumes it: recorded in ceremony.resumed and on
+anything this run records for the operator (an abort, say).`,
+		Example: `  ceremony resume gen-1a2b3c4d --operator bob --cards-dir cards`,
 		Args:    ceremonyArg,
 	}
 	c := storeFlags(cmd)
 	var sf stationFlags
-	sf.register(cmd.Flags(), allNeeds(), false)
+	sf.register(cmd.Flags(), allNeeds(), true)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()
+		if sf.operator == "" {
+			return usagef("--operator is required: the events record who resumed the ceremony")
+		}
 		a, inst, err := c.openCeremony(ctx, out, args[0])
 		if err != nil {
 			return err

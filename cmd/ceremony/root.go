@@ -31,10 +31,11 @@ Exit codes, stable for scripts:
     0  done: the ceremony completed, or the query answered
     1  an error that needs a person: store, hardware, I/O
     2  bad usage: unknown command, bad flag, argument or value
-    3  the ceremony ended without completing (aborted, failed, void),
-       or a check failed (audit verify, audit verify-store)
+    3  the ceremony ended without completing (aborted, failed, void)
     4  no such ceremony
-    5  'ceremony health': a critical finding is open`
+    5  'ceremony health': a critical finding is open
+    6  an audit check failed: 'audit verify' or 'audit verify-store'
+       found a changed, missing or unsigned record`
 
 // Command groups of the root help.
 const (

@@ -66,7 +66,7 @@ func runShow(ctx context.Context, c *common, id string, out io.Writer) error {
 		row("ended because", ended)
 	}
 	if !sum.Ended {
-		row("next", fmt.Sprintf("ceremony resume %s  (or: ceremony abort %s --reason ...)", sum.ID, sum.ID))
+		row("next", fmt.Sprintf("ceremony resume %s --operator NAME  (or: ceremony abort %s --reason ... --operator NAME)", sum.ID, sum.ID))
 	}
 	return tw.Flush()
 }

@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/opgpcard"
 	"github.com/ceremony-hsm/ceremony/adapters/pcsc"
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
@@ -28,7 +31,7 @@ type stationFlags struct {
 }
 
 // register adds the station flags of a kind's needs; withOperator adds
-// --operator (resume starts nothing and takes none).
+// --operator.
 func (s *stationFlags) register(fs *pflag.FlagSet, needs ceremonies.Needs, withOperator bool) {
 	if needs.Cards {
 		fs.StringVar(&s.cardsDir, "cards-dir", "ceremony-cards", "directory of the emulated card images (see 'ceremony emulated-cards')")
@@ -95,10 +98,8 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 	}
 	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}
-	h.Choose = func(int) (string, error) {
-		return term.Ask(ctx, fmt.Sprintf("  Which card goes into the reader? (%v; Enter keeps the card in it): ", box.names()))
-	}
 	pad := &handPad{PinPad: term, hand: h}
+	h.Choose = func(int) (string, error) { return pad.chooseCard(term, box, reader, out) }
 	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: terminalDesk{term}}, h, closeHSM, nil
 }
 
@@ -121,6 +122,7 @@ type bench struct {
 	hand       *rehearsal.Hand
 	app        *app
 	credential []byte // the slot credential a user-card enrolment seals
+	operator   string // --operator: who runs this process
 	closeHW    func()
 }
 
@@ -169,7 +171,7 @@ func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, ru
 		}
 	}
 	station.Slots = slots
-	return &bench{station: station, hand: h, credential: credential, closeHW: closeHSM}, nil
+	return &bench{station: station, hand: h, credential: credential, operator: s.operator, closeHW: closeHSM}, nil
 }
 
 // runKind builds the kind's runner on the bench and drives inst to its
@@ -177,7 +179,7 @@ func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, ru
 func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Instance, resumed bool, out io.Writer) error {
 	runner, err := k.NewRunner(ceremonies.Env{
 		Engine: b.app.eng, Inventory: b.app.views.Inventory, Station: b.station, Rand: rand.Reader,
-		Say: sayTo(out), Resumed: resumed, Credential: b.credential,
+		Say: sayTo(out), Resumed: resumed, Credential: b.credential, Operator: b.operator,
 	})
 	if err != nil {
 		return err
@@ -185,15 +187,74 @@ func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Ins
 	return drive(ctx, inst, b.hand, out, runner.Run)
 }
 
-// handPad lets the hand react to each display change before the pad waits.
+// handPad lets the hand react to each display change before the pad
+// waits. At "Insert n. card" the operator names the emulated card when
+// the pad waits for OK, under the step's deadline; c there is Cancel.
 type handPad struct {
 	ceremonies.PinPad
 	hand *rehearsal.Hand
+
+	insert       [2]string       // an "Insert n. card" display the hand has not seen
+	stepCtx      context.Context // the waiting step's context, while the card is chosen
+	cancelChosen bool            // c typed at the card question
 }
 
 func (p *handPad) Show(line1, line2 string) {
 	p.PinPad.Show(line1, line2)
+	if strings.HasPrefix(line1, "Insert ") {
+		p.insert = [2]string{line1, line2}
+		return
+	}
+	p.insert = [2]string{}
 	p.hand.OnShow(line1, line2)
+}
+
+// Confirm asks for the card first when the display says "Insert n. card".
+func (p *handPad) Confirm(ctx context.Context) (bool, error) {
+	if p.insert[0] != "" {
+		l := p.insert
+		p.insert, p.stepCtx = [2]string{}, ctx
+		p.hand.OnShow(l[0], l[1])
+		p.stepCtx = nil
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		if p.cancelChosen {
+			p.cancelChosen = false
+			return false, nil
+		}
+	}
+	return p.PinPad.Confirm(ctx)
+}
+
+// chooseCard asks which emulated card goes into the reader until the
+// answer is a card, Enter with a card in the reader (it stays), or c
+// (Cancel). It waits under the step's deadline.
+func (p *handPad) chooseCard(term *pinpad.Terminal, box *cardBox, reader *cardemu.Reader, out io.Writer) (string, error) {
+	ctx := p.stepCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	names := box.names()
+	for {
+		ans, err := term.Ask(ctx, fmt.Sprintf("  Which card goes into the reader? (%s; Enter keeps the card in it; c = Cancel): ", strings.Join(names, ", ")))
+		if err != nil {
+			return "", nil // the step's deadline: Confirm reports it
+		}
+		switch {
+		case strings.EqualFold(ans, "c"):
+			p.cancelChosen = true
+			return "", nil
+		case ans == "" && reader.Card() != nil:
+			return "", nil
+		case ans == "":
+			fmt.Fprintf(out, "  The reader is empty: type one of %s, or c to cancel.\n", strings.Join(names, ", "))
+		case slices.Contains(names, ans):
+			return ans, nil
+		default:
+			fmt.Fprintf(out, "  No card %s: type one of %s, or c to cancel.\n", pinpad.Quote(ans), strings.Join(names, ", "))
+		}
+	}
 }
 
 // drive runs a ceremony's runner and turns its end into an exit code.
@@ -202,7 +263,7 @@ func drive(ctx context.Context, inst *engine.Instance, h *rehearsal.Hand, out io
 		if h != nil && h.Err() != nil {
 			err = fmt.Errorf("%w (and the card hand: %v)", err, h.Err())
 		}
-		return fmt.Errorf("ceremony %s stopped in phase %s: %w; 'ceremony resume %s' continues it", inst.ID(), inst.Phase(), err, inst.ID())
+		return fmt.Errorf("ceremony %s stopped in phase %s: %w; %s", inst.ID(), inst.Phase(), err, resumeHint(inst.ID()))
 	}
 	fmt.Fprintf(out, "Ceremony %s: %s.\n", inst.ID(), inst.Phase())
 	return outcome(inst)
