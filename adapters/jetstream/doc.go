@@ -12,9 +12,10 @@
 //     file or nkey seed, TLS) and creates the stream with
 //     Remote.Replicas replicas (default 3 when it knows of 3 or more
 //     servers). Close stops what Open started; call it before exit.
-//     One embedded store at a time may use a DataDir: Open takes a lock on
-//     it (flock; on Unix), writes its pid, command line and start time into
-//     the lock file, and a second Open fails with ErrLocked naming them.
+//     One embedded store at a time may use a DataDir: Open takes a kernel
+//     lock (flock; on Unix) on the store directory itself, writes its pid,
+//     command line and start time into a holder file (deleting it releases
+//     nothing), and a second Open fails with ErrLocked naming them.
 //   - Durability: by default (SyncAlways) every write is fsynced before it
 //     is acknowledged, so an acknowledged event is on disk. SyncRelaxed
 //     leaves the server's periodic fsync (events of the last interval can be

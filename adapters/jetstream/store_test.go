@@ -430,3 +430,25 @@ func TestCorruptStoredEventIsAnError(t *testing.T) {
 		})
 	}
 }
+
+// The lock is on the directory, not on a file: deleting the holder file
+// while a store runs does not let a second store in.
+func TestDeletedLockFileDoesNotLetASecondStoreIn(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	holder := Config{DataDir: dir}.lockFile()
+	if err := os.Remove(holder); err != nil {
+		t.Fatalf("remove the holder file: %v", err)
+	}
+	s2, err := Open(t.Context(), Config{DataDir: dir})
+	if err == nil {
+		s2.Close()
+		t.Fatal("a second store opened the directory after the lock file was deleted")
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open: %v; want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}

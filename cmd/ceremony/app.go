@@ -12,6 +12,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events/translog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -120,7 +121,11 @@ type app struct {
 	store      *jetstream.Store
 	eng        *engine.Engine
 	views      *kinds.Views
-	stopFollow func() // set by follow
+	stopFollow func()        // set by follow
+	tlog       *translog.Log // nil without an audit key or with --nats
+	writer     bool          // writes a checkpoint at close (set by follow)
+	out        io.Writer     // where close says so
+	dataDir    string        // "" with --nats
 }
 
 // open opens the store and replays every event into the engine and the
@@ -135,6 +140,10 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 	if err := a.eng.Open(octx); err != nil {
 		a.close()
 		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
+	}
+	if err := a.checkLog(octx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("the event store %s: %w", where, err)
 	}
 	return a, nil
 }
@@ -158,7 +167,15 @@ func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, erro
 		st.Close()
 		return nil, "", err
 	}
-	return &app{store: st, eng: eng, views: views}, where, nil
+	a := &app{store: st, eng: eng, views: views}
+	if len(c.nats.urls) == 0 {
+		a.dataDir = c.dataDir
+		if a.tlog, err = openTranslog(c.dataDir, st.StreamName()); err != nil {
+			a.close()
+			return nil, "", err
+		}
+	}
+	return a, where, nil
 }
 
 // follow keeps the engine and the read models up to date with what other
@@ -167,6 +184,9 @@ func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, erro
 func (a *app) follow(ctx context.Context, out io.Writer) {
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	a.writer = true
+	a.out = out
+	go a.checkpointEvery(fctx, out)
 	go func() {
 		defer close(done)
 		if err := a.eng.Follow(fctx); err != nil {
@@ -239,6 +259,9 @@ func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 func (a *app) close() {
 	if a.stopFollow != nil {
 		a.stopFollow()
+	}
+	if a.writer {
+		a.checkpoint(context.Background(), a.out, "at shutdown")
 	}
 	a.eng.Close()
 	a.store.Close()

@@ -83,6 +83,7 @@ existing store.`,
 		if err != nil {
 			return err
 		}
+		a.writer, a.out = true, out // a checkpoint at close
 		defer a.close()
 
 		// The operator's script: write cards 1..n (a wrong PIN on card 2, a

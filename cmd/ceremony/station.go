@@ -184,7 +184,9 @@ func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Ins
 	if err != nil {
 		return err
 	}
-	return drive(ctx, inst, b.hand, out, runner.Run)
+	err = drive(ctx, inst, b.hand, out, runner.Run)
+	b.app.checkpoint(ctx, out, "end of ceremony "+inst.ID())
+	return err
 }
 
 // handPad lets the hand react to each display change before the pad

@@ -1,0 +1,185 @@
+package translog
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// Replayer reads the stream in order (events.Store has it).
+type Replayer interface {
+	Replay(ctx context.Context, from uint64, fn func(events.Record) error) error
+}
+
+// Log is the station's transparency log: the tree over the stream, its
+// hash file and its checkpoints directory, in a data directory. It is
+// safe for concurrent use.
+type Log struct {
+	mu       sync.Mutex
+	dir      Dir
+	hashPath string
+	origin   string
+	signer   Signer
+	tree     *Tree
+	cer      []string // ceremony of each leaf
+	lastSize int64    // size of the newest checkpoint written or found
+}
+
+// NewLog returns the log of dataDir for a stream, signed by signer.
+// Nothing is read until Sync.
+func NewLog(dataDir, stream string, signer Signer) *Log {
+	d := Dir(filepath.Join(dataDir, DirName))
+	return &Log{dir: d, hashPath: filepath.Join(string(d), HashFileName), origin: Origin(stream, signer.Public()), signer: signer, tree: &Tree{}, lastSize: -1}
+}
+
+// Dir returns the checkpoints directory.
+func (l *Log) Dir() Dir { return l.dir }
+
+// Origin returns the log's origin line.
+func (l *Log) Origin() string { return l.origin }
+
+// Tree returns the tree (read it only while no Sync runs).
+func (l *Log) Tree() *Tree { return l.tree }
+
+// Ceremony returns the ceremony of stream sequence seq, or "".
+func (l *Log) Ceremony(seq uint64) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seq == 0 || seq > uint64(len(l.cer)) {
+		return ""
+	}
+	return l.cer[seq-1]
+}
+
+// Sync reads the records the tree does not hold yet.
+func (l *Log) Sync(ctx context.Context, r Replayer) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return r.Replay(ctx, uint64(l.tree.n)+1, func(rec events.Record) error {
+		if err := l.tree.Append(rec); err != nil {
+			return err
+		}
+		l.cer = append(l.cer, rec.CeremonyID)
+		return nil
+	})
+}
+
+// DamageError says how the stream differs from what was recorded of it:
+// the hash file or a checkpoint. It names the stream sequences, the
+// first bad record and its ceremony.
+type DamageError struct {
+	Against  string // "the tree's hashes FILE", "checkpoint FILE"
+	D        Divergence
+	Ceremony string // of the first changed record, when known
+	Detail   string
+}
+
+func (e *DamageError) Error() string {
+	msg := fmt.Sprintf("the event store does not hold the history recorded in %s: %s", e.Against, e.D.Error())
+	if e.Ceremony != "" {
+		msg += fmt.Sprintf(" (first bad record: stream sequence %d, ceremony %s)", e.D.FirstChanged, e.Ceremony)
+	}
+	if e.Detail != "" {
+		msg += "; " + e.Detail
+	}
+	return msg
+}
+
+// Check compares the tree with the hash file, the newest checkpoint in
+// the directory and the extra checkpoint files. Call it after Sync.
+func (l *Log) Check(extra ...string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	stored, err := LoadHashes(l.hashPath)
+	if err != nil {
+		return err
+	}
+	if d := Compare(stored, l.tree); d != nil {
+		return l.damage("the tree's hashes "+l.hashPath, *d, "")
+	}
+	newest, path, ok, err := l.dir.Newest(l.signer.Public())
+	if err != nil {
+		return err
+	}
+	files := extra
+	if ok {
+		files = append([]string{path}, extra...)
+		l.lastSize = max(l.lastSize, newest.Size)
+	}
+	for _, f := range files {
+		c, err := ReadFile(f, l.signer.Public())
+		if err != nil {
+			return err
+		}
+		if err := l.checkAgainst(c, f, stored); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAgainst checks the tree against one checkpoint.
+func (l *Log) checkAgainst(c Checkpoint, file string, stored *Tree) error {
+	if c.Origin != l.origin {
+		return fmt.Errorf("checkpoint %s is of log %q, not of this store's log %q", file, c.Origin, l.origin)
+	}
+	if c.Size > l.tree.n {
+		d := Divergence{MissingFrom: uint64(l.tree.n) + 1, MissingTo: uint64(c.Size)}
+		return l.damage("checkpoint "+file, d, "")
+	}
+	root, err := l.tree.Root(c.Size)
+	if err != nil {
+		return err
+	}
+	if root == c.Root {
+		return nil
+	}
+	// Which record? The hash file agrees with the tree (checked before),
+	// so it cannot tell; a tree of the checkpoint's size is all we have.
+	return l.damage("checkpoint "+file, Divergence{}, fmt.Sprintf("the first %d events hash to %x, the checkpoint says %s: a record among them was changed (the tree's hashes were rewritten with it; restore from a backup)", c.Size, root, c.RootHex()))
+}
+
+func (l *Log) damage(against string, d Divergence, detail string) error {
+	e := &DamageError{Against: against, D: d, Detail: detail}
+	if d.FirstChanged != 0 && d.FirstChanged <= uint64(len(l.cer)) {
+		e.Ceremony = l.cer[d.FirstChanged-1]
+	}
+	return e
+}
+
+// Checkpoint syncs the tree, appends its new hashes to the hash file and,
+// when the tree grew since the newest checkpoint, signs and writes one.
+// It returns the checkpoint, its signed note and file ("" when none was
+// needed: the newest one already covers the tree).
+func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkpoint, []byte, string, error) {
+	if err := l.Sync(ctx, r); err != nil {
+		return Checkpoint{}, nil, "", err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := SaveHashes(l.hashPath, l.tree); err != nil {
+		return Checkpoint{}, nil, "", err
+	}
+	root, err := l.tree.Root(l.tree.n)
+	if err != nil {
+		return Checkpoint{}, nil, "", err
+	}
+	c := Checkpoint{Origin: l.origin, Size: l.tree.n, Root: root}
+	signed, err := Sign(c, l.signer)
+	if err != nil {
+		return Checkpoint{}, nil, "", err
+	}
+	if c.Size == 0 || c.Size <= l.lastSize {
+		return c, signed, "", nil
+	}
+	path, err := l.dir.Write(c, signed, now)
+	if err != nil {
+		return Checkpoint{}, nil, "", err
+	}
+	l.lastSize = c.Size
+	return c, signed, path, nil
+}
