@@ -43,10 +43,10 @@ func (a *app) checkLog(ctx context.Context, extra ...string) error {
 		return nil
 	}
 	if err := a.tlog.Sync(ctx, a.store); err != nil {
-		return &codeError{exitNotDone, fmt.Errorf("the event store's history: %w; restore the data directory from a backup ('ceremony store restore') or ask a cluster peer", err)}
+		return &codeError{exitAltered, fmt.Errorf("the event store's history: %w; restore the data directory from a backup ('ceremony store restore') or ask a cluster peer", err)}
 	}
 	if err := a.tlog.Check(extra...); err != nil {
-		return &codeError{exitNotDone, fmt.Errorf("%w; restore the data directory from a backup ('ceremony store restore') or ask a cluster peer", err)}
+		return &codeError{exitAltered, fmt.Errorf("%w; restore the data directory from a backup ('ceremony store restore') or ask a cluster peer", err)}
 	}
 	return nil
 }

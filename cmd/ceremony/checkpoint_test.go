@@ -66,14 +66,14 @@ func TestCheckpointsAndVerifyStore(t *testing.T) {
 	longer.Size += 5
 	path := signedCheckpoint(t, signer, longer)
 	code, o := verify(path)
-	if want := "stream sequences " + itoa(cp.Size+1) + "-" + itoa(cp.Size+5) + " are missing"; code != exitNotDone || !strings.Contains(o, want) {
-		t.Fatalf("verify-store with a longer checkpoint: exit %d, want %d and %q\n%s", code, exitNotDone, want, o)
+	if want := "stream sequences " + itoa(cp.Size+1) + "-" + itoa(cp.Size+5) + " are missing"; code != exitAltered || !strings.Contains(o, want) {
+		t.Fatalf("verify-store with a longer checkpoint: exit %d, want %d and %q\n%s", code, exitAltered, want, o)
 	}
 	// A checkpoint of the same size with another root: a changed history.
 	changed := cp
 	changed.Root[0] ^= 1
 	code, o = verify(signedCheckpoint(t, signer, changed))
-	if code != exitNotDone || !strings.Contains(o, "a record among them was changed") {
+	if code != exitAltered || !strings.Contains(o, "a record among them was changed") {
 		t.Fatalf("verify-store with another root: exit %d\n%s", code, o)
 	}
 	// The tree's hash file shortened by hand is seen as well.
@@ -86,7 +86,7 @@ func TestCheckpointsAndVerifyStore(t *testing.T) {
 	if err := os.WriteFile(hp, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, o := verify(); code != exitNotDone || !strings.Contains(o, "stream sequence 1 is not the event that was recorded") {
+	if code, o := verify(); code != exitAltered || !strings.Contains(o, "stream sequence 1 is not the event that was recorded") {
 		t.Fatalf("verify-store with a changed leaf hash: exit %d\n%s", code, o)
 	}
 }
