@@ -35,7 +35,8 @@ Exit codes, stable for scripts:
     4  no such ceremony
     5  'ceremony health': a critical finding is open
     6  an audit check failed: 'audit verify' or 'audit verify-store'
-       found a changed, missing or unsigned record`
+       found a changed, missing or unsigned record, or the event store's
+       history does not match its signed checkpoints (any command)`
 
 // Command groups of the root help.
 const (
