@@ -219,31 +219,47 @@ func (e *Engine) Get(id string) (*Instance, error) {
 }
 
 // Replay rebuilds one ceremony from the store alone, independent of the
-// loaded instance: tests compare the two.
+// loaded instance: tests compare the two. A store that is an
+// events.CeremonyReader hands over each event as it reads it, folded at
+// once rather than collected first.
 func (e *Engine) Replay(ctx context.Context, id string) (*Instance, error) {
-	recs, err := e.store.Load(ctx, id)
+	var inst *Instance
+	var err error
+	if cr, ok := e.store.(events.CeremonyReader); ok {
+		var foldErr error
+		err = cr.ReadCeremony(ctx, id, func(r events.Record) error {
+			inst, foldErr = e.foldOne(inst, r)
+			return foldErr
+		})
+		if foldErr != nil {
+			return nil, foldErr
+		}
+	} else {
+		var recs []events.Record
+		recs, err = e.store.Load(ctx, id)
+		for _, r := range recs {
+			if inst, err = e.foldOne(inst, r); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: load ceremony %s: %w", id, err)
 	}
-	if len(recs) == 0 {
+	if inst == nil {
 		return nil, fmt.Errorf("engine: ceremony %s: %w", id, ErrNotFound)
 	}
-	return e.fold(id, recs)
+	return inst, nil
 }
 
-// fold builds an instance from a ceremony's records.
-func (e *Engine) fold(id string, recs []events.Record) (*Instance, error) {
-	var inst *Instance
-	for _, r := range recs {
-		p, err := e.reg.DecodePayload(r.Envelope)
-		if err != nil {
-			return nil, fmt.Errorf("engine: ceremony %s: %w", id, err)
-		}
-		if inst, err = e.foldRecord(inst, r, p); err != nil {
-			return nil, err
-		}
+// foldOne decodes r's payload and applies r to inst (nil: r opens the
+// ceremony).
+func (e *Engine) foldOne(inst *Instance, r events.Record) (*Instance, error) {
+	p, err := e.reg.DecodePayload(r.Envelope)
+	if err != nil {
+		return nil, fmt.Errorf("engine: ceremony %s: %w", r.CeremonyID, err)
 	}
-	return inst, nil
+	return e.foldRecord(inst, r, p)
 }
 
 // foldRecord applies one stored record to inst; a nil inst means r opens

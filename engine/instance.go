@@ -152,11 +152,16 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 		Payload:     raw,
 	}
 	events.Seal(&env, i.lastHash)
-	data, err := events.Encode(env)
+	sealed, err := events.EncodeSealed(env)
 	if err != nil {
 		return err
 	}
-	seq, err := i.eng.store.Append(ctx, i.id, env.ID, i.lastSeq, data)
+	var seq uint64
+	if sa, ok := i.eng.store.(events.SealedAppender); ok {
+		seq, err = sa.AppendSealed(ctx, i.lastSeq, sealed) // no decode again
+	} else {
+		seq, err = i.eng.store.Append(ctx, i.id, env.ID, i.lastSeq, sealed.Bytes())
+	}
 	if err != nil {
 		if errors.Is(err, events.ErrConflict) {
 			if rerr := i.reloadLocked(ctx); rerr != nil {

@@ -121,25 +121,32 @@ func TestOpenRefusesBrokenHistory(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			// memStoreOf only checks each event; the store holds the broken log.
-			store := &memStore{}
-			last := uint64(0)
-			for _, b := range c.lines {
-				e, err := events.Decode(b)
+			// The stores only check each event; they hold the broken log.
+			// The JetStream store hands Replay each event as it reads it
+			// (events.CeremonyReader), the memStore its Load.
+			for name, store := range map[string]events.Store{"memStore": &memStore{}, "jetstream": openStore(t, t.TempDir())} {
+				last, id := uint64(0), ""
+				for _, b := range c.lines {
+					e, err := events.Decode(b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if last, err = store.Append(context.Background(), e.CeremonyID, e.ID, last, b); err != nil {
+						t.Fatal(err)
+					}
+					id = e.CeremonyID
+				}
+				eng, err := engine.New(engine.Config{Store: store, Registry: kinds.Registry(), Definitions: []*engine.Definition{backupkey.GenerateDefinition(), backupkey.LoadDefinition()}})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if last, err = store.Append(context.Background(), e.CeremonyID, e.ID, last, b); err != nil {
-					t.Fatal(err)
+				defer eng.Close()
+				if err := eng.Open(context.Background()); !errors.Is(err, engine.ErrCorruptHistory) {
+					t.Errorf("%s: Open of a broken log: %v, want ErrCorruptHistory", name, err)
 				}
-			}
-			eng, err := engine.New(engine.Config{Store: store, Registry: kinds.Registry(), Definitions: []*engine.Definition{backupkey.GenerateDefinition(), backupkey.LoadDefinition()}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer eng.Close()
-			if err := eng.Open(context.Background()); !errors.Is(err, engine.ErrCorruptHistory) {
-				t.Fatalf("Open of a broken log: %v, want ErrCorruptHistory", err)
+				if _, err := eng.Replay(context.Background(), id); !errors.Is(err, engine.ErrCorruptHistory) {
+					t.Errorf("%s: Replay of a broken log: %v, want ErrCorruptHistory", name, err)
+				}
 			}
 		})
 	}

@@ -173,48 +173,168 @@ func (c *cursor) uint() uint64 {
 }
 
 // object reads a JSON object with no white space outside strings and only
-// safe ASCII or escapes inside them, and checks it is valid JSON.
+// safe ASCII or escapes inside them, checking the JSON grammar in the same
+// pass (what json.Valid accepts; FuzzCompactValue compares the two).
 func (c *cursor) object() json.RawMessage {
 	if !c.ok || c.i >= len(c.b) || c.b[c.i] != '{' {
 		c.ok = false
 		return nil
 	}
-	start, depth, inStr := c.i, 0, false
-	for j := start; j < len(c.b); j++ {
-		b := c.b[j]
-		if inStr {
-			switch {
-			case b == '\\':
-				j++ // an escape: keep it as written, as json.Marshal does
-			case b == '"':
-				inStr = false
-			case !safe(b):
-				c.ok = false
-				return nil
-			}
-			continue
+	end, ok := compactValue(c.b, c.i, 0)
+	if !ok {
+		c.ok = false
+		return nil
+	}
+	raw := c.b[c.i:end]
+	c.i = end
+	return raw // aliases data, which the caller keeps unchanged
+}
+
+// maxCompactDepth bounds the nesting compactValue follows; deeper values
+// take the strict decoder.
+const maxCompactDepth = 64
+
+// compactValue checks the JSON value at b[i:] as json.Marshal writes it
+// compactly (no white space, strings of safe ASCII or escapes, no <, >
+// or &) and returns where it ends. Anything else reports false.
+func compactValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) || depth > maxCompactDepth {
+		return 0, false
+	}
+	switch b[i] {
+	case '{':
+		i++
+		if i < len(b) && b[i] == '}' {
+			return i + 1, true
 		}
-		switch b {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				raw := c.b[start : j+1]
-				if !json.Valid(raw) {
-					c.ok = false
-					return nil
-				}
-				c.i = j + 1
-				return raw // aliases data, which the caller keeps unchanged
+		for {
+			var ok bool
+			if i >= len(b) || b[i] != '"' {
+				return 0, false
 			}
-		case ' ', '\t', '\n', '\r', '<', '>', '&':
-			c.ok = false
-			return nil
+			if i, ok = compactString(b, i); !ok || i >= len(b) || b[i] != ':' {
+				return 0, false
+			}
+			if i, ok = compactValue(b, i+1, depth+1); !ok || i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case ',':
+				i++
+			case '}':
+				return i + 1, true
+			default:
+				return 0, false
+			}
+		}
+	case '[':
+		i++
+		if i < len(b) && b[i] == ']' {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if i, ok = compactValue(b, i, depth+1); !ok || i >= len(b) {
+				return 0, false
+			}
+			switch b[i] {
+			case ',':
+				i++
+			case ']':
+				return i + 1, true
+			default:
+				return 0, false
+			}
+		}
+	case '"':
+		return compactString(b, i)
+	case 't':
+		return literal(b, i, "true")
+	case 'f':
+		return literal(b, i, "false")
+	case 'n':
+		return literal(b, i, "null")
+	default:
+		return compactNumber(b, i)
+	}
+}
+
+func literal(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+// compactString checks the string at b[i] (a '"'): safe ASCII bytes and
+// JSON escapes only.
+func compactString(b []byte, i int) (int, bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, true
+		case c == '\\':
+			if j+1 >= len(b) {
+				return 0, false
+			}
+			switch b[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j++
+			case 'u':
+				if j+5 >= len(b) || !isHex(b[j+2]) || !isHex(b[j+3]) || !isHex(b[j+4]) || !isHex(b[j+5]) {
+					return 0, false
+				}
+				j += 5
+			default:
+				return 0, false
+			}
+		case !safe(c):
+			return 0, false
 		}
 	}
-	c.ok = false
-	return nil
+	return 0, false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// compactNumber checks a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func compactNumber(b []byte, i int) (int, bool) {
+	digits := func(i int) int {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(i)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
 }

@@ -101,3 +101,29 @@ func TestEncodeIsJSONMarshal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompactValue: what compactValue accepts, json.Valid accepts and
+// json.Marshal would write unchanged; and it accepts every such value of
+// ASCII text that is not nested too deep (else events take the slow path).
+func FuzzCompactValue(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `{}`, `[]`, `{"a":[1,-0.5,2e-3,1E+9,true,false,null,{}]}`, `{"a":"\u00e9\n\"\\\/"}`,
+		`{"a":01}`, `{"a":1.}`, `{"a":"\x"}`, `{"a":"\u12"}`, `{"a" :1}`, `{"a":1,}`, `[1,]`, `{"a":tru}`, `{"a":-}`, `"s"`, `[[[[[[]]]]]]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		end, ok := compactValue(b, 0, 0)
+		whole := ok && end == len(b)
+		if whole && (!json.Valid(b) || !canonicalPayload(b)) {
+			t.Fatalf("compactValue accepts %q, json.Valid %v, canonical %v", b, json.Valid(b), canonicalPayload(b))
+		}
+		if whole || !json.Valid(b) || !canonicalPayload(b) || bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) > maxCompactDepth {
+			return
+		}
+		for _, c := range b {
+			if c >= 0x7f || c < 0x20 { // safe() leaves these to the slow path
+				return
+			}
+		}
+		t.Fatalf("compactValue refuses %q (json.Valid and canonical)", b)
+	})
+}

@@ -39,6 +39,15 @@ type Store interface {
 	Replay(ctx context.Context, from uint64, fn func(Record) error) error
 }
 
+// CeremonyReader is a Store that can hand over one ceremony's events as it
+// reads them, so that a caller folds them without holding them all.
+type CeremonyReader interface {
+	// ReadCeremony calls fn with every event of ceremonyID in order, up to
+	// its last event when the read started, and stops at the first error
+	// from fn (returned as is). An unknown ceremony calls fn never.
+	ReadCeremony(ctx context.Context, ceremonyID string, fn func(Record) error) error
+}
+
 // Follower is a Store that can deliver events as they are appended, by
 // any writer (another process, another node).
 type Follower interface {

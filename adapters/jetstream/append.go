@@ -43,6 +43,24 @@ func (s *Store) Append(ctx context.Context, ceremonyID, eventID string, expected
 	if err != nil {
 		return 0, err
 	}
+	return s.append(ctx, a)
+}
+
+// AppendSealed is Append of an event events.EncodeSealed checked and
+// wrote, taken without decoding it again. See events.SealedAppender.
+func (s *Store) AppendSealed(ctx context.Context, expected uint64, ev events.Sealed) (uint64, error) {
+	if err := s.usable("append"); err != nil {
+		return 0, err
+	}
+	a, err := checkSealed(expected, ev)
+	if err != nil {
+		return 0, err
+	}
+	return s.append(ctx, a)
+}
+
+// append publishes a checked append and settles a lost acknowledgement.
+func (s *Store) append(ctx context.Context, a appendReq) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, a.errorf("not sent: %w", err)
 	}
@@ -74,6 +92,23 @@ func checkAppend(ceremonyID, eventID string, expected uint64, data []byte) (appe
 		return appendReq{}, a.errorf("refused: %w", err)
 	}
 	a.subject = eventSubject(ceremonyID, env.Type)
+	return a, nil
+}
+
+// checkSealed checks what a store adds to Encode's checks: the ceremony id
+// and the type make a subject.
+func checkSealed(expected uint64, ev events.Sealed) (appendReq, error) {
+	if len(ev.Bytes()) == 0 {
+		return appendReq{}, fmt.Errorf("jetstream: append refused: no event (a Sealed is made by events.EncodeSealed)")
+	}
+	if err := checkCeremonyID("append", ev.CeremonyID()); err != nil {
+		return appendReq{}, err
+	}
+	a := appendReq{ceremonyID: ev.CeremonyID(), eventID: ev.ID(), expected: expected, data: ev.Bytes()}
+	if err := checkEventType(ev.Type()); err != nil {
+		return appendReq{}, a.errorf("refused: %w", err)
+	}
+	a.subject = eventSubject(a.ceremonyID, ev.Type())
 	return a, nil
 }
 

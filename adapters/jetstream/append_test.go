@@ -164,3 +164,45 @@ func TestLostAckErrors(t *testing.T) {
 		t.Error("isWrongLastSequence(stream not found) = true")
 	}
 }
+
+// TestAppendSealed: an event EncodeSealed wrote is stored as is, under its
+// subject, with the expectation checked; a zero Sealed or a type that
+// cannot be a subject is refused and nothing is stored.
+func TestAppendSealed(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	data, _ := storetest.Event(t, "cer-sealed", "sealed-1", 1, "")
+	env, err := events.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := events.EncodeSealed(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendSealed(t.Context(), 0, events.Sealed{}); err == nil || !strings.Contains(err.Error(), "no event") {
+		t.Errorf("AppendSealed of a zero Sealed: %v, want a refusal", err)
+	}
+	bad := env
+	bad.Type = "a b"
+	badEv, err := events.EncodeSealed(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendSealed(t.Context(), 0, badEv); err == nil || !strings.Contains(err.Error(), "cannot be a subject") {
+		t.Errorf("AppendSealed of type %q: %v, want a refusal", bad.Type, err)
+	}
+	seq, err := s.AppendSealed(t.Context(), 0, ev)
+	if err != nil {
+		t.Fatalf("AppendSealed: %v", err)
+	}
+	if _, err := s.AppendSealed(t.Context(), 0, ev); !errors.Is(err, events.ErrConflict) {
+		t.Errorf("AppendSealed with a stale expectation: %v, want ErrConflict", err)
+	}
+	recs, err := s.Load(t.Context(), "cer-sealed")
+	if err != nil || len(recs) != 1 || recs[0].Seq != seq || string(recs[0].Data) != string(data) {
+		t.Fatalf("Load after AppendSealed: %d records, %v; want the one event at %d", len(recs), err, seq)
+	}
+	if recs[0].Type != env.Type {
+		t.Errorf("stored type %q, want %q", recs[0].Type, env.Type)
+	}
+}

@@ -2,8 +2,9 @@ package jetstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -19,36 +20,55 @@ const consumerIdle = time.Minute
 // it was when Load started. An unknown ceremony returns no records and no
 // error.
 func (s *Store) Load(ctx context.Context, ceremonyID string) ([]events.Record, error) {
-	if err := s.usable("load"); err != nil {
-		return nil, err
-	}
-	if err := checkCeremonyID("load", ceremonyID); err != nil {
-		return nil, err
-	}
-	filter := ceremonyFilter(ceremonyID)
-	last, err := s.stream.GetLastMsgForSubject(ctx, filter)
-	if errors.Is(err, natsjs.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: load ceremony %s: read its last event: %w", ceremonyID, err)
-	}
 	var recs []events.Record
-	cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverAllPolicy}
-	err = s.read(ctx, cfg, last.Sequence, func(r events.Record, pending uint64) error {
-		if r.CeremonyID != ceremonyID {
-			return fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)
-		}
+	err := s.readCeremony(ctx, "load", ceremonyID, func(r events.Record, pending uint64) error {
 		if recs == nil {
 			recs = make([]events.Record, 0, min(pending+1, 1<<16))
 		}
 		recs = append(recs, r)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: load ceremony %s: %w", ceremonyID, err)
+	return recs, err
+}
+
+// ReadCeremony calls fn with every event of ceremonyID in order, as it is
+// read, up to the ceremony's last event as it was when ReadCeremony
+// started; it stops at the first error from fn (returned as is). An
+// unknown ceremony calls fn never. See events.CeremonyReader.
+func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(events.Record) error) error {
+	var fnErr error
+	err := s.readCeremony(ctx, "read", ceremonyID, func(r events.Record, _ uint64) error {
+		fnErr = fn(r)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	return recs, nil
+	return err
+}
+
+// readCeremony reads one ceremony's events (op names the caller in
+// errors). The consumer's pending count at its creation bounds the read,
+// which saves asking for the ceremony's last sequence first.
+func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func(r events.Record, pending uint64) error) error {
+	if err := s.usable(op); err != nil {
+		return err
+	}
+	if err := checkCeremonyID(op, ceremonyID); err != nil {
+		return err
+	}
+	filter := ceremonyFilter(ceremonyID)
+	cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverAllPolicy}
+	err := s.read(ctx, cfg, 0, func(r events.Record, pending uint64) error {
+		if r.CeremonyID != ceremonyID {
+			return fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)
+		}
+		return fn(r, pending)
+	})
+	if err != nil {
+		return fmt.Errorf("jetstream: %s ceremony %s: %w", op, ceremonyID, err)
+	}
+	return nil
 }
 
 // Replay calls fn for every event with stream sequence >= from, in stream
@@ -82,51 +102,113 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	return nil
 }
 
-// read delivers the messages of an ordered consumer, decoded, to fn, up to
-// stream sequence until (inclusive), with the number of messages the
-// consumer has yet to deliver. A message that does not decode is an error
-// naming its sequence.
+// read delivers the messages of an ordered consumer, decoded, to fn, with
+// the number of messages the consumer has yet to deliver, up to stream
+// sequence until (inclusive), or, if until is 0, as many messages as the
+// consumer had pending when it was created. A message that does not
+// decode is an error naming its sequence.
 func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, until uint64, fn func(r events.Record, pending uint64) error) error {
 	cfg.InactiveThreshold = consumerIdle
 	cons, err := s.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("create reader: %w", err)
 	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("start reader: %w", err)
+	// OrderedConsumer creates the server's consumer: its info counts the
+	// messages there are to read.
+	info := cons.CachedInfo()
+	if info == nil {
+		return fmt.Errorf("create reader: no consumer info")
 	}
+	left := info.NumPending
 	defer func() {
-		it.Stop()
 		// Delete the server side now rather than after consumerIdle.
 		if info := cons.CachedInfo(); info != nil {
 			_ = s.js.DeleteConsumer(context.WithoutCancel(ctx), s.name, info.Name)
 		}
 	}()
+	if until == 0 && left == 0 {
+		return nil
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("start reader: %w", err)
+	}
+	defer it.Stop()
 	for {
 		msg, err := it.Next(natsjs.NextContext(ctx))
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("read message metadata: %w", err)
+		seq, pending, ok := ackSeqs(msg.Reply())
+		if !ok {
+			return fmt.Errorf("read: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
 		}
-		seq := meta.Sequence.Stream
-		if seq > until {
+		if until > 0 && seq > until {
 			return nil
 		}
 		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return err
 		}
-		if err := fn(rec, meta.NumPending); err != nil {
+		if err := fn(rec, pending); err != nil {
 			return err
 		}
-		if seq == until || meta.NumPending == 0 {
+		left--
+		if seq == until || pending == 0 || (until == 0 && left == 0) {
 			return nil
 		}
 	}
+}
+
+// ackSeqs reads the stream sequence and the pending count from the reply
+// subject of a consumer's message, without allocating (nats.go's
+// Metadata parses every field into a new value). The server writes one of
+// two forms (nats.go's jetstream.Msg.Metadata reads the same tokens):
+//
+//	$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
+//	$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>[.<token>...]
+func ackSeqs(reply string) (seq, pending uint64, ok bool) {
+	const prefix = "$JS.ACK."
+	if len(reply) <= len(prefix) || reply[:len(prefix)] != prefix {
+		return 0, 0, false
+	}
+	n := strings.Count(reply, ".") + 1
+	seqAt, pendingAt := 5, 8 // v1, 9 tokens
+	switch {
+	case n == 9:
+	case n >= 11:
+		seqAt, pendingAt = 7, 10
+	default:
+		return 0, 0, false
+	}
+	var seqOK, pendingOK bool
+	for i, rest := 0, reply; i <= pendingAt; i++ {
+		tok, after, _ := strings.Cut(rest, ".")
+		rest = after
+		switch i {
+		case seqAt:
+			seq, seqOK = parseUint(tok)
+		case pendingAt:
+			pending, pendingOK = parseUint(tok)
+		}
+	}
+	return seq, pending, seqOK && pendingOK && seq > 0
+}
+
+// parseUint parses decimal digits (no sign) that fit in 64 bits.
+func parseUint(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' || n > (math.MaxUint64-uint64(c-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }
 
 // decodeRecord decodes one stored message and checks that it is on the
@@ -169,11 +251,11 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) 
 		if err != nil {
 			return fmt.Errorf("jetstream: follow: %w", err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("jetstream: follow: message metadata: %w", err)
+		seq, _, ok := ackSeqs(msg.Reply())
+		if !ok {
+			return fmt.Errorf("jetstream: follow: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
 		}
-		rec, err := decodeRecord(meta.Sequence.Stream, msg.Subject(), msg.Data())
+		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return fmt.Errorf("jetstream: follow: %w", err)
 		}
