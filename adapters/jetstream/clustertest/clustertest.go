@@ -220,10 +220,12 @@ func (c *Cluster) waitMetaLeader() {
 	}
 }
 
-// StreamLeader waits until stream has a leader and every replica on a
-// running node is current, and returns the leader's node index.
+// StreamLeader waits until the cluster has a meta leader (consumers are
+// created through it), stream has a leader and every replica on a running
+// node is current, and returns the leader's node index.
 func (c *Cluster) StreamLeader(stream string) int {
 	c.t.Helper()
+	c.waitMetaLeader()
 	nc, js := c.connect()
 	defer nc.Close()
 	deadline := time.Now().Add(readyTimeout)
@@ -269,6 +271,20 @@ func (c *Cluster) running() int {
 		}
 	}
 	return n
+}
+
+// Replicas returns the replicas of stream.
+func (c *Cluster) Replicas(stream string) int {
+	c.t.Helper()
+	nc, js := c.connect()
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		c.t.Fatalf("clustertest: stream %s: %v", stream, err)
+	}
+	return st.CachedInfo().Config.Replicas
 }
 
 // DeleteStream deletes stream (a test's own; the store never deletes).
