@@ -83,8 +83,8 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 }
 
 // read delivers the messages of an ordered consumer, decoded, to fn, up to
-// stream sequence until (inclusive), with the number of messages the
-// consumer has yet to deliver. A message that does not decode is an error
+// stream sequence until (inclusive, a sequence the consumer delivers), with
+// the number of messages the consumer has yet to deliver. A message that does not decode is an error
 // naming its sequence.
 func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, until uint64, fn func(r events.Record, pending uint64) error) error {
 	cfg.InactiveThreshold = consumerIdle
@@ -123,7 +123,10 @@ func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, unti
 		if err := fn(rec, meta.NumPending); err != nil {
 			return err
 		}
-		if seq == until || meta.NumPending == 0 {
+		// Not NumPending == 0: on a cluster the reader's consumer may run
+		// on a replica that has not yet applied what the stream leader
+		// acknowledged; until (read from the leader) is always delivered.
+		if seq >= until {
 			return nil
 		}
 	}
