@@ -13,8 +13,24 @@ import (
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// resolveTimeout bounds the reads that resolve a lost acknowledgement.
-const resolveTimeout = 5 * time.Second
+// Time limits of one Append (README.md, "Running on a NATS cluster"). A
+// publish waits at most attemptTimeout for its acknowledgement. While no
+// stream leader answers (an election after a node was lost, or a cluster
+// without quorum) the same publish, with the same message id and
+// expectation, is retried every retryPause until appendBudget has passed
+// since Append began; then Append fails saying so. An election after a
+// server's orderly shutdown takes well under appendBudget; one after a
+// crash takes the raft election timeout (4-9 s in nats-server) and may
+// outlast it: the ceremony is then resumed.
+// errCodeDuplicateInProcess is JetStream's "duplicate message id is in
+// process" (nats-server JSStreamDuplicateMessageConflict).
+const errCodeDuplicateInProcess = 10158
+
+const (
+	attemptTimeout = 2 * time.Second
+	appendBudget   = 4 * time.Second
+	retryPause     = 100 * time.Millisecond
+)
 
 // appendReq is one checked append.
 type appendReq struct {
@@ -64,11 +80,27 @@ func (s *Store) append(ctx context.Context, a appendReq) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, a.errorf("not sent: %w", err)
 	}
-	seq, err := s.publish(ctx, a)
+	deadline := time.Now().Add(appendBudget)
+	seq, err := s.publishBy(ctx, a, deadline)
 	if err != nil && lostAck(err) {
-		return s.resolveLostAck(ctx, a, err)
+		return s.resolve(ctx, a, err, deadline)
 	}
 	return seq, err
+}
+
+// publishBy is publish waiting at most attemptTimeout, and not past
+// deadline, for the acknowledgement.
+func (s *Store) publishBy(ctx context.Context, a appendReq, deadline time.Time) (uint64, error) {
+	actx, cancel := context.WithDeadline(ctx, minTime(deadline, time.Now().Add(attemptTimeout)))
+	defer cancel()
+	return s.publish(actx, a)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // checkAppend decodes data, which refuses malformed events before they are
@@ -146,8 +178,15 @@ func isWrongLastSequence(err error) bool {
 }
 
 // lostAck reports a publish whose outcome is unknown: it may or may not
-// have been stored.
+// have been stored. It includes a cluster's "no leader" answers: no
+// responders on the stream's subjects, JetStream's 503 (the cluster is
+// not available), and 10158 (a publish with this message id is still
+// being replicated: the leader cannot reach a quorum yet).
 func lostAck(err error) bool {
+	var apiErr *natsjs.APIError
+	if errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == errCodeDuplicateInProcess) {
+		return true
+	}
 	for _, target := range []error{
 		context.DeadlineExceeded,
 		context.Canceled,
@@ -225,48 +264,65 @@ func (s *Store) lookup(ctx context.Context, a appendReq) (uint64, outcome, error
 	}
 }
 
-// resolveLostAck settles an append whose acknowledgement was lost (cause):
-// our event is stored (success with its sequence), another event took the
-// place (conflict), or nothing is stored, and then the publish is retried
-// once with the same expectation. The server checks the expectation before
-// the message id, so a retry of a stored event reports a conflict: the
-// store is read again after a conflict. If the caller's context is done,
-// nothing is retried.
+// resolveLostAck settles an append whose acknowledgement was lost (cause),
+// within appendBudget from now. See resolve.
 func (s *Store) resolveLostAck(ctx context.Context, a appendReq, cause error) (uint64, error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
-	defer cancel()
+	return s.resolve(ctx, a, cause, time.Now().Add(appendBudget))
+}
 
-	seq, out, err := s.lookup(rctx, a)
-	if err != nil {
-		return 0, a.errorf("%w (%w); resolving it failed: %w", ErrOutcomeUnknown, cause, err)
+// resolve settles an append whose acknowledgement was lost (cause): our
+// event is stored (success with its sequence), another event took the
+// place (conflict), or nothing is stored, and then the publish is retried
+// with the same message id and expectation. The server checks the
+// expectation before the message id, so a retry of a stored event reports
+// a conflict: the store is read again after a conflict. While the store
+// cannot be read or written for want of a stream leader, it tries again
+// until deadline, then fails wrapping ErrOutcomeUnknown and saying that
+// the cluster has no quorum. If the caller's context is done, nothing is
+// retried.
+func (s *Store) resolve(ctx context.Context, a appendReq, cause error, deadline time.Time) (uint64, error) {
+	last, conflicted := cause, false
+	for {
+		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		seq, out, err := s.lookup(rctx, a)
+		cancel()
+		switch {
+		case err != nil && !lostAck(err):
+			return 0, a.errorf("%w (%w); resolving it failed: %w", ErrOutcomeUnknown, cause, err)
+		case err != nil:
+			last = err
+		case out == storedOurs:
+			return seq, nil
+		case out == storedOther || conflicted:
+			return 0, a.conflict()
+		case ctx.Err() != nil:
+			return 0, a.errorf("%w (%w); not stored as of now, not retried: reload before deciding again", ErrOutcomeUnknown, cause)
+		default:
+			seq, err := s.publishBy(ctx, a, deadline)
+			switch {
+			case err == nil:
+				return seq, nil
+			case errors.Is(err, events.ErrConflict):
+				conflicted = true
+				continue // read again: the conflict may be our own earlier publish
+			case !lostAck(err):
+				return 0, err
+			}
+			last = err
+		}
+		if time.Until(deadline) < retryPause || ctx.Err() != nil {
+			return 0, a.errorf("%w: %s (%w); nothing is recorded as of now, and the event is stored at most once: resume the ceremony when the cluster is back",
+				ErrOutcomeUnknown, s.noLeaderText(), last)
+		}
+		time.Sleep(retryPause)
 	}
-	switch out {
-	case storedOurs:
-		return seq, nil
-	case storedOther:
-		return 0, a.conflict()
-	}
-	if ctx.Err() != nil {
-		return 0, a.errorf("%w (%w); not stored as of now, not retried: reload before deciding again", ErrOutcomeUnknown, cause)
-	}
+}
 
-	seq, retryErr := s.publish(ctx, a)
-	if retryErr == nil {
-		return seq, nil
+// noLeaderText says why no stream leader answers.
+func (s *Store) noLeaderText() string {
+	if s.replicas > 1 {
+		return fmt.Sprintf("the cluster has no quorum for stream %s: no stream leader answered within %s (more than half of its %d replicas must be up; a leader election after a crash can also take this long)",
+			s.name, appendBudget, s.replicas)
 	}
-	conflict := errors.Is(retryErr, events.ErrConflict)
-	if !conflict && !lostAck(retryErr) {
-		return 0, retryErr
-	}
-	seq, out, err = s.lookup(rctx, a)
-	switch {
-	case err != nil:
-		return 0, a.errorf("%w (%w, then %w); resolving it failed: %w", ErrOutcomeUnknown, cause, retryErr, err)
-	case out == storedOurs:
-		return seq, nil
-	case out == storedOther || conflict:
-		return 0, a.conflict()
-	default:
-		return 0, a.errorf("%w (%w, then %w); not stored as of now: reload before deciding again", ErrOutcomeUnknown, cause, retryErr)
-	}
+	return fmt.Sprintf("no server answered for stream %s within %s (is it running and reachable?)", s.name, appendBudget)
 }

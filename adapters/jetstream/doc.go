@@ -27,8 +27,12 @@
 //     (events.Decode) to an envelope of the given ceremony and event id. A
 //     stale expectation is an *events.ConflictError. A lost acknowledgement
 //     is resolved by reading back what the ceremony holds after the
-//     expected sequence; if the outcome stays unknown the error wraps
-//     ErrOutcomeUnknown: reload the ceremony before deciding again.
+//     expected sequence. While no stream leader answers (an election on a
+//     cluster, or no quorum) the same publish, same message id and
+//     expectation, is retried for up to 4 s in all (appendBudget). If the
+//     outcome stays unknown the error wraps ErrOutcomeUnknown (and says
+//     the cluster has no quorum when no leader answered): reload the
+//     ceremony before deciding again.
 //   - Load and Replay decode every stored event; a corrupt one is an error
 //     naming its stream sequence, never skipped. Replay stops at the stream's
 //     last sequence as it was when Replay started.

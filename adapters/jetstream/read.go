@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -48,8 +49,10 @@ func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(eve
 }
 
 // readCeremony reads one ceremony's events (op names the caller in
-// errors). The consumer's pending count at its creation bounds the read,
-// which saves asking for the ceremony's last sequence first.
+// errors), up to its last event as the stream leader knows it: on a
+// cluster the reader's consumer may run on a replica that has not yet
+// applied what the leader acknowledged, so its pending count cannot bound
+// the read.
 func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func(r events.Record, pending uint64) error) error {
 	if err := s.usable(op); err != nil {
 		return err
@@ -58,8 +61,15 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 		return err
 	}
 	filter := ceremonyFilter(ceremonyID)
+	last, err := s.stream.GetLastMsgForSubject(ctx, filter)
+	if errors.Is(err, natsjs.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("jetstream: %s ceremony %s: read its last event: %w", op, ceremonyID, err)
+	}
 	cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverAllPolicy}
-	err := s.read(ctx, cfg, 0, func(r events.Record, pending uint64) error {
+	err = s.read(ctx, cfg, last.Sequence, func(r events.Record, pending uint64) error {
 		if r.CeremonyID != ceremonyID {
 			return fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)
 		}
@@ -104,31 +114,21 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 
 // read delivers the messages of an ordered consumer, decoded, to fn, with
 // the number of messages the consumer has yet to deliver, up to stream
-// sequence until (inclusive), or, if until is 0, as many messages as the
-// consumer had pending when it was created. A message that does not
-// decode is an error naming its sequence.
+// sequence until (inclusive, a sequence the consumer delivers: read from
+// the stream leader). A message that does not decode is an error naming
+// its sequence.
 func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, until uint64, fn func(r events.Record, pending uint64) error) error {
 	cfg.InactiveThreshold = consumerIdle
 	cons, err := s.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("create reader: %w", err)
 	}
-	// OrderedConsumer creates the server's consumer: its info counts the
-	// messages there are to read.
-	info := cons.CachedInfo()
-	if info == nil {
-		return fmt.Errorf("create reader: no consumer info")
-	}
-	left := info.NumPending
 	defer func() {
 		// Delete the server side now rather than after consumerIdle.
 		if info := cons.CachedInfo(); info != nil {
 			_ = s.js.DeleteConsumer(context.WithoutCancel(ctx), s.name, info.Name)
 		}
 	}()
-	if until == 0 && left == 0 {
-		return nil
-	}
 	it, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("start reader: %w", err)
@@ -143,7 +143,7 @@ func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, unti
 		if !ok {
 			return fmt.Errorf("read: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
 		}
-		if until > 0 && seq > until {
+		if seq > until {
 			return nil
 		}
 		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
@@ -153,8 +153,10 @@ func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, unti
 		if err := fn(rec, pending); err != nil {
 			return err
 		}
-		left--
-		if seq == until || pending == 0 || (until == 0 && left == 0) {
+		// Not pending == 0: on a cluster the reader's consumer may run on
+		// a replica that has not yet applied what the stream leader
+		// acknowledged; until (read from the leader) is always delivered.
+		if seq >= until {
 			return nil
 		}
 	}

@@ -45,6 +45,7 @@ type Store struct {
 	js         natsjs.JetStream
 	stream     natsjs.Stream
 	name       string
+	replicas   int // of the stream, as created or found
 	sync       SyncMode
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 	unlock     func() error  // releases the data directory lock (embedded)
@@ -80,6 +81,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.js, err = natsjs.New(s.nc)
 	if err == nil {
 		s.stream, err = ensureStream(ctx, s.js, s.name, replicas)
+	}
+	if err == nil {
+		s.replicas = s.stream.CachedInfo().Config.Replicas
 	}
 	if err != nil {
 		s.closed.Store(true)

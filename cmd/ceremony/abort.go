@@ -34,7 +34,9 @@ func runAbort(ctx context.Context, c *common, id, reason, by string, out io.Writ
 	if reason == "" || by == "" {
 		return usagef("--reason and --operator are required: the abort is recorded with both")
 	}
-	a, inst, err := c.openOne(ctx, out, id)
+	// The whole store, not this ceremony alone: the abort may void a key
+	// set, and the inventory must know its cards to name them.
+	a, inst, err := c.openCeremony(ctx, out, id)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
@@ -35,9 +36,15 @@ then goes into a new temporary directory). A directory given must be new
 or empty. 'ceremony demo --data-dir ceremony-data' leaves the default
 event store holding the demo ceremony, for 'ceremony list', 'show' and
 'audit'. The demo ignores $CEREMONY_DATA_DIR: it never writes into an
-existing store.`,
+existing store directory.
+
+--nats URL[,URL...] runs the demo against the event store on an existing
+NATS server or cluster instead (with the same credentials and TLS flags as
+every other command): the demo's ceremony, under a new random id, is then
+added to that store, next to what it holds.`,
 		Example: `  ceremony demo
   ceremony demo --data-dir demo-data && ceremony list --data-dir demo-data
+  ceremony demo --nats nats://node-a:4222,nats://node-b:4222,nats://node-c:4222 --nats-creds ceremony.creds
   ceremony demo --quorum 3-of-5 --hsm pkcs11 --pkcs11-token demo --pkcs11-pin-file demo.pin`,
 		Args: noArgs,
 	}
@@ -48,6 +55,8 @@ existing store.`,
 	quorum := fs.String("quorum", "2-of-3", "quorum: 2-of-3 or 3-of-5")
 	var syncMode string
 	syncFlag(fs, &syncMode)
+	var nf natsFlags
+	nf.register(fs)
 	var hf hsmFlags
 	hf.register(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -62,14 +71,18 @@ existing store.`,
 		if err := demoDirs(dir, dataDir, cardsDir); err != nil {
 			return err
 		}
-		c := &common{dataDir: *dataDir, sync: syncMode}
+		c := &common{dataDir: *dataDir, sync: syncMode, nats: nf, flags: fs}
 		box := newCardBox(*cardsDir)
 		hsm, closeHSM, err := hf.open(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer closeHSM()
-		fmt.Fprintf(out, "Demo: Backup Key generate %s on emulated cards, HSM %s.\n  event store: %s\n  card images: %s\n\n", q, hsm.Name(), c.dataDir, box.dir)
+		where := c.dataDir
+		if len(nf.urls) > 0 {
+			where = "the NATS servers " + strings.Join(nf.urls, ",")
+		}
+		fmt.Fprintf(out, "Demo: Backup Key generate %s on emulated cards, HSM %s.\n  event store: %s\n  card images: %s\n\n", q, hsm.Name(), where, box.dir)
 
 		var names []string
 		for i := 0; i < q.Shares; i++ {

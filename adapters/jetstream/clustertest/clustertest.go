@@ -1,0 +1,310 @@
+// Package clustertest starts a real 3-node NATS cluster in the test's
+// process, from the example configuration in testdata/nats-cluster
+// (README.md, "Running on a NATS cluster"), for the tests of the event
+// store on a cluster.
+//
+// Each node is a nats-server/v2 server configured by its file (server_name,
+// JetStream with sync_interval always, cluster name and routes); the
+// harness replaces only what must differ on a shared test machine: the
+// client and route ports (free loopback ports) and the store directory (a
+// directory of the test). A node can be stopped and started again on the
+// same ports and store directory.
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+)
+
+// readyTimeout bounds a node's start and the wait for a leader.
+const readyTimeout = 30 * time.Second
+
+// ConfigDir returns the directory of the example cluster configuration,
+// testdata/nats-cluster at the repository's root.
+func ConfigDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testdata", "nats-cluster")
+}
+
+// Cluster is a running test cluster. Its methods fail the test on error.
+type Cluster struct {
+	t     testing.TB
+	mu    sync.Mutex
+	nodes []*node
+}
+
+type node struct {
+	name string
+	opts *server.Options // ports fixed after the first start
+	srv  *server.Server  // nil when stopped
+}
+
+// Start starts the nodes of the node-*.conf files of ConfigDir and waits
+// until the cluster has a JetStream meta leader. Every node is shut down
+// at the end of the test.
+func Start(t testing.TB) *Cluster {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(ConfigDir(), "node-*.conf"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("clustertest: want 3 node configs in %s, found %d (%v)", ConfigDir(), len(files), err)
+	}
+	slices.Sort(files)
+	c := &Cluster{t: t}
+	routePorts := map[int]int{} // port in the file -> free port
+	for _, f := range files {
+		opts, err := server.ProcessConfigFile(f)
+		if err != nil {
+			t.Fatalf("clustertest: %s: %v", f, err)
+		}
+		if opts.ServerName == "" || !opts.JetStream || !opts.SyncAlways || opts.Cluster.Name == "" {
+			t.Fatalf("clustertest: %s: want server_name, jetstream with sync_interval always and a cluster name", f)
+		}
+		routePorts[opts.Cluster.Port] = freePort(t)
+		opts.Port = freePort(t)
+		opts.Cluster.Port = routePorts[opts.Cluster.Port]
+		opts.StoreDir = filepath.Join(t.TempDir(), opts.ServerName)
+		opts.NoSigs, opts.NoLog = true, true
+		c.nodes = append(c.nodes, &node{name: opts.ServerName, opts: opts})
+	}
+	for _, n := range c.nodes {
+		for _, r := range n.opts.Routes {
+			port, _ := strconv.Atoi(r.Port())
+			free, ok := routePorts[port]
+			if !ok {
+				t.Fatalf("clustertest: node %s routes to %s, which is no node's cluster port", n.name, r)
+			}
+			r.Host = net.JoinHostPort(r.Hostname(), strconv.Itoa(free))
+		}
+	}
+	t.Cleanup(c.shutdown)
+	for i := range c.nodes {
+		c.Start(i)
+	}
+	c.waitMetaLeader()
+	return c
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("clustertest: find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Len is the number of nodes.
+func (c *Cluster) Len() int { return len(c.nodes) }
+
+// Name returns node i's server_name.
+func (c *Cluster) Name(i int) string { return c.nodes[i].name }
+
+// URL returns node i's client URL.
+func (c *Cluster) URL(i int) string {
+	return fmt.Sprintf("nats://127.0.0.1:%d", c.nodes[i].opts.Port)
+}
+
+// URLs returns every node's client URL, node i's first.
+func (c *Cluster) URLs(first int) []string {
+	urls := []string{c.URL(first)}
+	for i := range c.nodes {
+		if i != first {
+			urls = append(urls, c.URL(i))
+		}
+	}
+	return urls
+}
+
+// Start starts node i (again), on its ports and store directory.
+func (c *Cluster) Start(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.srv != nil {
+		c.t.Fatalf("clustertest: node %s is already running", n.name)
+	}
+	opts := n.opts.Clone()
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		c.t.Fatalf("clustertest: configure node %s: %v", n.name, err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		srv.Shutdown()
+		c.t.Fatalf("clustertest: node %s not ready after %s", n.name, readyTimeout)
+	}
+	n.srv = srv
+}
+
+// Stop shuts node i down (as on SIGTERM: its raft leaderships are handed
+// over first) and waits until it is down.
+func (c *Cluster) Stop(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.srv == nil {
+		return
+	}
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+	n.srv = nil
+}
+
+func (c *Cluster) shutdown() {
+	for i := range c.nodes {
+		c.Stop(i)
+	}
+}
+
+// Index returns the index of the node named name, or -1.
+func (c *Cluster) Index(name string) int {
+	return slices.IndexFunc(c.nodes, func(n *node) bool { return n.name == name })
+}
+
+// connect connects to the running nodes.
+func (c *Cluster) connect() (*nats.Conn, natsjs.JetStream) {
+	c.t.Helper()
+	var urls []string
+	c.mu.Lock()
+	for i, n := range c.nodes {
+		if n.srv != nil {
+			urls = append(urls, c.URL(i))
+		}
+	}
+	c.mu.Unlock()
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("clustertest"))
+	if err != nil {
+		c.t.Fatalf("clustertest: connect to %v: %v", urls, err)
+	}
+	js, err := natsjs.New(nc)
+	if err != nil {
+		nc.Close()
+		c.t.Fatalf("clustertest: jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// waitMetaLeader waits until the JetStream API answers (a meta leader is
+// elected).
+func (c *Cluster) waitMetaLeader() {
+	c.t.Helper()
+	nc, js := c.connect()
+	defer nc.Close()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("clustertest: no JetStream meta leader after %s: %v", readyTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// StreamLeader waits until the cluster has a meta leader (consumers are
+// created through it), stream has a leader and every replica on a running
+// node is current, and returns the leader's node index.
+func (c *Cluster) StreamLeader(stream string) int {
+	c.t.Helper()
+	c.waitMetaLeader()
+	nc, js := c.connect()
+	defer nc.Close()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := js.Stream(ctx, stream)
+		var info *natsjs.StreamInfo
+		if err == nil {
+			info, err = st.Info(ctx)
+		}
+		cancel()
+		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" && c.currentPeers(info.Cluster.Replicas)+1 >= c.running() {
+			if i := c.Index(info.Cluster.Leader); i >= 0 {
+				return i
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("clustertest: stream %s has no leader after %s (%v)", stream, readyTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// currentPeers counts the followers that are online and current.
+func (c *Cluster) currentPeers(peers []*natsjs.PeerInfo) int {
+	n := 0
+	for _, p := range peers {
+		if p.Current && !p.Offline {
+			n++
+		}
+	}
+	return n
+}
+
+// running counts the running nodes.
+func (c *Cluster) running() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, nd := range c.nodes {
+		if nd.srv != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Replicas returns the replicas of stream.
+func (c *Cluster) Replicas(stream string) int {
+	c.t.Helper()
+	nc, js := c.connect()
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		c.t.Fatalf("clustertest: stream %s: %v", stream, err)
+	}
+	return st.CachedInfo().Config.Replicas
+}
+
+// DeleteStream deletes stream (a test's own; the store never deletes).
+func (c *Cluster) DeleteStream(stream string) {
+	c.t.Helper()
+	nc, js := c.connect()
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	if err := js.DeleteStream(ctx, stream); err != nil {
+		c.t.Fatalf("clustertest: delete stream %s: %v", stream, err)
+	}
+}
+
+// Running reports whether node i runs.
+func (c *Cluster) Running(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].srv != nil
+}
+
+// StoreDir returns node i's store directory.
+func (c *Cluster) StoreDir(i int) string { return c.nodes[i].opts.StoreDir }
