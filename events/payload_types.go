@@ -94,5 +94,8 @@ func CommonPayloads() []PayloadType {
 		Declare[CardBlocked](),
 		Declare[Witnessed](),
 		Declare[WitnessesRequired](),
+		Declare[ScriptBound](),
+		Declare[ScriptStepChecked](),
+		Declare[Unscripted](),
 	}
 }

@@ -49,6 +49,20 @@ type report struct {
 	SignOffs               []reportSignOff  // one row per witness sign-off
 	Findings               []health.Finding // open at report time, about this ceremony, its cards or key sets
 	Cards                  []string         // each card presented, with its label and custodian
+	Script                 *reportScript    // the script the ceremony was started from, if any
+}
+
+// reportScript is the reviewed script a ceremony was bound to, and each of
+// its steps with the time it was checked off.
+type reportScript struct {
+	File, SHA256, Title, Unscripted string
+	Steps                           []reportStep
+}
+
+type reportStep struct {
+	N          int
+	Text, Time string
+	By         string
 }
 
 // reportSignOff is one witness's sign-off: who, in which role, when, what
@@ -154,6 +168,15 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 			r.Witnesses = append(r.Witnesses, w)
 			r.SignOffs = append(r.SignOffs, reportSignOff{Name: ev.Name, Role: ev.Role, Time: rec.Time.Format(time.RFC3339), UpTo: ev.UpTo,
 				How: how, Statement: ev.Statement, AfterEnd: rec.Time.After(last)})
+		case *events.ScriptBound:
+			r.Script = &reportScript{File: ev.File, SHA256: ev.SHA256, Title: ev.Title, Unscripted: ev.Unscripted}
+			for i, st := range ev.Steps {
+				r.Script.Steps = append(r.Script.Steps, reportStep{N: i + 1, Text: st, Time: "not checked off"})
+			}
+		case *events.ScriptStepChecked:
+			if r.Script != nil && ev.Step >= 1 && ev.Step <= len(r.Script.Steps) {
+				r.Script.Steps[ev.Step-1].Time, r.Script.Steps[ev.Step-1].By = rec.Time.Format(time.RFC3339), ev.By
+			}
 		case *events.CardPresented:
 			if !seenCard[ev.Serial] {
 				seenCard[ev.Serial] = true
@@ -232,6 +255,13 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 {{range .Facts}}<tr><th>{{.Name}}</th><td class="mono">{{.Value}}</td></tr>
 {{end}}
 </table>
+{{with .Script}}<h2>Script</h2>
+<table><tr><th>File</th><td>{{.File}}{{if .Title}}: {{.Title}}{{end}}</td></tr>
+<tr><th>SHA-256</th><td class="mono">{{.SHA256}}</td></tr>
+<tr><th>Not in the script</th><td>{{if eq .Unscripted "deviation"}}recorded as a deviation{{else}}refused{{end}}</td></tr></table>
+{{if .Steps}}<table><tr><th>#</th><th>Step read aloud</th><th>Checked off (UTC)</th><th>By</th></tr>
+{{range .Steps}}<tr><td>{{.N}}</td><td>{{.Text}}</td><td class="nw">{{.Time}}</td><td>{{.By}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 {{if .Cards}}<h2>Cards</h2>
 <ul>{{range .Cards}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Witness sign-offs</h2>
