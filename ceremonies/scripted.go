@@ -39,10 +39,10 @@ func ScriptedFrom(ps []events.Payload) *Scripted {
 }
 
 // StartEvents are the data events the start command records, for every
-// kind, right after a ceremony's first event: the script binding and an
-// unscripted operator.
+// kind, right after a ceremony's first event: the station, the script
+// binding and an unscripted operator.
 func StartEvents() []string {
-	return types(&events.ScriptBound{}, &events.Unscripted{})
+	return types(&events.StationDescribed{}, &events.ScriptBound{}, &events.Unscripted{})
 }
 
 // Deviates says whether the script records what it does not name as a

@@ -97,5 +97,6 @@ func CommonPayloads() []PayloadType {
 		Declare[ScriptBound](),
 		Declare[ScriptStepChecked](),
 		Declare[Unscripted](),
+		Declare[StationDescribed](),
 	}
 }

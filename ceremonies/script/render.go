@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/pgpwords"
 )
 
 // Render writes the script as the printable checklist the participants
@@ -20,6 +22,9 @@ func (s *Script) Render(w io.Writer) error {
 	rule := strings.Repeat("=", 72)
 	fmt.Fprintf(&b, "%s\n%s\n%s\n", rule, title, rule)
 	fmt.Fprintf(&b, "Script file:  %s\nSHA-256:      %s\n", s.File, s.SHA256)
+	if words, err := pgpwords.Hex(s.SHA256); err == nil {
+		fmt.Fprintf(&b, "Read aloud:   %s\n", words)
+	}
 	fmt.Fprintf(&b, "              (compare with 'ceremony script check' and the report of the ceremony)\n")
 	fmt.Fprintf(&b, "Kind:         %s\n", s.Kind)
 	if len(s.Params) > 0 {

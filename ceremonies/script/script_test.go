@@ -120,7 +120,7 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"Backup Key 2026", "SHA-256:      " + s.SHA256, "Kind:         backup-key-generate", "quorum=2-of-3",
+	for _, want := range []string{"Backup Key 2026", "SHA-256:      " + s.SHA256, "Read aloud:   ", "Kind:         backup-key-generate", "quorum=2-of-3",
 		"a card or person it does not name is REFUSED", "[ ] 1. Carol Custodian", "card FFFE00004001", "[ ] 2. Dan Custodian",
 		"Witnesses required", "auditor", "Wendy Witness", "Approvals needed", "security officer", "name: ________________",
 		"[ ] 1. Read the purpose of the ceremony aloud.", "[ ] 2. Check the seals of the HSM.", "time: ________  initials: ______",

@@ -79,7 +79,7 @@ func TestScriptedGenerate(t *testing.T) {
 		}
 	}
 	joined := strings.Join(s.storedTypes(t, "gen-s"), " ")
-	if !strings.Contains(joined, "backupkey.generate_started ceremony.script_bound") || strings.Count(joined, "ceremony.script_step_checked") != 2 || strings.Count(joined, "card.refused") != 1 {
+	if !strings.Contains(joined, "backupkey.generate_started ceremony.station ceremony.script_bound") || strings.Count(joined, "ceremony.script_step_checked") != 2 || strings.Count(joined, "card.refused") != 1 {
 		t.Fatalf("events: %s", joined)
 	}
 	_, ev := s.runCLI(t, "events", "gen-s", "--json")

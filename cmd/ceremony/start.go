@@ -133,7 +133,8 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		for _, p := range append(first[1:], bound...) {
+		after := append(first[1:], events.Payload(sf.describeStation(b.station)))
+		for _, p := range append(after, bound...) {
 			if err := inst.Record(ctx, events.SourceOperator, p); err != nil {
 				return err
 			}
