@@ -7,7 +7,8 @@ import "github.com/ceremony-hsm/ceremony/events"
 // a card declares them.
 func CardStepEvents() []string {
 	return types(&events.CardPresented{}, &events.CardRefused{}, &events.CardRemoved{},
-		&events.PINRetriesRead{}, &events.PINVerified{}, &events.PINRejected{}, &events.CardBlocked{}, &events.SerialConflict{})
+		&events.PINRetriesRead{}, &events.PINVerified{}, &events.PINRejected{}, &events.CardBlocked{}, &events.SerialConflict{},
+		&events.Unscripted{})
 }
 
 // RecoveryEvents are the data events a resume records: what was lost with
@@ -34,6 +35,7 @@ func CommonDeviations() map[string]string {
 		"step.timed_out": "timeout", "step.retried": "retry", "card.pin_rejected": "wrong PIN", "card.blocked": "blocked card",
 		"card.refused": "card refused", "card.serial_conflict": "two cards claim one serial", "ceremony.aborted": "aborted", "ceremony.failed": "failed",
 		"ceremony.secrets_lost": "secrets lost", "ceremony.resumed": "resumed",
+		"ceremony.unscripted": "not in the script",
 	}
 }
 

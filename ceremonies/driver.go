@@ -104,7 +104,9 @@ func (d *Driver) Loop(ctx context.Context, steps Steps) error {
 		}
 		phase := d.Inst.Phase()
 		var err error
-		if step, ok := steps[phase]; ok {
+		if d.Station.pendingScriptStep() && !engine.IsPaused(phase) {
+			err = d.checkOffScriptStep(ctx)
+		} else if step, ok := steps[phase]; ok {
 			err = step(ctx)
 		} else if engine.IsPaused(phase) {
 			err = d.Paused(ctx)

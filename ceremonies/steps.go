@@ -24,6 +24,7 @@ type Station struct {
 	Slots       Slots         // the PKCS#11 slot user cards stand for (Needs.Slots)
 	StepTimeout time.Duration // 0: DefaultStepTimeout
 	Witnesses   WitnessDesk   // nil: no sign-off can be taken at this station
+	Script      *Scripted     // nil: the ceremony was not started from a script
 }
 
 // Timeout is the deadline of an operator step.
@@ -155,6 +156,9 @@ func PresentCard(ctx context.Context, inst *engine.Instance, leases *engine.Leas
 	if err := inst.Record(ctx, events.SourceReader, &events.CardPresented{
 		Reader: st.Reader.Name(), ReaderClass: st.Reader.Class(), Serial: card.Serial(), Slot: n,
 	}); err != nil {
+		return nil, err
+	}
+	if err := checkScriptedCard(ctx, inst, st, card.Serial()); err != nil {
 		return nil, err
 	}
 	if err := leases.Acquire("card:"+card.Serial(), inst.ID()); err != nil {

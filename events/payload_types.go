@@ -95,5 +95,9 @@ func CommonPayloads() []PayloadType {
 		Declare[SerialConflict](),
 		Declare[Witnessed](),
 		Declare[WitnessesRequired](),
+		Declare[ScriptBound](),
+		Declare[ScriptStepChecked](),
+		Declare[Unscripted](),
+		Declare[StationDescribed](),
 	}
 }

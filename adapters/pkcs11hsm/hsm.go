@@ -162,6 +162,9 @@ func (h *HSM) login(src PINSource) error {
 // Name implements ceremonies.HSM: cfg.Name, or "pkcs11:token=<label>".
 func (h *HSM) Name() string { return h.name }
 
+// Module returns the path of the PKCS#11 module the token is in.
+func (h *HSM) Module() string { return h.mod.path }
+
 // Token returns the label and serial number of the token.
 func (h *HSM) Token() (label, serial string) { return h.label, h.serial }
 

@@ -20,7 +20,9 @@ import (
 )
 
 // List returns every ceremony kind, each a new value. Every kind takes a
-// witness's sign-off (ceremony.witnessed), also after its end.
+// witness's sign-off (ceremony.witnessed), also after its end, and a
+// script's step checked off; a kind with a Start accepts the events the
+// generic start command records after the first (ceremonies.StartEvents).
 func List() []ceremonies.Kind {
 	list := []ceremonies.Kind{
 		backupkey.Generate(),
@@ -35,7 +37,14 @@ func List() []ceremonies.Kind {
 		hsmbackup.Restore(),
 	}
 	for _, k := range list {
-		k.Definition.Annotations = append(k.Definition.Annotations, events.Witnessed{}.EventType())
+		d := k.Definition
+		d.Annotations = append(d.Annotations, events.Witnessed{}.EventType(), events.ScriptStepChecked{}.EventType())
+		if k.Start != nil && !d.IsTerminal(d.Initial) {
+			if d.Data == nil {
+				d.Data = map[string][]string{}
+			}
+			d.Data[d.Initial] = append(d.Data[d.Initial], ceremonies.StartEvents()...)
+		}
 	}
 	return list
 }

@@ -44,7 +44,7 @@ func TestAuditExportMutations(t *testing.T) {
 	_, keyOut := runIn(t, "audit", "key", "--key-file", key)
 	pub := strings.Fields(strings.Split(keyOut, "\n")[0])[2]
 	verify := func(d string) (int, string) { return runIn(t, "audit", "verify", d, "--public-key", pub) }
-	if code, out := verify(expA); code != exitOK || !strings.Contains(out, "OK: 67 events") {
+	if code, out := verify(expA); code != exitOK || !strings.Contains(out, "OK: 68 events") {
 		t.Fatalf("the untouched export does not verify: %d\n%s", code, out)
 	}
 	if code, out := runIn(t, "audit", "export", "--out", expA, "--data-dir", data, "--key-file", key); code == exitOK || !strings.Contains(out, "already holds an export") {
@@ -101,7 +101,7 @@ func TestAuditExportMutations(t *testing.T) {
 		{"a truncated file", func(d string) {
 			b := []byte(strings.Join(linesA, ""))
 			os.WriteFile(filepath.Join(d, export.JSONLFile), b[:len(b)-40], 0o644)
-		}, "events.jsonl line 67: "},
+		}, "events.jsonl line 68: "},
 		{"the last events cut off", func(d string) {
 			writeLines(d, linesA[:60])
 		}, "events.jsonl: ceremony " + gen + " has 60 events"},
@@ -138,7 +138,7 @@ func TestAuditExportMutations(t *testing.T) {
 	}
 	// Filters: one ceremony; a time range with nothing in it.
 	expC, expD := filepath.Join(dir, "c"), filepath.Join(dir, "d")
-	if code, out := runIn(t, "audit", "export", "--out", expC, "--ceremony", gen, "--kind", "backup-key-generate", "--data-dir", data, "--key-file", key); code != exitOK || !strings.Contains(out, "exported 67 events of 1 ceremonies") {
+	if code, out := runIn(t, "audit", "export", "--out", expC, "--ceremony", gen, "--kind", "backup-key-generate", "--data-dir", data, "--key-file", key); code != exitOK || !strings.Contains(out, "exported 68 events of 1 ceremonies") {
 		t.Fatalf("export of one ceremony: %d\n%s", code, out)
 	}
 	if code, out := runIn(t, "audit", "export", "--out", expD, "--from", "2099-01-01T00:00:00Z", "--data-dir", data, "--key-file", key); code != exitOK || !strings.Contains(out, "exported 0 events") {

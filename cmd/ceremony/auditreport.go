@@ -18,6 +18,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/health"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/ceremonies/pgpwords"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
 	"github.com/spf13/cobra"
@@ -46,9 +47,26 @@ type report struct {
 	Count                  int
 	Export                 []string // the signed export's files and key, when given
 	Generated, ToolVersion string
-	SignOffs               []reportSignOff  // one row per witness sign-off
-	Findings               []health.Finding // open at report time, about this ceremony, its cards or key sets
-	Cards                  []string         // each card presented, with its label and custodian
+	SignOffs               []reportSignOff          // one row per witness sign-off
+	Findings               []health.Finding         // open at report time, about this ceremony, its cards or key sets
+	Cards                  []string                 // each card presented, with its label and custodian
+	Script                 *reportScript            // the script the ceremony was started from, if any
+	Station                *events.StationDescribed // the station it started on, if recorded
+	Rehearsal              string                   // the marking on every page of a rehearsal, else empty
+	PageCSS                template.CSS             // the @page rule printing it in every page's margins
+}
+
+// reportScript is the reviewed script a ceremony was bound to, and each of
+// its steps with the time it was checked off.
+type reportScript struct {
+	File, SHA256, Title, Unscripted string
+	Steps                           []reportStep
+}
+
+type reportStep struct {
+	N          int
+	Text, Time string
+	By         string
 }
 
 // reportSignOff is one witness's sign-off: who, in which role, when, what
@@ -160,6 +178,19 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 			r.Witnesses = append(r.Witnesses, w)
 			r.SignOffs = append(r.SignOffs, reportSignOff{Name: ev.Name, Role: ev.Role, Time: rec.Time.Format(time.RFC3339), UpTo: ev.UpTo,
 				How: how, Statement: ev.Statement, AfterEnd: rec.Time.After(last)})
+		case *events.StationDescribed:
+			if r.Station == nil {
+				r.Station = ev
+			}
+		case *events.ScriptBound:
+			r.Script = &reportScript{File: ev.File, SHA256: ev.SHA256, Title: ev.Title, Unscripted: ev.Unscripted}
+			for i, st := range ev.Steps {
+				r.Script.Steps = append(r.Script.Steps, reportStep{N: i + 1, Text: st, Time: "not checked off"})
+			}
+		case *events.ScriptStepChecked:
+			if r.Script != nil && ev.Step >= 1 && ev.Step <= len(r.Script.Steps) {
+				r.Script.Steps[ev.Step-1].Time, r.Script.Steps[ev.Step-1].By = rec.Time.Format(time.RFC3339), ev.By
+			}
 		case *events.CardPresented:
 			if !seenCard[ev.Serial] {
 				seenCard[ev.Serial] = true
@@ -179,6 +210,17 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		}
 	}
 	sort.Strings(r.Operators)
+	if r.Station != nil && r.Station.Rehearsal() {
+		var what []string
+		if r.Station.SoftwareHSM {
+			what = append(what, "software HSM")
+		}
+		if r.Station.EmulatedCards {
+			what = append(what, "emulated cards")
+		}
+		r.Rehearsal = "REHEARSAL: " + strings.Join(what, " and ") + ", not production hardware"
+		r.PageCSS = pageMarking(r.Rehearsal, r.Rehearsal+": ceremony "+id)
+	}
 	r.Findings = findingsAbout(a.views.Findings(a.eng, time.Now()), id, recs)
 	if exportDir != "" {
 		b, err := os.ReadFile(filepath.Join(exportDir, export.ManifestFile))
@@ -215,7 +257,7 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 	return nil
 }
 
-var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"join": strings.Join}).Parse(`<!DOCTYPE html>
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{"join": strings.Join, "words": hashWords}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Ceremony report {{.ID}}</title>
 <style>
 body{font-family:sans-serif;font-size:11pt;margin:2em}
@@ -226,9 +268,19 @@ tr.dev{background:#fde2e2}
 .mono{font-family:monospace;word-break:break-all} .nw{white-space:nowrap}
 table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 @media print{tr{break-inside:avoid}}
+{{if .Rehearsal}}{{.PageCSS}}
+.mark{font-weight:bold;color:#b00;text-align:center}
+@media print{.mark{display:none}}{{end}}
+.words{font-size:8pt;font-style:italic}
 </style></head><body>
+{{if .Rehearsal}}<div class="mark">{{.Rehearsal}}</div>{{end}}
 <h1>Key ceremony report: {{.ID}}</h1>
 <table>
+{{with .Station}}<tr><th>HSM</th><td>{{if .HSM}}{{.HSM}}{{else}}none (this kind uses no HSM){{end}}</td></tr>
+{{range .Readers}}<tr><th>Reader</th><td>{{.Name}} (class: {{.Class}})</td></tr>{{end}}
+<tr><th>Cards</th><td>{{if .EmulatedCards}}EMULATED: {{end}}{{.Cards}}</td></tr>
+{{else}}<tr><th>Station</th><td>not recorded (the ceremony began before stations were recorded)</td></tr>{{end}}
+{{if .Rehearsal}}<tr><th>Rehearsal</th><td><b>{{.Rehearsal}}</b></td></tr>{{end}}
 <tr><th>Ceremony kind</th><td>{{.Kind}}</td></tr>
 <tr><th>Outcome</th><td>{{.Phase}}</td></tr>
 <tr><th>Started</th><td>{{.Started}}</td></tr>
@@ -238,11 +290,18 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 {{range .Facts}}<tr><th>{{.Name}}</th><td class="mono">{{.Value}}</td></tr>
 {{end}}
 </table>
+{{with .Script}}<h2>Script</h2>
+<table><tr><th>File</th><td>{{.File}}{{if .Title}}: {{.Title}}{{end}}</td></tr>
+<tr><th>SHA-256</th><td class="mono">{{.SHA256}}<br><span class="words">{{words .SHA256}}</span></td></tr>
+<tr><th>Not in the script</th><td>{{if eq .Unscripted "deviation"}}recorded as a deviation{{else}}refused{{end}}</td></tr></table>
+{{if .Steps}}<table><tr><th>#</th><th>Step read aloud</th><th>Checked off (UTC)</th><th>By</th></tr>
+{{range .Steps}}<tr><td>{{.N}}</td><td>{{.Text}}</td><td class="nw">{{.Time}}</td><td>{{.By}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 {{if .Cards}}<h2>Cards</h2>
 <ul>{{range .Cards}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Witness sign-offs</h2>
 {{if .SignOffs}}<table><tr><th>Witness</th><th>Role</th><th>Time (UTC)</th><th>Signed (hash of the last event seen)</th><th>How</th></tr>
-{{range .SignOffs}}<tr><td>{{.Name}}</td><td>{{.Role}}</td><td class="nw">{{.Time}}{{if .AfterEnd}}<br>(after the end){{end}}</td><td class="mono">{{.UpTo}}</td><td>{{.How}}</td></tr>
+{{range .SignOffs}}<tr><td>{{.Name}}</td><td>{{.Role}}</td><td class="nw">{{.Time}}{{if .AfterEnd}}<br>(after the end){{end}}</td><td class="mono">{{.UpTo}}<br><span class="words">{{words .UpTo}}</span></td><td>{{.How}}</td></tr>
 {{end}}</table>{{else}}<p>No witness sign-off recorded.</p>{{end}}
 <h2>Deviations</h2>
 {{if .Deviations}}<ul>{{range .Deviations}}<li>{{.}}</li>{{end}}</ul>{{else}}<p>None: no timeout, wrong PIN, refusal, retry or abort.</p>{{end}}
@@ -256,8 +315,8 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 {{end}}</table>
 <h2>Event log</h2>
 <table>
-<tr><th>First event hash</th><td class="mono">{{.FirstHash}}</td></tr>
-<tr><th>Last event hash</th><td class="mono">{{.LastHash}}</td></tr>
+<tr><th>First event hash</th><td class="mono">{{.FirstHash}}<br><span class="words">{{words .FirstHash}}</span></td></tr>
+<tr><th>Last event hash</th><td class="mono">{{.LastHash}}<br><span class="words">{{words .LastHash}}</span></td></tr>
 {{range .Export}}<tr><th>Signed export</th><td class="mono">{{.}}</td></tr>{{end}}
 </table>
 <p>Verify with <span class="mono">ceremony audit verify-store</span> and an export's manifest
@@ -271,6 +330,33 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 </table>
 </body></html>
 `))
+
+// pageMarking is an @page rule printing top and bottom in the margin of
+// every page (CSS Paged Media margin boxes).
+func pageMarking(top, bottom string) template.CSS {
+	box := func(where, text string) string {
+		var b strings.Builder
+		for _, r := range text {
+			if r < 0x20 || r == '"' || r == '\\' || r > 0x7e {
+				fmt.Fprintf(&b, "\\%x ", r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+		return fmt.Sprintf("@%s{content:\"%s\";font:bold 9pt sans-serif;color:#b00}", where, b.String())
+	}
+	return template.CSS("@page{margin:16mm 12mm;" + box("top-center", top) + box("bottom-center", bottom) + "}")
+}
+
+// hashWords spells a hex hash in the PGP word list, for reading aloud;
+// what is not hex is left out.
+func hashWords(h string) string {
+	w, err := pgpwords.Hex(h)
+	if err != nil {
+		return ""
+	}
+	return "PGP words: " + w
+}
 
 // fullDetails is details without shortening: a deviation's reason is
 // printed whole.

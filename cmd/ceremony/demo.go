@@ -133,6 +133,9 @@ added to that store, next to what it holds.`,
 		if err != nil {
 			return err
 		}
+		if err := inst.Record(ctx, events.SourceOperator, (&stationFlags{cardsDir: box.dir}).describeStation(station)); err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "Ceremony %s started.\n", id)
 		runner := &backupkey.Runner{Env: ceremonies.Env{Engine: a.eng, Inventory: a.views.Inventory, Station: station, Rand: rand.Reader, Say: sayTo(out)}}
 		if err := runner.Run(ctx, inst); err != nil {

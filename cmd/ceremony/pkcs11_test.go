@@ -24,6 +24,17 @@ func TestDemoIntoSoftHSM(t *testing.T) {
 	if !strings.Contains(out1.String(), "HSM pkcs11:token="+tk.Label) || !strings.Contains(out1.String(), "hsm.key_loaded") {
 		t.Fatalf("demo output:\n%s", out1.String())
 	}
+	// The station names the module, the token's label and serial, and
+	// marks SoftHSM as a software HSM (issue 14, item 7).
+	var ev bytes.Buffer
+	id := strings.Fields(strings.SplitAfter(out1.String(), "Ceremony ")[1])[0]
+	run(context.Background(), []string{"events", id, "--json", "--data-dir", filepath.Join(dir1, "data")}, strings.NewReader(""), &ev, &ev)
+	serial := tokenSerial(t, tk)
+	for _, want := range []string{`"type":"ceremony.station"`, "PKCS#11 module ", "libsofthsm2.so, token", `token \"` + tk.Label + `\", serial ` + serial, `"software_hsm":true`} {
+		if !strings.Contains(ev.String(), want) {
+			t.Errorf("the events lack %s:\n%s", want, ev.String())
+		}
+	}
 	code := run(context.Background(), append([]string{"demo", "--dir", dir2}, hsmArgs...), strings.NewReader(""), &out2, &out2)
 	if code != exitNotDone || !strings.Contains(out2.String(), "different Backup Key") || !strings.Contains(out2.String(), "hsm.load_failed") {
 		t.Fatalf("a second key into the same token: exit %d\n%s", code, out2.String())
@@ -31,6 +42,15 @@ func TestDemoIntoSoftHSM(t *testing.T) {
 	secrets := cardSecrets(t, filepath.Join(dir1, "cards"), map[string]string{"card1": demoPINs[0], "card2": demoPINs[1], "card3": demoPINs[2]})
 	secrets["token PIN"] = []byte(tk.PIN)
 	scan(t, secrets, filepath.Join(dir1, "data"), map[string][]byte{"first demo": out1.Bytes(), "second demo": out2.Bytes()})
+}
+
+// tokenSerial is the serial number SoftHSM gave the token.
+func tokenSerial(t *testing.T, tk *softhsmtest.Token) string {
+	t.Helper()
+	h := openToken(t, tk)
+	defer h.Close()
+	_, serial := h.Token()
+	return serial
 }
 
 func TestPKCS11FlagsAreChecked(t *testing.T) {

@@ -184,7 +184,7 @@ test (testdata/crash-matrix) is made with this command.`,
 				}
 			}
 		}
-		b := &bench{station: station, hand: hand, app: &app{eng: eng, views: views}, credential: credential}
+		b := &bench{station: station, hand: hand, app: &app{store: st, eng: eng, views: views}, credential: credential}
 		credential = nil // the runner wipes it
 		return b.runKind(ctx, k, inst, *resume, out)
 	}

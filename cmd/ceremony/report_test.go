@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/pgpwords"
 )
 
 // TestReportRendersInChromium writes the printable report of a ceremony,
@@ -86,6 +89,36 @@ func TestReportRendersInChromium(t *testing.T) {
 	if dev := between(flat, "Deviations", "Health findings"); dev == "" || strings.Contains(dev, "...") {
 		t.Errorf("the deviations are missing or cut short: %q", dev)
 	}
+	// The station (issue 14, item 7): the software HSM, the reader and its
+	// class, emulated cards, and the rehearsal marked on every page.
+	for _, want := range []string{"software HSM: rehearsal (software-hsm, in memory)", "Emulated cyberJack e-com 00 (class: host-pinpad)",
+		"EMULATED: emulated cards (images in " + filepath.Join(dir, "cards") + "), in an emulated reader", "PGP words: "} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("the PDF lacks %q", want)
+		}
+	}
+	pages := strings.Split(strings.TrimRight(string(text), "\f"), "\f")
+	if len(pages) < 2 {
+		t.Errorf("the report has %d page(s); the marking check needs several", len(pages))
+	}
+	for i, page := range pages {
+		if n := strings.Count(strings.Join(strings.Fields(page), " "), "REHEARSAL: software HSM and emulated cards, not production hardware"); n < 2 {
+			t.Errorf("page %d carries the rehearsal marking %d times, want a header and a footer", i+1, n)
+		}
+	}
+	// The last event hash read aloud: its PGP words are on the page.
+	_, js := runIn(t, "events", id, "--json", "--data-dir", data)
+	lines := strings.Split(strings.TrimSpace(js), "\n")
+	var last struct {
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Hash == "" {
+		t.Fatalf("the last event: %v %q", err, lines[len(lines)-1])
+	}
+	w, err := pgpwords.Hex(last.Hash)
+	if err != nil || !strings.Contains(flat, "PGP words: "+strings.Join(strings.Fields(w)[:4], " ")) || !strings.Contains(string(htmlBytesOf(t, html)), w) {
+		t.Errorf("the report lacks the last hash %s as PGP words %q (%v)", last.Hash, w, err)
+	}
 	// Page 1 as a PNG for a person to look at (go test -artifacts keeps it).
 	png := filepath.Join(t.ArtifactDir(), "report-page1")
 	if b, err := exec.Command("pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", pdf, png).CombinedOutput(); err != nil {
@@ -101,6 +134,15 @@ func TestReportRendersInChromium(t *testing.T) {
 	secrets := cardSecrets(t, filepath.Join(dir, "cards"), map[string]string{"card1": demoPINs[0], "card2": demoPINs[1], "card3": demoPINs[2]})
 	htmlBytes, _ := os.ReadFile(html)
 	scan(t, secrets, filepath.Join(dir, "data"), map[string][]byte{"report.html": htmlBytes, "report.pdf text": text})
+}
+
+func htmlBytesOf(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // between returns the text of s from the first from to the next to.

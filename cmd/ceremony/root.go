@@ -99,7 +99,7 @@ func newRoot() (*cobra.Command, *runState) {
 	}
 	add(groupCeremonies, newDemoCmd())
 	addStartCmds(root, groupCeremonies)
-	add(groupCeremonies, newResumeCmd(), newAbortCmd(), newWitnessCmd(), newHSMCmd())
+	add(groupCeremonies, newResumeCmd(), newAbortCmd(), newWitnessCmd(), newHSMCmd(), newScriptCmd())
 	add(groupCeremonies, newServeCmd())
 	add(groupInspect, newListCmd(), newShowCmd(), newEventsCmd(), newCardsCmd(), newHealthCmd(), newAuditCmd())
 	add(groupCards, newEmulatedCardsCmd(), newReadersCmd(), newCardEmulatorCmd(), newRehearseCmd())

@@ -74,11 +74,19 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 		values[p.Name] = func() string { return *v }
 	}
 	id := fs.String("id", "", fmt.Sprintf("ceremony id (default: %s-<random>)", s.IDPrefix))
+	scriptFile := fs.String("script", "", "start from a reviewed ceremony script (see 'ceremony script'): its parameters, cards and people; its SHA-256 is recorded")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()
 		params := ceremonies.Params{}
 		for name, v := range values {
 			params[name] = v()
+		}
+		var scripted *scriptStart
+		if *scriptFile != "" {
+			var err error
+			if scripted, params, err = startScript(cmd, k, *scriptFile); err != nil {
+				return err
+			}
 		}
 		if s.Check != nil {
 			if err := usageOf(s.Check(params)); err != nil {
@@ -90,6 +98,13 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 		}
 		if *id == "" {
 			*id = s.IDPrefix + "-" + engine.RandomID()[:8]
+		}
+		var bound []events.Payload
+		if scripted != nil {
+			var err error
+			if bound, err = scripted.events(sf.operator); err != nil {
+				return err
+			}
 		}
 		b, err := sf.openBench(ctx, k.Needs, credentialRequired, in, out)
 		if err != nil {
@@ -119,7 +134,8 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		for _, p := range first[1:] {
+		after := append(first[1:], events.Payload(sf.describeStation(b.station)))
+		for _, p := range append(after, bound...) {
 			if err := inst.Record(ctx, events.SourceOperator, p); err != nil {
 				return err
 			}

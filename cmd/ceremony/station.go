@@ -177,6 +177,11 @@ func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, ru
 // runKind builds the kind's runner on the bench and drives inst to its
 // end.
 func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Instance, resumed bool, out io.Writer) error {
+	script, err := scriptOf(ctx, b.app, inst.ID())
+	if err != nil {
+		return err
+	}
+	b.station.Script = script
 	runner, err := k.NewRunner(ceremonies.Env{
 		Engine: b.app.eng, Inventory: b.app.views.Inventory, Station: b.station, Rand: rand.Reader,
 		Say: sayTo(out), Resumed: resumed, Credential: b.credential, Operator: b.operator,
