@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/account"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/custody"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
@@ -33,6 +34,7 @@ func List() []ceremonies.Kind {
 		usercard.Activate(),
 		hsmbackup.Backup(),
 		hsmbackup.Restore(),
+		account.AccountChange(),
 	}
 	for _, k := range list {
 		k.Definition.Annotations = append(k.Definition.Annotations, events.Witnessed{}.EventType())
