@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -321,6 +322,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	}
 	saveScreenshot(t, shot)
 
+	cs.streamResumes(t, id, stored)
 	exportTar := cs.auditorExportVerifies(t)
 	pages["export tar"] = exportTar
 	cs.refusals(t, id)
@@ -354,7 +356,7 @@ func changedJS(p padState) string {
 
 func screenshot(t *testing.T, ctx context.Context) []byte {
 	t.Helper()
-	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -402,6 +404,40 @@ func (cs *consoleSite) apiEvents(t *testing.T, id string) []web.Event {
 		t.Fatalf("events of %s: %d %v", id, resp.StatusCode, err)
 	}
 	return evs
+}
+
+// streamResumes: a stream opened with Last-Event-ID N sends the events
+// after stream sequence N, in order, each with its sequence as id.
+func (cs *consoleSite) streamResumes(t *testing.T, id string, stored []web.Event) {
+	t.Helper()
+	if len(stored) < 4 {
+		t.Fatalf("%d events: too few to resume in the middle", len(stored))
+	}
+	from := len(stored) - 3
+	cl, _ := cs.login(t, "alan")
+	req, _ := http.NewRequest("GET", cs.url+"api/v1/ceremonies/"+id+"/stream", nil)
+	req.Header.Set("Last-Event-ID", fmt.Sprint(stored[from].Seq))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	resp, err := cl.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	var ids []string
+	for len(ids) < 2 && sc.Scan() {
+		if after, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+			ids = append(ids, after)
+		}
+	}
+	want := []string{fmt.Sprint(stored[from+1].Seq), fmt.Sprint(stored[from+2].Seq)}
+	if strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Fatalf("the stream resumed after %d with ids %v, want %v", stored[from].Seq, ids, want)
+	}
 }
 
 // auditorExportVerifies downloads the signed export as the auditor and
