@@ -92,4 +92,3 @@ func TestLoginLockExpires(t *testing.T) {
 		t.Fatalf("after the lock: %d, want 200", c)
 	}
 }
-
