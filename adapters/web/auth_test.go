@@ -92,3 +92,11 @@ func TestLoginLockExpires(t *testing.T) {
 		t.Fatalf("after the lock: %d, want 200", c)
 	}
 }
+
+func TestPlainHTTPOnLoopbackOnly(t *testing.T) {
+	for addr, ok := range map[string]bool{"127.0.0.1:8080": true, "[::1]:8080": true, "0.0.0.0:8080": false, "192.168.1.5:80": false, "localhost:80": false, "nonsense": false} {
+		if err := CheckPlainHTTP(addr); (err == nil) != ok {
+			t.Errorf("plain HTTP on %s: %v", addr, err)
+		}
+	}
+}

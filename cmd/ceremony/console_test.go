@@ -499,9 +499,27 @@ func (cs *consoleSite) refusals(t *testing.T, id string) {
 	if code, _ := cs.apiCall(t, adm, "GET", "/api/v1/ceremonies", admCSRF, nil); code != 403 {
 		t.Errorf("an admin reading ceremonies: %d, want 403 (admins manage accounts only)", code)
 	}
-	op, _ := cs.login(t, "olga")
+	op, opCSRF := cs.login(t, "olga")
 	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies/"+id+"/abort", "", map[string]string{"reason": "x"}); code != 403 || out["code"] != "csrf" {
 		t.Errorf("a POST without the CSRF token: %d %v", code, out["_raw"])
+	}
+	// A bad parameter gets the kind's own message; an abort names the account.
+	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "backup-key-generate", "params": map[string]string{"quorum": "4-of-3"}}); code != 400 || !strings.Contains(out["message"].(string), "4-of-3") {
+		t.Errorf("a bad quorum: %d %v", code, out["_raw"])
+	}
+	code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "backup-key-generate"})
+	if code != 201 {
+		t.Fatalf("start: %d %v", code, out["_raw"])
+	}
+	second := out["id"].(string)
+	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies/"+second+"/abort", opCSRF, map[string]string{"reason": "rehearsal over"}); code != 200 {
+		t.Fatalf("abort: %d %v", code, out["_raw"])
+	}
+	if ev := cs.eventsOf(t, second); !strings.Contains(ev, `"reason":"rehearsal over","by":"olga"`) {
+		t.Errorf("the abort does not name the account:\n%s", ev)
+	}
+	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies/"+second+"/abort", opCSRF, map[string]string{"reason": "again"}); code != 409 {
+		t.Errorf("a second abort: %d %v, want 409", code, out["_raw"])
 	}
 	// A disabled account: its session ends, and it cannot log in.
 	dave, daveCSRF := cs.login(t, "dave")
