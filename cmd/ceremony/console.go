@@ -342,6 +342,10 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 	go func() {
 		defer cancel()
 		err := runner.Run(rctx, inst)
+		// The run's emulated cards go back on the bench for the next run.
+		if reader.Card() != nil {
+			reader.Remove()
+		}
 		if err != nil {
 			c.log.Printf("console: ceremony %s stopped in phase %s: %v", id, inst.Phase(), err)
 			pad.End("Stopped", inst.Phase())

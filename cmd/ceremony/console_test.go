@@ -207,7 +207,7 @@ const padJS = `({line1: document.getElementById("line1").textContent, line2: doc
   waiting: document.getElementById("pad").dataset.waiting || "", inReader: document.getElementById("in-reader").textContent,
   phase: document.getElementById("status").dataset.phase || "", ended: document.getElementById("pad").dataset.ended || ""})`
 
-// TestConsoleInTheBrowser: an operator runs a 2-of-3 generate on
+// TestConsoleInTheBrowser: an operator runs a 2-of-3 generate, then a load, on
 // emulated cards only through the page, typing the PINs in the web PIN
 // pad; an auditor in a second browser context watches the steps arrive
 // without reloading; a witness signs off from a third; the auditor's
@@ -239,45 +239,11 @@ func TestConsoleInTheBrowser(t *testing.T) {
 
 	pins := map[string]string{"card1": rehearsalPINs[0], "card2": rehearsalPINs[1], "card3": rehearsalPINs[2]}
 	var shot []byte
-	var auditorCounts []int
-	prev := padState{}
-	for step := 0; ; step++ {
-		if step > 200 {
-			t.Fatalf("the generate did not end after 200 steps; last display %+v", prev)
+	auditorCounts := driveThroughPage(t, op, aud, pins, func() {
+		if shot == nil {
+			shot = screenshot(t, op)
 		}
-		st := eval[padState](t, op, padJS)
-		if st.Phase == "completed" {
-			break
-		}
-		if st == prev || (st.Waiting == "" && st.Line1 != "Remove card") {
-			do(t, op, "wait for the pad", until(changedJS(st)))
-			continue
-		}
-		prev = st
-		switch {
-		case st.Waiting == "pin":
-			if shot == nil {
-				shot = screenshot(t, op)
-			}
-			do(t, op, "type the PIN", chromedp.WaitVisible("#pin"), chromedp.SendKeys("#pin", pins[st.InReader]), chromedp.Click("#send-pin"))
-		case strings.HasPrefix(st.Line1, "Insert ") && st.Waiting == "confirm":
-			var n int
-			fmt.Sscanf(st.Line1, "Insert %d. card", &n)
-			want := fmt.Sprintf("card%d", n)
-			if st.InReader != want {
-				do(t, op, "insert "+want, chromedp.Click("#insert-"+want), until(`document.getElementById("in-reader").textContent === "`+want+`"`))
-			}
-			do(t, op, "OK", chromedp.Click("#ok"))
-		case st.Line1 == "Remove card" && st.InReader != "none":
-			do(t, op, "pull", chromedp.Click("#pull"))
-		case st.Waiting == "confirm":
-			do(t, op, "OK", chromedp.Click("#ok"))
-		}
-		// The display moves on before the next action.
-		do(t, op, "the display moves on", until(fmt.Sprintf(`((s) => s.line1 !== %q || s.line2 !== %q || s.waiting !== %q || s.phase !== %q)(%s)`,
-			st.Line1, st.Line2, st.Waiting, st.Phase, padJS)))
-		auditorCounts = append(auditorCounts, eval[int](t, aud, `document.querySelectorAll("#events tbody tr").length`))
-	}
+	})
 	// The auditor's page got every event without a reload.
 	stored := cs.apiEvents(t, id)
 	do(t, aud, "the auditor sees the end", until(fmt.Sprintf(`document.querySelectorAll("#events tbody tr").length >= %d`, len(stored))))
@@ -313,6 +279,21 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Fatalf("the events do not name the accounts that acted:\n%s", ev)
 	}
 
+	// Then a load of that key set, also only through the page.
+	do(t, op, "start a load", chromedp.Navigate(cs.url), chromedp.WaitVisible("#param-quorum"))
+	eval[bool](t, op, `(() => { const k = document.getElementById("kind"); k.value = "backup-key-load"; k.dispatchEvent(new Event("change")); return true })()`)
+	do(t, op, "start it", chromedp.WaitVisible("#param-key-set"), chromedp.Click("#start"), chromedp.WaitVisible("#pad"))
+	loc, err = chromedp.Run(op, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := loc[strings.LastIndex(loc, "/")+1:]
+	do(t, aud, "the auditor opens the load", chromedp.Navigate(cs.url+"ceremonies/"+load), chromedp.WaitVisible("#events tbody tr"))
+	driveThroughPage(t, op, aud, pins, func() {})
+	if ev := cs.eventsOf(t, load); !strings.Contains(ev, "hsm.key_loaded") || !strings.Contains(ev, `"operator":"olga"`) {
+		t.Fatalf("the load through the page:\n%s", ev)
+	}
+
 	pages := map[string][]byte{}
 	for name, ctx := range map[string]context.Context{"operator": op, "auditor": aud, "witness": wit} {
 		pages["page of "+name] = []byte(eval[string](t, ctx, `document.documentElement.outerHTML`))
@@ -337,6 +318,53 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	}
 	pages["serve log"] = []byte(cs.srv.output())
 	scan(t, secrets, cs.dataDir, pages)
+}
+
+// driveThroughPage plays the operator on the live view until the
+// ceremony completes: OK at each question, the asked card inserted from
+// the emulated reader, its PIN typed in the web PIN pad, the card pulled
+// when asked. atPIN runs at each PIN prompt. It returns the auditor's
+// event count after each action.
+func driveThroughPage(t *testing.T, op, aud context.Context, pins map[string]string, atPIN func()) []int {
+	t.Helper()
+	var auditorCounts []int
+	prev := padState{}
+	for step := 0; ; step++ {
+		if step > 200 {
+			t.Fatalf("the ceremony did not end after 200 steps; last display %+v", prev)
+		}
+		st := eval[padState](t, op, padJS)
+		if st.Phase == "completed" {
+			break
+		}
+		if st == prev || (st.Waiting == "" && st.Line1 != "Remove card") {
+			do(t, op, "wait for the pad", until(changedJS(st)))
+			continue
+		}
+		prev = st
+		switch {
+		case st.Waiting == "pin":
+			atPIN()
+			do(t, op, "type the PIN", chromedp.WaitVisible("#pin"), chromedp.SendKeys("#pin", pins[st.InReader]), chromedp.Click("#send-pin"))
+		case strings.HasPrefix(st.Line1, "Insert ") && st.Waiting == "confirm":
+			var n int
+			fmt.Sscanf(st.Line1, "Insert %d. card", &n)
+			want := fmt.Sprintf("card%d", n)
+			if st.InReader != want {
+				do(t, op, "insert "+want, chromedp.Click("#insert-"+want), until(`document.getElementById("in-reader").textContent === "`+want+`"`))
+			}
+			do(t, op, "OK", chromedp.Click("#ok"))
+		case st.Line1 == "Remove card" && st.InReader != "none":
+			do(t, op, "pull", chromedp.Click("#pull"))
+		case st.Waiting == "confirm":
+			do(t, op, "OK", chromedp.Click("#ok"))
+		}
+		// The display moves on before the next action.
+		do(t, op, "the display moves on", until(fmt.Sprintf(`((s) => s.line1 !== %q || s.line2 !== %q || s.waiting !== %q || s.phase !== %q)(%s)`,
+			st.Line1, st.Line2, st.Waiting, st.Phase, padJS)))
+		auditorCounts = append(auditorCounts, eval[int](t, aud, `document.querySelectorAll("#events tbody tr").length`))
+	}
+	return auditorCounts
 }
 
 // until waits for a JavaScript predicate (polled on DOM changes).
