@@ -3,7 +3,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: demo test bench fuzz
+.PHONY: demo test bench fuzz screenshot
 
 demo:
 	bash .ci/deps.sh build
@@ -25,3 +25,9 @@ bench:
 
 fuzz:
 	FUZZTIME=60s bash .ci/fuzz.sh
+
+# The README's screenshot of the console's live ceremony view, taken by
+# the browser test (headless Chromium) at the first PIN prompt.
+screenshot:
+	bash .ci/deps.sh test
+	UPDATE_SCREENSHOT=1 $(GO) test -count=1 -run TestConsoleInTheBrowser ./cmd/ceremony/

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/account"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/custody"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
@@ -35,6 +36,7 @@ func List() []ceremonies.Kind {
 		usercard.Activate(),
 		hsmbackup.Backup(),
 		hsmbackup.Restore(),
+		account.AccountChange(),
 	}
 	for _, k := range list {
 		d := k.Definition

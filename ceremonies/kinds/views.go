@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies/account"
 	"github.com/ceremony-hsm/ceremony/ceremonies/health"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/engine"
@@ -16,6 +17,7 @@ import (
 type Views struct {
 	Inventory *inventory.Inventory
 	Health    *health.Tracker
+	Accounts  *account.Registry // the console's accounts and roles
 
 	projectors map[string]func(*inventory.Inventory, events.Envelope, events.Payload)
 
@@ -29,6 +31,7 @@ func NewViews() *Views {
 	v := &Views{
 		Inventory:  inventory.New(),
 		Health:     health.NewTracker(list),
+		Accounts:   account.NewRegistry(),
 		projectors: map[string]func(*inventory.Inventory, events.Envelope, events.Payload){},
 		seen:       map[uint64]bool{},
 	}
@@ -59,6 +62,7 @@ func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 		project(v.Inventory, env, p)
 	}
 	v.Health.Apply(env, p)
+	v.Accounts.Apply(env, p)
 }
 
 // Findings returns the open health findings of eng's ceremonies at now.

@@ -29,22 +29,32 @@ other command given that data directory reads the service file and
 connects as a client with that seed; the server lets that user use the
 event store's subjects and nothing else. On SIGTERM or SIGINT the
 service removes the service file and shuts the server down in order.
-It logs to stderr; dist/ceremony.service is a systemd unit for it.`,
+It logs to stderr; dist/ceremony.service is a systemd unit for it.
+
+With --http the service also serves the web console over HTTPS (a
+certificate given with --tls-cert and --tls-key, or a self-signed one
+made in the data directory on first start, whose SHA-256 fingerprint it
+prints): accounts made with 'ceremony account add' log in; operators run
+rehearsal ceremonies on emulated cards from the page, witnesses sign
+off, auditors watch, report and export. The JSON API is under /api/v1/.`,
 		Example: `  ceremony serve --data-dir /var/lib/ceremony
-  ceremony serve --data-dir ceremony-data --listen 127.0.0.1:4250`,
+  ceremony serve --data-dir ceremony-data --listen 127.0.0.1:4250
+  ceremony serve --data-dir ceremony-data --http`,
 		Args: noArgs,
 	}
 	c := &common{flags: cmd.Flags()}
 	cmd.Flags().StringVar(&c.dataDir, "data-dir", "", "event store directory (default $"+dataDirEnv+", else ./"+defaultDataDir+")")
 	syncFlag(cmd.Flags(), &c.sync)
 	listen := cmd.Flags().String("listen", "127.0.0.1:0", "loopback address and port for the clients (port 0: any free port; the service file names it)")
+	var cf consoleFlags
+	cf.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return runServe(cmd.Context(), c, *listen, cmd.ErrOrStderr())
+		return runServe(cmd.Context(), c, *listen, cf, cmd.ErrOrStderr())
 	}
 	return cmd
 }
 
-func runServe(ctx context.Context, c *common, listen string, log io.Writer) error {
+func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, log io.Writer) error {
 	cfg, _, err := c.storeConfig(log)
 	if err != nil {
 		return err
@@ -82,7 +92,15 @@ func runServe(ctx context.Context, c *common, listen string, log io.Writer) erro
 	fmt.Fprintf(log, "serve: event store %s (stream %s, sync %s) on %s, pid %d; clients find it through %s\n",
 		c.dataDir, st.StreamName(), st.Sync(), svc.URL, svc.PID, servicePath(c.dataDir))
 
+	stopConsole := func() {}
+	if cf.addr != "" {
+		if stopConsole, err = startConsole(ctx, st, c.dataDir, cf, log); err != nil {
+			return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
+		}
+	}
+
 	<-ctx.Done()
+	stopConsole()
 	fmt.Fprintln(log, "serve: stopping: removing the service file, then shutting the server down")
 	rerr := os.Remove(servicePath(c.dataDir))
 	if rerr != nil {

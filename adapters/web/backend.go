@@ -1,0 +1,138 @@
+// Package web is the operator and auditor console of 'ceremony serve':
+// HTTPS, accounts with roles, sessions with CSRF protection, the JSON API
+// under /api/v1/ (documented in openapi.json), server-sent events fed from
+// the event stream, and server-rendered pages that call that API.
+//
+// The package knows no engine and no kind (ARCHITECTURE.md, "Layers and
+// dependency rules"): cmd/ceremony gives it a Backend.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+)
+
+// Actor is an authenticated account: every action the console records
+// carries it.
+type Actor struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// Ceremony is one line of the ceremony list.
+type Ceremony struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Phase     string    `json:"phase"`
+	Started   time.Time `json:"started"`
+	Updated   time.Time `json:"updated"`
+	Events    int       `json:"events"`
+	OpenStep  string    `json:"open_step,omitempty"`
+	Deadline  time.Time `json:"deadline,omitzero"`
+	Ended     bool      `json:"ended"`
+	Live      bool      `json:"live"`      // run by this console now
+	Rehearsal bool      `json:"rehearsal"` // on emulated cards and an in-memory HSM
+}
+
+// Row is one fact of a ceremony's summary.
+type Row struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Detail is one ceremony with its facts and, when the console runs it,
+// its PIN pad and emulated station.
+type Detail struct {
+	Ceremony
+	Facts   []Row    `json:"facts"`
+	Pad     *PadView `json:"pad,omitempty"`
+	Station *Bench   `json:"station,omitempty"`
+}
+
+// Bench is an emulated station's reader: which card is in it and which
+// cards may go in.
+type Bench struct {
+	InReader string   `json:"in_reader"`
+	Cards    []string `json:"cards"`
+}
+
+// Event is one stored event as the API shows it.
+type Event struct {
+	Seq        uint64          `json:"seq"`
+	CeremonyID string          `json:"ceremony_id"`
+	Position   uint64          `json:"position"`
+	Type       string          `json:"type"`
+	Source     string          `json:"source"`
+	Time       time.Time       `json:"time"`
+	Payload    json.RawMessage `json:"payload"`
+	Hash       string          `json:"hash"`
+}
+
+// KindInfo is a kind the console can start.
+type KindInfo struct {
+	Name    string  `json:"name"`
+	Command string  `json:"command"`
+	Short   string  `json:"short"`
+	Params  []Param `json:"params"`
+}
+
+// Param is one start parameter.
+type Param struct {
+	Name    string `json:"name"`
+	Default string `json:"default"`
+	Usage   string `json:"usage"`
+	Int     bool   `json:"int"`
+}
+
+// Finding is one open health finding.
+type Finding struct {
+	Severity string `json:"severity"`
+	Subject  string `json:"subject"`
+	What     string `json:"what"`
+	Recovery string `json:"recovery"`
+}
+
+// Station is a live ceremony's emulated reader (rehearsals only).
+type Station interface {
+	Bench() Bench
+	Insert(card string) error
+	Pull() error
+}
+
+// Backend is what the console acts on.
+type Backend interface {
+	Kinds() []KindInfo
+	Ceremonies() []Ceremony
+	Ceremony(id string) (Detail, error)
+	Events(ctx context.Context, id string) ([]Event, error)
+	// Watch calls fn with id's events after stream sequence after, then
+	// with each new one, until ctx ends or fn fails.
+	Watch(ctx context.Context, id string, after uint64, fn func(Event) error) error
+	// Start starts a ceremony run by this console on its station.
+	Start(ctx context.Context, who Actor, kind string, params map[string]string) (string, error)
+	Abort(ctx context.Context, who Actor, id, reason string) error
+	Witness(ctx context.Context, who Actor, id, statement string) error
+	// Live returns the PIN pad and station of a ceremony this console runs.
+	Live(id string) (*Pad, Station, bool)
+	Health() []Finding
+	Report(ctx context.Context, id string, w io.Writer) error
+	// Export writes a signed export of the whole store as a tar file.
+	Export(ctx context.Context, w io.Writer) error
+	// Account returns an account's role and status.
+	Account(name string) (role string, active, ok bool)
+	CheckPassword(name string, password []byte) error
+}
+
+// Errors a Backend returns (wrapped) that the API maps to a status.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// UsageError is a bad request the caller can fix.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }

@@ -1,0 +1,164 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies"
+)
+
+// Pad is a PIN pad in the browser (ceremonies.PinPad): its display is
+// mirrored to every page watching the ceremony; OK, Cancel and the PIN
+// come from an operator's page. The PIN goes from the page to the runner
+// and nowhere else: it is never logged, stored or shown.
+type Pad struct {
+	mu    sync.Mutex
+	view  PadView
+	keys  chan bool
+	pins  chan []byte
+	watch map[chan struct{}]bool
+}
+
+// PadView is what the display shows and what it waits for.
+type PadView struct {
+	Line1   string `json:"line1"`
+	Line2   string `json:"line2"`
+	Waiting string `json:"waiting"` // "", "confirm" (OK/Cancel) or "pin"
+	Ended   bool   `json:"ended"`
+	Said    string `json:"said"` // the runner's last message to the operator
+}
+
+// NewPad returns a web PIN pad.
+func NewPad() *Pad {
+	return &Pad{keys: make(chan bool, 1), pins: make(chan []byte, 1), watch: map[chan struct{}]bool{}}
+}
+
+// View returns the display.
+func (p *Pad) View() PadView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.view
+}
+
+// Subscribe returns a channel that gets a value after each display change.
+func (p *Pad) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	p.mu.Lock()
+	p.watch[ch] = true
+	p.mu.Unlock()
+	return ch, func() { p.mu.Lock(); delete(p.watch, ch); p.mu.Unlock() }
+}
+
+func (p *Pad) set(fn func(v *PadView)) {
+	p.mu.Lock()
+	fn(&p.view)
+	for ch := range p.watch {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+}
+
+// Say shows a message of the runner (never a secret).
+func (p *Pad) Say(msg string) {
+	p.set(func(v *PadView) { v.Said = msg })
+}
+
+// End marks the ceremony's run over.
+func (p *Pad) End(line1, line2 string) {
+	p.set(func(v *PadView) { *v = PadView{Line1: line1, Line2: line2, Ended: true, Said: v.Said} })
+}
+
+// Show implements ceremonies.PinPad.
+func (p *Pad) Show(line1, line2 string) {
+	p.set(func(v *PadView) { v.Line1, v.Line2 = line1, line2 })
+}
+
+// Confirm implements ceremonies.PinPad: it waits for OK or Cancel from a page.
+func (p *Pad) Confirm(ctx context.Context) (bool, error) {
+	p.drain()
+	p.set(func(v *PadView) { v.Waiting = "confirm" })
+	defer p.set(func(v *PadView) { v.Waiting = "" })
+	select {
+	case ok := <-p.keys:
+		return ok, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// EnterPIN implements ceremonies.PinPad: it waits for the PIN from a page.
+func (p *Pad) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error) {
+	p.drain()
+	p.set(func(v *PadView) { v.Line1, v.Line2, v.Waiting = line1, line2, "pin" })
+	defer p.set(func(v *PadView) { v.Waiting = "" })
+	select {
+	case pin := <-p.pins:
+		return pin, nil
+	case ok := <-p.keys:
+		if !ok {
+			return nil, ceremonies.ErrCancelled
+		}
+		return nil, errors.New("OK pressed with no PIN typed")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// errNotWaiting: a key or a PIN came when the pad waits for neither.
+var errNotWaiting = &UsageError{Msg: "the PIN pad is not waiting for that now: reload the page to see what it asks"}
+
+// drain drops a key or PIN left from an earlier prompt.
+func (p *Pad) drain() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.keys:
+	default:
+	}
+	select {
+	case pin := <-p.pins:
+		ceremonies.Wipe(pin)
+	default:
+	}
+}
+
+// Press hands OK (true) or Cancel (false) to a waiting Confirm or EnterPIN.
+func (p *Pad) Press(ok bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.view.Waiting == "" {
+		return errNotWaiting
+	}
+	if ok && p.view.Waiting == "pin" {
+		return &UsageError{Msg: "type the PIN, then Enter PIN: OK alone does not answer a PIN prompt"}
+	}
+	select {
+	case p.keys <- ok:
+		return nil
+	default:
+		return errNotWaiting
+	}
+}
+
+// PIN hands a PIN to a waiting EnterPIN; the runner wipes it.
+func (p *Pad) PIN(pin []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.view.Waiting != "pin" {
+		ceremonies.Wipe(pin)
+		return errNotWaiting
+	}
+	select {
+	case p.pins <- pin:
+		return nil
+	default:
+		ceremonies.Wipe(pin)
+		return errNotWaiting
+	}
+}
+
+var _ ceremonies.PinPad = (*Pad)(nil)

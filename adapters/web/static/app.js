@@ -1,0 +1,189 @@
+// The console's pages call the JSON API (/api/v1/) and nothing else.
+"use strict";
+(function () {
+  const body = document.body;
+  const page = body.dataset.page;
+  const $ = (id) => document.getElementById(id);
+  let csrf = "";
+
+  function say(msg) { const s = $("status"); if (s) s.textContent = msg; }
+  function fail(msg) { $("error").textContent = msg; }
+  function clearError() { $("error").textContent = ""; }
+
+  async function api(method, path, data) {
+    const opts = { method: method, headers: {}, credentials: "same-origin" };
+    if (data !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(data);
+    }
+    if (method !== "GET" && csrf) opts.headers["X-CSRF-Token"] = csrf;
+    const r = await fetch(path, opts);
+    const ct = r.headers.get("Content-Type") || "";
+    const out = ct.startsWith("application/json") ? await r.json() : await r.text();
+    if (!r.ok) {
+      if (r.status === 401 && page !== "login") { location.href = "/login"; }
+      throw new Error((out && out.message) || ("HTTP " + r.status));
+    }
+    return out;
+  }
+  async function act(method, path, data) {
+    clearError();
+    try { return await api(method, path, data); } catch (e) { fail(e.message); return null; }
+  }
+  function td(text, cls) { const c = document.createElement("td"); c.textContent = text; if (cls) c.className = cls; return c; }
+  function age(t) {
+    const s = Math.max(0, Math.round((Date.now() - new Date(t).getTime()) / 1000));
+    if (s < 120) return s + " s"; if (s < 7200) return Math.round(s / 60) + " min"; return Math.round(s / 3600) + " h";
+  }
+
+  async function session() {
+    const s = await api("GET", "/api/v1/session");
+    csrf = s.csrf;
+    const lo = $("logout");
+    if (lo) lo.addEventListener("click", async () => { await act("POST", "/api/v1/logout", {}); location.href = "/login"; });
+    return s;
+  }
+
+  // Login.
+  if (page === "login") {
+    $("login-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      try {
+        await api("POST", "/api/v1/login", { name: $("name").value, password: $("password").value });
+        location.href = "/";
+      } catch (e) { $("password").value = ""; fail(e.message); }
+    });
+    return;
+  }
+
+  // Ceremony list, start form, health.
+  async function index(s) {
+    $("rehearsal-banner").hidden = false;
+    const list = await api("GET", "/api/v1/ceremonies");
+    const tb = document.querySelector("#ceremonies tbody");
+    tb.textContent = "";
+    list.sort((a, b) => (a.started < b.started ? 1 : -1));
+    for (const c of list) {
+      const tr = document.createElement("tr");
+      const a = document.createElement("a"); a.href = "/ceremonies/" + encodeURIComponent(c.id); a.textContent = c.id;
+      const first = document.createElement("td"); first.appendChild(a); tr.appendChild(first);
+      tr.appendChild(td(c.kind + (c.rehearsal ? " (rehearsal)" : "")));
+      tr.appendChild(td(c.phase)); tr.appendChild(td(age(c.started))); tr.appendChild(td(c.open_step || "-"));
+      tb.appendChild(tr);
+    }
+    say(list.length + " ceremonies");
+    const health = await api("GET", "/api/v1/health");
+    const ul = $("health"); ul.textContent = "";
+    health.sort((a, b) => (a.severity === "critical" ? -1 : b.severity === "critical" ? 1 : 0));
+    for (const f of health) {
+      const li = document.createElement("li"); li.className = f.severity;
+      li.textContent = f.severity + ": " + f.subject + ": " + f.what + " — " + f.recovery; ul.appendChild(li);
+    }
+    if (health.length === 0) { const li = document.createElement("li"); li.textContent = "No open findings."; ul.appendChild(li); }
+    if (s.role !== "operator") return;
+    const kinds = await api("GET", "/api/v1/kinds");
+    const sel = $("kind");
+    for (const k of kinds) { const o = document.createElement("option"); o.value = k.name; o.textContent = k.command + " — " + k.short; sel.appendChild(o); }
+    function params() {
+      const k = kinds.find((k) => k.name === sel.value); const div = $("params"); div.textContent = "";
+      for (const p of (k ? k.params : [])) {
+        const l = document.createElement("label"); l.htmlFor = "param-" + p.name; l.textContent = p.name + " (" + p.usage + ")";
+        const i = document.createElement("input"); i.id = "param-" + p.name; i.name = p.name; i.value = p.default;
+        div.appendChild(l); div.appendChild(i);
+      }
+    }
+    sel.addEventListener("change", params); params();
+    $("start-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const ps = {};
+      for (const i of $("params").querySelectorAll("input")) ps[i.name] = i.value;
+      const r = await act("POST", "/api/v1/ceremonies", { kind: sel.value, params: ps });
+      if (r) location.href = "/ceremonies/" + encodeURIComponent(r.id);
+    });
+  }
+
+  // The live ceremony view.
+  async function ceremony(s) {
+    const id = body.dataset.ceremony;
+    const base = "/api/v1/ceremonies/" + encodeURIComponent(id);
+    const isOp = s.role === "operator";
+    let padLive = false;
+    async function refresh() {
+      const d = await api("GET", base);
+      $("rehearsal-banner").hidden = !d.rehearsal;
+      const dl = $("facts"); dl.textContent = "";
+      for (const f of [{ name: "kind", value: d.kind }, { name: "phase", value: d.phase }].concat(d.facts || [])) {
+        const dt = document.createElement("dt"); dt.textContent = f.name; const dd = document.createElement("dd"); dd.textContent = f.value;
+        dl.appendChild(dt); dl.appendChild(dd);
+      }
+      let st = "Phase " + d.phase;
+      if (d.open_step) st += "; step " + d.open_step + " until " + new Date(d.deadline).toLocaleTimeString();
+      if (d.rehearsal) st += " (rehearsal)";
+      say(st);
+      $("status").dataset.phase = d.phase;
+      if (d.pad && !padLive) pad(d.pad); // the stream's view is newer
+      if (isOp && d.station) bench(d.station);
+    }
+    function pad(p) {
+      $("line1").textContent = p.line1; $("line2").textContent = p.line2;
+      $("pad").dataset.waiting = p.waiting; $("pad").dataset.ended = String(p.ended);
+      let w = "";
+      if (p.ended) w = "The run has ended.";
+      else if (p.waiting === "confirm") w = "The PIN pad waits for OK or Cancel.";
+      else if (p.waiting === "pin") w = "The PIN pad waits for a PIN" + (isOp ? ": type it below." : ".");
+      if (p.said) w = p.said + " " + w;
+      $("waiting").textContent = w;
+      if (isOp) {
+        $("pin-form").hidden = p.waiting !== "pin";
+        $("ok").disabled = !p.waiting; $("cancel").disabled = !p.waiting;
+      }
+    }
+    function bench(b) {
+      $("bench").hidden = false;
+      $("in-reader").textContent = b.in_reader || "none";
+      const div = $("card-buttons");
+      if (div.childElementCount !== b.cards.length) {
+        div.textContent = "";
+        for (const c of b.cards) {
+          const btn = document.createElement("button"); btn.type = "button"; btn.id = "insert-" + c; btn.textContent = "Insert " + c;
+          btn.addEventListener("click", async () => { const r = await act("POST", base + "/card", { action: "insert", card: c }); if (r) bench(r); });
+          div.appendChild(btn);
+        }
+      }
+    }
+    if (isOp) {
+      $("ok").addEventListener("click", () => act("POST", base + "/key", { key: "ok" }));
+      $("cancel").addEventListener("click", () => act("POST", base + "/key", { key: "cancel" }));
+      $("pin-form").addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const pin = $("pin").value; $("pin").value = "";
+        await act("POST", base + "/pin", { pin: pin });
+      });
+      $("pull").addEventListener("click", async () => { const r = await act("POST", base + "/card", { action: "pull" }); if (r) bench(r); });
+      $("abort-form").addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        await act("POST", base + "/abort", { reason: $("reason").value });
+      });
+    }
+    const w = $("witness");
+    if (w) w.addEventListener("click", async () => { if (await act("POST", base + "/witness", {})) say("Signed off."); });
+    await refresh();
+    const tb = document.querySelector("#events tbody");
+    const es = new EventSource(base + "/stream");
+    es.addEventListener("event", (m) => {
+      const e = JSON.parse(m.data);
+      const tr = document.createElement("tr"); tr.id = "ev-" + e.seq;
+      tr.appendChild(td(String(e.seq))); tr.appendChild(td(String(e.position))); tr.appendChild(td(new Date(e.time).toLocaleTimeString()));
+      tr.appendChild(td(e.type)); tr.appendChild(td(e.source)); tr.appendChild(td(JSON.stringify(e.payload), "payload"));
+      tb.appendChild(tr);
+      refresh().catch((err) => fail(err.message));
+    });
+    es.addEventListener("pad", (m) => { padLive = true; pad(JSON.parse(m.data)); });
+  }
+
+  session().then((s) => {
+    if (page === "index") return index(s);
+    if (page === "ceremony") return ceremony(s);
+  }).catch((e) => fail(e.message));
+})();

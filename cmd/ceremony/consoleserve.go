@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
+	"github.com/ceremony-hsm/ceremony/adapters/web"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/spf13/pflag"
+)
+
+// consoleFlags are the web console's flags of 'ceremony serve'.
+type consoleFlags struct {
+	addr     string
+	tlsCert  string
+	tlsKey   string
+	plain    bool
+	cardsDir string
+	idle     time.Duration
+}
+
+// consoleDefaultAddr is where --http alone serves the console.
+const consoleDefaultAddr = "127.0.0.1:8443"
+
+func (f *consoleFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.addr, "http", "", "serve the web console (HTTPS) on this address; --http alone: "+consoleDefaultAddr+" (loopback)")
+	fs.Lookup("http").NoOptDefVal = consoleDefaultAddr
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "the console's certificate (PEM); without it a self-signed one is made in the data directory on first start and its SHA-256 fingerprint printed")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the console's private key (PEM), with --tls-cert")
+	fs.BoolVar(&f.plain, "http-plain-loopback", false, "tests only: serve the console over plain HTTP, on a loopback address only")
+	fs.StringVar(&f.cardsDir, "console-cards-dir", "", "the console's emulated rehearsal cards (made if missing; default <data-dir>/console-cards)")
+	fs.DurationVar(&f.idle, "idle-timeout", 15*time.Minute, "a console session nobody used for this long ends")
+}
+
+// startConsole runs the web console on the service's store: an engine
+// that replays and follows the stream, and the HTTPS server. stop shuts
+// both down.
+func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f consoleFlags, logw io.Writer) (func(), error) {
+	if f.plain {
+		if err := web.CheckPlainHTTP(f.addr); err != nil {
+			return nil, usagef("%v", err)
+		}
+	}
+	logger := log.New(logw, "", log.LstdFlags)
+	views := kinds.NewViews()
+	fd := &feed{subs: map[chan web.Event]bool{}}
+	cfg := views.EngineConfig(st)
+	cfg.Projections = append(cfg.Projections, fd)
+	eng, err := engine.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := eng.Open(ctx); err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("console: replay the event store: %w", err)
+	}
+	a := &app{store: st, eng: eng, views: views}
+	a.follow(ctx, logw)
+	stopEngine := func() { a.stopFollow(); eng.Close() }
+	cards := f.cardsDir
+	if cards == "" {
+		cards = filepath.Join(dataDir, "console-cards")
+	}
+	con, err := newConsole(ctx, a, fd, dataDir, cards, logger)
+	if err != nil {
+		stopEngine()
+		return nil, err
+	}
+	srv, err := web.New(web.Config{Backend: con, IdleTimeout: f.idle, Log: logger})
+	if err != nil {
+		stopEngine()
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
+	scheme := "http"
+	if !f.plain {
+		cert, fp, made, err := web.Certificate(f.tlsCert, f.tlsKey, filepath.Join(dataDir, "console-cert.pem"), filepath.Join(dataDir, "console-key.pem"))
+		if err != nil {
+			stopEngine()
+			return nil, usagef("%v", err)
+		}
+		if made {
+			fmt.Fprintf(logw, "serve: made a self-signed console certificate in %s\n", dataDir)
+		}
+		fmt.Fprintf(logw, "serve: console certificate SHA-256 fingerprint %s: check that your browser shows the same\n", fp)
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		stopEngine()
+		return nil, fmt.Errorf("console: listen on %s: %w", f.addr, err)
+	}
+	fmt.Fprintf(logw, "serve: console on %s://%s/ (exports signed by public key %s)\n", scheme, ln.Addr(), con.exportPublicKey())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var err error
+		if f.plain {
+			err = hs.Serve(ln)
+		} else {
+			err = hs.ServeTLS(ln, "", "")
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(logw, "serve: console stopped: %v\n", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+		hs.Close()
+		<-done
+		stopEngine()
+	}, nil
+}
