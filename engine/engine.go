@@ -19,6 +19,8 @@ type Config struct {
 	Definitions []*Definition
 	// Projections are the read models that follow every stored event.
 	Projections []Projection
+	// Leases holds resources across processes; nil: an in-process table.
+	Leases Leaser
 	Clock       Clock
 	NewID       func() string // event ids; default: 16 random bytes, hex
 }
@@ -45,7 +47,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	instances map[string]*Instance
-	leases    *Leases
+	leases    Leaser
 	closed    bool
 
 	pmu       sync.Mutex // the projections' feed (follow.go); after an instance's lock
@@ -67,8 +69,11 @@ func New(cfg Config) (*Engine, error) {
 		newID:       cfg.NewID,
 		instances:   map[string]*Instance{},
 		projections: cfg.Projections,
-		leases:      newLeases(),
+		leases:      cfg.Leases,
 		ahead:       map[uint64]bool{},
+	}
+	if e.leases == nil {
+		e.leases = newLeases()
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
@@ -309,8 +314,9 @@ func (e *Engine) project(seq uint64, env events.Envelope, p events.Payload) {
 	}
 }
 
-// Leases returns the engine's lease table.
-func (e *Engine) Leases() *Leases { return e.leases }
+// Leases returns the engine's leases (Config.Leases, or an in-process
+// table).
+func (e *Engine) Leases() Leaser { return e.leases }
 
 // Registry returns the payload registry.
 func (e *Engine) Registry() *events.Registry { return e.reg }
