@@ -19,10 +19,11 @@ type Config struct {
 	Definitions []*Definition
 	// Projections are the read models that follow every stored event.
 	Projections []Projection
-	// Leases holds resources across processes; nil: an in-process table.
-	Leases Leaser
 	Clock       Clock
 	NewID       func() string // event ids; default: 16 random bytes, hex
+
+	// Leases holds resources across processes; nil: an in-process table.
+	Leases Leaser
 }
 
 // Projection is a read model folded from every stored event of every
