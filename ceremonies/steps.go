@@ -132,7 +132,7 @@ func Confirm(ctx context.Context, inst *engine.Instance, st *Station, step, line
 
 // PresentCard prompts "Insert n. card", waits for OK and a card, records
 // it and takes the card's lease.
-func PresentCard(ctx context.Context, inst *engine.Instance, leases *engine.Leases, st *Station, n int) (Card, error) {
+func PresentCard(ctx context.Context, inst *engine.Instance, leases engine.Leaser, st *Station, n int) (Card, error) {
 	step := fmt.Sprintf("insert card %d", n)
 	sctx, err := inst.BeginStep(ctx, step, st.Timeout())
 	if err != nil {
@@ -169,7 +169,7 @@ func PresentCard(ctx context.Context, inst *engine.Instance, leases *engine.Leas
 
 // RemoveCard asks for the card to be taken out and waits for it, then
 // releases its lease.
-func RemoveCard(ctx context.Context, inst *engine.Instance, leases *engine.Leases, st *Station, card Card) error {
+func RemoveCard(ctx context.Context, inst *engine.Instance, leases engine.Leaser, st *Station, card Card) error {
 	if err := WaitRemoved(ctx, inst, st, "remove card "+card.Serial()); err != nil {
 		return err
 	}

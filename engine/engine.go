@@ -21,6 +21,9 @@ type Config struct {
 	Projections []Projection
 	Clock       Clock
 	NewID       func() string // event ids; default: 16 random bytes, hex
+
+	// Leases holds resources across processes; nil: an in-process table.
+	Leases Leaser
 }
 
 // Projection is a read model folded from every stored event of every
@@ -45,7 +48,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	instances map[string]*Instance
-	leases    *Leases
+	leases    Leaser
 	closed    bool
 
 	pmu       sync.Mutex // the projections' feed (follow.go); after an instance's lock
@@ -67,8 +70,11 @@ func New(cfg Config) (*Engine, error) {
 		newID:       cfg.NewID,
 		instances:   map[string]*Instance{},
 		projections: cfg.Projections,
-		leases:      newLeases(),
+		leases:      cfg.Leases,
 		ahead:       map[uint64]bool{},
+	}
+	if e.leases == nil {
+		e.leases = newLeases()
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
@@ -309,8 +315,9 @@ func (e *Engine) project(seq uint64, env events.Envelope, p events.Payload) {
 	}
 }
 
-// Leases returns the engine's lease table.
-func (e *Engine) Leases() *Leases { return e.leases }
+// Leases returns the engine's leases (Config.Leases, or an in-process
+// table).
+func (e *Engine) Leases() Leaser { return e.leases }
 
 // Registry returns the payload registry.
 func (e *Engine) Registry() *events.Registry { return e.reg }

@@ -5,14 +5,50 @@ import (
 	"sync"
 )
 
-// Leases gives a resource to one ceremony at a time (ARCHITECTURE.md,
+// Leaser gives a resource to one ceremony at a time (ARCHITECTURE.md,
 // "Engine rules"). A resource is any name the caller chooses, such as
-// "device:NAME"; the engine gives them no meaning. Leases live in this
-// process only.
+// "device:NAME"; the engine gives them no meaning. Leases (below) live in
+// this process only; an adapter may hold them across processes and nodes.
+type Leaser interface {
+	// Acquire gives resource to ceremonyID, or returns an error wrapping
+	// ErrLeased that names the holder. Acquiring again a lease this
+	// Leaser already gave to ceremonyID succeeds.
+	Acquire(resource, ceremonyID string) error
+	// Release returns resource if ceremonyID holds it here.
+	Release(resource, ceremonyID string)
+	// ReleaseAll returns every lease ceremonyID holds here.
+	ReleaseAll(ceremonyID string)
+	// Holder returns the ceremony holding resource, wherever it runs.
+	Holder(resource string) (string, bool)
+}
+
+// RunnerLease is the resource a runner holds for a ceremony's whole run:
+// while it is held, no other runner may drive the ceremony, and a
+// ceremony that is not ended and has no such lease has no process
+// running it.
+func RunnerLease(ceremonyID string) string { return "ceremony:" + ceremonyID }
+
+// HoldRunner acquires the runner lease of ceremony id, calls run and
+// releases the lease: two runners (in any two processes sharing the
+// Leaser's store) never drive one ceremony at once.
+func HoldRunner(l Leaser, id string, run func() error) error {
+	if err := l.Acquire(RunnerLease(id), id); err != nil {
+		return fmt.Errorf("engine: run ceremony %s: %w", id, err)
+	}
+	defer l.Release(RunnerLease(id), id)
+	return run()
+}
+
+// Leases is the Leaser of one process.
 type Leases struct {
 	mu   sync.Mutex
 	held map[string]string // resource -> ceremony id
 }
+
+var _ Leaser = (*Leases)(nil)
+
+// NewLeases returns an empty in-process lease table.
+func NewLeases() *Leases { return newLeases() }
 
 func newLeases() *Leases { return &Leases{held: map[string]string{}} }
 

@@ -14,12 +14,15 @@ import (
 
 // Subjects a client of the store uses (ARCHITECTURE.md, "Events"): the
 // events, the JetStream API (stream info and create, message get,
-// consumers) and the replies to its requests and consumers on its inbox.
-// The embedded listener's user may use nothing else.
-var (
-	clientPublish   = []string{subjects, "$JS.API.>"}
-	clientSubscribe = []string{"_INBOX.>"}
-)
+// consumers; it covers the lease bucket's stream KV_<bucket>), the lease
+// bucket's keys ($KV.<bucket>.>) and the replies to its requests and
+// consumers on its inbox. The embedded listener's user may use nothing
+// else.
+func clientPublish(stream string) []string {
+	return []string{subjects, "$JS.API.>", "$KV." + LeaseBucket(stream) + ".>"}
+}
+
+var clientSubscribe = []string{"_INBOX.>"}
 
 // CreateNkeySeed writes a new NATS user nkey seed to path (mode 0600) if
 // no file is there, and returns whether it made one. An existing file is
@@ -77,8 +80,9 @@ func readUserSeed(path string) (nkeys.KeyPair, error) {
 }
 
 // listenerUsers is the one user of the embedded listener: the public key
-// of the seed in seedFile, limited to what a store client uses.
-func listenerUsers(seedFile string) ([]*server.NkeyUser, error) {
+// of the seed in seedFile, limited to what a client of the store on
+// stream uses.
+func listenerUsers(seedFile, stream string) ([]*server.NkeyUser, error) {
 	kp, err := readUserSeed(seedFile)
 	if err != nil {
 		return nil, err
@@ -91,7 +95,7 @@ func listenerUsers(seedFile string) ([]*server.NkeyUser, error) {
 	return []*server.NkeyUser{{
 		Nkey: pub,
 		Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: clientPublish},
+			Publish:   &server.SubjectPermission{Allow: clientPublish(stream)},
 			Subscribe: &server.SubjectPermission{Allow: clientSubscribe},
 		},
 	}}, nil

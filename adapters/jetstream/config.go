@@ -113,7 +113,7 @@ func (c Config) serverOptions() (*server.Options, error) {
 		if c.NkeySeedFile == "" {
 			return nil, fmt.Errorf("jetstream: Config.Listen %q without Config.NkeySeedFile: a listener needs authentication", c.Listen)
 		}
-		users, err := listenerUsers(c.NkeySeedFile)
+		users, err := listenerUsers(c.NkeySeedFile, c.streamName())
 		if err != nil {
 			return nil, err
 		}

@@ -50,6 +50,8 @@ type Store struct {
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 	unlock     func() error  // releases the data directory lock (embedded)
 
+	leasesPurged atomic.Bool // the embedded server's stale leases were dropped (OpenLeases)
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error

@@ -98,7 +98,11 @@ func (t *Tracker) Apply(env events.Envelope, p events.Payload) {
 }
 
 // Findings returns the open findings at time now, most severe first.
-func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *inventory.Inventory) []Finding {
+// running is the lease state read by the caller: for each ceremony that
+// is not ended, whether a process holds its runner lease
+// (engine.RunnerLease). A ceremony without one has no process running
+// it. A nil running says the lease state is unknown: no such finding.
+func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *inventory.Inventory, running map[string]bool) []Finding {
 	var out []Finding
 	add := func(sev, subject, what, recovery string) {
 		out = append(out, Finding{Severity: sev, Subject: subject, What: what, Recovery: recovery})
@@ -112,6 +116,11 @@ func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *in
 	t.mu.Unlock()
 
 	for _, s := range list {
+		if !s.Ended && running != nil && !running[s.ID] {
+			add(Warning, "ceremony "+s.ID, fmt.Sprintf("no process is running it (phase %s): resume it", s.Phase),
+				fmt.Sprintf("resume ceremony %s (ceremony resume %s --operator NAME) or abort it", s.ID, s.ID))
+			continue
+		}
 		if !s.Ended && s.OpenStep != "" && now.After(s.Deadline) {
 			add(Warning, "ceremony "+s.ID, fmt.Sprintf("no event since the deadline of step %q (%s) passed", s.OpenStep, s.Deadline.Format(time.RFC3339)),
 				fmt.Sprintf("resume ceremony %s (it pauses and asks to retry) or abort it", s.ID))

@@ -26,7 +26,7 @@ func feed(v *kinds.Views, ceremony string, seq *uint64, ps ...events.Payload) {
 
 func findings(v *kinds.Views) string {
 	var b strings.Builder
-	for _, f := range v.Health.Findings(time.Unix(1000, 0), nil, v.Inventory) {
+	for _, f := range v.Health.Findings(time.Unix(1000, 0), nil, v.Inventory, nil) {
 		b.WriteString(f.Severity + " | " + f.Subject + " | " + f.What + "\n")
 	}
 	return b.String()

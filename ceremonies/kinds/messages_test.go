@@ -26,7 +26,7 @@ func TestDefect7BlockedCardMessages(t *testing.T) {
 		&events.CardBlocked{Serial: "blank", PIN: "PW3"},
 	)
 	recovery := map[string]string{}
-	for _, f := range v.Health.Findings(time.Unix(1000, 0), nil, v.Inventory) {
+	for _, f := range v.Health.Findings(time.Unix(1000, 0), nil, v.Inventory, nil) {
 		if strings.Contains(f.What, "default PIN") {
 			t.Errorf("a blocked card is told about its default PIN: %+v", f)
 		}

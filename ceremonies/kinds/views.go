@@ -66,8 +66,17 @@ func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 }
 
 // Findings returns the open health findings of eng's ceremonies at now.
+// The runner leases of the ceremonies not ended are read from eng's
+// leases here, before health sees them.
 func (v *Views) Findings(eng *engine.Engine, now time.Time) []health.Finding {
-	return v.Health.Findings(now, eng.Ceremonies(), v.Inventory)
+	list := eng.Ceremonies()
+	running := map[string]bool{}
+	for _, s := range list {
+		if !s.Ended {
+			_, running[s.ID] = eng.Leases().Holder(engine.RunnerLease(s.ID))
+		}
+	}
+	return v.Health.Findings(now, list, v.Inventory, running)
 }
 
 // EngineConfig returns the engine configuration for store with these

@@ -119,6 +119,7 @@ func (c *common) openOne(ctx context.Context, out io.Writer, id string) (*app, *
 // every kind folds (the inventory, health).
 type app struct {
 	store      *jetstream.Store
+	leases     *jetstream.Leases // the engine's, across processes and nodes
 	eng        *engine.Engine
 	views      *kinds.Views
 	stopFollow func()        // set by follow
@@ -161,13 +162,21 @@ func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, erro
 	if err != nil {
 		return nil, "", fmt.Errorf("open the event store %s: %w", where, err)
 	}
-	views := kinds.NewViews()
-	eng, err := engine.New(views.EngineConfig(st))
+	leases, err := st.OpenLeases(ctx, 0)
 	if err != nil {
+		st.Close()
+		return nil, "", fmt.Errorf("the event store %s: %w", where, err)
+	}
+	views := kinds.NewViews()
+	ecfg := views.EngineConfig(st)
+	ecfg.Leases = leases
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		leases.Close()
 		st.Close()
 		return nil, "", err
 	}
-	a := &app{store: st, eng: eng, views: views}
+	a := &app{store: st, leases: leases, eng: eng, views: views}
 	if len(c.nats.urls) == 0 {
 		a.dataDir = c.dataDir
 		if a.tlog, err = openTranslog(c.dataDir, st.StreamName()); err != nil {
@@ -264,6 +273,7 @@ func (a *app) close() {
 		a.checkpoint(context.Background(), a.out, "at shutdown")
 	}
 	a.eng.Close()
+	a.leases.Close()
 	a.store.Close()
 }
 

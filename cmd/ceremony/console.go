@@ -341,7 +341,7 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 	c.log.Printf("console: %s started %s (%s)", who.Name, id, kind)
 	go func() {
 		defer cancel()
-		err := runner.Run(rctx, inst)
+		err := engine.HoldRunner(c.a.eng.Leases(), id, func() error { return runner.Run(rctx, inst) })
 		// The run's emulated cards go back on the bench for the next run.
 		if reader.Card() != nil {
 			reader.Remove()

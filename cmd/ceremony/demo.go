@@ -138,7 +138,7 @@ added to that store, next to what it holds.`,
 		}
 		fmt.Fprintf(out, "Ceremony %s started.\n", id)
 		runner := &backupkey.Runner{Env: ceremonies.Env{Engine: a.eng, Inventory: a.views.Inventory, Station: station, Rand: rand.Reader, Say: sayTo(out)}}
-		if err := runner.Run(ctx, inst); err != nil {
+		if err := engine.HoldRunner(a.eng.Leases(), id, func() error { return runner.Run(ctx, inst) }); err != nil {
 			return fmt.Errorf("ceremony %s: %w", id, err)
 		}
 		if err := h.Err(); err != nil {

@@ -42,3 +42,23 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("health with a blocked card: exit %d\n%s", code, out)
 	}
 }
+
+// TestHealthReportsKilledCeremony: right after the process running a
+// ceremony is killed, health reports that no process is running it, not
+// only after the step deadline; once it is aborted, it does not.
+func TestHealthReportsKilledCeremony(t *testing.T) {
+	s := newSite(t)
+	if code := s.start("rehearse", "--cards-dir", s.cardsDir, "--id", "gen-k", "--kill-after", "4").exit(t); code != -1 {
+		t.Fatalf("the rehearsal was not killed (exit %d)", code)
+	}
+	_, out := s.runCLI(t, "health")
+	if !strings.Contains(out, "ceremony gen-k") || !strings.Contains(out, "no process is running it") || !strings.Contains(out, "ceremony resume gen-k") {
+		t.Fatalf("health right after the kill does not report gen-k as not running:\n%s", out)
+	}
+	if code, out := s.runCLI(t, "abort", "gen-k", "--reason", "drill", "--operator", "carol"); code != exitOK {
+		t.Fatalf("abort: exit %d\n%s", code, out)
+	}
+	if _, out := s.runCLI(t, "health"); strings.Contains(out, "no process is running it") {
+		t.Fatalf("health after the abort:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/engine"
 )
 
 func newResumeCmd() *cobra.Command {
@@ -45,6 +46,13 @@ anything this run records for the operator (an abort, say).`,
 			fmt.Fprintf(out, "Ceremony %s has ended (%s): nothing to resume.\n", inst.ID(), inst.Phase())
 			return outcome(inst)
 		}
+		// The runner lease first: no bench is opened for a ceremony another
+		// process runs (runKind holds it for the run).
+		lease := engine.RunnerLease(inst.ID())
+		if err := a.eng.Leases().Acquire(lease, inst.ID()); err != nil {
+			return fmt.Errorf("ceremony %s is running elsewhere: %w", inst.ID(), err)
+		}
+		defer a.eng.Leases().Release(lease, inst.ID())
 		b, err := sf.openBench(ctx, k.Needs, credentialIfGiven, in, out)
 		if err != nil {
 			return err

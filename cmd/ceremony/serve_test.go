@@ -34,6 +34,18 @@ func TestServeSharesTheStore(t *testing.T) {
 	gen.send(cardTurn("card1")...)
 	gen.waitFor(t, "Share 1 written")
 
+	// The generate holds its runner lease: a second runner is refused,
+	// naming the process, and health sees a process running it.
+	code, out := s.runCLI(t, "resume", "gen-srv", "--operator", "bob", "--cards-dir", s.cardsDir)
+	for _, want := range []string{"running elsewhere", "in use by another ceremony gen-srv", "pid " + strconv.Itoa(gen.cmd.Process.Pid)} {
+		if code != exitError || !strings.Contains(out, want) {
+			t.Errorf("resume of a ceremony another process runs: exit %d, want it to say %q:\n%s", code, want, out)
+		}
+	}
+	if code, out := s.runCLI(t, "health"); code != exitOK || strings.Contains(out, "no process is running it") {
+		t.Errorf("health while the generate runs: exit %d; it must not call it orphaned:\n%s", code, out)
+	}
+
 	export, report := filepath.Join(t.TempDir(), "exp"), filepath.Join(t.TempDir(), "report.html")
 	key := filepath.Join(t.TempDir(), "audit.key")
 	for _, c := range []struct {

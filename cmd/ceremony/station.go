@@ -177,6 +177,13 @@ func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, ru
 // runKind builds the kind's runner on the bench and drives inst to its
 // end.
 func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Instance, resumed bool, out io.Writer) error {
+	// The runner lease, held for the whole run: no other process or node
+	// drives this ceremony meanwhile.
+	leases, lease := b.app.eng.Leases(), engine.RunnerLease(inst.ID())
+	if err := leases.Acquire(lease, inst.ID()); err != nil {
+		return fmt.Errorf("ceremony %s is running elsewhere: %w", inst.ID(), err)
+	}
+	defer leases.Release(lease, inst.ID())
 	script, err := scriptOf(ctx, b.app, inst.ID())
 	if err != nil {
 		return err
