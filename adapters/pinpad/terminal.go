@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -164,3 +166,39 @@ func (t *Terminal) Ask(ctx context.Context, question string) (string, error) {
 // Quote renders operator input for the display: quoted, with control
 // characters and invalid UTF-8 escaped.
 func Quote(s string) string { return strconv.Quote(s) }
+
+// Escape renders stored text (an operator's name, a reason, a label) for
+// a terminal: printable text as it is, control characters (ANSI escape
+// sequences start with one), bidirectional and other format characters
+// and invalid UTF-8 escaped Go-style (\x1b, \u202e; a backslash doubled),
+// so stored text cannot move the cursor, recolour or rewrite what the
+// terminal shows.
+func Escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r == '\\' || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += n
+	}
+	return b.String()
+}
