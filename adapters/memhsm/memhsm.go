@@ -9,12 +9,13 @@ package memhsm
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
 )
 
 // HSM holds at most one Backup Key.
@@ -23,7 +24,8 @@ type HSM struct {
 
 	mu    sync.Mutex
 	label string
-	key   []byte
+	key   []byte // in buf: locked, not dumped
+	buf   *secret.Buffer
 	kcv   string
 }
 
@@ -53,7 +55,12 @@ func (h *HSM) ImportBackupKey(_ context.Context, label string, key []byte) (stri
 		}
 		return "", false, fmt.Errorf("memhsm %s: it holds a different Backup Key %q (KCV %s); refusing to replace it: backups made under it would become unreadable", h.name, h.label, h.kcv)
 	}
-	h.key = append([]byte(nil), key...)
+	buf, err := secret.New(len(key))
+	if err != nil {
+		return "", false, fmt.Errorf("memhsm %s: %w", h.name, err)
+	}
+	copy(buf.Bytes(), key)
+	h.buf, h.key = buf, buf.Bytes()
 	h.label, h.kcv = label, kcv
 	return kcv, false, nil
 }
@@ -67,11 +74,9 @@ func (h *HSM) BackupKey() (label, kcv string, ok bool) {
 
 // kcvOf computes the KCV inside the "HSM", independently of the caller.
 func kcvOf(key []byte) (string, error) {
-	c, err := aes.NewCipher(key)
+	out, err := secret.AES256Block(key, [16]byte{}) // round keys wiped: no stray copy of the key
 	if err != nil {
 		return "", fmt.Errorf("memhsm: %w", err)
 	}
-	var zero, out [16]byte
-	c.Encrypt(out[:], zero[:])
 	return strings.ToUpper(hex.EncodeToString(out[:3])), nil
 }

@@ -114,3 +114,18 @@ func TestDefect5TypedAheadLinesAreDrainedOnATerminal(t *testing.T) {
 		t.Fatalf("Confirm = %v, %v; want Cancel (typed after the prompt), not the Enter typed ahead", a.ok, a.err)
 	}
 }
+
+func TestEscapeStoredText(t *testing.T) {
+	for in, want := range map[string]string{
+		"Alice Müller":            "Alice Müller",
+		"evil\x1b[2J\x1b[31mred":  `evil\x1b[2J\x1b[31mred`,
+		"line\nbreak\r\ttab":      `line\nbreak\r\ttab`,
+		"bidi \u202egnp.exe":      `bidi \u202egnp.exe`,
+		"bad \xff byte":           `bad \xff byte`,
+		"slash \\ with \x07 bell": `slash \\ with \a bell`,
+	} {
+		if got := pinpad.Escape(in); got != want {
+			t.Errorf("pinpad.Escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -2,12 +2,15 @@ package pinpad
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -34,7 +37,7 @@ type Terminal struct {
 }
 
 type lineResult struct {
-	s   string
+	b   []byte // a PIN is never made a string: the caller wipes b
 	err error
 }
 
@@ -72,37 +75,42 @@ func (t *Terminal) drain() {
 }
 
 // readLine reads one line, giving up when ctx ends (the pending read is
-// kept for the next call, as a real keypad buffers keys).
-func (t *Terminal) readLine(ctx context.Context, secret bool) (string, error) {
+// kept for the next call, as a real keypad buffers keys). The line is
+// returned as bytes, its line end dropped: a PIN is never a string.
+func (t *Terminal) readLine(ctx context.Context, secret bool) ([]byte, error) {
 	if t.lines == nil {
 		t.lines = make(chan lineResult, 1)
 		go func() {
-			var s string
+			var b []byte
 			var err error
 			if secret && t.tty {
-				var b []byte
 				b, err = term.ReadPassword(t.fd)
-				s = string(b)
 				fmt.Fprintln(t.Display)
 			} else {
-				s, err = t.in.ReadString('\n')
+				b, err = t.in.ReadBytes('\n')
 				if !t.tty {
 					fmt.Fprintln(t.Display) // the input is not echoed: end the prompt's line
 				}
 			}
-			t.lines <- lineResult{strings.TrimRight(s, "\r\n"), err}
+			t.lines <- lineResult{bytes.TrimRight(b, "\r\n"), err}
 		}()
 	}
 	select {
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return nil, ctx.Err()
 	case r := <-t.lines:
 		t.lines = nil
-		if r.err != nil && r.s == "" {
-			return "", fmt.Errorf("pinpad: terminal input: %w", r.err)
+		if r.err != nil && len(r.b) == 0 {
+			return nil, fmt.Errorf("pinpad: terminal input: %w", r.err)
 		}
-		return r.s, nil
+		return r.b, nil
 	}
+}
+
+// readText reads one line of plain text.
+func (t *Terminal) readText(ctx context.Context) (string, error) {
+	b, err := t.readLine(ctx, false)
+	return string(b), err
 }
 
 // Confirm implements ceremonies.PinPad.
@@ -110,7 +118,7 @@ func (t *Terminal) Confirm(ctx context.Context) (bool, error) {
 	t.drain()
 	fmt.Fprint(t.Display, "  [Enter = OK, c = Cancel] ")
 	for {
-		s, err := t.readLine(ctx, false)
+		s, err := t.readText(ctx)
 		if err != nil {
 			return false, err
 		}
@@ -130,18 +138,20 @@ func (t *Terminal) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, e
 	t.drain()
 	for {
 		fmt.Fprint(t.Display, "  [type the PIN and Enter; c = Cancel; clear = start over] ")
-		s, err := t.readLine(ctx, true)
+		pin, err := t.readLine(ctx, true)
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case strings.EqualFold(s, "c"):
+		case bytes.EqualFold(pin, []byte("c")):
+			ceremonies.Wipe(pin)
 			return nil, ceremonies.ErrCancelled
-		case strings.EqualFold(s, "clear"):
+		case bytes.EqualFold(pin, []byte("clear")):
+			ceremonies.Wipe(pin)
 			t.Show(line1, "(cleared)")
 			continue
 		}
-		return []byte(s), nil
+		return pin, nil
 	}
 }
 
@@ -149,10 +159,46 @@ func (t *Terminal) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, e
 func (t *Terminal) Ask(ctx context.Context, question string) (string, error) {
 	t.drain()
 	fmt.Fprint(t.Display, question)
-	s, err := t.readLine(ctx, false)
+	s, err := t.readText(ctx)
 	return strings.TrimSpace(s), err
 }
 
 // Quote renders operator input for the display: quoted, with control
 // characters and invalid UTF-8 escaped.
 func Quote(s string) string { return strconv.Quote(s) }
+
+// Escape renders stored text (an operator's name, a reason, a label) for
+// a terminal: printable text as it is, control characters (ANSI escape
+// sequences start with one), bidirectional and other format characters
+// and invalid UTF-8 escaped Go-style (\x1b, \u202e; a backslash doubled),
+// so stored text cannot move the cursor, recolour or rewrite what the
+// terminal shows.
+func Escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r == '\\' || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += n
+	}
+	return b.String()
+}

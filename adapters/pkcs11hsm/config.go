@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
 )
 
 // Config says which module and token to open and where the PIN comes from.
@@ -66,11 +67,15 @@ func (p PINSource) read() ([]byte, error) {
 	var pin []byte
 	switch {
 	case p.Env != "":
-		v, ok := os.LookupEnv(p.Env)
+		// Taken out of the environment (and /proc/PID/environ) once read.
+		v, ok, err := secret.TakeEnv(p.Env)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPINSource, err)
+		}
 		if !ok {
 			return nil, fmt.Errorf("%w: environment variable %s is not set: export it or use a PIN file", ErrPINSource, p.Env)
 		}
-		pin = []byte(v)
+		pin = v
 	case p.File != "":
 		raw, err := os.ReadFile(p.File)
 		if err != nil {

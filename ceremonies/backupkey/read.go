@@ -10,6 +10,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -41,7 +42,11 @@ func (r *Runner) readNext(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.shares[share.Index] = share.Share
+	kept, err := secret.Copy(share.Share) // wipes the record's copy
+	if err != nil {
+		return fmt.Errorf("card %s: keep share %d: %w", serial, share.Index, err)
+	}
+	r.shares[share.Index] = kept
 	have := len(st.Accepted) + 1
 	if err := r.inst.Record(ctx, events.SourceCard, &events.ShareAccepted{Serial: serial, KeySetID: ks.ID, Index: share.Index, Have: have, Need: ks.Threshold}); err != nil {
 		return err
@@ -168,7 +173,7 @@ func (r *Runner) rebuild(ctx context.Context, ks inventory.KeySet) error {
 	}
 	sort.Ints(idx)
 	for _, i := range idx {
-		parts = append(parts, r.shares[i])
+		parts = append(parts, r.shares[i].Bytes())
 	}
 	key, got, err := Combine(parts, ks.KCV)
 	r.dropShares()
@@ -192,7 +197,7 @@ func (r *Runner) rebuild(ctx context.Context, ks inventory.KeySet) error {
 
 func (r *Runner) dropShares() {
 	for i, s := range r.shares {
-		ceremonies.Wipe(s)
+		s.Release()
 		delete(r.shares, i)
 	}
 }
@@ -245,8 +250,8 @@ func (r *Runner) load(ctx context.Context, st State) error {
 	if err := r.inst.Record(ctx, events.SourceEngine, &events.HSMLoadRequested{HSM: hsm.Name(), KeySetID: st.KeySetID, KCV: st.KCV, Label: label}); err != nil {
 		return err
 	}
-	kcv, already, err := hsm.ImportBackupKey(ctx, label, r.key)
-	ceremonies.Wipe(r.key)
+	kcv, already, err := hsm.ImportBackupKey(ctx, label, r.key.Bytes())
+	r.key.Release()
 	r.key = nil
 	if err == nil && kcv != st.KCV {
 		err = fmt.Errorf("the HSM reports KCV %s for the loaded key, the key set has %s", kcv, st.KCV)

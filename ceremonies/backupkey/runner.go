@@ -8,6 +8,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -22,9 +23,9 @@ type Runner struct {
 
 	inst   *engine.Instance
 	drv    *ceremonies.Driver
-	split  *Split         // generate: the key set being written
-	shares map[int][]byte // reading: accepted shares by index
-	key    []byte         // reading: the rebuilt key until loaded
+	split  *Split                 // generate: the key set being written
+	shares map[int]*secret.Buffer // reading: accepted shares by index
+	key    *secret.Buffer         // reading: the rebuilt key until loaded
 }
 
 // Run drives inst until it ends or an error that needs a person (hardware
@@ -36,7 +37,7 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) (err error) {
 	}
 	r.inst = inst
 	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, r.state().Operator), Say: r.Say}
-	r.shares = map[int][]byte{}
+	r.shares = map[int]*secret.Buffer{}
 	defer r.wipe()
 	leases := r.Engine.Leases()
 	defer leases.ReleaseAll(inst.ID())
@@ -194,9 +195,9 @@ func (r *Runner) wipe() {
 		r.split = nil
 	}
 	for i, s := range r.shares {
-		ceremonies.Wipe(s)
+		s.Release()
 		delete(r.shares, i)
 	}
-	ceremonies.Wipe(r.key)
+	r.key.Release()
 	r.key = nil
 }

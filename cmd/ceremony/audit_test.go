@@ -177,7 +177,19 @@ func TestWitnessSignOff(t *testing.T) {
 		t.Fatalf("witness of an unknown ceremony: %d\n%s", code, out)
 	}
 	key := filepath.Join(dir, "wendy.key")
-	if code, out := runIn(t, "witness", gen, "--data-dir", data, "--name", "Wendy", "--role", "auditor", "--key-file", key); code != exitOK || !strings.Contains(out, "signed") {
+	// A key file that does not exist (a typo) is refused, nothing is
+	// recorded or created, unless --create.
+	_, stored := runIn(t, "events", gen, "--json", "--data-dir", data)
+	if code, out := runIn(t, "witness", gen, "--data-dir", data, "--name", "Wendy", "--role", "auditor", "--key-file", key); code != exitUsage || !strings.Contains(out, "--key-file "+key+" does not exist") || !strings.Contains(out, "--create") {
+		t.Fatalf("witness with a missing key file: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(key); err == nil {
+		t.Fatal("a missing --key-file was created without --create")
+	}
+	if _, after := runIn(t, "events", gen, "--json", "--data-dir", data); after != stored {
+		t.Fatal("a refused sign-off recorded an event")
+	}
+	if code, out := runIn(t, "witness", gen, "--data-dir", data, "--name", "Wendy", "--role", "auditor", "--key-file", key, "--create"); code != exitOK || !strings.Contains(out, "signed") || !strings.Contains(out, "Created the witness key file") {
 		t.Fatalf("witness: %d\n%s", code, out)
 	}
 	// After the end the sign-off is an event of the ceremony, signed over

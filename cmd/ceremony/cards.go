@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/spf13/cobra"
 )
@@ -63,7 +64,7 @@ func printCards(inv *inventory.Inventory, out io.Writer) {
 		if !cr.LastVerified.IsZero() {
 			verified = fmt.Sprintf("%s (%d tries)", cr.LastVerified.UTC().Format("2006-01-02"), cr.VerifiedTries)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cr.Serial, dash(cr.Label), dash(cr.Custodian), set, status, share, verified, flags(cr.DefaultPIN), flags(cr.Blocked), note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", pinpad.Escape(cr.Serial), pinpad.Escape(dash(cr.Label)), pinpad.Escape(dash(cr.Custodian)), set, status, share, verified, flags(cr.DefaultPIN), flags(cr.Blocked), pinpad.Escape(note))
 	}
 	tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies/health"
 	"github.com/spf13/cobra"
 )
@@ -50,7 +51,7 @@ func runHealth(ctx context.Context, c *common, out io.Writer) error {
 		if f.Severity == health.Critical {
 			critical++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Subject, f.What, f.Recovery)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, pinpad.Escape(f.Subject), pinpad.Escape(f.What), pinpad.Escape(f.Recovery))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
 	"github.com/spf13/pflag"
 )
 
@@ -19,6 +20,7 @@ type hsmFlags struct {
 	token   string
 	pinFile string
 	pinEnv  string
+	envPIN  *secret.Buffer // the PIN taken out of --pkcs11-pin-env's variable
 }
 
 func (h *hsmFlags) register(fs *pflag.FlagSet) {
@@ -48,7 +50,25 @@ func (h *hsmFlags) open(ctx context.Context, pad ceremonies.PinPad) (ceremonies.
 	if h.pinFile != "" && h.pinEnv != "" {
 		return nil, nil, usagef("give the token PIN one way: --pkcs11-pin-file or --pkcs11-pin-env, not both")
 	}
-	src := pkcs11hsm.PINSource{File: h.pinFile, Env: h.pinEnv}
+	src := pkcs11hsm.PINSource{File: h.pinFile}
+	if h.pinEnv != "" {
+		// Taken out of the environment and /proc/PID/environ at the first
+		// open and kept in locked memory for the next ones (rehearse opens
+		// the HSM once per kind).
+		if h.envPIN == nil {
+			v, ok, err := secret.TakeEnv(h.pinEnv)
+			if err != nil {
+				return nil, nil, fmt.Errorf("read the token PIN: %w", err)
+			}
+			if !ok || len(v) == 0 {
+				return nil, nil, usagef("--pkcs11-pin-env %s: the variable is not set or empty: export it with the token PIN, or use --pkcs11-pin-file", h.pinEnv)
+			}
+			if h.envPIN, err = secret.Copy(v); err != nil {
+				return nil, nil, fmt.Errorf("keep the token PIN: %w", err)
+			}
+		}
+		src.Prompt = func() ([]byte, error) { return append([]byte(nil), h.envPIN.Bytes()...), nil }
+	}
 	if h.pinFile == "" && h.pinEnv == "" {
 		if pad == nil {
 			return nil, nil, usagef("give the token PIN with --pkcs11-pin-file or --pkcs11-pin-env (no terminal to ask it on)")

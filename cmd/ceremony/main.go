@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
 )
 
 // Exit codes: their meaning is documented once, in the root command's
@@ -48,6 +50,12 @@ func (e *codeError) Error() string { return e.err.Error() }
 func (e *codeError) Unwrap() error { return e.err }
 
 func main() {
+	// No core file and no dump of this process's memory, which holds keys,
+	// shares and PINs while a ceremony runs.
+	if err := secret.Harden(); err != nil {
+		fmt.Fprintf(os.Stderr, "ceremony: %v\n", err)
+		os.Exit(exitError)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -312,13 +312,15 @@ func TestAbortFromTheCommandLine(t *testing.T) {
 	p.send(cardTurn("card1")...)
 	p.waitFor(t, "Share 1 written")
 	p.kill9(t)
-	if code, out := s.runCLI(t, "abort", "gen-ab", "--reason", "operator left", "--operator", "carol"); code != exitOK || !strings.Contains(out, "These cards may be reused") {
+	// The reason carries ANSI escapes and a bidi override: stored as given
+	// (valid UTF-8), shown escaped (issue 13, bad input).
+	if code, out := s.runCLI(t, "abort", "gen-ab", "--reason", "operator left\x1b[2J\x1b[31m\u202e", "--operator", "carol"); code != exitOK || !strings.Contains(out, "These cards may be reused") {
 		// Issue 13, defect 6: the abort voids the set and names the cards.
 		t.Fatalf("abort: exit %d, want %d naming the cards to reuse: %s", code, exitOK, out)
 	}
 	code, out := s.runCLI(t, "show", "gen-ab")
-	if code != exitOK || !strings.Contains(out, "aborted") || !strings.Contains(out, "operator left") {
-		t.Fatalf("show after abort: exit %d:\n%s", code, out)
+	if code != exitOK || !strings.Contains(out, "aborted") || !strings.Contains(out, `operator left\x1b[2J\x1b[31m\u202e`) || strings.ContainsAny(out, "\x1b\u202e") {
+		t.Fatalf("show after abort (the reason escaped): exit %d:\n%q", code, out)
 	}
 	if code, out := s.runCLI(t, "resume", "gen-ab", "--operator", "bob", "--cards-dir", s.cardsDir); code != exitNotDone {
 		t.Fatalf("resume of an aborted ceremony: exit %d:\n%s", code, out)

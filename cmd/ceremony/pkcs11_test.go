@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,8 +73,19 @@ func TestPKCS11FlagsAreChecked(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
+	t.Setenv("NOPE_PIN", "20250602")
 	code := run(context.Background(), []string{"demo", "--dir", t.TempDir(), "--hsm", "pkcs11", "--pkcs11-module", "/nonexistent/libnope.so", "--pkcs11-token", "x", "--pkcs11-pin-env", "NOPE_PIN"}, strings.NewReader(""), &out, &out)
 	if code != exitError || !strings.Contains(out.String(), "/nonexistent/libnope.so") {
 		t.Errorf("a module that does not exist: exit %d:\n%s", code, out.String())
+	}
+	// The PIN variable is taken out of the environment once read (also
+	// out of /proc/PID/environ: ceremonies/secret TestTakeEnvClearsProcEnviron).
+	if _, set := os.LookupEnv("NOPE_PIN"); set {
+		t.Error("--pkcs11-pin-env left the PIN in the environment")
+	}
+	out.Reset()
+	code = run(context.Background(), []string{"demo", "--dir", t.TempDir(), "--hsm", "pkcs11", "--pkcs11-token", "x", "--pkcs11-pin-env", "CEREMONY_TEST_NEVER_SET"}, strings.NewReader(""), &out, &out)
+	if code != exitUsage || !strings.Contains(out.String(), "CEREMONY_TEST_NEVER_SET: the variable is not set") {
+		t.Errorf("an unset PIN variable: exit %d:\n%s", code, out.String())
 	}
 }

@@ -30,7 +30,7 @@ func TestReportRendersInChromium(t *testing.T) {
 	if code, out := runIn(t, "witness", id, "--name", "Wendy Witness", "--role", "auditor", "--data-dir", data); code != exitOK {
 		t.Fatalf("witness: %d\n%s", code, out)
 	}
-	if code, out := runIn(t, "witness", id, "--name", "Sam Signer", "--role", "security officer", "--key-file", filepath.Join(dir, "sam.key"), "--data-dir", data); code != exitOK {
+	if code, out := runIn(t, "witness", id, "--name", "Sam Signer", "--role", "security officer", "--key-file", filepath.Join(dir, "sam.key"), "--create", "--data-dir", data); code != exitOK {
 		t.Fatalf("signed witness: %d\n%s", code, out)
 	}
 	if code, out := runIn(t, "cards", "assign", "FFFE00001002", "--custodian", "Carol Custodian", "--label", "KS-A #2", "--operator", "alice", "--data-dir", data); code != exitOK {

@@ -66,8 +66,9 @@ func newRoot() (*cobra.Command, *runState) {
   ceremony show gen-1a2b3c4d`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(*cobra.Command, []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			st.started = true
+			return checkText(cmd, args)
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/spf13/cobra"
 )
@@ -36,7 +37,9 @@ func runShow(ctx context.Context, c *common, id string, out io.Writer) error {
 	defer a.close()
 	sum := inst.Summary()
 	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	// Values come from the store (names, reasons, labels): escaped, so no
+	// control character or ANSI escape in them reaches the terminal.
+	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%s\n", pinpad.Escape(k), pinpad.Escape(fmt.Sprint(v))) }
 	row("ceremony", sum.ID)
 	row("kind", sum.Kind)
 	row("phase", sum.Phase)

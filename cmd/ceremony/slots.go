@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
+	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
 )
 
 // pkcs11Slots is the PKCS#11 slot a user card stands for: a login opens
@@ -52,11 +53,14 @@ func (h *hsmFlags) readCredential() ([]byte, error) {
 		}
 		return []byte(strings.TrimRight(string(b), "\r\n")), nil
 	case h.pinEnv != "":
-		v, ok := os.LookupEnv(h.pinEnv)
-		if !ok || v == "" {
+		v, ok, err := secret.TakeEnv(h.pinEnv) // unset and wiped from /proc/PID/environ
+		if err != nil {
+			return nil, fmt.Errorf("read the slot credential: %w", err)
+		}
+		if !ok || len(v) == 0 {
 			return nil, usagef("--pkcs11-pin-env %s: the variable is not set", h.pinEnv)
 		}
-		return []byte(v), nil
+		return v, nil
 	}
 	return nil, usagef("user enrol seals the slot's user PIN to the card: give it with --pkcs11-pin-file or --pkcs11-pin-env")
 }

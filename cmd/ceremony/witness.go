@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
+	"os"
 
 	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
 	"github.com/ceremony-hsm/ceremony/events"
@@ -21,17 +24,28 @@ func newWitnessCmd() *cobra.Command {
 		Long: `Record a witness's sign-off of a ceremony, at any phase and also after its
 end: the sign-off covers the ceremony's events up to the last one (its
 hash is recorded). With --key-file the witness signs it with their own
-Ed25519 key (the signature and its public key are recorded).`,
-		Example: `  ceremony witness gen-1a2b3c4d --name "Wendy Witness" --role auditor --key-file wendy.key`,
-		Args:    ceremonyArg,
+Ed25519 key (the signature and its public key are recorded). A key file
+that does not exist is an error unless --create is given: then it is made.`,
+		Example: `  ceremony witness gen-1a2b3c4d --name "Wendy Witness" --role auditor --key-file wendy.key --create   # the first time
+  ceremony witness gen-1a2b3c4d --name "Wendy Witness" --role auditor --key-file wendy.key`,
+		Args: ceremonyArg,
 	}
 	c := storeFlags(cmd)
 	fs := cmd.Flags()
 	name := fs.String("name", "", "the witness's name (required)")
 	role := fs.String("role", "", "the witness's role, e.g. auditor, security officer (required)")
 	statement := fs.String("statement", "I witnessed this ceremony as recorded up to this point", "what the witness attests")
-	key := fs.String("key-file", "", "the witness's own Ed25519 key file, to sign the sign-off (created on first use)")
+	key := fs.String("key-file", "", "the witness's own Ed25519 key file, to sign the sign-off (must exist unless --create)")
+	create := fs.Bool("create", false, "make the --key-file if it does not exist (the first sign-off with a new key)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if *create && *key == "" {
+			return usagef("--create makes a --key-file: give its path")
+		}
+		if *key != "" && !*create {
+			if _, err := os.Stat(*key); errors.Is(err, iofs.ErrNotExist) {
+				return usagef("--key-file %s does not exist: give the path of the witness's key file, or add --create to make a new key there", *key)
+			}
+		}
 		return runWitness(cmd.Context(), c, args[0], *name, *role, *statement, *key, cmd.OutOrStdout())
 	}
 	return cmd
@@ -48,9 +62,12 @@ func runWitness(ctx context.Context, c *common, id, name, role, statement, key s
 	defer a.close()
 	w := &events.Witnessed{Name: name, Role: role, Statement: statement, UpTo: inst.LastHash()}
 	if key != "" {
-		s, _, err := keyfile.LoadOrCreate(key)
+		s, created, err := keyfile.LoadOrCreate(key)
 		if err != nil {
 			return err
+		}
+		if created {
+			fmt.Fprintf(out, "Created the witness key file %s (keep it: it is the witness's signing key).\n", key)
 		}
 		sig, err := s.Sign(events.WitnessMessage(inst.ID(), w.UpTo, w.Name, w.Role, w.Statement))
 		if err != nil {
