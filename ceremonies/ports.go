@@ -105,10 +105,11 @@ type PINRuleError struct{ Rule string }
 
 func (e *PINRuleError) Error() string { return "the reader refused the PIN: " + e.Rule }
 
-// WitnessDesk takes a witness's sign-off at the station (name and role)
-// when a ceremony requires witnesses before it completes.
+// WitnessDesk takes a witness's sign-off at the station (name, role and,
+// optionally, their signature) when a ceremony requires witnesses before
+// it completes (Driver.RequireWitnesses).
 type WitnessDesk interface {
-	AskWitness(ctx context.Context, n, of int) (name, role string, err error)
+	AskWitness(ctx context.Context, n, of int) (WitnessAnswer, error)
 }
 
 // Slots logs into the PKCS#11 slot a user card stands for. Closing the

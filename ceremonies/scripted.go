@@ -40,9 +40,10 @@ func ScriptedFrom(ps []events.Payload) *Scripted {
 
 // StartEvents are the data events the start command records, for every
 // kind, right after a ceremony's first event: the station, the script
-// binding and an unscripted operator.
+// binding, an unscripted operator, and the witness requirement of the
+// generic --witnesses parameter (WithWitnesses).
 func StartEvents() []string {
-	return types(&events.StationDescribed{}, &events.ScriptBound{}, &events.Unscripted{})
+	return types(&events.StationDescribed{}, &events.ScriptBound{}, &events.Unscripted{}, &events.WitnessesRequired{})
 }
 
 // Deviates says whether the script records what it does not name as a

@@ -31,6 +31,13 @@ type Instance struct {
 	open        openStep // the step whose deadline runs, if any
 	timerErr    error
 	paused      string // the step that timed out, until retried
+	tally       map[string]tallied
+}
+
+// tallied is how many events of one type a ceremony has, and the last.
+type tallied struct {
+	n    int
+	last events.Payload
 }
 
 func newInstance(e *Engine, d *Definition, id string) *Instance {
@@ -65,6 +72,16 @@ func (i *Instance) LastHash() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.lastHash
+}
+
+// Tally returns how many events of type typ the ceremony has, and the
+// last of them (nil when none): a fact every kind has in common (e.g. a
+// sign-off) is counted here rather than in each kind's state.
+func (i *Instance) Tally(typ string) (int, events.Payload) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	t := i.tally[typ]
+	return t.n, t.last
 }
 
 // View calls fn with the state under the instance lock. fn must not keep
@@ -197,6 +214,10 @@ func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p event
 		return fmt.Errorf("%s in phase %q: %w", env.Type, phase, ErrUndeclared)
 	}
 	i.state.Apply(env, p)
+	if i.tally == nil {
+		i.tally = map[string]tallied{}
+	}
+	i.tally[env.Type] = tallied{n: i.tally[env.Type].n + 1, last: p}
 	if i.position == 0 {
 		i.started = env.Time
 	}

@@ -3,7 +3,6 @@ package backupkey
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
@@ -60,26 +59,24 @@ resume ID' continues it, also after a crash or a closed terminal.`,
       --hsm pkcs11 --pkcs11-token pkcs11:token=ceremony --witnesses 2`,
 		Params: []ceremonies.Param{
 			{Name: "quorum", Default: "2-of-3", Usage: "quorum k-of-n: 2-of-3, 3-of-5, or a custom k-of-n (2 <= k <= n <= 16)"},
-			witnessesParam,
 		},
 		Check: func(p ceremonies.Params) error {
 			if _, err := ParseQuorum(p["quorum"]); err != nil {
 				return ceremonies.Usagef("--quorum: %v", err)
 			}
-			return checkWitnesses(p)
+			return nil
 		},
 		Begin: func(p ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
 			q, err := ParseQuorum(p["quorum"])
 			if err != nil {
 				return nil, ceremonies.Usagef("--quorum: %v", err)
 			}
-			first := &events.GenerateStarted{Operator: at.Operator, Threshold: q.Threshold, Shares: q.Shares, Reader: at.Reader, HSM: at.HSM}
-			return withWitnesses(first, p)
+			return []events.Payload{&events.GenerateStarted{Operator: at.Operator, Threshold: q.Threshold, Shares: q.Shares, Reader: at.Reader, HSM: at.HSM}}, nil
 		},
 	}
 	k.Rehearse = &ceremonies.Rehearse{
 		Params: func(shares int) ceremonies.Params {
-			return ceremonies.Params{"quorum": fmt.Sprintf("2-of-%d", shares), "witnesses": "0"}
+			return ceremonies.Params{"quorum": fmt.Sprintf("2-of-%d", shares)}
 		},
 		Cards: func(shares int) int { return shares },
 		Next:  rehearseNext,
@@ -101,10 +98,8 @@ against the set's KCV and load it into the HSM. The operator is guided on
 the terminal, as in 'ceremony generate'.`,
 		Example: `  ceremony load --operator bob --cards-dir cards
   ceremony load --operator bob --cards-dir cards --hsm pkcs11 --pkcs11-token node-b --pkcs11-pin-file node-b.pin`,
-		Check: checkWitnesses,
 		Params: []ceremonies.Param{
 			{Name: "key-set", Usage: "key set id to load (default: the set of the first card read)"},
-			witnessesParam,
 		},
 		Begin: func(p ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
 			if id := p["key-set"]; id != "" {
@@ -112,45 +107,15 @@ the terminal, as in 'ceremony generate'.`,
 					return nil, ceremonies.Usagef("--key-set %s: no such key set in this event store ('ceremony cards' lists the sets cards hold)", id)
 				}
 			}
-			first := &events.LoadStarted{Operator: at.Operator, KeySetID: p["key-set"], Reader: at.Reader, HSM: at.HSM}
-			return withWitnesses(first, p)
+			return []events.Payload{&events.LoadStarted{Operator: at.Operator, KeySetID: p["key-set"], Reader: at.Reader, HSM: at.HSM}}, nil
 		},
 	}
 	k.Rehearse = &ceremonies.Rehearse{
-		Params: func(int) ceremonies.Params { return ceremonies.Params{"witnesses": "0"} },
+		Params: func(int) ceremonies.Params { return ceremonies.Params{} },
 		Cards:  func(shares int) int { return shares },
 		Next:   rehearseNext,
 	}
 	return k
-}
-
-var witnessesParam = ceremonies.Param{Name: "witnesses", Default: "0", Int: true, Usage: "witness sign-offs required before the key is loaded (0 to 9, taken on the terminal)"}
-
-// witnesses returns the --witnesses count.
-func witnesses(p ceremonies.Params) (int, error) {
-	n, err := strconv.Atoi(p["witnesses"])
-	if err != nil || n < 0 || n > 9 {
-		return 0, ceremonies.Usagef("--witnesses %s: give 0 to 9", p["witnesses"])
-	}
-	return n, nil
-}
-
-func checkWitnesses(p ceremonies.Params) error {
-	_, err := witnesses(p)
-	return err
-}
-
-// withWitnesses follows the first event with the witness requirement.
-func withWitnesses(first events.Payload, p ceremonies.Params) ([]events.Payload, error) {
-	n, err := witnesses(p)
-	if err != nil {
-		return nil, err
-	}
-	out := []events.Payload{first}
-	if n > 0 {
-		out = append(out, &events.WitnessesRequired{Count: n})
-	}
-	return out, nil
 }
 
 // common is what generate and load share.
@@ -219,10 +184,9 @@ func LoadDefinition() *engine.Definition {
 	}
 }
 
-// startData: the witness requirement follows the first event; a resume
-// before OK records what it found.
+// startData: a resume before OK records what it found.
 func startData() []string {
-	return concat(ceremonies.RecoveryEvents(), ceremonies.Types(&events.WitnessesRequired{}, &events.SharesDiscarded{}))
+	return concat(ceremonies.RecoveryEvents(), ceremonies.Types(&events.SharesDiscarded{}))
 }
 
 // readingData: k cards read and checked, the key rebuilt and loaded.

@@ -120,9 +120,9 @@ type witnessScan struct {
 	seen   []int
 }
 
-func (w *witnessScan) AskWitness(context.Context, int, int) (string, string, error) {
+func (w *witnessScan) AskWitness(context.Context, int, int) (ceremonies.WitnessAnswer, error) {
 	w.seen = append(w.seen, countInMemory(w.t, w.masked))
-	return "Wendy Witness", "auditor", nil
+	return ceremonies.WitnessAnswer{Name: "Wendy Witness", Role: "auditor"}, nil
 }
 
 // TestKeyCopiesInProcessMemory generates a key set and loads it again in

@@ -11,7 +11,6 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
-	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -20,8 +19,8 @@ import (
 func (r *Runner) readNext(ctx context.Context) error {
 	st := r.state()
 	if st.Reconstructed && r.key != nil {
-		if st.Witnessed < st.WitnessesRequired {
-			return r.collectWitnesses(ctx, st)
+		if err := r.drv.RequireWitnesses(ctx); err != nil {
+			return err
 		}
 		return r.load(ctx, st)
 	}
@@ -200,44 +199,6 @@ func (r *Runner) dropShares() {
 		s.Release()
 		delete(r.shares, i)
 	}
-}
-
-// collectWitnesses takes the sign-offs the ceremony still needs before the
-// key is loaded (ARCHITECTURE.md, "Audit": a ceremony can require witnesses to complete).
-func (r *Runner) collectWitnesses(ctx context.Context, st State) error {
-	desk := r.Station.Witnesses
-	if desk == nil {
-		return fmt.Errorf("backupkey: ceremony %s requires %d witness sign-offs before the load and this station cannot take them", r.inst.ID(), st.WitnessesRequired)
-	}
-	step := "witness sign-off"
-	sctx, err := r.inst.BeginStep(ctx, step, r.Station.Timeout())
-	if err != nil {
-		return err
-	}
-	r.Station.Pad.Show("Witness sign-off", fmt.Sprintf("%d of %d", st.Witnessed+1, st.WitnessesRequired))
-	for n := st.Witnessed + 1; n <= st.WitnessesRequired; n++ {
-		name, role, err := desk.AskWitness(sctx, n, st.WitnessesRequired)
-		if err != nil {
-			if errors.Is(context.Cause(sctx), engine.ErrStepTimedOut) {
-				return ceremonies.ErrPaused
-			}
-			return err
-		}
-		if name == "" || role == "" {
-			r.drv.Tell("A sign-off needs the witness's name and role.")
-			n--
-			continue
-		}
-		w := &events.Witnessed{Name: name, Role: role, Statement: "I witnessed this ceremony as recorded up to this point, before the key was loaded", UpTo: r.inst.LastHash()}
-		if err := r.inst.Record(ctx, events.SourceOperator, w); err != nil {
-			return err
-		}
-		r.drv.Tell(fmt.Sprintf("Signed off by %s (%s).", name, role))
-	}
-	if err := r.inst.EndStep(ctx, step); err != nil {
-		return ceremonies.ErrPaused
-	}
-	return nil
 }
 
 // load imports the rebuilt key into the HSM and checks the HSM's KCV.

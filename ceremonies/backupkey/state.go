@@ -31,9 +31,6 @@ type State struct {
 	LoadPending   bool // hsm.load_requested without an outcome
 	Loaded        bool // hsm.key_loaded
 
-	WitnessesRequired int
-	Witnessed         int
-
 	Refusals  int
 	WrongPINs int
 	Timeouts  int
@@ -138,10 +135,6 @@ func (s *State) Apply(_ events.Envelope, p events.Payload) {
 		s.LoadPending, s.Loaded = false, true
 	case *events.HSMLoadFailed:
 		s.LoadPending = false
-	case *events.WitnessesRequired:
-		s.WitnessesRequired = ev.Count
-	case *events.Witnessed:
-		s.Witnessed++
 	case *events.CardRefused:
 		s.Refusals++
 	case *events.PINRejected:

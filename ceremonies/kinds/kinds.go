@@ -23,7 +23,8 @@ import (
 // List returns every ceremony kind, each a new value. Every kind takes a
 // witness's sign-off (ceremony.witnessed), also after its end, and a
 // script's step checked off; a kind with a Start accepts the events the
-// generic start command records after the first (ceremonies.StartEvents).
+// generic start command records after the first (ceremonies.StartEvents),
+// and the generic --witnesses parameter (ceremonies.WithWitnesses).
 func List() []ceremonies.Kind {
 	list := []ceremonies.Kind{
 		backupkey.Generate(),
@@ -39,6 +40,7 @@ func List() []ceremonies.Kind {
 		account.AccountChange(),
 	}
 	for _, k := range list {
+		ceremonies.WithWitnesses(k.Start)
 		d := k.Definition
 		d.Annotations = append(d.Annotations, events.Witnessed{}.EventType(), events.ScriptStepChecked{}.EventType())
 		if k.Start != nil && !d.IsTerminal(d.Initial) {

@@ -104,6 +104,11 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 	}
 	return r.drv.Loop(ctx, ceremonies.Steps{
 		PhaseCreated: func(ctx context.Context) error {
+			// The sign-offs come before the card is touched: a timeout
+			// among them leaves nothing to settle.
+			if err := r.drv.RequireWitnesses(ctx); err != nil {
+				return err
+			}
 			if r.state().Pending {
 				return r.resolve(ctx)
 			}

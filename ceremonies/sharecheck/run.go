@@ -61,6 +61,9 @@ func (r *Runner) step(ctx context.Context) error {
 }
 
 func (r *Runner) finish(ctx context.Context, st State, reason string) error {
+	if err := r.drv.RequireWitnesses(ctx); err != nil {
+		return err
+	}
 	r.drv.Tell(fmt.Sprintf("Share check %s: %d card(s) verified; %s.", r.inst.ID(), len(st.Verified), reason))
 	return r.inst.Record(ctx, events.SourceOperator, &Finished{Verified: len(st.Verified), Reason: reason})
 }

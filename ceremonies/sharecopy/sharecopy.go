@@ -137,6 +137,10 @@ func (r *Runner) readSource(ctx context.Context) error {
 }
 
 func (r *Runner) writeTarget(ctx context.Context) error {
+	// The sign-offs come before the target card is written.
+	if err := r.drv.RequireWitnesses(ctx); err != nil {
+		return err
+	}
 	st := r.state()
 	leases := r.Engine.Leases()
 	card, err := ceremonies.PresentCard(ctx, r.inst, leases, r.Station, 2)

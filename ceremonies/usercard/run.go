@@ -52,9 +52,16 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 			return err
 		}
 	}
-	start := r.activate
+	begin := r.activate
 	if inst.Kind() == KindEnrol {
-		start = r.enrol
+		begin = r.enrol
+	}
+	// The sign-offs come before the card or the slot is touched.
+	start := func(ctx context.Context) error {
+		if err := r.drv.RequireWitnesses(ctx); err != nil {
+			return err
+		}
+		return begin(ctx)
 	}
 	return r.drv.Loop(ctx, ceremonies.Steps{PhaseCreated: start, PhaseActive: r.hold})
 }

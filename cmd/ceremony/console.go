@@ -311,6 +311,10 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 			return "", usageForWeb(err)
 		}
 	}
+	if n, _ := ceremonies.Witnesses(p); n > 0 {
+		// The console's station has no witness desk (ceremonies.Station.Witnesses).
+		return "", &web.UsageError{Msg: fmt.Sprintf("witnesses %d: this console cannot take sign-offs before a ceremony completes; start it at a terminal ('ceremony %s --witnesses %d'), or let witnesses sign off from their own account at any time", n, k.Start.Command, n)}
+	}
 	reader, port := rehearsal.NewReader(consoleReader)
 	hsm := memhsm.New(consoleHSM)
 	first, err := k.Start.Begin(p, ceremonies.StartInfo{Operator: who.Name, Reader: port.Name(), HSM: hsm.Name(), Inventory: c.a.views.Inventory})

@@ -535,6 +535,9 @@ func (cs *consoleSite) refusals(t *testing.T, id string) {
 	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "backup-key-generate", "params": map[string]string{"quorum": "4-of-3"}}); code != 400 || !strings.Contains(out["message"].(string), "4-of-3") {
 		t.Errorf("a bad quorum: %d %v", code, out["_raw"])
 	}
+	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "pin-change", "params": map[string]string{"slot": "backup", "witnesses": "1"}}); code != 400 || !strings.Contains(out["message"].(string), "cannot take sign-offs") {
+		t.Errorf("witnesses at the console: %d %v", code, out["_raw"])
+	}
 	code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "backup-key-generate"})
 	if code != 201 {
 		t.Fatalf("start: %d %v", code, out["_raw"])

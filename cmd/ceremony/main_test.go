@@ -388,7 +388,7 @@ func TestWitnessesRequiredBeforeTheLoad(t *testing.T) {
 	}
 	l.send("", "", "", testPINs["card3"])
 	l.send(cardTurn("card1")...)
-	l.send("Wendy", "auditor", "", "officer", "Sam", "security officer") // an empty name is asked again
+	l.send("Wendy", "auditor", "", "", "officer", "Sam", "security officer", "") // an empty name is asked again; Enter: unsigned
 	if code := l.exit(t); code != exitOK {
 		t.Fatalf("generate with witnesses: exit %d\n%s", code, l.output())
 	}

@@ -103,18 +103,6 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: terminalDesk{term}}, h, closeHSM, nil
 }
 
-// terminalDesk takes witness sign-offs on the terminal.
-type terminalDesk struct{ t *pinpad.Terminal }
-
-func (d terminalDesk) AskWitness(ctx context.Context, n, of int) (string, string, error) {
-	name, err := d.t.Ask(ctx, fmt.Sprintf("  Witness %d of %d, name: ", n, of))
-	if err != nil {
-		return "", "", err
-	}
-	role, err := d.t.Ask(ctx, "  Witness role (e.g. auditor): ")
-	return name, role, err
-}
-
 // bench is an open station for one ceremony command, and the store it
 // records in (app, set by the caller).
 type bench struct {
