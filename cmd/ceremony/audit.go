@@ -20,13 +20,14 @@ import (
 const toolVersion = "ceremony 0.1 (export format 1)"
 
 func newAuditCmd() *cobra.Command {
-	return group("audit", "Check the event store, make and verify signed exports, print ceremony reports",
+	return group("audit", "Check the event store, make and verify signed exports, print ceremony reports, prove checkpoints consistent",
 		`Audit the record: check every event's hash and every ceremony's chain in
 the store (verify-store), write a signed export for auditors (export),
 verify an export offline with only the export and the public key
 (verify), print the export signing key (key), and print a ceremony's
-report (report).`,
-		newAuditVerifyStoreCmd(), newAuditExportCmd(), newAuditVerifyCmd(), newAuditKeyCmd(), newAuditReportCmd())
+report (report), and prove offline that one signed checkpoint
+extends another (consistency).`,
+		newAuditVerifyStoreCmd(), newAuditExportCmd(), newAuditVerifyCmd(), newAuditKeyCmd(), newAuditReportCmd(), newAuditConsistencyCmd())
 }
 
 // signingKeyFlags choose the export signing key: a key file, or with

@@ -22,6 +22,15 @@ SHA-256, the tool version and an Ed25519 signature). --from, --to,
 --ceremony and --kind select the events. A directory holding an export
 is never overwritten.
 
+With the station's audit key (see 'ceremony audit key'), the export also
+holds the signed checkpoint of the event stream (checkpoint: the newest
+one in the data directory when it covers the stream, otherwise one signed
+for the export and stored nowhere, as an export changes no file of the
+data directory) and, for each exported event, its inclusion proof in the
+checkpoint's tree (inclusion.jsonl). The export holds the events up to the
+checkpoint. 'ceremony audit verify' checks them, so an export of one
+ceremony is proven part of the checkpointed log.
+
 The signing key is a key file, by default ceremony/audit-signing.key in
 the user's config directory; a key file that does not exist is an error
 unless --create is given (see 'ceremony audit key'). With --hsm pkcs11
@@ -73,7 +82,11 @@ the key is made in the token on first use (Ed25519, never extractable).`,
 		if err != nil {
 			return err
 		}
-		if err := a.store.Replay(ctx, 1, w.Add); err != nil {
+		add, err := exportCheckpoint(a, w, out)
+		if err != nil {
+			return err
+		}
+		if err := a.store.Replay(ctx, 1, add); err != nil {
 			return fmt.Errorf("audit export: read the event store: %w (the export in %s is incomplete: delete it)", err, *outDir)
 		}
 		m, err := w.Close()

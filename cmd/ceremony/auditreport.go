@@ -54,6 +54,7 @@ type report struct {
 	Station                *events.StationDescribed // the station it started on, if recorded
 	Rehearsal              string                   // the marking on every page of a rehearsal, else empty
 	PageCSS                template.CSS             // the @page rule printing it in every page's margins
+	Checkpoint             *reportCheckpoint        // the signed checkpoint covering the ceremony, with an audit key
 }
 
 // reportScript is the reviewed script a ceremony was bound to, and each of
@@ -130,6 +131,9 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 		if rec.Type != (events.Witnessed{}).EventType() {
 			last = rec.Time
 		}
+	}
+	if r.Checkpoint, err = reportCheckpointOf(a, recs[len(recs)-1].Seq); err != nil {
+		return err
 	}
 	r.Started, r.Ended, r.Duration = first.Format(time.RFC3339), last.Format(time.RFC3339), last.Sub(first).Round(time.Millisecond).String()
 	k, err := kinds.Lookup(inst.Kind())
@@ -317,6 +321,7 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 <table>
 <tr><th>First event hash</th><td class="mono">{{.FirstHash}}<br><span class="words">{{words .FirstHash}}</span></td></tr>
 <tr><th>Last event hash</th><td class="mono">{{.LastHash}}<br><span class="words">{{words .LastHash}}</span></td></tr>
+{{with .Checkpoint}}<tr><th>Checkpoint of the event log</th><td class="mono">{{.Size}} events ({{.How}}), origin {{.Origin}}<br>root {{.Root}}<br><span class="words">{{.Words}}</span></td></tr>{{end}}
 {{range .Export}}<tr><th>Signed export</th><td class="mono">{{.}}</td></tr>{{end}}
 </table>
 <p>Verify with <span class="mono">ceremony audit verify-store</span> and an export's manifest

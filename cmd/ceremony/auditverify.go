@@ -16,7 +16,12 @@ func newAuditVerifyCmd() *cobra.Command {
 		Long: `Verify an export directory offline, with only the export and the signing
 key's public key: the manifest's signature, each file's SHA-256, and each
 event's hash and place in its ceremony's chain. Exits 0 only when
-everything holds; otherwise exits 6 naming the file and line.`,
+everything holds; otherwise exits 6 naming the file and line.
+
+An export with a checkpoint (see 'ceremony audit export') is also checked
+against it: the checkpoint's signature under the key the signed manifest
+names, and each event's inclusion proof in the checkpoint's tree, so even
+an export of one ceremony is proven part of the checkpointed log.`,
 		Example: `  ceremony audit verify exp/ --public-key 3b6a27bc...
   ceremony audit verify exp/ --public-key audit-key.pub`,
 		Args: oneArg("the export directory"),
@@ -36,6 +41,11 @@ everything holds; otherwise exits 6 naming the file and line.`,
 			return &codeError{exitAltered, err}
 		}
 		fmt.Fprintf(out, "OK: %d events of %d ceremonies (stream %d..%d), signed by %s\n", m.Events, len(m.Ceremonies), m.FirstSeq, m.LastSeq, m.Fingerprint)
+		if cp := m.Checkpoint; cp != nil {
+			fmt.Fprintf(out, "OK: every event is included in the signed checkpoint of %q: %d events, root %s (checkpoint key %s)\n", cp.Origin, cp.Size, cp.RootHash, export.FingerprintHex(cp.PublicKey))
+		} else {
+			fmt.Fprintln(out, "Note: this export holds no checkpoint (the station had no audit key): it is not proven part of the station's log")
+		}
 		return nil
 	}
 	return cmd

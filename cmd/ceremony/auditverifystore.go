@@ -61,7 +61,7 @@ func runAuditVerifyStore(ctx context.Context, c *common, checkpoints []string, o
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "OK: the stream extends its tree hashes and checkpoints (%s): %d events, root %x\n", a.tlog.Origin(), a.tlog.Tree().Size(), root)
+		fmt.Fprintf(out, "OK: the stream extends its tree hashes and checkpoints (%s): %d events, root %x\n", a.tlog.Origin(), a.tlog.Tree().Size(), root[:])
 	}
 	return nil
 }

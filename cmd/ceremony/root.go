@@ -101,7 +101,7 @@ func newRoot() (*cobra.Command, *runState) {
 	add(groupCeremonies, newDemoCmd())
 	addStartCmds(root, groupCeremonies)
 	add(groupCeremonies, newResumeCmd(), newAbortCmd(), newWitnessCmd(), newHSMCmd(), newScriptCmd())
-	add(groupCeremonies, newServeCmd(), newAccountCmd())
+	add(groupCeremonies, newServeCmd(), newAccountCmd(), newStoreCmd())
 	add(groupInspect, newListCmd(), newShowCmd(), newEventsCmd(), newCardsCmd(), newHealthCmd(), newAuditCmd())
 	add(groupCards, newEmulatedCardsCmd(), newReadersCmd(), newCardEmulatorCmd(), newRehearseCmd())
 	root.AddCommand(newDocsCmd())

@@ -10,6 +10,10 @@
 //     re-checks every event's hash, each ceremony's chain, the counts and
 //     hashes the manifest states, the files' SHA-256 and the signature, and
 //     names the line of the first problem it finds.
+//   - An export made with a checkpoint (Writer.SetCheckpoint) also holds
+//     the signed checkpoint of the stream and an inclusion proof of each of
+//     its events in the checkpoint's tree; Verify checks them, so that even
+//     an export of one ceremony is proven part of the checkpointed log.
 //   - Events carry no secret (ARCHITECTURE.md, "Events"), so neither does an export.
 package export
 
@@ -87,6 +91,7 @@ type Manifest struct {
 	Files       []FileDigest    `json:"files"`
 	PublicKey   string          `json:"public_key"`
 	Fingerprint string          `json:"public_key_fingerprint"`
+	Checkpoint  *CheckpointRef  `json:"checkpoint,omitempty"`
 	Signature   string          `json:"signature,omitempty"`
 }
 
@@ -123,6 +128,8 @@ type Writer struct {
 	order  []string
 	row    []string
 	closed bool
+	proofs *exportFile   // inclusion.jsonl, with a checkpoint
+	cp     *Checkpointed // see SetCheckpoint
 }
 
 // exportFile is one output file with its running SHA-256.
@@ -188,7 +195,7 @@ func NewWriter(dir string, f Filter, tool string, now time.Time, signer Signer) 
 // abort closes the files of an export that failed.
 func (w *Writer) abort() {
 	w.closed = true
-	for _, ef := range w.files {
+	for _, ef := range append(w.files[:], w.proofs) {
 		if ef != nil {
 			ef.f.Close()
 		}
@@ -202,6 +209,12 @@ func (w *Writer) Add(r events.Record) error {
 	}
 	if !w.f.Match(r.Envelope) {
 		return nil
+	}
+	if w.cp != nil {
+		if err := w.addProof(r); err != nil {
+			w.abort()
+			return err
+		}
 	}
 	m := w.m
 	if m.Events == 0 {
@@ -249,6 +262,9 @@ func (w *Writer) Close() (*Manifest, error) {
 			return nil, err
 		}
 		m.Files = append(m.Files, d)
+	}
+	if err := w.closeCheckpoint(); err != nil {
+		return nil, err
 	}
 	m.PublicKey = hex.EncodeToString(w.signer.Public())
 	m.Fingerprint = Fingerprint(w.signer.Public())

@@ -54,6 +54,11 @@ func Verify(dir string, pub ed25519.PublicKey) (*Manifest, error) {
 	if err := verifyFiles(dir, &m); err != nil {
 		return nil, err
 	}
+	if m.Checkpoint != nil {
+		if err := verifyCheckpoint(dir, &m); err != nil {
+			return nil, err
+		}
+	}
 	return &m, nil
 }
 

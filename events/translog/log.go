@@ -2,7 +2,9 @@ package translog
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -182,4 +184,37 @@ func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkp
 	}
 	l.lastSize = c.Size
 	return c, signed, path, nil
+}
+
+// Public returns the public key that signs the log's checkpoints.
+func (l *Log) Public() ed25519.PublicKey { return l.signer.Public() }
+
+// Current returns a signed checkpoint of the whole tree (call it after
+// Sync): the newest stored one when it covers the tree, otherwise one
+// signed now and written nowhere (a read command changes no file of the
+// data directory). stored says which.
+func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	newest, path, ok, err := l.dir.Newest(l.signer.Public())
+	if err != nil {
+		return Checkpoint{}, nil, false, err
+	}
+	if ok && newest.Size == l.tree.n && newest.Origin == l.origin {
+		root, err := l.tree.Root(newest.Size)
+		if err == nil && root == newest.Root {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return Checkpoint{}, nil, false, fmt.Errorf("translog: read checkpoint %s: %w", path, err)
+			}
+			return newest, b, true, nil
+		}
+	}
+	root, err := l.tree.Root(l.tree.n)
+	if err != nil {
+		return Checkpoint{}, nil, false, err
+	}
+	c = Checkpoint{Origin: l.origin, Size: l.tree.n, Root: root}
+	signed, err = Sign(c, l.signer)
+	return c, signed, false, err
 }
