@@ -284,8 +284,17 @@ func (s *Store) OpenLeases(ctx context.Context, ttl time.Duration) (*Leases, err
 }
 
 // purgeAll drops every lease in the bucket (it purges the bucket's
-// stream).
+// stream). A bucket that holds no lease is left alone: a purge rewrites
+// the stream's files even when only deletion markers are left, and a read
+// command must change no file of the store.
 func (l *Leases) purgeAll(ctx context.Context) error {
+	keys, err := l.kv.Keys(ctx)
+	if errors.Is(err, natsjs.ErrNoKeysFound) || (err == nil && len(keys) == 0) {
+		return nil // no lease held: nothing stale to drop, no file to touch
+	}
+	if err != nil {
+		return fmt.Errorf("jetstream: list the leases of bucket %s: %w", l.kv.Bucket(), err)
+	}
 	stream, err := l.js.Stream(ctx, "KV_"+l.kv.Bucket())
 	if err == nil {
 		err = stream.Purge(ctx)
