@@ -31,7 +31,9 @@ type Finding struct {
 	Msg      string
 }
 
-func (f Finding) String() string { return fmt.Sprintf("line %d: %s: %s: %s", f.Line, f.Severity, f.Key, f.Msg) }
+func (f Finding) String() string {
+	return fmt.Sprintf("line %d: %s: %s: %s", f.Line, f.Severity, f.Key, f.Msg)
+}
 
 // secretFile is a file whose content is a credential: only its owner may
 // read it.

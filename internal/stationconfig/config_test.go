@@ -53,7 +53,6 @@ func TestParseRefusesBadFilesNamingTheLine(t *testing.T) {
 	}
 }
 
-
 func TestExampleParsesAndMatchesDist(t *testing.T) {
 	c, err := Parse("example.yaml", Example)
 	if err != nil {
