@@ -111,6 +111,18 @@ type target struct {
 
 // resolve checks cfg and folds a URI in Token into it.
 func resolve(cfg Config) (target, error) {
+	t, err := resolveToken(cfg)
+	if err != nil {
+		return t, err
+	}
+	if n := t.pin.count(); n != 1 {
+		return t, fmt.Errorf("%w: %d PIN sources given: give exactly one of a PIN file, a PIN environment variable or a prompt", ErrConfig, n)
+	}
+	return t, nil
+}
+
+// resolveToken is resolve without the PIN source's check.
+func resolveToken(cfg Config) (target, error) {
 	t := target{module: cfg.Module, pin: cfg.PIN, name: cfg.Name}
 	if cfg.Token == "" {
 		return t, fmt.Errorf("%w: no token given: set a token label, serial or pkcs11: URI", ErrConfig)
@@ -139,9 +151,6 @@ func resolve(cfg Config) (target, error) {
 	}
 	if t.module == "" {
 		return t, fmt.Errorf("%w: no PKCS#11 module: set the module path or a module-path in the URI", ErrConfig)
-	}
-	if n := t.pin.count(); n != 1 {
-		return t, fmt.Errorf("%w: %d PIN sources given: give exactly one of a PIN file, a PIN environment variable or a prompt", ErrConfig, n)
 	}
 	return t, nil
 }

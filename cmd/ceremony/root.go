@@ -68,9 +68,13 @@ func newRoot() (*cobra.Command, *runState) {
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			st.started = true
-			return checkText(cmd, args)
+			if err := checkText(cmd, args); err != nil {
+				return err
+			}
+			return applyConfig(cmd)
 		},
 	}
+	root.PersistentFlags().String(configFlag, "", "station config file (YAML, see 'ceremony config example'): the store, readers, HSM, PIN source, step timeout and backup directory; flags given win")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err.Error()}
 	})
@@ -101,7 +105,7 @@ func newRoot() (*cobra.Command, *runState) {
 	add(groupCeremonies, newDemoCmd())
 	addStartCmds(root, groupCeremonies)
 	add(groupCeremonies, newResumeCmd(), newAbortCmd(), newWitnessCmd(), newHSMCmd(), newScriptCmd())
-	add(groupCeremonies, newServeCmd(), newAccountCmd(), newStoreCmd())
+	add(groupCeremonies, newServeCmd(), newAccountCmd(), newStoreCmd(), newConfigCmd())
 	add(groupInspect, newListCmd(), newShowCmd(), newEventsCmd(), newCardsCmd(), newHealthCmd(), newAuditCmd())
 	add(groupCards, newEmulatedCardsCmd(), newReadersCmd(), newCardEmulatorCmd(), newRehearseCmd())
 	root.AddCommand(newDocsCmd())

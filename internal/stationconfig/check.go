@@ -7,20 +7,24 @@ import (
 	"os"
 )
 
-// Severity says whether a finding stops the day (Problem) or is worth
-// knowing (Warning).
+// Severity says whether a finding stops the day (Problem), is worth
+// knowing (Warning) or says what was found in order (OK).
 type Severity int
 
 const (
-	Warning Severity = iota
+	OK Severity = iota
+	Warning
 	Problem
 )
 
 func (s Severity) String() string {
-	if s == Problem {
+	switch s {
+	case Problem:
 		return "error"
+	case Warning:
+		return "warning"
 	}
-	return "warning"
+	return "ok"
 }
 
 // Finding is what Check found about one key of the file.
