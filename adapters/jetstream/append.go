@@ -166,25 +166,38 @@ func (s *Store) publish(ctx context.Context, a appendReq) (uint64, error) {
 	return ack.Sequence, nil
 }
 
-// isWrongLastSequence reports a stale expectation. jetstream.ErrKeyExists
-// also matches 10071, so the code is compared instead.
+// isWrongLastSequence reports a stale expectation (10071, which names the
+// sequence the stream holds). jetstream.ErrKeyExists also matches 10071,
+// so the code is compared instead.
 func isWrongLastSequence(err error) bool {
 	var apiErr *natsjs.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	return apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequenceConstant
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence
+}
+
+// isSubjectInProcess reports 10164, "wrong last sequence" without a
+// sequence: on a replicated stream the leader answers it while an earlier
+// write to the ceremony's subjects is still being applied, which includes
+// the moment just after that write was acknowledged (the leader acks
+// before it clears its in-process mark; nats-server
+// jetstream_batching.go). It says nothing about the expectation: the
+// outcome is settled by reading the stream and retrying (resolve).
+func isSubjectInProcess(err error) bool {
+	var apiErr *natsjs.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequenceConstant
 }
 
 // lostAck reports a publish whose outcome is unknown: it may or may not
 // have been stored. It includes a cluster's "no leader" answers: no
 // responders on the stream's subjects, JetStream's 503 (the cluster is
-// not available), and 10158 (a publish with this message id is still
-// being replicated: the leader cannot reach a quorum yet).
+// not available), 10158 (a publish with this message id is still being
+// replicated: the leader cannot reach a quorum yet) and 10164 (an
+// earlier write to the ceremony's subjects is still being applied).
 func lostAck(err error) bool {
 	var apiErr *natsjs.APIError
 	if errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == errCodeDuplicateInProcess) {
+		return true
+	}
+	if isSubjectInProcess(err) {
 		return true
 	}
 	for _, target := range []error{

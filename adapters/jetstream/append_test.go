@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -162,6 +163,13 @@ func TestLostAckErrors(t *testing.T) {
 	}
 	if isWrongLastSequence(natsjs.ErrStreamNotFound) {
 		t.Error("isWrongLastSequence(stream not found) = true")
+	}
+	// 10164: a replicated stream's "an earlier write to these subjects is
+	// still being applied". Settled by reading and retrying, never taken
+	// for a conflict.
+	inProcess := &natsjs.APIError{Code: 400, ErrorCode: natsjs.JSErrCodeStreamWrongLastSequenceConstant, Description: "wrong last sequence"}
+	if isWrongLastSequence(inProcess) || !lostAck(fmt.Errorf("publish: %w", inProcess)) {
+		t.Error("10164 is taken for a conflict, or not retried")
 	}
 }
 
