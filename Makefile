@@ -3,7 +3,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: demo test bench fuzz screenshot
+.PHONY: demo test bench bench-cluster fuzz screenshot
 
 demo:
 	bash .ci/deps.sh build
@@ -17,11 +17,18 @@ test:
 # 5 repetitions: ratio-median/min/max are engine/raw. Then memory, the
 # audit export, and its peak RSS for 1M events (.ci/bench-export.sh).
 bench:
-	$(GO) test -run '^$$' -bench 'Append|Rebuild' -benchtime 1x ./engine/
+	$(GO) test -run '^$$' -bench '^Benchmark(Append|Rebuild)$$' -benchtime 1x ./engine/
 	$(GO) test -run '^$$' -bench 'Append|Replay' -benchtime 1x ./adapters/jetstream/
 	$(GO) test -run '^$$' -bench Memory -benchtime 1x ./engine/
 	$(GO) test -run '^$$' -bench ExportVerify -benchtime 1x ./events/export/
 	bash .ci/bench-export.sh
+
+# The same comparisons on a real 3-node NATS cluster (in-process
+# nats-server, testdata/nats-cluster, R3 stream), and step latency p50/p99
+# with 1, 10 and 100 ceremonies in flight (README.md, "Running on a NATS
+# cluster"). Not part of 'make test'; go vet compiles it.
+bench-cluster:
+	$(GO) test -run '^$$' -bench '^BenchmarkCluster' -benchtime 1x -timeout 30m ./engine/
 
 fuzz:
 	FUZZTIME=60s bash .ci/fuzz.sh

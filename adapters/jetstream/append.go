@@ -30,6 +30,10 @@ const (
 	attemptTimeout = 2 * time.Second
 	appendBudget   = 4 * time.Second
 	retryPause     = 100 * time.Millisecond
+	// inProcessPause is the pause after a 10164 (isSubjectInProcess): the
+	// leader is applying the ceremony's previous write, which takes
+	// milliseconds, not an election.
+	inProcessPause = 5 * time.Millisecond
 )
 
 // appendReq is one checked append.
@@ -323,11 +327,15 @@ func (s *Store) resolve(ctx context.Context, a appendReq, cause error, deadline 
 			}
 			last = err
 		}
-		if time.Until(deadline) < retryPause || ctx.Err() != nil {
+		pause := retryPause
+		if isSubjectInProcess(last) {
+			pause = inProcessPause
+		}
+		if time.Until(deadline) < pause || ctx.Err() != nil {
 			return 0, a.errorf("%w: %s (%w); nothing is recorded as of now, and the event is stored at most once: resume the ceremony when the cluster is back",
 				ErrOutcomeUnknown, s.noLeaderText(), last)
 		}
-		time.Sleep(retryPause)
+		time.Sleep(pause)
 	}
 }
 
