@@ -61,19 +61,41 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 		return err
 	}
 	filter := ceremonyFilter(ceremonyID)
-	last, err := s.stream.GetLastMsgForSubject(ctx, filter)
-	if errors.Is(err, natsjs.ErrMsgNotFound) {
+	var until uint64
+	found := true
+	err := s.retryRead(ctx, func(_, actx context.Context) error {
+		last, err := s.stream.GetLastMsgForSubject(actx, filter)
+		if errors.Is(err, natsjs.ErrMsgNotFound) {
+			found = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		until = last.Sequence
 		return nil
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("jetstream: %s ceremony %s: read its last event: %w", op, ceremonyID, err)
 	}
-	cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverAllPolicy}
-	err = s.read(ctx, cfg, last.Sequence, func(r events.Record, pending uint64) error {
-		if r.CeremonyID != ceremonyID {
-			return fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)
-		}
-		return fn(r, pending)
+	if !found {
+		return nil
+	}
+	// Resumed after the last event delivered if a stream leader is lost
+	// meanwhile (retryRead).
+	next := uint64(1)
+	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
+		cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
+		return s.read(ctx, actx, cfg, until, func(r events.Record, pending uint64) error {
+			if r.CeremonyID != ceremonyID {
+				return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+			}
+			if err := fn(r, pending); err != nil {
+				return stopRead{err}
+			}
+			next = r.Seq + 1
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: %s ceremony %s: %w", op, ceremonyID, err)
@@ -89,7 +111,12 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	if err := s.usable("replay"); err != nil {
 		return err
 	}
-	last, err := s.LastSeq(ctx)
+	var last uint64
+	err := s.retryRead(ctx, func(_, actx context.Context) error {
+		var err error
+		last, err = s.LastSeq(actx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("jetstream: replay from %d: %w", from, err)
 	}
@@ -97,11 +124,17 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	if last < from {
 		return nil
 	}
-	cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: from}
 	var fnErr error
-	err = s.read(ctx, cfg, last, func(r events.Record, _ uint64) error {
-		fnErr = fn(r)
-		return fnErr
+	next := from // resumed there if a stream leader is lost meanwhile
+	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
+		cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
+		return s.read(ctx, actx, cfg, last, func(r events.Record, _ uint64) error {
+			if fnErr = fn(r); fnErr != nil {
+				return stopRead{fnErr}
+			}
+			next = r.Seq + 1
+			return nil
+		})
 	})
 	if fnErr != nil {
 		return fnErr
@@ -116,10 +149,10 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 // the number of messages the consumer has yet to deliver, up to stream
 // sequence until (inclusive, a sequence the consumer delivers: read from
 // the stream leader). A message that does not decode is an error naming
-// its sequence.
-func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, until uint64, fn func(r events.Record, pending uint64) error) error {
+// its sequence (stopRead: not retried). actx bounds the reader's creation.
+func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig, until uint64, fn func(r events.Record, pending uint64) error) error {
 	cfg.InactiveThreshold = consumerIdle
-	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	cons, err := s.stream.OrderedConsumer(actx, cfg)
 	if err != nil {
 		return fmt.Errorf("create reader: %w", err)
 	}
@@ -148,7 +181,7 @@ func (s *Store) read(ctx context.Context, cfg natsjs.OrderedConsumerConfig, unti
 		}
 		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
 		if err != nil {
-			return err
+			return stopRead{err}
 		}
 		if err := fn(rec, pending); err != nil {
 			return err
@@ -230,39 +263,78 @@ func decodeRecord(seq uint64, subject string, data []byte) (events.Record, error
 // order, and then for each new one as it is stored, until ctx is done
 // (then it returns nil). An ordered consumer (no server-side state) reads
 // from the last delivered sequence; it is recreated by the client after a
-// reconnect or a leader change. See events.Follower.
+// reconnect or a leader change, and by Follow, from the next sequence,
+// when it cannot be (re)created or fails while no stream leader answers,
+// for up to readBudget at a time. See events.Follower.
 func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) error) error {
 	if err := s.usable("follow"); err != nil {
 		return err
 	}
-	cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: max(from, 1), InactiveThreshold: consumerIdle}
-	cons, err := s.stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("jetstream: follow from %d: create reader: %w", from, err)
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("jetstream: follow from %d: start reader: %w", from, err)
-	}
-	defer it.Stop()
+	next := max(from, 1)
+	var failingSince time.Time // zero while the reader delivers
 	for {
-		msg, err := it.Next(natsjs.NextContext(ctx))
+		var it natsjs.MessagesContext
+		err := s.retryRead(ctx, func(_, actx context.Context) error {
+			cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next, InactiveThreshold: consumerIdle}
+			cons, err := s.stream.OrderedConsumer(actx, cfg)
+			if err != nil {
+				return err
+			}
+			it, err = cons.Messages()
+			return err
+		})
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
+			return fmt.Errorf("jetstream: follow from %d: create reader: %w", next, err)
+		}
+		delivered, err := s.follow(ctx, it, &next, fn)
+		it.Stop()
+		var stop stopRead
+		switch {
+		case err == nil:
+			return nil // ctx is done
+		case errors.As(err, &stop):
+			return stop.err
+		case !lostAck(err):
 			return fmt.Errorf("jetstream: follow: %w", err)
+		case delivered:
+			failingSince = time.Now()
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case time.Since(failingSince) > readBudget:
+			return fmt.Errorf("jetstream: follow: %w: %s", err, s.noLeaderReadText())
+		}
+		if s.readRetried != nil {
+			s.readRetried(err)
+		}
+	}
+}
+
+// follow delivers the reader's messages to fn until ctx is done (nil) or an
+// error; next is the sequence after the last one delivered. delivered
+// says whether any message was.
+func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uint64, fn func(events.Record) error) (delivered bool, err error) {
+	for {
+		msg, err := it.Next(natsjs.NextContext(ctx))
+		if ctx.Err() != nil {
+			return delivered, nil
+		}
+		if err != nil {
+			return delivered, err
 		}
 		seq, _, ok := ackSeqs(msg.Reply())
 		if !ok {
-			return fmt.Errorf("jetstream: follow: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
+			return delivered, stopRead{fmt.Errorf("jetstream: follow: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())}
 		}
 		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
 		if err != nil {
-			return fmt.Errorf("jetstream: follow: %w", err)
+			return delivered, stopRead{fmt.Errorf("jetstream: follow: %w", err)}
 		}
 		if err := fn(rec); err != nil {
-			return err
+			return delivered, stopRead{err}
 		}
+		*next, delivered = seq+1, true
 	}
 }

@@ -51,6 +51,7 @@ type Store struct {
 	unlock     func() error  // releases the data directory lock (embedded)
 
 	leasesPurged atomic.Bool // the embedded server's stale leases were dropped (OpenLeases)
+	readRetried  func(error) // tests: told of each retry of a read (retryRead)
 
 	closed    atomic.Bool
 	closeOnce sync.Once

@@ -1,0 +1,163 @@
+package jetstream
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream/clustertest"
+	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/ceremony-hsm/ceremony/events/storetest"
+)
+
+// retried is a store's read-retry hook: closed at the first retry.
+func retried(s *Store) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	s.readRetried = func(error) { once.Do(func() { close(ch) }) }
+	return ch
+}
+
+// sameEvents fails unless recs are the acknowledged events, in order.
+func sameEvents(t *testing.T, what string, recs []events.Record, acked *appended) {
+	t.Helper()
+	if len(recs) != len(acked.seqs) {
+		t.Fatalf("%s: %d events, %d were acknowledged", what, len(recs), len(acked.seqs))
+	}
+	for i, r := range recs {
+		if r.Seq != acked.seqs[i] || !bytes.Equal(r.Data, acked.data[i]) {
+			t.Fatalf("%s: event %d is sequence %d, acknowledged %d", what, i, r.Seq, acked.seqs[i])
+		}
+	}
+}
+
+// TestClusterReadsWaitForAnElection: with two of three nodes stopped the
+// stream has no leader; a Load, a Replay and a Follow begun then do not
+// fail: they retry until a node is back and a leader is elected, and
+// deliver every acknowledged event once. Then the stream leader is
+// stopped while a reader reads in a loop: every read succeeds.
+func TestClusterReadsWaitForAnElection(t *testing.T) {
+	c := clustertest.Start(t)
+	const stream, id = "READS", "cer-reads"
+	writer := openCluster(t, c, 0, stream)
+	loader, replayer, follower := openCluster(t, c, 0, stream), openCluster(t, c, 0, stream), openCluster(t, c, 0, stream)
+	c.StreamLeader(stream)
+	chain := storetest.NewChain(id)
+	var acked appended
+	var last uint64
+	appendNext := func() {
+		t.Helper()
+		eventID, data := chain.Next(t)
+		seq, err := writer.Append(t.Context(), id, eventID, last, data)
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		acked.add(seq, data)
+		last = seq
+	}
+	for range 30 {
+		appendNext()
+	}
+
+	// No quorum: nodes 1 and 2 stopped; the clients stay on node 0.
+	c.Stop(1)
+	c.Stop(2)
+	loadRetried, replayRetried, followRetried := retried(loader), retried(replayer), retried(follower)
+	type result struct {
+		recs []events.Record
+		err  error
+	}
+	loaded, replayed := make(chan result, 1), make(chan result, 1)
+	go func() {
+		recs, err := loader.Load(t.Context(), id)
+		loaded <- result{recs, err}
+	}()
+	go func() {
+		var recs []events.Record
+		err := replayer.Replay(t.Context(), 1, func(r events.Record) error { recs = append(recs, r); return nil })
+		replayed <- result{recs, err}
+	}()
+	followed := make(chan events.Record, 100)
+	fctx, stopFollow := context.WithCancel(t.Context())
+	followDone := make(chan error, 1)
+	go func() {
+		followDone <- follower.Follow(fctx, 1, func(r events.Record) error { followed <- r; return nil })
+	}()
+	followEnded := false // followDone was received
+	defer func() {
+		stopFollow()
+		if !followEnded {
+			<-followDone
+		}
+	}()
+	for what, ch := range map[string]<-chan struct{}{"load": loadRetried, "replay": replayRetried, "follow": followRetried} {
+		select {
+		case <-ch:
+		case r := <-loaded:
+			t.Fatalf("%s: the load ended without a leader instead of retrying: %d events, %v", what, len(r.recs), r.err)
+		case r := <-replayed:
+			t.Fatalf("%s: the replay ended without a leader instead of retrying: %d events, %v", what, len(r.recs), r.err)
+		case err := <-followDone:
+			followEnded = true
+			t.Fatalf("%s: the follow ended without a leader instead of retrying: %v", what, err)
+		}
+	}
+
+	// A node back: a leader is elected, the reads finish.
+	c.Start(1)
+	r := <-loaded
+	if r.err != nil {
+		t.Fatalf("load through the election: %v", r.err)
+	}
+	sameEvents(t, "load", r.recs, &acked)
+	r = <-replayed
+	if r.err != nil {
+		t.Fatalf("replay through the election: %v", r.err)
+	}
+	sameEvents(t, "replay", r.recs, &acked)
+	c.StreamLeader(stream)
+	appendNext()
+	var got []events.Record
+	for len(got) < len(acked.seqs) {
+		select {
+		case rec := <-followed:
+			got = append(got, rec)
+		case err := <-followDone:
+			followEnded = true
+			t.Fatalf("follow through the election ended after %d events: %v", len(got), err)
+		}
+	}
+	sameEvents(t, "follow", got, &acked)
+
+	// The stream leader stopped while a reader loads again and again.
+	c.Start(2)
+	leader := c.StreamLeader(stream)
+	var stopped atomic.Bool
+	var after atomic.Int32
+	readErr := make(chan error, 1)
+	go func() {
+		for after.Load() < 3 {
+			wasStopped := stopped.Load()
+			recs, err := loader.Load(t.Context(), id)
+			if err == nil && len(recs) != len(acked.seqs) {
+				err = fmt.Errorf("%d events, want %d", len(recs), len(acked.seqs))
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if wasStopped {
+				after.Add(1)
+			}
+		}
+		readErr <- nil
+	}()
+	c.Stop(leader)
+	stopped.Store(true)
+	if err := <-readErr; err != nil {
+		t.Fatalf("a load while stream leader %s stopped: %v", c.Name(leader), err)
+	}
+}
