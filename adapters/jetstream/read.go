@@ -303,7 +303,7 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) 
 			failingSince = time.Now()
 		case failingSince.IsZero():
 			failingSince = time.Now()
-		case time.Since(failingSince) > readBudget:
+		case time.Since(failingSince) > s.readLimit():
 			return fmt.Errorf("jetstream: follow: %w: %s", err, s.noLeaderReadText())
 		}
 		if s.readRetried != nil {

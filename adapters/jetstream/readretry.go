@@ -34,7 +34,7 @@ type readAttempt func(ctx, actx context.Context) error
 // attempt resumes where the last one stopped (its caller keeps the next
 // sequence), so no event is delivered twice.
 func (s *Store) retryRead(ctx context.Context, attempt readAttempt) error {
-	deadline := time.Now().Add(readBudget)
+	deadline := time.Now().Add(s.readLimit())
 	for {
 		actx, cancel := context.WithDeadline(ctx, minTime(deadline, time.Now().Add(attemptTimeout)))
 		err := attempt(ctx, actx)
@@ -61,11 +61,19 @@ func (s *Store) retryRead(ctx context.Context, attempt readAttempt) error {
 	}
 }
 
+// readLimit is readBudget, or a test's.
+func (s *Store) readLimit() time.Duration {
+	if s.readBudget > 0 {
+		return s.readBudget
+	}
+	return readBudget
+}
+
 // noLeaderReadText says why a read gave up.
 func (s *Store) noLeaderReadText() string {
 	if s.replicas > 1 {
 		return fmt.Sprintf("the cluster has no quorum for stream %s: no stream leader answered within %s (more than half of its %d replicas must be up); nothing was changed: try again when the cluster is back",
-			s.name, readBudget, s.replicas)
+			s.name, s.readLimit(), s.replicas)
 	}
-	return fmt.Sprintf("no server answered for stream %s within %s (is it running and reachable?)", s.name, readBudget)
+	return fmt.Sprintf("no server answered for stream %s within %s (is it running and reachable?)", s.name, s.readLimit())
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream/clustertest"
 	"github.com/ceremony-hsm/ceremony/events"
@@ -44,6 +46,7 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 	const stream, id = "READS", "cer-reads"
 	writer := openCluster(t, c, 0, stream)
 	loader, replayer, follower := openCluster(t, c, 0, stream), openCluster(t, c, 0, stream), openCluster(t, c, 0, stream)
+	gaveUp := openCluster(t, c, 0, stream)
 	c.StreamLeader(stream)
 	chain := storetest.NewChain(id)
 	var acked appended
@@ -65,6 +68,17 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 	// No quorum: nodes 1 and 2 stopped; the clients stay on node 0.
 	c.Stop(1)
 	c.Stop(2)
+	// Bounded: a read gives up, saying why, once its budget is spent.
+	gaveUp.readBudget = 300 * time.Millisecond
+	if _, err := gaveUp.Load(t.Context(), id); err == nil || !strings.Contains(err.Error(), "the cluster has no quorum for stream READS") {
+		t.Fatalf("a load without a leader past its budget: %v, want an error saying the cluster has no quorum", err)
+	}
+	// The reads below wait for a node to start and a leader to be
+	// elected, which a loaded test machine (the race detector) can make
+	// longer than the budget of 15 s.
+	for _, s := range []*Store{loader, replayer, follower} {
+		s.readBudget = 5 * time.Minute
+	}
 	loadRetried, replayRetried, followRetried := retried(loader), retried(replayer), retried(follower)
 	type result struct {
 		recs []events.Record

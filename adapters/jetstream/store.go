@@ -50,8 +50,9 @@ type Store struct {
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 	unlock     func() error  // releases the data directory lock (embedded)
 
-	leasesPurged atomic.Bool // the embedded server's stale leases were dropped (OpenLeases)
-	readRetried  func(error) // tests: told of each retry of a read (retryRead)
+	leasesPurged atomic.Bool   // the embedded server's stale leases were dropped (OpenLeases)
+	readRetried  func(error)   // tests: told of each retry of a read (retryRead)
+	readBudget   time.Duration // tests: 0 is the constant readBudget
 
 	closed    atomic.Bool
 	closeOnce sync.Once
