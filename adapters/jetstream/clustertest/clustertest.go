@@ -29,8 +29,10 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
-// readyTimeout bounds a node's start and the wait for a leader.
-const readyTimeout = 30 * time.Second
+// readyTimeout bounds a node's start and the wait for a leader. It is
+// generous because a 2-core CI machine running the suite under -race can
+// take over 30 s to start a node; a healthy start takes well under a second.
+const readyTimeout = 120 * time.Second
 
 // ConfigDir returns the directory of the example cluster configuration,
 // testdata/nats-cluster at the repository's root.
