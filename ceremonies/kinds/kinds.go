@@ -10,6 +10,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/account"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/cardreset"
 	"github.com/ceremony-hsm/ceremony/ceremonies/custody"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
@@ -33,6 +34,7 @@ func List() []ceremonies.Kind {
 		sharecheck.ShareCheck(),
 		custody.CardAssign(),
 		pinchange.PINChange(),
+		cardreset.CardResetKind(),
 		usercard.Enrol(),
 		usercard.Activate(),
 		hsmbackup.Backup(),
