@@ -83,10 +83,10 @@ func (r *Runner) resetCard(ctx context.Context, card ceremonies.Card, rs Resette
 	if err != nil {
 		return fmt.Errorf("card %s: read the PW3 retry counter: %w", serial, err)
 	}
-	if err := r.inst.Record(ctx, events.SourceCard, &events.PINRetriesRead{Serial: serial, PIN: "PW3", TriesLeft: tries, LastTry: tries == 1}); err != nil {
-		return err
-	}
 	if tries == 0 {
+		if err := r.inst.Record(ctx, events.SourceCard, &events.PINRetriesRead{Serial: serial, PIN: "PW3", TriesLeft: 0}); err != nil {
+			return err
+		}
 		if err := r.inst.Record(ctx, events.SourceCard, &events.CardBlocked{Serial: serial, PIN: "PW3"}); err != nil {
 			return err
 		}
@@ -94,7 +94,8 @@ func (r *Runner) resetCard(ctx context.Context, card ceremonies.Card, rs Resette
 		if st.Pending != nil {
 			r.drv.Tell(fmt.Sprintf("The reset of card %s was sent and its outcome is not recorded: type its backup PIN, the old one, or 123456 if the reset happened.", serial))
 		}
-		// TERMINATE DF needs PW3 verified when it is not blocked.
+		// TERMINATE DF needs PW3 verified when it is not blocked;
+		// VerifyPIN records the retry counter it reads.
 		if err := ceremonies.VerifyPIN(ctx, r.inst, r.Station, card, ceremonies.BackupSlot); err != nil {
 			return err
 		}
