@@ -94,9 +94,17 @@ func WitnessMessage(ceremony, upTo, name, role, statement string) []byte {
 }
 
 // WitnessesRequired: the ceremony must have Count witness sign-offs
-// (ceremony.witnessed) before it completes.
+// (ceremony.witnessed) before it completes. Named, when the ceremony was
+// started from a script that lists its witnesses, are those witnesses
+// (the list sets Count); a sign-off by anyone else is refused or recorded
+// as a deviation, as the script says. Version 2; version 1 had no Named.
 type WitnessesRequired struct {
-	Count int `json:"count"`
+	Count int             `json:"count"`
+	Named []ScriptWitness `json:"named,omitempty"`
 }
+
+// upcastWitnessesRequiredV1: a version 1 requirement named nobody, which
+// its JSON already says (named is omitted when empty).
+func upcastWitnessesRequiredV1(old json.RawMessage) (json.RawMessage, error) { return old, nil }
 
 func (WitnessesRequired) EventType() string { return "ceremony.witnesses_required" }
