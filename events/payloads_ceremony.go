@@ -103,8 +103,9 @@ type WitnessesRequired struct {
 	Named []ScriptWitness `json:"named,omitempty"`
 }
 
-// upcastWitnessesRequiredV1: a version 1 requirement named nobody, which
-// its JSON already says (named is omitted when empty).
-func upcastWitnessesRequiredV1(old json.RawMessage) (json.RawMessage, error) { return old, nil }
+// UpcastUnchanged upcasts a version that the next one only extends with
+// an optional field (omitted when empty): the old JSON already says "not
+// given" (e.g. ceremony.witnesses_required v1, which named nobody).
+func UpcastUnchanged(old json.RawMessage) (json.RawMessage, error) { return old, nil }
 
 func (WitnessesRequired) EventType() string { return "ceremony.witnesses_required" }
