@@ -1,9 +1,12 @@
 package opgpcard
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 )
 
 // ResetToFactory puts the card back to its factory state: TERMINATE DF,
@@ -38,4 +41,38 @@ func (c *Card) ResetUserPIN(newPIN []byte) error {
 		return c.wrap("reset PW1", err)
 	}
 	return nil
+}
+
+// ActivateCard waits for a card and, when its OpenPGP application is
+// terminated (a reset that stopped between TERMINATE DF and ACTIVATE
+// FILE), activates it: the card is then in its factory state (OpenPGP
+// card v3.4 §7.2.17). Activation loses nothing the termination had not
+// made unreadable already. An operational card is returned as WaitCard
+// returns it.
+func (r *Reader) ActivateCard(ctx context.Context) (ceremonies.Card, error) {
+	if err := r.slot.WaitPresent(ctx); err != nil {
+		return nil, err
+	}
+	if h, ok := r.slot.(Holder); ok {
+		if err := h.Hold(); err != nil {
+			return nil, fmt.Errorf("reader %s: %w", r.slot.Name(), err)
+		}
+	}
+	c := &Card{slot: r.slot, client: openpgp.NewClient(r.slot.Transport())}
+	err := c.client.Select()
+	if errors.Is(err, openpgp.ErrTerminated) {
+		if err := c.client.Activate(); err != nil {
+			return nil, c.wrap("activate the terminated OpenPGP application", err)
+		}
+		err = c.client.Select()
+	}
+	if err != nil {
+		return nil, c.wrap("select the OpenPGP application", err)
+	}
+	aid, err := c.client.AID()
+	if err != nil {
+		return nil, c.wrap("read the AID", err)
+	}
+	c.serial = aid.SerialString()
+	return c, nil
 }

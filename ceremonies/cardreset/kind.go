@@ -20,6 +20,7 @@
 package cardreset
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -46,6 +47,13 @@ const (
 type Resetter interface {
 	ResetToFactory() error
 	ResetUserPIN(newPIN []byte) error
+}
+
+// Activator is a reader that can activate a terminated card in it (a
+// reset that stopped between TERMINATE DF and ACTIVATE FILE) and return
+// the card, in its factory state (adapters/opgpcard implements it).
+type Activator interface {
+	ActivateCard(ctx context.Context) (ceremonies.Card, error)
 }
 
 // CardResetKind is the card-reset kind.
@@ -192,10 +200,8 @@ func summary(st *State) []ceremonies.Row {
 		rows = append(rows, ceremonies.Row{Name: "card", Value: st.Serial})
 	}
 	if n := st.Named; n != nil {
-		from := "read from the card"
-		if n.From == "registry" {
-			from = "from the registry (the backup PIN is blocked)"
-		}
+		from := map[string]string{FromCard: "read from the card", FromRegistryBlocked: "from the registry (the backup PIN is blocked)",
+			FromRegistryTerminated: "from the registry (the card was found terminated)"}[n.From]
 		rows = append(rows, ceremonies.Row{Name: "held", Value: fmt.Sprintf("%s (%s)", n.Holds, from)})
 	}
 	if c := st.Confirm; c != nil {

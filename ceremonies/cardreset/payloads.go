@@ -23,9 +23,15 @@ const (
 	HoldsNothing      = "nothing"       // an empty backup slot
 )
 
-// ContentNamed: what the card holds, named before anything is changed.
-// From is "card" (read after its backup PIN) or "registry" (its backup
-// PIN is blocked, so the card cannot be read: what the events last said).
+// Where ContentNamed.From took what the card holds.
+const (
+	FromCard               = "card"                // read after its backup PIN
+	FromRegistryBlocked    = "registry"            // the backup PIN is blocked: what the events last said
+	FromRegistryTerminated = "registry-terminated" // the card was found terminated: what the events last said
+)
+
+// ContentNamed: what the card holds, named before anything is changed
+// (From: FromCard, FromRegistryBlocked, FromRegistryTerminated).
 // KeepsUsable is how many distinct usable shares the set keeps without
 // this card. Loss is the sentence the operator is asked to confirm.
 type ContentNamed struct {

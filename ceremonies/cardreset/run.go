@@ -55,6 +55,9 @@ func (r *Runner) step(ctx context.Context) error {
 	}
 	st := r.state()
 	card, err := ceremonies.PresentCard(ctx, r.inst, r.Engine.Leases(), r.Station, 1)
+	if errors.Is(err, ceremonies.ErrCardTerminated) && st.Mode == ModeFactory {
+		return r.finishTerminated(ctx, st)
+	}
 	if err != nil {
 		return err
 	}
@@ -103,7 +106,11 @@ func (r *Runner) resetCard(ctx context.Context, card ceremonies.Card, rs Resette
 	if p := st.Pending; p != nil {
 		return r.reset(ctx, rs, serial, p.KeySetID, p.Index, st.Confirm.Loss)
 	}
-	named, err := r.name(card, tries == 0)
+	from := FromCard
+	if tries == 0 {
+		from = FromRegistryBlocked
+	}
+	named, err := r.name(card, from)
 	if err != nil {
 		return err
 	}
@@ -135,16 +142,16 @@ func (r *Runner) reset(ctx context.Context, rs Resetter, serial, set string, ind
 	return r.inst.Record(ctx, events.SourceCard, &CardReset{Serial: serial, KeySetID: set, Index: index, Lost: loss})
 }
 
-// name says what the card holds: read from its backup slot (PW3 is
-// verified), or, when PW3 is blocked, what the registry says. The share
-// read is wiped at once: only its set, index and KCV are kept.
-func (r *Runner) name(card ceremonies.Card, blocked bool) (*ContentNamed, error) {
+// name says what the card holds: read from its backup slot (from
+// FromCard: PW3 is verified), or what the registry says (PW3 blocked, or
+// the card found terminated). The share read is wiped at once: only its
+// set, index and KCV are kept.
+func (r *Runner) name(card ceremonies.Card, from string) (*ContentNamed, error) {
 	serial := card.Serial()
-	n := &ContentNamed{Serial: serial, From: "card", Holds: HoldsNothing}
+	n := &ContentNamed{Serial: serial, From: from, Holds: HoldsNothing}
 	c, _ := r.Inventory.Card(serial)
 	n.UserSlot = c.UserSlot
-	if blocked {
-		n.From = "registry"
+	if from != FromCard {
 		if c.KeySetID != "" {
 			n.KeySetID, n.Index = c.KeySetID, c.ShareIndex
 			n.Holds = HoldsShare
@@ -217,8 +224,11 @@ func lossOf(n *ContentNamed) string {
 	default:
 		what = "the backup slot holds no share"
 	}
-	if n.From == "registry" {
+	switch n.From {
+	case FromRegistryBlocked:
 		what = "its backup PIN is blocked, so the card cannot be read; the registry says: " + what
+	case FromRegistryTerminated:
+		what = "the card was found terminated, what it held already unreadable; the registry says: " + what
 	}
 	if n.UserSlot != "" {
 		what += fmt.Sprintf("; its user key and the credential sealed for slot %s will be gone (enrol it again)", n.UserSlot)
@@ -297,4 +307,57 @@ func (r *Runner) newPIN(ctx context.Context, serial string) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// finishTerminated activates a card found terminated (a reset stopped
+// between TERMINATE DF and ACTIVATE FILE, in this ceremony or elsewhere)
+// after the operator's OK, and records its reset. Its serial is known only
+// once it is activated: what it held is named from the registry.
+func (r *Runner) finishTerminated(ctx context.Context, st State) error {
+	if err := r.inst.EndStep(ctx, "insert card 1"); err != nil {
+		return err
+	}
+	act, ok := r.Station.Reader.(Activator)
+	if !ok {
+		return fmt.Errorf("the card in reader %s is terminated and this reader cannot activate it: %w", r.Station.Reader.Name(), ceremonies.ErrCardTerminated)
+	}
+	r.drv.Tell("The card in the reader is terminated: a reset stopped between TERMINATE DF and ACTIVATE FILE, and what it held cannot be read any more. OK activates it (factory state, both PINs 123456).")
+	err := ceremonies.Confirm(ctx, r.inst, r.Station, "confirm activation", "Activate card?", "OK=activate Cancel")
+	if errors.Is(err, ceremonies.ErrCancelled) {
+		return r.drv.Abort(ctx, "the operator left the terminated card as it is")
+	}
+	if err != nil {
+		return err
+	}
+	card, err := act.ActivateCard(ctx)
+	if err != nil {
+		return err
+	}
+	serial := card.Serial()
+	if err := r.inst.Record(ctx, events.SourceReader, &events.CardPresented{
+		Reader: r.Station.Reader.Name(), ReaderClass: r.Station.Reader.Class(), Serial: serial, Slot: 1}); err != nil {
+		return err
+	}
+	if err := r.Engine.Leases().Acquire("card:"+serial, r.inst.ID()); err != nil {
+		return err
+	}
+	if p := st.Pending; p != nil && p.Serial == serial {
+		r.drv.Tell(fmt.Sprintf("Card %s: the reset asked for before the stop is finished.", serial))
+		return r.inst.Record(ctx, events.SourceCard, &CardReset{Serial: serial, KeySetID: p.KeySetID, Index: p.Index, Lost: st.Confirm.Loss})
+	}
+	if st.Serial != "" && serial != st.Serial {
+		r.drv.Tell(fmt.Sprintf("The terminated card was card %s, not card %s: its reset is recorded; card %s still needs its own.", serial, st.Serial, st.Serial))
+	}
+	named, err := r.name(card, FromRegistryTerminated)
+	if err != nil {
+		return err
+	}
+	if err := r.inst.Record(ctx, events.SourceCard, named); err != nil {
+		return err
+	}
+	if err := r.inst.Record(ctx, events.SourceOperator, &Confirmed{Serial: serial, Loss: named.Loss, By: r.drv.Operator}); err != nil {
+		return err
+	}
+	r.drv.Tell(fmt.Sprintf("Card %s: %s. It is in its factory state: change both PINs (ceremony pin change) before the card is used again.", serial, named.Loss))
+	return r.inst.Record(ctx, events.SourceCard, &CardReset{Serial: serial, KeySetID: named.KeySetID, Index: named.Index, Lost: named.Loss})
 }
