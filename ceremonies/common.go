@@ -4,11 +4,11 @@ import "github.com/ceremony-hsm/ceremony/events"
 
 // CardStepEvents are the data events of the shared card steps
 // (PresentCard, VerifyPIN, WaitRemoved, Refuse): every phase that reads
-// a card declares them.
+// a card declares them. A card the script does not name
+// (ceremony.unscripted) is an annotation of every kind (ceremonies/kinds).
 func CardStepEvents() []string {
 	return types(&events.CardPresented{}, &events.CardRefused{}, &events.CardRemoved{},
-		&events.PINRetriesRead{}, &events.PINVerified{}, &events.PINRejected{}, &events.CardBlocked{}, &events.SerialConflict{},
-		&events.Unscripted{})
+		&events.PINRetriesRead{}, &events.PINVerified{}, &events.PINRejected{}, &events.CardBlocked{}, &events.SerialConflict{})
 }
 
 // RecoveryEvents are the data events a resume records: what was lost with

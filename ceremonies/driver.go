@@ -65,6 +65,9 @@ func (d *Driver) Settle(ctx context.Context, err error) error {
 		return nil
 	case errors.Is(err, ErrCancelled):
 		return d.Abort(ctx, "cancelled on the PIN pad")
+	case errors.Is(err, ErrCardTerminated):
+		d.Tell(fmt.Sprintf("%v. Take it out and insert another card.", err))
+		return nil
 	case errors.Is(err, ErrServiceGone):
 		d.Tell(fmt.Sprintf("%v: start it again (the ceremony waits), then insert the card again to go on.", err))
 		return nil

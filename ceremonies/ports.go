@@ -137,6 +137,10 @@ var (
 	ErrNoData      = errors.New("the slot holds no data")
 	// ErrReaderTimeout: nobody typed the PIN on the reader's keypad in time.
 	ErrReaderTimeout = errors.New("nobody typed the PIN on the reader in time")
+	// ErrCardTerminated: the card's application is terminated (OpenPGP
+	// card TERMINATE DF without ACTIVATE FILE: a reset that did not
+	// finish); it answers nothing but its activation.
+	ErrCardTerminated = errors.New("the card is terminated (a reset that did not finish): what it held is gone; finish the reset with 'ceremony card-reset'")
 )
 
 // ErrServiceGone and ErrReaderGone are ErrCardRemoved (the card must be

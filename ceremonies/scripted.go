@@ -40,10 +40,11 @@ func ScriptedFrom(ps []events.Payload) *Scripted {
 
 // StartEvents are the data events the start command records, for every
 // kind, right after a ceremony's first event: the station, the script
-// binding, an unscripted operator, and the witness requirement of the
-// generic --witnesses parameter (WithWitnesses).
+// binding and the witness requirement of the generic --witnesses
+// parameter (WithWitnesses). An unscripted operator (ceremony.unscripted)
+// is an annotation of every kind (ceremonies/kinds).
 func StartEvents() []string {
-	return types(&events.StationDescribed{}, &events.ScriptBound{}, &events.Unscripted{}, &events.WitnessesRequired{})
+	return types(&events.StationDescribed{}, &events.ScriptBound{}, &events.WitnessesRequired{})
 }
 
 // Deviates says whether the script records what it does not name as a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
@@ -126,6 +127,12 @@ func (d *Driver) RequireWitnesses(ctx context.Context) error {
 			n--
 			continue
 		}
+		if taken, err := d.scriptedWitness(ctx, a); err != nil {
+			return err
+		} else if !taken {
+			n--
+			continue
+		}
 		w := &events.Witnessed{Name: a.Name, Role: a.Role, Statement: witnessStatement, UpTo: d.Inst.LastHash()}
 		if a.Sign != nil {
 			pub, sig, err := a.Sign(events.WitnessMessage(d.Inst.ID(), w.UpTo, w.Name, w.Role, w.Statement))
@@ -149,4 +156,35 @@ func (d *Driver) RequireWitnesses(ctx context.Context) error {
 		return ErrPaused
 	}
 	return nil
+}
+
+// scriptedWitness checks a sign-off against the witnesses the ceremony's
+// script names (events.ScriptBound): a witness it names (by name when the
+// script gives one, and by role) signs off; anyone else is turned away
+// (taken false) or, when the script says so, recorded as a deviation
+// (ceremony.unscripted) and taken. No script, or a script naming no
+// witnesses: every sign-off is taken.
+func (d *Driver) scriptedWitness(ctx context.Context, a WitnessAnswer) (taken bool, err error) {
+	s := d.Station.Script
+	if s == nil || len(s.Bound.Witnesses) == 0 {
+		return true, nil
+	}
+	var named []string
+	for _, w := range s.Bound.Witnesses {
+		if strings.EqualFold(w.Role, a.Role) && (w.Name == "" || strings.EqualFold(w.Name, a.Name)) {
+			return true, nil
+		}
+		if w.Name != "" {
+			named = append(named, w.Name+" ("+w.Role+")")
+		} else {
+			named = append(named, "any "+w.Role)
+		}
+	}
+	msg := fmt.Sprintf("%s (%s) is not a witness the ceremony's script (%s) names: it names %s", a.Name, a.Role, s.Bound.File, strings.Join(named, ", "))
+	if !s.Deviates() {
+		d.Tell(msg + ": the sign-off is not taken; a witness the script names signs off.")
+		return false, nil
+	}
+	return true, d.Inst.Record(ctx, events.SourceOperator, &events.Unscripted{What: "witness", Name: a.Name,
+		Message: msg + "; the script says to go on and record it as a deviation"})
 }

@@ -94,7 +94,7 @@ func CommonPayloads() []PayloadType {
 		Declare[CardBlocked](),
 		Declare[SerialConflict](),
 		Declare[Witnessed](),
-		Declare[WitnessesRequired](),
+		Declare[WitnessesRequired]().Upcast(1, UpcastUnchanged),
 		Declare[ScriptBound](),
 		Declare[ScriptStepChecked](),
 		Declare[Unscripted](),

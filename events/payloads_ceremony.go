@@ -94,9 +94,18 @@ func WitnessMessage(ceremony, upTo, name, role, statement string) []byte {
 }
 
 // WitnessesRequired: the ceremony must have Count witness sign-offs
-// (ceremony.witnessed) before it completes.
+// (ceremony.witnessed) before it completes. Named, when the ceremony was
+// started from a script that lists its witnesses, are those witnesses
+// (the list sets Count); a sign-off by anyone else is refused or recorded
+// as a deviation, as the script says. Version 2; version 1 had no Named.
 type WitnessesRequired struct {
-	Count int `json:"count"`
+	Count int             `json:"count"`
+	Named []ScriptWitness `json:"named,omitempty"`
 }
+
+// UpcastUnchanged upcasts a version that the next one only extends with
+// an optional field (omitted when empty): the old JSON already says "not
+// given" (e.g. ceremony.witnesses_required v1, which named nobody).
+func UpcastUnchanged(old json.RawMessage) (json.RawMessage, error) { return old, nil }
 
 func (WitnessesRequired) EventType() string { return "ceremony.witnesses_required" }

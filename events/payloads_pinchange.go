@@ -4,10 +4,14 @@ package events
 // PIN of which card, and the rule a refused new PIN broke.
 
 // PINChangeStarted opens a pin-change ceremony for one slot of a card.
+// Custodian, when given, is the person the card is reassigned to once its
+// PIN is changed (custody.card_assigned). Version 2; version 1 had no
+// Custodian (UpcastUnchanged).
 type PINChangeStarted struct {
-	Operator string `json:"operator"`
-	Reader   string `json:"reader"`
-	Slot     string `json:"slot"` // "backup" or "user"
+	Operator  string `json:"operator"`
+	Reader    string `json:"reader"`
+	Slot      string `json:"slot"` // "backup" or "user"
+	Custodian string `json:"custodian,omitempty"`
 }
 
 // PINPolicyRefused: the new PIN broke the policy (the rule, not the PIN).

@@ -6,6 +6,7 @@ const (
 	swMemoryFailure   = 0x6581
 	swWrongLength     = 0x6700
 	swLastOfChain     = 0x6883 // last command of the chain expected
+	swTerminated      = 0x6285 // the application is terminated (v3.4 §7.2.16)
 	swSecurityStatus  = 0x6982
 	swBlocked         = 0x6983
 	swConditions      = 0x6985
@@ -31,6 +32,8 @@ const (
 	insIntAuth       = 0x88
 	insGenerate      = 0x47 // §7.2.14
 	insGetResponse   = 0xC0 // ISO 7816-4 §7.6.1
+	insTerminate     = 0xE6 // §7.2.16 TERMINATE DF
+	insActivate      = 0x44 // §7.2.17 ACTIVATE FILE
 )
 
 // claChaining is the command chaining bit of CLA (ISO 7816-4 §5.1.1): set on
@@ -116,6 +119,9 @@ func (c *Card) dispatch(raw []byte) response {
 		return c.getResponse(cmd)
 	}
 	c.sess.pending = nil
+	if c.st.terminated {
+		return c.whileTerminated(cmd)
+	}
 	// Only SELECT works before the OpenPGP application is selected.
 	if cmd.ins != insSelect && !c.sess.selected {
 		c.sess.chain = nil
@@ -149,6 +155,10 @@ func (c *Card) execute(cmd command) response {
 		return c.generate(cmd)
 	case insPSO, insIntAuth:
 		return c.privateKeyOperation(cmd)
+	case insTerminate:
+		return c.terminate(cmd)
+	case insActivate:
+		return status(swOK) // an operational application: nothing to do (§7.2.17)
 	default:
 		return status(swINSUnsupported)
 	}

@@ -26,7 +26,7 @@ func TestProcessStatusWords(t *testing.T) {
 		{"extended length", nil, "00 CA 00 4F 00 00 00", 0x6700},
 		{"class 80", nil, "80 CA 00 4F 00", 0x6E00},
 		{"secure messaging class", nil, "0C CA 00 4F 00", 0x6E00},
-		{"unknown instruction", nil, "00 E6 00 00", 0x6D00},
+		{"unknown instruction", nil, "00 E8 00 00", 0x6D00},
 		{"GET RESPONSE with nothing pending", nil, "00 C0 00 00 00", 0x6985},
 		{"unknown DO", nil, "00 CA 12 34 00", 0x6A88},
 		{"Le too small", nil, "00 CA 00 4F 08", 0x6C10},

@@ -53,6 +53,7 @@ type state struct {
 	triesPW1, triesPW3 int
 	dos                map[uint16][]byte // the writable DOs (storedDOs)
 	decKey             *ecdh.PrivateKey  // the decryption key (B8), ECDH P-256; nil if none
+	terminated         bool              // TERMINATE DF ran, ACTIVATE FILE not yet (terminate.go)
 }
 
 func (s state) clone() state {

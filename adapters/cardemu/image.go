@@ -35,9 +35,13 @@ const (
 //	  "pw1_tries": 3,
 //	  "pw3_tries": 3,
 //	  "data_objects": {"0101": "", "5F2D": "656e", ...},
-//	  "decryption_key": ""
+//	  "decryption_key": "",
+//	  "terminated": true
 //	}
 //
+// terminated is written only when true (OpenPGP card v3.4 §7.2.16: the
+// card answers only SELECT and ACTIVATE FILE); an image without it is an
+// operational card, so images written before it existed read unchanged.
 // decryption_key is the private scalar of the decryption key (ECDH on NIST
 // P-256, OpenPGP card v3.4 §7.2.14), 32 bytes big-endian as SEC 1 §2.3.7
 // encodes it, or "" when the card has none. Version 1 is the same without
@@ -53,6 +57,7 @@ type image struct {
 	PW3Tries      *int              `json:"pw3_tries"`
 	DataObjects   map[string]string `json:"data_objects"`
 	DecryptionKey *string           `json:"decryption_key,omitempty"` // version 2 only, always present there
+	Terminated    bool              `json:"terminated,omitempty"`
 }
 
 func encodeImage(s state) ([]byte, error) {
@@ -73,6 +78,7 @@ func encodeImage(s state) ([]byte, error) {
 		PW3Tries:      &s.triesPW3,
 		DataObjects:   map[string]string{},
 		DecryptionKey: &key,
+		Terminated:    s.terminated,
 	}
 	for tag, v := range s.dos {
 		img.DataObjects[fmt.Sprintf("%04X", tag)] = hex.EncodeToString(v)
@@ -191,6 +197,7 @@ func decodeImage(b []byte) (state, error) {
 		}
 		s.decKey = key
 	}
+	s.terminated = img.Terminated
 	return s, nil
 }
 

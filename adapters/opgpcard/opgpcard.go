@@ -80,6 +80,9 @@ func (r *Reader) WaitCard(ctx context.Context) (ceremonies.Card, error) {
 	}
 	c := &Card{slot: r.slot, client: openpgp.NewClient(r.slot.Transport())}
 	if err := c.client.Select(); err != nil {
+		if errors.Is(err, openpgp.ErrTerminated) {
+			return nil, fmt.Errorf("the card in reader %s: %w", r.slot.Name(), ceremonies.ErrCardTerminated)
+		}
 		return nil, c.wrap("select the OpenPGP application (is this an OpenPGP card?)", err)
 	}
 	aid, err := c.client.AID()

@@ -31,8 +31,13 @@ func (o *Operator) Show(line1, line2 string) {
 	o.Hand.OnShow(line1, line2)
 }
 
-// Confirm implements ceremonies.PinPad: always OK.
+// Confirm implements ceremonies.PinPad: OK, unless the hand failed (it
+// could not bring the card the ceremony needs): then its error, which
+// stops the run with what went wrong.
 func (o *Operator) Confirm(ctx context.Context) (bool, error) {
+	if err := o.Hand.Err(); err != nil {
+		return false, err
+	}
 	return true, ctx.Err()
 }
 

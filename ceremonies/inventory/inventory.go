@@ -400,3 +400,18 @@ func copyKeySet(ks *KeySet) KeySet {
 	}
 	return out
 }
+
+// CardReset records that a card went back to its factory state: it holds
+// no share (its key set loses that holder), no user key, and both PINs
+// are the default; its custodian and label stay.
+func (v *Inventory) CardReset(serial string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := v.cardLocked(serial)
+	v.dropHolderLocked(c)
+	c.KeySetID, c.ShareIndex, c.Void, c.Uncertain = "", 0, false, false
+	c.UserSlot, c.UserKey = "", ""
+	c.LastVerified, c.VerifiedTries = time.Time{}, 0
+	c.DefaultPIN = map[string]bool{"PW1": true, "PW3": true}
+	c.Blocked = map[string]bool{}
+}

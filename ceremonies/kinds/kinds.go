@@ -10,6 +10,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/account"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/cardreset"
 	"github.com/ceremony-hsm/ceremony/ceremonies/custody"
 	"github.com/ceremony-hsm/ceremony/ceremonies/hsmbackup"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
@@ -33,6 +34,7 @@ func List() []ceremonies.Kind {
 		sharecheck.ShareCheck(),
 		custody.CardAssign(),
 		pinchange.PINChange(),
+		cardreset.CardResetKind(),
 		usercard.Enrol(),
 		usercard.Activate(),
 		hsmbackup.Backup(),
@@ -42,7 +44,9 @@ func List() []ceremonies.Kind {
 	for _, k := range list {
 		ceremonies.WithWitnesses(k.Start)
 		d := k.Definition
-		d.Annotations = append(d.Annotations, events.Witnessed{}.EventType(), events.ScriptStepChecked{}.EventType())
+		// ceremony.unscripted (a card, operator or witness the script does
+		// not name, recorded as a deviation) may come in any phase.
+		d.Annotations = append(d.Annotations, events.Witnessed{}.EventType(), events.ScriptStepChecked{}.EventType(), events.Unscripted{}.EventType())
 		if k.Start != nil && !d.IsTerminal(d.Initial) {
 			if d.Data == nil {
 				d.Data = map[string][]string{}

@@ -3,8 +3,10 @@ package pinchange
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/custody"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
@@ -24,7 +26,8 @@ func PINChange() ceremonies.Kind {
 	return ceremonies.Kind{
 		Definition: Definition(),
 		Payloads: []events.PayloadType{
-			events.Declare[events.PINChangeStarted](),
+			events.Declare[events.PINChangeStarted]().Upcast(1, events.UpcastUnchanged),
+			events.Declare[custody.Assigned](),
 			events.Declare[events.PINPolicyRefused](),
 			events.Declare[events.PINChangeRequested]().Upcast(1, events.UpcastEntryV1),
 			events.Declare[events.PINChanged]().Upcast(1, events.UpcastEntryV1),
@@ -46,15 +49,23 @@ reader (PC/SC part 10 PIN pad, such as a cyberJack e-com) the old PIN, the
 new PIN and its repetition are typed on the reader's keypad and never
 reach this program: the reader enforces the length and the repetition,
 and the rules that need the PIN itself (not the default, not the old one)
-are the custodian's to keep.`,
-			Example: `  ceremony pin change --slot user --operator alice --cards-dir cards`,
-			Params:  []ceremonies.Param{{Name: "slot", Usage: "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)"}},
-			Check:   checkSlot,
+are the custodian's to keep.
+
+--custodian reassigns the card to another person once its PIN is changed
+(the manual: "assign a smart card to another person"), recorded as
+custody.card_assigned with the previous custodian.`,
+			Example: `  ceremony pin change --slot user --operator alice --cards-dir cards
+  ceremony pin change --slot backup --custodian "Frank Custodian" --operator alice --cards-dir cards`,
+			Params: []ceremonies.Param{
+				{Name: "slot", Usage: "which PIN: backup (the Backup Key share slot) or user (the PKCS#11 user slot)"},
+				{Name: "custodian", Usage: "reassign the card to this person once its PIN is changed (the new custodian chooses the new PIN)"},
+			},
+			Check: checkSlot,
 			Begin: func(p ceremonies.Params, at ceremonies.StartInfo) ([]events.Payload, error) {
 				if err := checkSlot(p); err != nil {
 					return nil, err
 				}
-				return []events.Payload{&events.PINChangeStarted{Operator: at.Operator, Reader: at.Reader, Slot: p["slot"]}}, nil
+				return []events.Payload{&events.PINChangeStarted{Operator: at.Operator, Reader: at.Reader, Slot: p["slot"], Custodian: strings.TrimSpace(p["custodian"])}}, nil
 			},
 		},
 		Needs:     ceremonies.Needs{Cards: true},
@@ -73,10 +84,11 @@ are the custodian's to keep.`,
 			},
 			Recovery: "resume ceremony {ceremony}: the engine checks the card or HSM before going on",
 		}},
-		Project: func(inv *inventory.Inventory, _ events.Envelope, p events.Payload) {
+		Project: func(inv *inventory.Inventory, env events.Envelope, p events.Payload) {
 			if ev, ok := p.(*events.PINChanged); ok {
 				inv.PINChanged(ev.Serial, ev.PIN)
 			}
+			custody.Project(inv, env, p)
 		},
 		Rehearse: &ceremonies.Rehearse{
 			Params: func(int) ceremonies.Params { return ceremonies.Params{"slot": string(ceremonies.BackupSlot)} },
@@ -95,7 +107,7 @@ func Definition() *engine.Definition {
 		{Event: events.CeremonyFailed{}.EventType(), From: live, To: PhaseFailed},
 	}
 	data := append(ceremonies.CardStepEvents(), ceremonies.RecoveryEvents()...)
-	data = append(data, ceremonies.Types(&events.PINPolicyRefused{}, &events.PINChangeRequested{}, &events.PINChangeResolved{})...)
+	data = append(data, ceremonies.Types(&events.PINPolicyRefused{}, &events.PINChangeRequested{}, &events.PINChangeResolved{}, &custody.Assigned{})...)
 	return &engine.Definition{
 		Kind: Kind, First: events.PINChangeStarted{}.EventType(), Initial: PhaseCreated,
 		Terminal:    []string{PhaseCompleted, PhaseAborted, PhaseFailed},
@@ -126,6 +138,12 @@ func summary(st *State) []ceremonies.Row {
 	if st.Serial != "" {
 		rows = append(rows, ceremonies.Row{Name: "card", Value: st.Serial})
 	}
+	switch {
+	case st.Reassigned != nil:
+		rows = append(rows, ceremonies.Row{Name: "reassigned", Value: custody.Describe(st.Reassigned)})
+	case st.Custodian != "":
+		rows = append(rows, ceremonies.Row{Name: "to reassign", Value: "to " + st.Custodian + " once the PIN is changed"})
+	}
 	if len(st.Refused) > 0 {
 		rows = append(rows, ceremonies.Row{Name: "new PINs refused", Value: strings.Join(st.Refused, "; ")})
 	}
@@ -141,6 +159,9 @@ func summary(st *State) []ceremonies.Row {
 func checkSlot(p ceremonies.Params) error {
 	if slot := p["slot"]; slot != string(ceremonies.BackupSlot) && slot != string(ceremonies.UserSlot) {
 		return ceremonies.Usagef("--slot %q: use backup or user (each slot has its own PIN)", slot)
+	}
+	if c := p["custodian"]; len(c) > 64 || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return ceremonies.Usagef("--custodian %q: use at most 64 printable characters", c)
 	}
 	return nil
 }

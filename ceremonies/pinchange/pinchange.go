@@ -22,6 +22,7 @@ import (
 	"fmt"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
+	"github.com/ceremony-hsm/ceremony/ceremonies/custody"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -36,13 +37,20 @@ type State struct {
 	Tries    int    // the retry counter read last (before the change)
 	Refused  []string
 	Ended    string
+	// Custodian is the person the card goes to once its PIN is changed
+	// (--custodian); Reassigned the assignment recorded.
+	Custodian  string
+	Reassigned *custody.Assigned
 }
 
 // Apply folds one event. Pure.
 func (s *State) Apply(_ events.Envelope, p events.Payload) {
 	switch ev := p.(type) {
 	case *events.PINChangeStarted:
-		s.Operator, s.Slot = ev.Operator, ceremonies.Slot(ev.Slot)
+		s.Operator, s.Slot, s.Custodian = ev.Operator, ceremonies.Slot(ev.Slot), ev.Custodian
+	case *custody.Assigned:
+		cp := *ev
+		s.Reassigned = &cp
 	case *events.PINPolicyRefused:
 		s.Refused = append(s.Refused, ev.Rule)
 		s.Pending = false // a reader refuses a new PIN before the card sees it
@@ -157,7 +165,7 @@ func (r *Runner) resolve(ctx context.Context) error {
 		}
 		if outcome == "changed" {
 			r.drv.Tell(fmt.Sprintf("The interrupted PIN change on card %s had happened (%s): the new PIN is in force.", st.Serial, how))
-			return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: st.Serial, PIN: pinName, Entry: st.Entry})
+			return r.changed(ctx, st.Serial, pinName, st.Entry)
 		}
 		r.drv.Tell(fmt.Sprintf("The interrupted PIN change on card %s had not happened (%s): the old PIN is still in force; change it again.", st.Serial, how))
 		return nil
@@ -246,7 +254,7 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 		switch {
 		case cerr == nil:
 			r.drv.Tell(fmt.Sprintf("The %s of card %s is changed.", pinName, serial))
-			return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: serial, PIN: pinName, Entry: entryHost})
+			return r.changed(ctx, serial, pinName, entryHost)
 		case errors.As(cerr, &wrong):
 			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryHost}); err != nil {
 				return err
@@ -286,4 +294,21 @@ func (r *Runner) newPIN(ctx context.Context, serial string, oldPIN []byte) ([]by
 			return nil, nil, err
 		}
 	}
+}
+
+// changed records the card's reassignment when --custodian asked for one
+// (custody.card_assigned, once, before the change completes the
+// ceremony), then the change.
+func (r *Runner) changed(ctx context.Context, serial, pinName, entry string) error {
+	if st := r.state(); st.Custodian != "" && st.Reassigned == nil {
+		a, err := custody.New(r.Inventory, serial, st.Custodian, "", r.drv.Operator)
+		if err != nil {
+			return err
+		}
+		if err := r.inst.Record(ctx, events.SourceOperator, a); err != nil {
+			return err
+		}
+		r.drv.Tell(custody.Describe(a))
+	}
+	return r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: serial, PIN: pinName, Entry: entry})
 }

@@ -46,7 +46,7 @@ func (r *Runner) changeOnReader(ctx context.Context, rc ceremonies.ReaderPINChan
 	switch {
 	case cerr == nil:
 		r.drv.Tell(fmt.Sprintf("The %s of card %s is changed.", pinName, serial))
-		return true, r.inst.Record(ctx, events.SourceCard, &events.PINChanged{Serial: serial, PIN: pinName, Entry: entryReader})
+		return true, r.changed(ctx, serial, pinName, entryReader)
 	case errors.As(cerr, &wrong):
 		r.Station.Pad.Show("Wrong PIN", ceremonies.TriesLeft(wrong.TriesLeft))
 		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryReader})

@@ -229,6 +229,10 @@ func (s *Script) Check(kinds []KindInfo) error {
 				add("params."+name, "parameter %q is not a parameter of %s (it takes: %s)", name, s.Kind, strings.Join(kind.Params, ", "))
 			}
 		}
+		if v, ok := s.Params["witnesses"]; ok && len(s.Witnesses) > 0 && v != strconv.Itoa(len(s.Witnesses)) {
+			bad = true
+			add("params.witnesses", "params.witnesses is %s but the script lists %d witnesses: drop the parameter (the list sets the count) or make them agree", v, len(s.Witnesses))
+		}
 		if !bad && kind.Check != nil {
 			if err := kind.Check(s.Params); err != nil {
 				add("params", "parameters: %v", err)

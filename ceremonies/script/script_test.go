@@ -130,3 +130,25 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// TestWitnessCountAgreesWithTheList: the witness list sets the count; a
+// params.witnesses that says otherwise is an error at its line, one that
+// agrees is fine.
+func TestWitnessCountAgreesWithTheList(t *testing.T) {
+	text := strings.Replace(good, "  quorum: 2-of-3\n", "  quorum: 2-of-3\n  witnesses: \"2\"\n", 1)
+	s, err := Parse("gen.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Check(kinds)
+	if err == nil || !strings.Contains(err.Error(), "gen.yaml:5: params.witnesses is 2 but the script lists 1 witnesses") {
+		t.Fatalf("check: %v", err)
+	}
+	s, err = Parse("gen.yaml", []byte(strings.Replace(text, `witnesses: "2"`, `witnesses: "1"`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(kinds); err != nil {
+		t.Fatalf("a count agreeing with the list: %v", err)
+	}
+}

@@ -79,6 +79,33 @@ verified and usable shares fall to its threshold is critical.`,
 		NewRunner: func(env ceremonies.Env) (ceremonies.Runner, error) { return &Runner{Env: env}, nil },
 		Summary:   ceremonies.SummaryOf(summary),
 		Project:   project,
+		Rehearse:  rehearse(),
+	}
+}
+
+// rehearse plays a share check of every rehearsal card: the next card not
+// yet verified nor refused in this session. The session ends by itself
+// once every share is verified; a refused card (one that holds no share
+// of a set of this store) stops the rehearsal with what to do.
+func rehearse() *ceremonies.Rehearse {
+	return &ceremonies.Rehearse{
+		Params: func(int) ceremonies.Params { return ceremonies.Params{} },
+		Cards:  func(shares int) int { return shares },
+		Next: func(v ceremonies.RehearsalView) (int, bool, error) {
+			st, err := ceremonies.StateOf(v.Inst, copyState)
+			if err != nil {
+				return 0, false, err
+			}
+			if len(st.Refused) > 0 {
+				return 0, false, fmt.Errorf("rehearsal: card %s was refused: the rehearsal cards hold no share of a key set of this store; rehearse a generate first (ceremony rehearse --kind generate)", st.Refused[0])
+			}
+			for i, s := range v.Serials {
+				if _, done := st.verifiedSerial(s); !done {
+					return i, false, nil
+				}
+			}
+			return 0, false, fmt.Errorf("rehearsal: every card is verified already")
+		},
 	}
 }
 

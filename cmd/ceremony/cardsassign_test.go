@@ -55,3 +55,43 @@ func TestCardsAssign(t *testing.T) {
 		t.Errorf("want two card-assign ceremonies in the list:\n%s", out)
 	}
 }
+
+// TestPINChangeReassigns: a PIN change with --custodian hands the card to
+// another person (the manual: "assign a smart card to another person"):
+// custody.card_assigned is recorded with the previous custodian before the
+// change completes, and 'cards' and 'show' tell it. A bad name is refused
+// before any card is touched.
+func TestPINChangeReassigns(t *testing.T) {
+	s := newSite(t)
+	pins := []string{testPINs["card1"], "24681357", "35792468"}
+	for i, who := range []string{"Carol Custodian", "Frank Custodian"} {
+		id := []string{"pin-c", "pin-f"}[i]
+		p := s.start("pin", "change", "--slot", "backup", "--custodian", who, "--operator", "alice", "--id", id, "--cards-dir", s.cardsDir)
+		p.send("card1", "", pins[i], pins[i+1], pins[i+1])
+		if code := p.exit(t); code != exitOK {
+			t.Fatalf("pin change to %s: exit %d\n%s", who, code, p.output())
+		}
+	}
+	_, show := s.runCLI(t, "show", "pin-f")
+	if !strings.Contains(show, "custodian Frank Custodian (was Carol Custodian)") {
+		t.Fatalf("show pin-f:\n%s", show)
+	}
+	_, ev := s.runCLI(t, "events", "pin-f", "--json")
+	a, c := strings.Index(ev, `"custodian":"Frank Custodian","label":"","previous":"Carol Custodian","by":"alice"`), strings.Index(ev, "pin.changed")
+	if a < 0 || c < a {
+		t.Fatalf("no reassignment before the change:\n%s", ev)
+	}
+	_, cards := s.runCLI(t, "cards")
+	if !strings.Contains(cards, "Frank Custodian") || strings.Contains(cards, "Carol Custodian") {
+		t.Fatalf("cards after the reassignment:\n%s", cards)
+	}
+	if code, out := s.runCLI(t, "pin", "change", "--slot", "backup", "--custodian", "a\x07b", "--operator", "alice", "--cards-dir", s.cardsDir); code != exitUsage || !strings.Contains(out, "--custodian \"a\\ab\": use at most 64 printable characters") {
+		t.Fatalf("a bad custodian: exit %d\n%s", code, out)
+	}
+	secrets := cardSecrets(t, s.cardsDir, map[string]string{"card1": pins[2], "card2": testPINs["card2"], "card3": testPINs["card3"]})
+	secrets["first PIN of card1"], secrets["second PIN of card1"] = []byte(pins[0]), []byte(pins[1])
+	s.mu.Lock()
+	outs := map[string][]byte{"command output": append([]byte(nil), s.outputs.Bytes()...)}
+	s.mu.Unlock()
+	scan(t, secrets, s.dataDir, outs)
+}

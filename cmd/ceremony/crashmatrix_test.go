@@ -31,6 +31,7 @@ func TestCrashMatrix(t *testing.T) {
 	t.Run("backup-key-load", func(t *testing.T) { crashMatrix(t, "load") })
 	t.Run("share-copy", func(t *testing.T) { crashMatrix(t, "copy") })
 	t.Run("pin-change", func(t *testing.T) { crashMatrix(t, "pin") })
+	t.Run("card-reset", func(t *testing.T) { crashMatrix(t, "card-reset") })
 	t.Run("user-card-enrol", func(t *testing.T) { crashMatrix(t, "enrol") })
 	t.Run("user-card-activate", func(t *testing.T) { crashMatrix(t, "activate") })
 	t.Run("cards pulled mid-write", tornMatrix)
@@ -120,7 +121,7 @@ func golden(t *testing.T, file, text string) {
 func crashMatrix(t *testing.T, kind string) {
 	var prepareUser func(*site)
 	title := map[string]string{"generate": "backup-key-generate", "load": "backup-key-load", "copy": "share-copy", "pin": "pin-change",
-		"enrol": "user-card-enrol", "activate": "user-card-activate"}[kind]
+		"enrol": "user-card-enrol", "activate": "user-card-activate", "card-reset": "card-reset"}[kind]
 	var slot []string // the PKCS#11 slot a user card stands for
 	if kind == "enrol" || kind == "activate" {
 		tk := softhsmtest.New(t, "slot-1")
@@ -152,7 +153,7 @@ func crashMatrix(t *testing.T, kind string) {
 		if prepareUser != nil {
 			prepareUser(siteOf(dir))
 		}
-		if kind != "load" && kind != "copy" {
+		if kind != "load" && kind != "copy" && kind != "card-reset" {
 			return
 		}
 		s := siteOf(dir)
@@ -228,6 +229,9 @@ func crashMatrix(t *testing.T, kind string) {
 			if strings.Contains(r.output(), "Replace user key") {
 				outcome += "; the card's new user key is replaced and the credential sealed again"
 			}
+			if strings.Contains(r.output(), "outcome is not recorded: type its backup PIN") {
+				outcome += " (the unrecorded reset was confirmed before the stop: the card is reset again, which loses nothing more)"
+			}
 			if strings.Contains(r.output(), "To redo: read 2 cards again") {
 				outcome += "; the shares read before were lost: read again"
 			}
@@ -237,14 +241,35 @@ func crashMatrix(t *testing.T, kind string) {
 			t.Fatalf("N=%d (%s): resume exit %d:\n%s", n, types[n-1], code, r.output())
 		}
 		s.checkReplay(t, "gen-x")
-		if kind == "pin" {
+		switch kind {
+		case "pin":
 			checkPIN(t, s, rehearsalNewPIN)
-		} else {
+		case "card-reset":
+			checkReset(t, s)
+		default:
 			checkRegistry(t, s)
 		}
 		fmt.Fprintf(&table, "| %d | `%s` | %s | %s |\n", n, types[n-1], healthSays, outcome)
 	}
 	golden(t, matrixFile, table.String())
+}
+
+// checkReset checks that card1 is in its factory state after a card
+// reset and that the registry says it holds nothing.
+func checkReset(t *testing.T, s *site) {
+	t.Helper()
+	cl, c, pull := cardClient(t, filepath.Join(s.cardsDir, "card1.img"))
+	err := cl.Verify(openpgp.PW3, []byte("123456"))
+	do, _ := cl.ReadPrivateDO(0x0104)
+	pull()
+	if err != nil || len(do) != 0 {
+		t.Fatalf("card1 after the reset: default PIN %v, %d bytes in the backup slot", err, len(do))
+	}
+	eng, views, st := s.openEngine(t)
+	defer func() { eng.Close(); st.Close() }()
+	if cr, _ := views.Inventory.Card(c.Serial()); cr.KeySetID != "" {
+		t.Fatalf("the registry says card1 holds share %d of %s after its reset", cr.ShareIndex, cr.KeySetID)
+	}
 }
 
 // checkPIN checks that card1's backup PIN is pin after the ceremony.

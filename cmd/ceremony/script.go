@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -183,7 +184,21 @@ func startScript(cmd *cobra.Command, k ceremonies.Kind, file string) (*scriptSta
 			return nil, nil, usagef("--%s and --script: the script fixes the parameters; change the script (and review it again) instead", p.Name)
 		}
 	}
-	return &scriptStart{s: s, file: filepath.Base(file)}, scriptParams(k.Start, s.Params), nil
+	params := scriptParams(k.Start, s.Params)
+	if len(s.Witnesses) > 0 { // the list sets the count ('script check' refuses a count that differs)
+		params[ceremonies.WitnessesParam.Name] = strconv.Itoa(len(s.Witnesses))
+	}
+	return &scriptStart{s: s, file: filepath.Base(file)}, params, nil
+}
+
+// nameWitnesses puts the witnesses the script lists into the requirement
+// the start records (ceremony.witnesses_required).
+func (ss *scriptStart) nameWitnesses(first []events.Payload) {
+	for _, p := range first {
+		if wr, ok := p.(*events.WitnessesRequired); ok {
+			wr.Named = ss.s.Bound(ss.file).Witnesses
+		}
+	}
 }
 
 // events returns the binding and, when the operator is not among the

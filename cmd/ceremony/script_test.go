@@ -70,20 +70,24 @@ func TestScriptedGenerate(t *testing.T) {
 	p.send("")
 	p.send("", "", testPINs["card4"]) // card4 stays in the reader
 	p.send(cardTurn("card1")...)
+	// The script's witness list (one auditor) sets the count; a sign-off
+	// in another role is turned away, as the script refuses the unscripted.
+	p.send("Mallory", "janitor", "", "Wendy Witness", "auditor", "")
 	if code := p.exit(t); code != exitOK {
 		t.Fatalf("scripted generate: exit %d\n%s", code, p.output())
 	}
-	for _, want := range []string{"Script step 1 of 2, read aloud: Read the purpose of the ceremony aloud.", "card FFFE00004003 refused (unscripted): card FFFE00004003 is not named in the ceremony's script"} {
+	for _, want := range []string{"Script step 1 of 2, read aloud: Read the purpose of the ceremony aloud.", "card FFFE00004003 refused (unscripted): card FFFE00004003 is not named in the ceremony's script",
+		"Mallory (janitor) is not a witness the ceremony's script (gen.yaml) names: it names any auditor: the sign-off is not taken", "Signed off by Wendy Witness (auditor)"} {
 		if !strings.Contains(p.output(), want) {
 			t.Errorf("the operator was not told %q:\n%s", want, p.output())
 		}
 	}
 	joined := strings.Join(s.storedTypes(t, "gen-s"), " ")
-	if !strings.Contains(joined, "backupkey.generate_started ceremony.station ceremony.script_bound") || strings.Count(joined, "ceremony.script_step_checked") != 2 || strings.Count(joined, "card.refused") != 1 {
+	if !strings.Contains(joined, "backupkey.generate_started ceremony.witnesses_required ceremony.station ceremony.script_bound") || strings.Count(joined, "ceremony.script_step_checked") != 2 || strings.Count(joined, "ceremony.witnessed") != 1 || strings.Count(joined, "card.refused") != 1 {
 		t.Fatalf("events: %s", joined)
 	}
 	_, ev := s.runCLI(t, "events", "gen-s", "--json")
-	for _, want := range []string{`"sha256":"` + hash, `"code":"unscripted"`, `"serial":"FFFE00004003"`} {
+	for _, want := range []string{`"sha256":"` + hash, `"code":"unscripted"`, `"serial":"FFFE00004003"`, `"count":1,"named":[{"role":"auditor"}]`, `"name":"Wendy Witness"`} {
 		if !strings.Contains(ev, want) {
 			t.Errorf("the events lack %s:\n%s", want, ev)
 		}

@@ -130,6 +130,9 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 		if err != nil {
 			return usageOf(err)
 		}
+		if scripted != nil {
+			scripted.nameWitnesses(first)
+		}
 		inst, err := b.app.eng.Start(ctx, k.Name(), *id, events.SourceOperator, first[0])
 		if err != nil {
 			return err
