@@ -98,6 +98,9 @@ added to that store, next to what it holds.`,
 		}
 		a.writer, a.out = true, out // a checkpoint at close
 		defer a.close()
+		if err := a.useHSMAuditKey(ctx, hsm, out); err != nil {
+			fmt.Fprintf(out, "WARNING: checkpoints: %v\n", err)
+		}
 
 		// The operator's script: write cards 1..n (a wrong PIN on card 2, a
 		// Clear on card 3), then read k cards back starting with the last one,

@@ -172,6 +172,9 @@ func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Ins
 		return fmt.Errorf("ceremony %s is running elsewhere: %w", inst.ID(), err)
 	}
 	defer leases.Release(lease, inst.ID())
+	if err := b.app.useHSMAuditKey(ctx, b.station.HSM, out); err != nil {
+		fmt.Fprintf(out, "WARNING: checkpoints: %v\n", err)
+	}
 	script, err := scriptOf(ctx, b.app, inst.ID())
 	if err != nil {
 		return err

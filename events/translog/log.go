@@ -3,6 +3,7 @@ package translog
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,7 +26,8 @@ type Log struct {
 	dir      Dir
 	hashPath string
 	origin   string
-	signer   Signer
+	pub      ed25519.PublicKey // verifies the checkpoints
+	signer   Signer            // signs them; nil: this log only checks
 	tree     *Tree
 	cer      []string // ceremony of each leaf
 	lastSize int64    // size of the newest checkpoint written or found
@@ -34,9 +36,38 @@ type Log struct {
 // NewLog returns the log of dataDir for a stream, signed by signer.
 // Nothing is read until Sync.
 func NewLog(dataDir, stream string, signer Signer) *Log {
-	d := Dir(filepath.Join(dataDir, DirName))
-	return &Log{dir: d, hashPath: filepath.Join(string(d), HashFileName), origin: Origin(stream, signer.Public()), signer: signer, tree: &Tree{}, lastSize: -1}
+	return NewLogAt(Dir(filepath.Join(dataDir, DirName)), stream, signer.Public(), signer)
 }
+
+// NewLogAt returns the log of a checkpoints directory for a stream, whose
+// checkpoints verify under pub. signer (of pub) signs new ones; without it
+// (nil) the log checks the stream against the checkpoints and writes
+// none (see SetSigner). Nothing is read until Sync.
+func NewLogAt(d Dir, stream string, pub ed25519.PublicKey, signer Signer) *Log {
+	return &Log{dir: d, hashPath: filepath.Join(string(d), HashFileName), origin: Origin(stream, pub), pub: pub, signer: signer, tree: &Tree{}, lastSize: -1}
+}
+
+// SetSigner gives a log made without a signer the key that signs its
+// checkpoints: it must be the key they verify under.
+func (l *Log) SetSigner(s Signer) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !s.Public().Equal(l.pub) {
+		return &KeyMismatchError{Dir: l.dir, Recorded: l.pub, Given: s.Public()}
+	}
+	l.signer = s
+	return nil
+}
+
+// CanSign reports whether the log has the key that signs its checkpoints.
+func (l *Log) CanSign() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.signer != nil
+}
+
+// ErrNoSigner says the log has no signing key (see NewLogAt).
+var ErrNoSigner = errors.New("translog: this command has not the audit key that signs the checkpoints")
 
 // Dir returns the checkpoints directory.
 func (l *Log) Dir() Dir { return l.dir }
@@ -103,7 +134,7 @@ func (l *Log) Check(extra ...string) error {
 	if d := Compare(stored, l.tree); d != nil {
 		return l.damage("the tree's hashes "+l.hashPath, *d, "")
 	}
-	newest, path, ok, err := l.dir.Newest(l.signer.Public())
+	newest, path, ok, err := l.dir.Newest(l.pub)
 	if err != nil {
 		return err
 	}
@@ -113,7 +144,7 @@ func (l *Log) Check(extra ...string) error {
 		l.lastSize = max(l.lastSize, newest.Size)
 	}
 	for _, f := range files {
-		c, err := ReadFile(f, l.signer.Public())
+		c, err := ReadFile(f, l.pub)
 		if err != nil {
 			return err
 		}
@@ -156,15 +187,34 @@ func (l *Log) damage(against string, d Divergence, detail string) error {
 // Checkpoint syncs the tree, appends its new hashes to the hash file and,
 // when the tree grew since the newest checkpoint, signs and writes one.
 // It returns the checkpoint, its signed note and file ("" when none was
-// needed: the newest one already covers the tree).
+// needed: the newest one already covers the tree). Another process
+// writing checkpoints of the same directory waits (a kernel lock on the
+// directory); the first checkpoint records the signing key (KeyFileName).
 func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkpoint, []byte, string, error) {
+	if !l.CanSign() {
+		return Checkpoint{}, nil, "", ErrNoSigner
+	}
+	unlock, err := l.dir.lock()
+	if err != nil {
+		return Checkpoint{}, nil, "", err
+	}
+	defer unlock()
 	if err := l.Sync(ctx, r); err != nil {
 		return Checkpoint{}, nil, "", err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.dir.recordKey(l.pub); err != nil {
+		return Checkpoint{}, nil, "", err
+	}
 	if err := SaveHashes(l.hashPath, l.tree); err != nil {
 		return Checkpoint{}, nil, "", err
+	}
+	// Another process may have written a newer checkpoint.
+	if newest, _, ok, err := l.dir.Newest(l.pub); err != nil {
+		return Checkpoint{}, nil, "", err
+	} else if ok {
+		l.lastSize = max(l.lastSize, newest.Size)
 	}
 	root, err := l.tree.Root(l.tree.n)
 	if err != nil {
@@ -187,7 +237,7 @@ func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkp
 }
 
 // Public returns the public key that signs the log's checkpoints.
-func (l *Log) Public() ed25519.PublicKey { return l.signer.Public() }
+func (l *Log) Public() ed25519.PublicKey { return l.pub }
 
 // Current returns a signed checkpoint of the whole tree (call it after
 // Sync): the newest stored one when it covers the tree, otherwise one
@@ -196,7 +246,7 @@ func (l *Log) Public() ed25519.PublicKey { return l.signer.Public() }
 func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	newest, path, ok, err := l.dir.Newest(l.signer.Public())
+	newest, path, ok, err := l.dir.Newest(l.pub)
 	if err != nil {
 		return Checkpoint{}, nil, false, err
 	}
@@ -215,6 +265,9 @@ func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
 		return Checkpoint{}, nil, false, err
 	}
 	c = Checkpoint{Origin: l.origin, Size: l.tree.n, Root: root}
+	if l.signer == nil {
+		return Checkpoint{}, nil, false, fmt.Errorf("no stored checkpoint covers the %d events of the stream, and %w to sign one", c.Size, ErrNoSigner)
+	}
 	signed, err = Sign(c, l.signer)
 	return c, signed, false, err
 }
