@@ -236,11 +236,66 @@ func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkp
 	return c, signed, path, nil
 }
 
+// LastOf returns the stream sequence of the last event of a ceremony in
+// the tree (call it after Sync), or 0.
+func (l *Log) LastOf(ceremony string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.cer) - 1; i >= 0; i-- {
+		if l.cer[i] == ceremony {
+			return uint64(i) + 1
+		}
+	}
+	return 0
+}
+
+// Cosign co-signs, as a witness with s (C2SP tlog-cosignature, under
+// WitnessName), the newest stored checkpoint, which must cover stream
+// sequence last and give the root of the tree (call it after Sync). The
+// co-signature is stored next to the checkpoint (Dir.WriteCosignature).
+// It returns the checkpoint, its file and the co-signature's file.
+func (l *Log) Cosign(s Signer, last uint64, now time.Time) (Checkpoint, string, string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	newest, path, ok, err := l.dir.Newest(l.pub)
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	if !ok || uint64(newest.Size) < last {
+		have := "none is stored"
+		if ok {
+			have = fmt.Sprintf("the newest, %s, covers %d", path, newest.Size)
+		}
+		return Checkpoint{}, "", "", fmt.Errorf("no checkpoint in %s covers stream sequence %d yet (%s): a checkpoint is written at the end of a ceremony and by 'ceremony serve'", l.dir, last, have)
+	}
+	if newest.Size > l.tree.n {
+		return Checkpoint{}, "", "", fmt.Errorf("checkpoint %s covers %d events, the stream read holds %d: not co-signing a history this command has not seen", path, newest.Size, l.tree.n)
+	}
+	if root, err := l.tree.Root(newest.Size); err != nil || root != newest.Root {
+		return Checkpoint{}, "", "", fmt.Errorf("checkpoint %s does not give the root of the stream's first %d events: not co-signing it ('ceremony audit verify-store' says more)", path, newest.Size)
+	}
+	signed, err := os.ReadFile(path)
+	if err != nil {
+		return Checkpoint{}, "", "", fmt.Errorf("translog: read checkpoint %s: %w", path, err)
+	}
+	name := WitnessName(s.Public())
+	line, err := CosignLine(signed, name, s, now)
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	file, err := l.dir.WriteCosignature(path, line, CosignKeyHash(name, s.Public()), now)
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	return newest, path, file, nil
+}
+
 // Public returns the public key that signs the log's checkpoints.
 func (l *Log) Public() ed25519.PublicKey { return l.pub }
 
 // Current returns a signed checkpoint of the whole tree (call it after
-// Sync): the newest stored one when it covers the tree, otherwise one
+// Sync): the newest stored one, with its witnesses' co-signatures, when
+// it covers the tree, otherwise one
 // signed now and written nowhere (a read command changes no file of the
 // data directory). stored says which.
 func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
@@ -253,9 +308,9 @@ func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
 	if ok && newest.Size == l.tree.n && newest.Origin == l.origin {
 		root, err := l.tree.Root(newest.Size)
 		if err == nil && root == newest.Root {
-			b, err := os.ReadFile(path)
+			b, err := l.dir.ReadCosigned(path)
 			if err != nil {
-				return Checkpoint{}, nil, false, fmt.Errorf("translog: read checkpoint %s: %w", path, err)
+				return Checkpoint{}, nil, false, err
 			}
 			return newest, b, true, nil
 		}
