@@ -144,9 +144,9 @@ func VerifyCosignature(signed []byte, name string, pub ed25519.PublicKey) (Cosig
 	var invalid *note.InvalidSignatureError
 	switch {
 	case errors.As(err, &unverified):
-		return Cosigned{}, fmt.Errorf("%w (%s, key %x)", ErrNotCosigned, name, []byte(pub))
+		return Cosigned{}, fmt.Errorf("%w (%s)", ErrNotCosigned, name)
 	case errors.As(err, &invalid):
-		return Cosigned{}, fmt.Errorf("translog: the co-signature of %s (key %x) does not verify: the checkpoint or the co-signature was changed", name, []byte(pub))
+		return Cosigned{}, fmt.Errorf("translog: the co-signature of %s does not verify: the checkpoint or the co-signature was changed", name)
 	case err != nil:
 		return Cosigned{}, fmt.Errorf("translog: read the co-signed checkpoint: %w", err)
 	}
