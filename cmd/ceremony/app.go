@@ -132,6 +132,7 @@ type app struct {
 	writer     bool          // writes a checkpoint at close (set by follow)
 	out        io.Writer     // where close says so
 	dataDir    string        // "" with --nats
+	backup     *autoBackup   // after every completed ceremony (--backup-dir), or nil
 }
 
 // open opens the store and replays every event into the engine and the

@@ -36,6 +36,8 @@ directory's checkpoints/: at start, after every event that ends a
 ceremony, every minute while events arrive and at shutdown. They are
 signed by the key recorded there with the first one: the audit key file,
 or with --hsm pkcs11 the token's audit key (made there on first use).
+With --backup-dir it backs the store up after every completed ceremony
+it sees, as the start commands do.
 
 With --http the service also serves the web console over HTTPS (a
 certificate given with --tls-cert and --tls-key, or a self-signed one
@@ -56,13 +58,19 @@ off, auditors watch, report and export. The JSON API is under /api/v1/.`,
 	cf.register(cmd.Flags())
 	var hf hsmFlags // the HSM whose audit key signs the checkpoints
 	hf.register(cmd.Flags())
+	var bf backupFlags
+	bf.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return runServe(cmd.Context(), c, *listen, cf, &hf, cmd.ErrOrStderr())
+		backup, err := bf.autoBackup(prefixed{cmd.ErrOrStderr()})
+		if err != nil {
+			return err
+		}
+		return runServe(cmd.Context(), c, *listen, cf, &hf, backup, cmd.ErrOrStderr())
 	}
 	return cmd
 }
 
-func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf *hsmFlags, log io.Writer) error {
+func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf *hsmFlags, backup *autoBackup, log io.Writer) error {
 	cfg, _, err := c.storeConfig(log)
 	if err != nil {
 		return err
@@ -100,7 +108,7 @@ func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf
 	fmt.Fprintf(log, "serve: event store %s (stream %s, sync %s) on %s, pid %d; clients find it through %s\n",
 		c.dataDir, st.StreamName(), st.Sync(), svc.URL, svc.PID, servicePath(c.dataDir))
 
-	stopCheckpoints, err := serveCheckpoints(ctx, st, c.dataDir, hf, log)
+	stopCheckpoints, err := serveCheckpoints(ctx, st, c.dataDir, hf, backup, log)
 	if err != nil {
 		return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
 	}

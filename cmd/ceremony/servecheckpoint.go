@@ -16,25 +16,36 @@ import (
 	"github.com/ceremony-hsm/ceremony/events/translog"
 )
 
-// endingEvents returns, per kind, the event types that end a ceremony:
-// those of a transition to a terminal phase, and the first one of a kind whose
-// first phase is terminal (ARCHITECTURE.md, "Engine
-// rules"). It loops over kinds.List(); no kind is named.
-func endingEvents() map[string]map[string]bool {
-	out := map[string]map[string]bool{}
+// endingEvents returns, per kind, the event types that end a ceremony
+// (ends) and those that complete it (completes: the kind's Completed
+// phase): those of a transition to such a phase, and the first one of a
+// kind whose first phase is one (ARCHITECTURE.md, "Engine rules"). It
+// loops over kinds.List(); no kind is named.
+func endingEvents() (ends, completes map[string]map[string]bool) {
+	ends, completes = map[string]map[string]bool{}, map[string]map[string]bool{}
 	for _, k := range kinds.List() {
 		d := k.Definition
-		out[d.Kind] = map[string]bool{}
+		ends[d.Kind], completes[d.Kind] = map[string]bool{}, map[string]bool{}
 		if d.IsTerminal(d.Initial) { // a ceremony of one event
-			out[d.Kind][d.First] = true
+			ends[d.Kind][d.First] = true
+			completes[d.Kind][d.First] = d.Initial == k.Completed
 		}
 		for _, t := range d.Transitions {
 			if d.IsTerminal(t.To) {
-				out[d.Kind][t.Event] = true
+				ends[d.Kind][t.Event] = true
+			}
+			if t.To == k.Completed {
+				completes[d.Kind][t.Event] = true
 			}
 		}
 	}
-	return out
+	return ends, completes
+}
+
+// ended is a ceremony's end the service saw.
+type ended struct {
+	id        string
+	completed bool
 }
 
 // serveCheckpoints writes the signed checkpoints of the service's store
@@ -43,8 +54,9 @@ func endingEvents() map[string]map[string]bool {
 // events arrive, and at shutdown (the returned stop function, which
 // waits). The key is the HSM's audit key with --hsm pkcs11, else the
 // station's audit key file (see openTranslog). A failed checkpoint is a
-// warning in the log; the service goes on.
-func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, h *hsmFlags, log io.Writer) (stop func(), err error) {
+// warning in the log; the service goes on. With backup, a completed
+// ceremony is also backed up (autoBackup.run) after its checkpoint.
+func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, h *hsmFlags, backup *autoBackup, log io.Writer) (stop func(), err error) {
 	dir := translog.Dir(filepath.Join(dataDir, translog.DirName))
 	tl, err := openTranslog(dir, st.StreamName())
 	if err != nil {
@@ -67,11 +79,11 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 		return nil, usagef("--hsm %q: use soft (the audit key file signs the checkpoints) or pkcs11", h.kind)
 	}
 	if tl == nil {
-		fmt.Fprintln(log, "serve: Note: no audit key: the service writes no checkpoints of the event store; 'ceremony audit key --create' makes one, or give --hsm pkcs11")
+		fmt.Fprintln(log, "serve: Note: no audit key: the service writes no checkpoints of the event store (and, with --backup-dir, no backups: a backup holds a checkpoint); 'ceremony audit key --create' makes one, or give --hsm pkcs11")
 		return closeHSM, nil
 	}
 	if !tl.CanSign() {
-		fmt.Fprintf(log, "serve: Note: the checkpoints in %s are signed by the audit key %x, which the service has not: give --hsm pkcs11 with the token that holds it; no checkpoint is written\n", dir, []byte(tl.Public()))
+		fmt.Fprintf(log, "serve: Note: the checkpoints in %s are signed by the audit key %x, which the service has not: give --hsm pkcs11 with the token that holds it; no checkpoint (and no automatic backup) is written\n", dir, []byte(tl.Public()))
 		return closeHSM, nil
 	}
 	write := func(why string) {
@@ -86,10 +98,10 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 	write("at start")
 	fmt.Fprintf(log, "serve: checkpoints of %s (key %x) go to %s\n", tl.Origin(), []byte(tl.Public()), dir)
 
-	ending := endingEvents()
+	ending, completing := endingEvents()
 	from := uint64(tl.Tree().Size()) + 1
 	fctx, cancel := context.WithCancel(ctx)
-	ended := make(chan string, 64)
+	endings := make(chan ended, 64)
 	var grew atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -99,7 +111,7 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 			grew.Store(true)
 			if ending[r.Envelope.Kind][r.Envelope.Type] {
 				select {
-				case ended <- r.CeremonyID:
+				case endings <- ended{r.CeremonyID, completing[r.Envelope.Kind][r.Envelope.Type]}:
 				default: // a burst of endings: the next checkpoint covers them all
 				}
 			}
@@ -117,9 +129,12 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 			select {
 			case <-fctx.Done():
 				return
-			case id := <-ended:
+			case e := <-endings:
 				grew.Store(false)
-				write("end of ceremony " + id)
+				write("end of ceremony " + e.id)
+				if e.completed && backup != nil {
+					backup.run(ctx, st, tl, dataDir, prefixed{log}, time.Now())
+				}
 			case <-t.C:
 				if grew.Swap(false) {
 					write("every minute")
@@ -133,4 +148,14 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 		write("at shutdown")
 		closeHSM()
 	}, nil
+}
+
+// prefixed writes each message with the service's "serve: " prefix.
+type prefixed struct{ w io.Writer }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte("serve: "), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -25,13 +25,15 @@ func noKeyFile(t *testing.T) {
 // --hsm pkcs11' (SoftHSM2) signs the checkpoints with the token's audit
 // key and records that key; it writes one at the end of every ceremony
 // it sees (an account change from a client, which has not the key and
-// says so); the checkpoints verify under the token's key alone, and
-// verify-store, without any key file, checks the store against them.
+// says so) and, with --backup-dir, backs the store up after it; the
+// checkpoints verify under the token's key alone, and verify-store,
+// without any key file, checks the store against them.
 func TestServeCheckpointsWithTheHSMKey(t *testing.T) {
 	noKeyFile(t)
 	tk := softhsmtest.New(t, "audit-cp")
 	s := newSite(t)
-	srv := s.start("serve", "--hsm", "pkcs11", "--pkcs11-module", tk.Module, "--pkcs11-token", "pkcs11:token="+tk.Label, "--pkcs11-pin-file", tk.PINFile)
+	bdir := filepath.Join(t.TempDir(), "backups")
+	srv := s.start("serve", "--hsm", "pkcs11", "--pkcs11-module", tk.Module, "--pkcs11-token", "pkcs11:token="+tk.Label, "--pkcs11-pin-file", tk.PINFile, "--backup-dir", bdir)
 	srv.waitFor(t, "clients find it through")
 	srv.waitFor(t, "serve: checkpoints of")
 	if !strings.Contains(srv.output(), "created the audit signing key in") {
@@ -45,6 +47,11 @@ func TestServeCheckpointsWithTheHSMKey(t *testing.T) {
 	}
 	id := strings.TrimSuffix(strings.Fields(strings.SplitAfter(add.output(), "recorded as ")[1])[0], ".")
 	srv.waitFor(t, "serve: checkpoint (end of ceremony "+id+")")
+	// A completed ceremony the service sees is backed up (--backup-dir).
+	srv.waitFor(t, "serve: Automatic backup: 1 events to "+bdir)
+	if len(backups(t, bdir)) != 1 {
+		t.Fatalf("serve --backup-dir: backups %v", backups(t, bdir))
+	}
 
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

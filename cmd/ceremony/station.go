@@ -190,6 +190,9 @@ func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Ins
 	err = drive(ctx, inst, b.hand, out, runner.Run)
 	b.app.checkpoint(ctx, out, "end of ceremony "+inst.ID())
 	b.cosignDesk(ctx, out, inst.ID())
+	if outcome(inst) == nil {
+		b.app.backupAfter(ctx, out)
+	}
 	return err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -61,38 +62,9 @@ key --create'): the checkpoint is what a restore is checked against.`,
 		if a.tlog == nil {
 			return usagef("store backup needs the station's audit key (the backup's checkpoint is signed with it): 'ceremony audit key --create'")
 		}
-		cp, signed, _, err := a.tlog.Current()
+		cp, n, err := writeBackup(ctx, a.store, a.tlog, dir)
 		if err != nil {
-			return fmt.Errorf("store backup: the checkpoint of the event store: %w", err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("store backup: %w", err)
-		}
-		f, err := os.OpenFile(filepath.Join(dir, backupEvents), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return fmt.Errorf("store backup: %w", err)
-		}
-		w := bufio.NewWriterSize(f, 1<<16)
-		n := int64(0)
-		rerr := a.store.Replay(ctx, 1, func(r events.Record) error {
-			if int64(r.Seq) > cp.Size {
-				return nil // after the checkpoint: the next backup has it
-			}
-			n++
-			w.Write(r.Data)
-			return w.WriteByte('\n')
-		})
-		ferr := w.Flush()
-		serr := f.Sync()
-		cerr := f.Close()
-		if err := errors.Join(rerr, ferr, serr, cerr); err != nil {
-			return fmt.Errorf("store backup: write %s: %w (the backup in %s is incomplete: delete it)", f.Name(), err, dir)
-		}
-		if n != cp.Size {
-			return fmt.Errorf("store backup: read %d events, the checkpoint covers %d (the backup in %s is incomplete: delete it)", n, cp.Size, dir)
-		}
-		if err := writeSynced(filepath.Join(dir, backupCheckpoint), signed); err != nil {
-			return fmt.Errorf("store backup: %w", err)
+			return err
 		}
 		fmt.Fprintf(out, "backed up %d events to %s; checkpoint: %s\n", n, dir, checkpointLine(cp))
 		return nil
@@ -199,6 +171,54 @@ exits 6 naming what differs, and writes nothing.`,
 		return nil
 	}
 	return cmd
+}
+
+// writeBackup writes a backup of the stream r into dir (made if missing;
+// its files must not exist): every event up to the log's current
+// checkpoint (tl.Current: call it after a Sync), byte for byte, one a
+// line, and the signed checkpoint with its co-signatures; both files are
+// fsynced. The events written must give the checkpoint's root.
+func writeBackup(ctx context.Context, r translog.Replayer, tl *translog.Log, dir string) (translog.Checkpoint, int64, error) {
+	cp, signed, _, err := tl.Current()
+	if err != nil {
+		return cp, 0, fmt.Errorf("store backup: the checkpoint of the event store: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return cp, 0, fmt.Errorf("store backup: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, backupEvents), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return cp, 0, fmt.Errorf("store backup: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	var tree translog.Tree
+	rerr := r.Replay(ctx, 1, func(r events.Record) error {
+		if int64(r.Seq) > cp.Size {
+			return nil // after the checkpoint: the next backup has it
+		}
+		if err := tree.Append(r); err != nil {
+			return err
+		}
+		w.Write(r.Data)
+		return w.WriteByte('\n')
+	})
+	ferr := w.Flush()
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(rerr, ferr, serr, cerr); err != nil {
+		return cp, 0, fmt.Errorf("store backup: write %s: %w (the backup in %s is incomplete: delete it)", f.Name(), err, dir)
+	}
+	n := tree.Size()
+	if n != cp.Size {
+		return cp, n, fmt.Errorf("store backup: read %d events, the checkpoint covers %d (the backup in %s is incomplete: delete it)", n, cp.Size, dir)
+	}
+	if root, err := tree.Root(n); err != nil || root != cp.Root {
+		return cp, n, fmt.Errorf("store backup: the %d events read do not give the checkpoint's root %s (the backup in %s is not usable: delete it; 'ceremony audit verify-store' says more)", n, cp.RootHex(), dir)
+	}
+	if err := writeSynced(filepath.Join(dir, backupCheckpoint), signed); err != nil {
+		return cp, n, fmt.Errorf("store backup: %w", err)
+	}
+	return cp, n, nil
 }
 
 func missingOrExtra(have, want int64) string {
