@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,6 +85,21 @@ func TestServeCheckpointsWithTheHSMKey(t *testing.T) {
 	}
 	if code, out := s.runCLI(t, "audit", "verify-store"); code != exitOK || !strings.Contains(out, "extends its tree hashes and checkpoints") {
 		t.Fatalf("verify-store with the recorded HSM key and no key file: exit %d\n%s", code, out)
+	}
+	// The automatic backup restores with the HSM key's public half; the
+	// backup's checkpoint is kept, and the restored store checks.
+	restored := filepath.Join(t.TempDir(), "restored")
+	pub := hex.EncodeToString(signer.Public())
+	b := backups(t, bdir)
+	code, out := runBare(t, s, "store", "restore", filepath.Join(bdir, b[0]), "--data-dir", restored, "--public-key", pub)
+	if code != exitOK || !strings.Contains(out, "the backup's, kept") {
+		t.Fatalf("restore of an HSM-signed backup: exit %d\n%s", code, out)
+	}
+	if code, out := runBare(t, s, "audit", "verify-store", "--data-dir", restored); code != exitOK || !strings.Contains(out, "extends its tree hashes and checkpoints") {
+		t.Fatalf("verify-store of the restored store: exit %d\n%s", code, out)
+	}
+	if code, out := runBare(t, s, "store", "restore", filepath.Join(bdir, b[0]), "--data-dir", filepath.Join(t.TempDir(), "r2")); code != exitUsage || !strings.Contains(out, "give --public-key") {
+		t.Fatalf("restore without a key file or --public-key: exit %d\n%s", code, out)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -82,11 +84,17 @@ station's audit key and its events against the checkpoint's root hash
 before anything is written; then the events are stored in their order,
 the restored store is checked against the checkpoint again, and the
 checkpoint is kept in the new data directory. A backup that fails a check
-exits 6 naming what differs, and writes nothing.`,
+exits 6 naming what differs, and writes nothing.
+
+The checkpoint's key is the station's audit key file, or --public-key:
+the key that signs the station's checkpoints when it is the HSM's ('audit
+key --hsm pkcs11' prints it); the backup's checkpoint is then kept as it
+is, and that key is recorded for the new data directory's checkpoints.`,
 		Example: `  ceremony store restore /mnt/backup/ceremony-2026-12-02 --data-dir /var/lib/ceremony-restored`,
 		Args:    oneArg("the backup directory"),
 	}
 	c := storeFlags(cmd)
+	pubKey := cmd.Flags().String("public-key", "", "the public key (hex or a file holding it) that signed the backup's checkpoint, when it is not the audit key file's (the HSM's audit key)")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
 		if c.dataDir == "" || len(c.nats.urls) > 0 {
@@ -95,12 +103,25 @@ exits 6 naming what differs, and writes nothing.`,
 		if err := newOrEmptyDir(c.dataDir); err != nil {
 			return err
 		}
-		keyPath, err := defaultKeyFile()
-		if err != nil {
-			return err
-		}
-		if _, err := os.Stat(keyPath); err != nil {
-			return usagef("store restore checks the backup with the station's audit key %s: %v", keyPath, err)
+		var pub ed25519.PublicKey
+		if *pubKey != "" {
+			var err error
+			if pub, err = keyfile.ParsePublic(*pubKey); err != nil {
+				return usagef("--public-key: %v", err)
+			}
+		} else {
+			keyPath, err := defaultKeyFile()
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(keyPath); err != nil {
+				return usagef("store restore checks the backup with the station's audit key %s: %v; give --public-key when the HSM's key signs the checkpoints", keyPath, err)
+			}
+			signer, _, err := keyfile.LoadOrCreate(keyPath)
+			if err != nil {
+				return fmt.Errorf("store restore: the audit key: %w", err)
+			}
+			pub = signer.Public()
 		}
 		msg, err := os.ReadFile(filepath.Join(pos[0], backupCheckpoint))
 		if err != nil {
@@ -124,11 +145,7 @@ exits 6 naming what differs, and writes nothing.`,
 				return err
 			}
 		}
-		signer, _, err := keyfile.LoadOrCreate(keyPath)
-		if err != nil {
-			return fmt.Errorf("store restore: the audit key: %w", err)
-		}
-		cp, err := translog.Open(msg, signer.Public())
+		cp, err := translog.Open(msg, pub)
 		if err != nil {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s: %w; nothing was restored", backupCheckpoint, err)}
 		}
@@ -143,7 +160,10 @@ exits 6 naming what differs, and writes nothing.`,
 			return err
 		}
 		defer a.close()
-		if a.tlog == nil || cp.Origin != a.tlog.Origin() {
+		if a.tlog == nil || !a.tlog.Public().Equal(pub) {
+			a.tlog = translog.NewLogAt(a.cpDir, a.store.StreamName(), pub, nil) // it checks; the backup's checkpoint is kept
+		}
+		if cp.Origin != a.tlog.Origin() {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s is of log %q, not of this station's stream; nothing was restored", backupCheckpoint, cp.Origin)}
 		}
 		last := map[string]uint64{}
@@ -166,7 +186,13 @@ exits 6 naming what differs, and writes nothing.`,
 		if err := a.checkLog(ctx, path); err != nil {
 			return err
 		}
-		a.checkpoint(ctx, out, "after the restore") // the tree's hashes and the checkpoint, in the new data directory
+		if a.tlog.CanSign() {
+			a.checkpoint(ctx, out, "after the restore") // the tree's hashes and the checkpoint, in the new data directory
+		} else if _, file, err := a.tlog.Adopt(msg, time.Now()); err != nil {
+			return fmt.Errorf("store restore: keep the backup's checkpoint: %w", err)
+		} else {
+			fmt.Fprintf(out, "Checkpoint (the backup's, kept): %s\n", file)
+		}
 		fmt.Fprintf(out, "restored %d events into %s; checked against the checkpoint: %s\n", cp.Size, c.dataDir, checkpointLine(cp))
 		return nil
 	}

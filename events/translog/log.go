@@ -236,6 +236,46 @@ func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkp
 	return c, signed, path, nil
 }
 
+// Adopt stores a checkpoint signed elsewhere (a backup's, signed by a
+// key this command has not, such as the HSM's) in the directory: it must
+// verify under the log's key, be of its origin and give the root of the
+// tree (call it after Sync). The tree's hashes and the key are recorded
+// as by Checkpoint. It returns the checkpoint and its file.
+func (l *Log) Adopt(signed []byte, now time.Time) (Checkpoint, string, error) {
+	c, err := Open(signed, l.pub)
+	if err != nil {
+		return Checkpoint{}, "", err
+	}
+	unlock, err := l.dir.lock()
+	if err != nil {
+		return Checkpoint{}, "", err
+	}
+	defer unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.Origin != l.origin {
+		return Checkpoint{}, "", fmt.Errorf("translog: the checkpoint is of log %q, not of %q", c.Origin, l.origin)
+	}
+	if c.Size > l.tree.n {
+		return Checkpoint{}, "", fmt.Errorf("translog: the checkpoint covers %d events, the stream holds %d", c.Size, l.tree.n)
+	}
+	if root, err := l.tree.Root(c.Size); err != nil || root != c.Root {
+		return Checkpoint{}, "", fmt.Errorf("translog: the stream's first %d events do not give the checkpoint's root %s", c.Size, c.RootHex())
+	}
+	if err := l.dir.recordKey(l.pub); err != nil {
+		return Checkpoint{}, "", err
+	}
+	if err := SaveHashes(l.hashPath, l.tree); err != nil {
+		return Checkpoint{}, "", err
+	}
+	path, err := l.dir.Write(c, signed, now)
+	if err != nil {
+		return Checkpoint{}, "", err
+	}
+	l.lastSize = max(l.lastSize, c.Size)
+	return c, path, nil
+}
+
 // LastOf returns the stream sequence of the last event of a ceremony in
 // the tree (call it after Sync), or 0.
 func (l *Log) LastOf(ceremony string) uint64 {
