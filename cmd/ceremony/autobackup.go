@@ -20,7 +20,7 @@ import (
 )
 
 // backupFlags ask for an automatic store backup after every completed
-// ceremony (README, "Automatic backups").
+// ceremony (ARCHITECTURE.md, "Audit").
 type backupFlags struct {
 	dir  string
 	keep int

@@ -24,7 +24,7 @@ const checkpointInterval = time.Minute
 // this station's own: --checkpoint-dir, else checkpoints/ in the data
 // directory this station would use ($CEREMONY_DATA_DIR, else
 // ./ceremony-data). Each station keeps the checkpoints it signs of the
-// cluster's stream (README, "Tamper-evident history").
+// cluster's stream (ARCHITECTURE.md, "Audit").
 func (c *common) cpDirFor() translog.Dir {
 	if len(c.nats.urls) == 0 {
 		return translog.Dir(filepath.Join(c.dataDir, translog.DirName))

@@ -125,6 +125,11 @@ func (e *DamageError) Error() string {
 // Check compares the tree with the hash file, the newest checkpoint in
 // the directory and the extra checkpoint files. Call it after Sync.
 func (l *Log) Check(extra ...string) error {
+	unlock, err := l.dir.rlock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	stored, err := LoadHashes(l.hashPath)
@@ -295,6 +300,11 @@ func (l *Log) LastOf(ceremony string) uint64 {
 // co-signature is stored next to the checkpoint (Dir.WriteCosignature).
 // It returns the checkpoint, its file and the co-signature's file.
 func (l *Log) Cosign(s Signer, last uint64, now time.Time) (Checkpoint, string, string, error) {
+	unlock, err := l.dir.lock()
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	defer unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	newest, path, ok, err := l.dir.Newest(l.pub)
@@ -339,6 +349,11 @@ func (l *Log) Public() ed25519.PublicKey { return l.pub }
 // signed now and written nowhere (a read command changes no file of the
 // data directory). stored says which.
 func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
+	unlock, err := l.dir.rlock()
+	if err != nil {
+		return Checkpoint{}, nil, false, err
+	}
+	defer unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	newest, path, ok, err := l.dir.Newest(l.pub)
