@@ -133,7 +133,7 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 				grew.Store(false)
 				write("end of ceremony " + e.id)
 				if e.completed && backup != nil {
-					backup.run(ctx, st, tl, dataDir, prefixed{log}, time.Now())
+					backup.run(context.WithoutCancel(ctx), st, tl, dataDir, prefixed{log}, time.Now())
 				}
 			case <-t.C:
 				if grew.Swap(false) {
