@@ -157,6 +157,7 @@ func runAccountChange(ctx context.Context, f *accountFlags, change, name, role s
 	if err != nil {
 		return err
 	}
+	a.writer, a.out = true, out // a checkpoint of the change at close
 	defer a.close()
 	ev, err := account.New(a.views.Accounts, change, name, role, localActor())
 	if err != nil {

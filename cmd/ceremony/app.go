@@ -35,6 +35,9 @@ type natsFlags struct {
 	tlsKey   string
 	tlsCA    string
 	replicas int
+	// checkpointDir keeps this station's checkpoints of the remote stream
+	// (see cpDirFor).
+	checkpointDir string
 }
 
 func (n *natsFlags) register(fs *pflag.FlagSet) {
@@ -45,6 +48,7 @@ func (n *natsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&n.tlsKey, "tlskey", "", "with --nats: TLS client key file")
 	fs.StringVar(&n.tlsCA, "tlsca", "", "with --nats: CA file that signs the servers' certificates")
 	fs.IntVar(&n.replicas, "replicas", 0, "with --nats: replicas of the event stream when it is created (default 3 when the cluster has 3 or more servers, else 1)")
+	fs.StringVar(&n.checkpointDir, "checkpoint-dir", "", "with --nats: this station's directory of signed checkpoints of the stream (default: checkpoints/ in $"+dataDirEnv+", else in ./"+defaultDataDir+")")
 }
 
 // storeFlags adds --data-dir, --sync and the NATS flags to a command that
@@ -123,10 +127,12 @@ type app struct {
 	eng        *engine.Engine
 	views      *kinds.Views
 	stopFollow func()        // set by follow
-	tlog       *translog.Log // nil without an audit key or with --nats
+	tlog       *translog.Log // nil without an audit key
+	cpDir      translog.Dir  // where the checkpoints are (see cpDirFor)
 	writer     bool          // writes a checkpoint at close (set by follow)
 	out        io.Writer     // where close says so
 	dataDir    string        // "" with --nats
+	backup     *autoBackup   // after every completed ceremony (--backup-dir), or nil
 }
 
 // open opens the store and replays every event into the engine and the
@@ -176,13 +182,13 @@ func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, erro
 		st.Close()
 		return nil, "", err
 	}
-	a := &app{store: st, leases: leases, eng: eng, views: views}
+	a := &app{store: st, leases: leases, eng: eng, views: views, cpDir: c.cpDirFor()}
 	if len(c.nats.urls) == 0 {
 		a.dataDir = c.dataDir
-		if a.tlog, err = openTranslog(c.dataDir, st.StreamName()); err != nil {
-			a.close()
-			return nil, "", err
-		}
+	}
+	if a.tlog, err = openTranslog(a.cpDir, st.StreamName()); err != nil {
+		a.close()
+		return nil, "", err
 	}
 	return a, where, nil
 }
@@ -235,7 +241,7 @@ func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 		return cfg, "on " + strings.Join(n.urls, ","), nil
 	}
 	if c.flags != nil {
-		for _, f := range []string{"nats-creds", "nats-nkey", "tlscert", "tlskey", "tlsca", "replicas"} {
+		for _, f := range []string{"nats-creds", "nats-nkey", "tlscert", "tlskey", "tlsca", "replicas", "checkpoint-dir"} {
 			if c.flags.Changed(f) {
 				return jetstream.Config{}, "", usagef("--%s needs --nats URL", f)
 			}

@@ -21,12 +21,16 @@ everything holds; otherwise exits 6 naming the file and line.
 An export with a checkpoint (see 'ceremony audit export') is also checked
 against it: the checkpoint's signature under the key the signed manifest
 names, and each event's inclusion proof in the checkpoint's tree, so even
-an export of one ceremony is proven part of the checkpointed log.`,
+an export of one ceremony is proven part of the checkpointed log. Each
+--witness-key must have co-signed that checkpoint (C2SP
+tlog-cosignature); each is reported, and one that did not exits 6.`,
 		Example: `  ceremony audit verify exp/ --public-key 3b6a27bc...
+  ceremony audit verify exp/ --public-key audit-key.pub --witness-key wendy.pub --witness-key walter.pub
   ceremony audit verify exp/ --public-key audit-key.pub`,
 		Args: oneArg("the export directory"),
 	}
 	pubKey := cmd.Flags().String("public-key", "", "the public key (hex, as 'ceremony audit key' prints it) or a file holding it (required)")
+	witnessKeys := cmd.Flags().StringSlice("witness-key", nil, "a witness's public key (hex, as 'ceremony witness --key-file' prints it) or a file holding it: the export's checkpoint must be co-signed by it; repeatable")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		out := cmd.OutOrStdout()
 		if *pubKey == "" {
@@ -46,7 +50,7 @@ an export of one ceremony is proven part of the checkpointed log.`,
 		} else {
 			fmt.Fprintln(out, "Note: this export holds no checkpoint (the station had no audit key): it is not proven part of the station's log")
 		}
-		return nil
+		return verifyWitnessKeys(pos[0], m.Checkpoint != nil, *witnessKeys, out)
 	}
 	return cmd
 }

@@ -59,6 +59,8 @@ added to that store, next to what it holds.`,
 	nf.register(fs)
 	var hf hsmFlags
 	hf.register(fs)
+	var bf backupFlags
+	bf.register(fs)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
 		q, err := backupkey.ParseQuorum(*quorum)
@@ -67,6 +69,10 @@ added to that store, next to what it holds.`,
 		}
 		if q.Shares > len(demoPINs) {
 			return usagef("--quorum %s: the demo has %d emulated cards; use 2-of-3 or 3-of-5", q, len(demoPINs))
+		}
+		backup, err := bf.autoBackup(cmd.ErrOrStderr())
+		if err != nil {
+			return err
 		}
 		if err := demoDirs(dir, dataDir, cardsDir); err != nil {
 			return err
@@ -96,8 +102,11 @@ added to that store, next to what it holds.`,
 		if err != nil {
 			return err
 		}
-		a.writer, a.out = true, out // a checkpoint at close
+		a.writer, a.out, a.backup = true, out, backup // a checkpoint at close
 		defer a.close()
+		if err := a.useHSMAuditKey(ctx, hsm, out); err != nil {
+			fmt.Fprintf(out, "WARNING: checkpoints: %v\n", err)
+		}
 
 		// The operator's script: write cards 1..n (a wrong PIN on card 2, a
 		// Clear on card 3), then read k cards back starting with the last one,
@@ -143,6 +152,9 @@ added to that store, next to what it holds.`,
 		}
 		if err := h.Err(); err != nil {
 			return err
+		}
+		if outcome(inst) == nil {
+			a.backupAfter(ctx, out)
 		}
 		fmt.Fprintf(out, "\nEvents of ceremony %s:\n", id)
 		if err := printEvents(ctx, a, id, out); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -39,7 +40,7 @@ func runHealth(ctx context.Context, c *common, out io.Writer) error {
 		return err
 	}
 	defer a.close()
-	fs2 := a.views.Findings(a.eng, time.Now())
+	fs2 := append(a.views.Findings(a.eng, time.Now()), backupFindings(filepath.Dir(string(a.cpDir)))...)
 	if len(fs2) == 0 {
 		fmt.Fprintln(out, "No findings: every side effect has an outcome, every live key set has a spare share, no card is blocked or on a default PIN.")
 		return nil

@@ -25,6 +25,10 @@ func TestDemoIntoSoftHSM(t *testing.T) {
 	if !strings.Contains(out1.String(), "HSM pkcs11:token="+tk.Label) || !strings.Contains(out1.String(), "hsm.key_loaded") {
 		t.Fatalf("demo output:\n%s", out1.String())
 	}
+	// The checkpoint is signed by the token's audit key (issue 12, item 2).
+	if !strings.Contains(out1.String(), "created the audit signing key in") || !strings.Contains(out1.String(), "Checkpoint (at shutdown)") {
+		t.Fatalf("the demo into SoftHSM wrote no checkpoint with the token's key:\n%s", out1.String())
+	}
 	// The station names the module, the token's label and serial, and
 	// marks SoftHSM as a software HSM (issue 14, item 7).
 	var ev bytes.Buffer

@@ -27,16 +27,23 @@ anything this run records for the operator (an abort, say).`,
 	c := storeFlags(cmd)
 	var sf stationFlags
 	sf.register(cmd.Flags(), allNeeds(), true)
+	var bf backupFlags
+	bf.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()
 		if sf.operator == "" {
 			return usagef("--operator is required: the events record who resumed the ceremony")
+		}
+		backup, err := bf.autoBackup(cmd.ErrOrStderr())
+		if err != nil {
+			return err
 		}
 		a, inst, err := c.openCeremony(ctx, out, args[0])
 		if err != nil {
 			return err
 		}
 		defer a.close()
+		a.backup = backup
 		a.follow(ctx, out)
 		k, err := kinds.Lookup(inst.Kind())
 		if err != nil {

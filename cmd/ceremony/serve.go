@@ -31,6 +31,14 @@ event store's subjects and nothing else. On SIGTERM or SIGINT the
 service removes the service file and shuts the server down in order.
 It logs to stderr; dist/ceremony.service is a systemd unit for it.
 
+The service writes the signed checkpoints of the stream into the data
+directory's checkpoints/: at start, after every event that ends a
+ceremony, every minute while events arrive and at shutdown. They are
+signed by the key recorded there with the first one: the audit key file,
+or with --hsm pkcs11 the token's audit key (made there on first use).
+With --backup-dir it backs the store up after every completed ceremony
+it sees, as the start commands do.
+
 With --http the service also serves the web console over HTTPS (a
 certificate given with --tls-cert and --tls-key, or a self-signed one
 made in the data directory on first start, whose SHA-256 fingerprint it
@@ -48,13 +56,21 @@ off, auditors watch, report and export. The JSON API is under /api/v1/.`,
 	listen := cmd.Flags().String("listen", "127.0.0.1:0", "loopback address and port for the clients (port 0: any free port; the service file names it)")
 	var cf consoleFlags
 	cf.register(cmd.Flags())
+	var hf hsmFlags // the HSM whose audit key signs the checkpoints
+	hf.register(cmd.Flags())
+	var bf backupFlags
+	bf.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return runServe(cmd.Context(), c, *listen, cf, cmd.ErrOrStderr())
+		backup, err := bf.autoBackup(prefixed{cmd.ErrOrStderr()})
+		if err != nil {
+			return err
+		}
+		return runServe(cmd.Context(), c, *listen, cf, &hf, backup, cmd.ErrOrStderr())
 	}
 	return cmd
 }
 
-func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, log io.Writer) error {
+func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf *hsmFlags, backup *autoBackup, log io.Writer) error {
 	cfg, _, err := c.storeConfig(log)
 	if err != nil {
 		return err
@@ -92,15 +108,21 @@ func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, lo
 	fmt.Fprintf(log, "serve: event store %s (stream %s, sync %s) on %s, pid %d; clients find it through %s\n",
 		c.dataDir, st.StreamName(), st.Sync(), svc.URL, svc.PID, servicePath(c.dataDir))
 
+	stopCheckpoints, err := serveCheckpoints(ctx, st, c.dataDir, hf, backup, log)
+	if err != nil {
+		return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
+	}
 	stopConsole := func() {}
 	if cf.addr != "" {
 		if stopConsole, err = startConsole(ctx, st, c.dataDir, cf, log); err != nil {
+			stopCheckpoints()
 			return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
 		}
 	}
 
 	<-ctx.Done()
 	stopConsole()
+	stopCheckpoints()
 	fmt.Fprintln(log, "serve: stopping: removing the service file, then shutting the server down")
 	rerr := os.Remove(servicePath(c.dataDir))
 	if rerr != nil {

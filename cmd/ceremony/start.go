@@ -74,9 +74,15 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 		values[p.Name] = func() string { return *v }
 	}
 	id := fs.String("id", "", fmt.Sprintf("ceremony id (default: %s-<random>)", s.IDPrefix))
+	var bf backupFlags
+	bf.register(fs)
 	scriptFile := fs.String("script", "", "start from a reviewed ceremony script (see 'ceremony script'): its parameters, cards and people; its SHA-256 is recorded")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, in, out := cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout()
+		backup, err := bf.autoBackup(cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
 		params := ceremonies.Params{}
 		for name, v := range values {
 			params[name] = v()
@@ -115,6 +121,7 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 			return err
 		}
 		defer b.app.close()
+		b.app.backup = backup
 		b.app.follow(ctx, out)
 		at := ceremonies.StartInfo{Operator: sf.operator, Inventory: b.app.views.Inventory}
 		if b.station.Reader != nil {

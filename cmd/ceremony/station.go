@@ -94,13 +94,13 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 			}
 		}
 		port := opgpcard.NewReader(slot, "host-pinpad")
-		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: terminalDesk{term}}, nil, func() { closeHSM(); slot.Close() }, nil
+		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: &terminalDesk{t: term}}, nil, func() { closeHSM(); slot.Close() }, nil
 	}
 	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}
 	pad := &handPad{PinPad: term, hand: h}
 	h.Choose = func(int) (string, error) { return pad.chooseCard(term, box, reader, out) }
-	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: terminalDesk{term}}, h, closeHSM, nil
+	return &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: &terminalDesk{t: term}}, h, closeHSM, nil
 }
 
 // bench is an open station for one ceremony command, and the store it
@@ -172,6 +172,9 @@ func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Ins
 		return fmt.Errorf("ceremony %s is running elsewhere: %w", inst.ID(), err)
 	}
 	defer leases.Release(lease, inst.ID())
+	if err := b.app.useHSMAuditKey(ctx, b.station.HSM, out); err != nil {
+		fmt.Fprintf(out, "WARNING: checkpoints: %v\n", err)
+	}
 	script, err := scriptOf(ctx, b.app, inst.ID())
 	if err != nil {
 		return err
@@ -186,6 +189,10 @@ func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Ins
 	}
 	err = drive(ctx, inst, b.hand, out, runner.Run)
 	b.app.checkpoint(ctx, out, "end of ceremony "+inst.ID())
+	b.cosignDesk(ctx, out, inst.ID())
+	if outcome(inst) == nil {
+		b.app.backupAfter(ctx, out)
+	}
 	return err
 }
 

@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -61,38 +64,9 @@ key --create'): the checkpoint is what a restore is checked against.`,
 		if a.tlog == nil {
 			return usagef("store backup needs the station's audit key (the backup's checkpoint is signed with it): 'ceremony audit key --create'")
 		}
-		cp, signed, _, err := a.tlog.Current()
+		cp, n, err := writeBackup(ctx, a.store, a.tlog, dir)
 		if err != nil {
-			return fmt.Errorf("store backup: the checkpoint of the event store: %w", err)
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("store backup: %w", err)
-		}
-		f, err := os.OpenFile(filepath.Join(dir, backupEvents), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return fmt.Errorf("store backup: %w", err)
-		}
-		w := bufio.NewWriterSize(f, 1<<16)
-		n := int64(0)
-		rerr := a.store.Replay(ctx, 1, func(r events.Record) error {
-			if int64(r.Seq) > cp.Size {
-				return nil // after the checkpoint: the next backup has it
-			}
-			n++
-			w.Write(r.Data)
-			return w.WriteByte('\n')
-		})
-		ferr := w.Flush()
-		serr := f.Sync()
-		cerr := f.Close()
-		if err := errors.Join(rerr, ferr, serr, cerr); err != nil {
-			return fmt.Errorf("store backup: write %s: %w (the backup in %s is incomplete: delete it)", f.Name(), err, dir)
-		}
-		if n != cp.Size {
-			return fmt.Errorf("store backup: read %d events, the checkpoint covers %d (the backup in %s is incomplete: delete it)", n, cp.Size, dir)
-		}
-		if err := writeSynced(filepath.Join(dir, backupCheckpoint), signed); err != nil {
-			return fmt.Errorf("store backup: %w", err)
+			return err
 		}
 		fmt.Fprintf(out, "backed up %d events to %s; checkpoint: %s\n", n, dir, checkpointLine(cp))
 		return nil
@@ -110,11 +84,17 @@ station's audit key and its events against the checkpoint's root hash
 before anything is written; then the events are stored in their order,
 the restored store is checked against the checkpoint again, and the
 checkpoint is kept in the new data directory. A backup that fails a check
-exits 6 naming what differs, and writes nothing.`,
+exits 6 naming what differs, and writes nothing.
+
+The checkpoint's key is the station's audit key file, or --public-key:
+the key that signs the station's checkpoints when it is the HSM's ('audit
+key --hsm pkcs11' prints it); the backup's checkpoint is then kept as it
+is, and that key is recorded for the new data directory's checkpoints.`,
 		Example: `  ceremony store restore /mnt/backup/ceremony-2026-12-02 --data-dir /var/lib/ceremony-restored`,
 		Args:    oneArg("the backup directory"),
 	}
 	c := storeFlags(cmd)
+	pubKey := cmd.Flags().String("public-key", "", "the public key (hex or a file holding it) that signed the backup's checkpoint, when it is not the audit key file's (the HSM's audit key)")
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		ctx, out := cmd.Context(), cmd.OutOrStdout()
 		if c.dataDir == "" || len(c.nats.urls) > 0 {
@@ -123,12 +103,25 @@ exits 6 naming what differs, and writes nothing.`,
 		if err := newOrEmptyDir(c.dataDir); err != nil {
 			return err
 		}
-		keyPath, err := defaultKeyFile()
-		if err != nil {
-			return err
-		}
-		if _, err := os.Stat(keyPath); err != nil {
-			return usagef("store restore checks the backup with the station's audit key %s: %v", keyPath, err)
+		var pub ed25519.PublicKey
+		if *pubKey != "" {
+			var err error
+			if pub, err = keyfile.ParsePublic(*pubKey); err != nil {
+				return usagef("--public-key: %v", err)
+			}
+		} else {
+			keyPath, err := defaultKeyFile()
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(keyPath); err != nil {
+				return usagef("store restore checks the backup with the station's audit key %s: %v; give --public-key when the HSM's key signs the checkpoints", keyPath, err)
+			}
+			signer, _, err := keyfile.LoadOrCreate(keyPath)
+			if err != nil {
+				return fmt.Errorf("store restore: the audit key: %w", err)
+			}
+			pub = signer.Public()
 		}
 		msg, err := os.ReadFile(filepath.Join(pos[0], backupCheckpoint))
 		if err != nil {
@@ -152,11 +145,7 @@ exits 6 naming what differs, and writes nothing.`,
 				return err
 			}
 		}
-		signer, _, err := keyfile.LoadOrCreate(keyPath)
-		if err != nil {
-			return fmt.Errorf("store restore: the audit key: %w", err)
-		}
-		cp, err := translog.Open(msg, signer.Public())
+		cp, err := translog.Open(msg, pub)
 		if err != nil {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s: %w; nothing was restored", backupCheckpoint, err)}
 		}
@@ -171,7 +160,10 @@ exits 6 naming what differs, and writes nothing.`,
 			return err
 		}
 		defer a.close()
-		if a.tlog == nil || cp.Origin != a.tlog.Origin() {
+		if a.tlog == nil || !a.tlog.Public().Equal(pub) {
+			a.tlog = translog.NewLogAt(a.cpDir, a.store.StreamName(), pub, nil) // it checks; the backup's checkpoint is kept
+		}
+		if cp.Origin != a.tlog.Origin() {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s is of log %q, not of this station's stream; nothing was restored", backupCheckpoint, cp.Origin)}
 		}
 		last := map[string]uint64{}
@@ -194,11 +186,65 @@ exits 6 naming what differs, and writes nothing.`,
 		if err := a.checkLog(ctx, path); err != nil {
 			return err
 		}
-		a.checkpoint(ctx, out, "after the restore") // the tree's hashes and the checkpoint, in the new data directory
+		if a.tlog.CanSign() {
+			a.checkpoint(ctx, out, "after the restore") // the tree's hashes and the checkpoint, in the new data directory
+		} else if _, file, err := a.tlog.Adopt(msg, time.Now()); err != nil {
+			return fmt.Errorf("store restore: keep the backup's checkpoint: %w", err)
+		} else {
+			fmt.Fprintf(out, "Checkpoint (the backup's, kept): %s\n", file)
+		}
 		fmt.Fprintf(out, "restored %d events into %s; checked against the checkpoint: %s\n", cp.Size, c.dataDir, checkpointLine(cp))
 		return nil
 	}
 	return cmd
+}
+
+// writeBackup writes a backup of the stream r into dir (made if missing;
+// its files must not exist): every event up to the log's current
+// checkpoint (tl.Current: call it after a Sync), byte for byte, one a
+// line, and the signed checkpoint with its co-signatures; both files are
+// fsynced. The events written must give the checkpoint's root.
+func writeBackup(ctx context.Context, r translog.Replayer, tl *translog.Log, dir string) (translog.Checkpoint, int64, error) {
+	cp, signed, _, err := tl.Current()
+	if err != nil {
+		return cp, 0, fmt.Errorf("store backup: the checkpoint of the event store: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return cp, 0, fmt.Errorf("store backup: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, backupEvents), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return cp, 0, fmt.Errorf("store backup: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	var tree translog.Tree
+	rerr := r.Replay(ctx, 1, func(r events.Record) error {
+		if int64(r.Seq) > cp.Size {
+			return nil // after the checkpoint: the next backup has it
+		}
+		if err := tree.Append(r); err != nil {
+			return err
+		}
+		w.Write(r.Data)
+		return w.WriteByte('\n')
+	})
+	ferr := w.Flush()
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(rerr, ferr, serr, cerr); err != nil {
+		return cp, 0, fmt.Errorf("store backup: write %s: %w (the backup in %s is incomplete: delete it)", f.Name(), err, dir)
+	}
+	n := tree.Size()
+	if n != cp.Size {
+		return cp, n, fmt.Errorf("store backup: read %d events, the checkpoint covers %d (the backup in %s is incomplete: delete it)", n, cp.Size, dir)
+	}
+	if root, err := tree.Root(n); err != nil || root != cp.Root {
+		return cp, n, fmt.Errorf("store backup: the %d events read do not give the checkpoint's root %s (the backup in %s is not usable: delete it; 'ceremony audit verify-store' says more)", n, cp.RootHex(), dir)
+	}
+	if err := writeSynced(filepath.Join(dir, backupCheckpoint), signed); err != nil {
+		return cp, n, fmt.Errorf("store backup: %w", err)
+	}
+	return cp, n, nil
 }
 
 func missingOrExtra(have, want int64) string {

@@ -25,7 +25,13 @@ func newWitnessCmd() *cobra.Command {
 end: the sign-off covers the ceremony's events up to the last one (its
 hash is recorded). With --key-file the witness signs it with their own
 Ed25519 key (the signature and its public key are recorded). A key file
-that does not exist is an error unless --create is given: then it is made.`,
+that does not exist is an error unless --create is given: then it is made.
+
+With --key-file the witness also co-signs the checkpoint that covers the
+ceremony (C2SP tlog-cosignature): the newest one in the checkpoints
+directory, written first when this command has the station's audit key.
+The co-signature is stored next to it and carried into exports of it;
+'ceremony audit verify --witness-key' checks it.`,
 		Example: `  ceremony witness gen-1a2b3c4d --name "Wendy Witness" --role auditor --key-file wendy.key --create   # the first time
   ceremony witness gen-1a2b3c4d --name "Wendy Witness" --role auditor --key-file wendy.key`,
 		Args: ceremonyArg,
@@ -60,6 +66,15 @@ func runWitness(ctx context.Context, c *common, id, name, role, statement, key s
 		return err
 	}
 	defer a.close()
+	// The stream sequence of the ceremony's last event: the checkpoint a
+	// signed sign-off co-signs must cover it.
+	var upTo uint64
+	if key != "" && a.tlog != nil {
+		if err := a.tlog.Sync(ctx, a.store); err != nil {
+			return fmt.Errorf("read the stream: %w", err)
+		}
+		upTo = a.tlog.LastOf(inst.ID())
+	}
 	w := &events.Witnessed{Name: name, Role: role, Statement: statement, UpTo: inst.LastHash()}
 	if key != "" {
 		s, created, err := keyfile.LoadOrCreate(key)
@@ -83,5 +98,10 @@ func runWitness(ctx context.Context, c *common, id, name, role, statement, key s
 		fmt.Fprint(out, ", signed")
 	}
 	fmt.Fprintln(out, ".")
+	if key != "" {
+		if err := a.cosignAsWitness(ctx, out, key, inst.ID(), upTo); err != nil {
+			fmt.Fprintf(out, "WARNING: the sign-off is recorded, the checkpoint is not co-signed: %v\n", err)
+		}
+	}
 	return nil
 }

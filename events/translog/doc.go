@@ -15,5 +15,14 @@
 //     signer: a key file or the HSM) and written to its own file in the
 //     checkpoints directory with O_EXCL and fsync; files are never
 //     rewritten.
+//   - The key that signs a directory's checkpoints is recorded with the
+//     first one (KeyFileName) and never changes; a Log without that
+//     signer only checks (NewLogAt with a nil signer).
+//   - Writers take an exclusive flock on the directory, readers a shared
+//     one: nothing is read half written, two processes never append to
+//     the hash file at once.
+//   - Witnesses co-sign checkpoints (C2SP tlog-cosignature, Ed25519
+//     cosignature/v1); a co-signature is its own file next to the
+//     checkpoint, and Current carries it.
 //   - Nothing here holds a secret: leaves are hashes of stored events.
 package translog

@@ -3,6 +3,7 @@ package translog
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,7 +26,8 @@ type Log struct {
 	dir      Dir
 	hashPath string
 	origin   string
-	signer   Signer
+	pub      ed25519.PublicKey // verifies the checkpoints
+	signer   Signer            // signs them; nil: this log only checks
 	tree     *Tree
 	cer      []string // ceremony of each leaf
 	lastSize int64    // size of the newest checkpoint written or found
@@ -34,9 +36,38 @@ type Log struct {
 // NewLog returns the log of dataDir for a stream, signed by signer.
 // Nothing is read until Sync.
 func NewLog(dataDir, stream string, signer Signer) *Log {
-	d := Dir(filepath.Join(dataDir, DirName))
-	return &Log{dir: d, hashPath: filepath.Join(string(d), HashFileName), origin: Origin(stream, signer.Public()), signer: signer, tree: &Tree{}, lastSize: -1}
+	return NewLogAt(Dir(filepath.Join(dataDir, DirName)), stream, signer.Public(), signer)
 }
+
+// NewLogAt returns the log of a checkpoints directory for a stream, whose
+// checkpoints verify under pub. signer (of pub) signs new ones; without it
+// (nil) the log checks the stream against the checkpoints and writes
+// none (see SetSigner). Nothing is read until Sync.
+func NewLogAt(d Dir, stream string, pub ed25519.PublicKey, signer Signer) *Log {
+	return &Log{dir: d, hashPath: filepath.Join(string(d), HashFileName), origin: Origin(stream, pub), pub: pub, signer: signer, tree: &Tree{}, lastSize: -1}
+}
+
+// SetSigner gives a log made without a signer the key that signs its
+// checkpoints: it must be the key they verify under.
+func (l *Log) SetSigner(s Signer) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !s.Public().Equal(l.pub) {
+		return &KeyMismatchError{Dir: l.dir, Recorded: l.pub, Given: s.Public()}
+	}
+	l.signer = s
+	return nil
+}
+
+// CanSign reports whether the log has the key that signs its checkpoints.
+func (l *Log) CanSign() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.signer != nil
+}
+
+// ErrNoSigner says the log has no signing key (see NewLogAt).
+var ErrNoSigner = errors.New("translog: this command has not the audit key that signs the checkpoints")
 
 // Dir returns the checkpoints directory.
 func (l *Log) Dir() Dir { return l.dir }
@@ -94,6 +125,11 @@ func (e *DamageError) Error() string {
 // Check compares the tree with the hash file, the newest checkpoint in
 // the directory and the extra checkpoint files. Call it after Sync.
 func (l *Log) Check(extra ...string) error {
+	unlock, err := l.dir.rlock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	stored, err := LoadHashes(l.hashPath)
@@ -103,7 +139,7 @@ func (l *Log) Check(extra ...string) error {
 	if d := Compare(stored, l.tree); d != nil {
 		return l.damage("the tree's hashes "+l.hashPath, *d, "")
 	}
-	newest, path, ok, err := l.dir.Newest(l.signer.Public())
+	newest, path, ok, err := l.dir.Newest(l.pub)
 	if err != nil {
 		return err
 	}
@@ -113,7 +149,7 @@ func (l *Log) Check(extra ...string) error {
 		l.lastSize = max(l.lastSize, newest.Size)
 	}
 	for _, f := range files {
-		c, err := ReadFile(f, l.signer.Public())
+		c, err := ReadFile(f, l.pub)
 		if err != nil {
 			return err
 		}
@@ -156,15 +192,34 @@ func (l *Log) damage(against string, d Divergence, detail string) error {
 // Checkpoint syncs the tree, appends its new hashes to the hash file and,
 // when the tree grew since the newest checkpoint, signs and writes one.
 // It returns the checkpoint, its signed note and file ("" when none was
-// needed: the newest one already covers the tree).
+// needed: the newest one already covers the tree). Another process
+// writing checkpoints of the same directory waits (a kernel lock on the
+// directory); the first checkpoint records the signing key (KeyFileName).
 func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkpoint, []byte, string, error) {
+	if !l.CanSign() {
+		return Checkpoint{}, nil, "", ErrNoSigner
+	}
+	unlock, err := l.dir.lock()
+	if err != nil {
+		return Checkpoint{}, nil, "", err
+	}
+	defer unlock()
 	if err := l.Sync(ctx, r); err != nil {
 		return Checkpoint{}, nil, "", err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.dir.recordKey(l.pub); err != nil {
+		return Checkpoint{}, nil, "", err
+	}
 	if err := SaveHashes(l.hashPath, l.tree); err != nil {
 		return Checkpoint{}, nil, "", err
+	}
+	// Another process may have written a newer checkpoint.
+	if newest, _, ok, err := l.dir.Newest(l.pub); err != nil {
+		return Checkpoint{}, nil, "", err
+	} else if ok {
+		l.lastSize = max(l.lastSize, newest.Size)
 	}
 	root, err := l.tree.Root(l.tree.n)
 	if err != nil {
@@ -186,26 +241,131 @@ func (l *Log) Checkpoint(ctx context.Context, r Replayer, now time.Time) (Checkp
 	return c, signed, path, nil
 }
 
+// Adopt stores a checkpoint signed elsewhere (a backup's, signed by a
+// key this command has not, such as the HSM's) in the directory: it must
+// verify under the log's key, be of its origin and give the root of the
+// tree (call it after Sync). The tree's hashes and the key are recorded
+// as by Checkpoint. It returns the checkpoint and its file.
+func (l *Log) Adopt(signed []byte, now time.Time) (Checkpoint, string, error) {
+	c, err := Open(signed, l.pub)
+	if err != nil {
+		return Checkpoint{}, "", err
+	}
+	unlock, err := l.dir.lock()
+	if err != nil {
+		return Checkpoint{}, "", err
+	}
+	defer unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.Origin != l.origin {
+		return Checkpoint{}, "", fmt.Errorf("translog: the checkpoint is of log %q, not of %q", c.Origin, l.origin)
+	}
+	if c.Size > l.tree.n {
+		return Checkpoint{}, "", fmt.Errorf("translog: the checkpoint covers %d events, the stream holds %d", c.Size, l.tree.n)
+	}
+	if root, err := l.tree.Root(c.Size); err != nil || root != c.Root {
+		return Checkpoint{}, "", fmt.Errorf("translog: the stream's first %d events do not give the checkpoint's root %s", c.Size, c.RootHex())
+	}
+	if err := l.dir.recordKey(l.pub); err != nil {
+		return Checkpoint{}, "", err
+	}
+	if err := SaveHashes(l.hashPath, l.tree); err != nil {
+		return Checkpoint{}, "", err
+	}
+	path, err := l.dir.Write(c, signed, now)
+	if err != nil {
+		return Checkpoint{}, "", err
+	}
+	l.lastSize = max(l.lastSize, c.Size)
+	return c, path, nil
+}
+
+// LastOf returns the stream sequence of the last event of a ceremony in
+// the tree (call it after Sync), or 0.
+func (l *Log) LastOf(ceremony string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.cer) - 1; i >= 0; i-- {
+		if l.cer[i] == ceremony {
+			return uint64(i) + 1
+		}
+	}
+	return 0
+}
+
+// Cosign co-signs, as a witness with s (C2SP tlog-cosignature, under
+// WitnessName), the newest stored checkpoint, which must cover stream
+// sequence last and give the root of the tree (call it after Sync). The
+// co-signature is stored next to the checkpoint (Dir.WriteCosignature).
+// It returns the checkpoint, its file and the co-signature's file.
+func (l *Log) Cosign(s Signer, last uint64, now time.Time) (Checkpoint, string, string, error) {
+	unlock, err := l.dir.lock()
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	defer unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	newest, path, ok, err := l.dir.Newest(l.pub)
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	if !ok || uint64(newest.Size) < last {
+		have := "none is stored"
+		if ok {
+			have = fmt.Sprintf("the newest, %s, covers %d", path, newest.Size)
+		}
+		return Checkpoint{}, "", "", fmt.Errorf("no checkpoint in %s covers stream sequence %d yet (%s): a checkpoint is written at the end of a ceremony and by 'ceremony serve'", l.dir, last, have)
+	}
+	if newest.Size > l.tree.n {
+		return Checkpoint{}, "", "", fmt.Errorf("checkpoint %s covers %d events, the stream read holds %d: not co-signing a history this command has not seen", path, newest.Size, l.tree.n)
+	}
+	if root, err := l.tree.Root(newest.Size); err != nil || root != newest.Root {
+		return Checkpoint{}, "", "", fmt.Errorf("checkpoint %s does not give the root of the stream's first %d events: not co-signing it ('ceremony audit verify-store' says more)", path, newest.Size)
+	}
+	signed, err := os.ReadFile(path)
+	if err != nil {
+		return Checkpoint{}, "", "", fmt.Errorf("translog: read checkpoint %s: %w", path, err)
+	}
+	name := WitnessName(s.Public())
+	line, err := CosignLine(signed, name, s, now)
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	file, err := l.dir.WriteCosignature(path, line, CosignKeyHash(name, s.Public()), now)
+	if err != nil {
+		return Checkpoint{}, "", "", err
+	}
+	return newest, path, file, nil
+}
+
 // Public returns the public key that signs the log's checkpoints.
-func (l *Log) Public() ed25519.PublicKey { return l.signer.Public() }
+func (l *Log) Public() ed25519.PublicKey { return l.pub }
 
 // Current returns a signed checkpoint of the whole tree (call it after
-// Sync): the newest stored one when it covers the tree, otherwise one
+// Sync): the newest stored one, with its witnesses' co-signatures, when
+// it covers the tree, otherwise one
 // signed now and written nowhere (a read command changes no file of the
 // data directory). stored says which.
 func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
+	unlock, err := l.dir.rlock()
+	if err != nil {
+		return Checkpoint{}, nil, false, err
+	}
+	defer unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	newest, path, ok, err := l.dir.Newest(l.signer.Public())
+	newest, path, ok, err := l.dir.Newest(l.pub)
 	if err != nil {
 		return Checkpoint{}, nil, false, err
 	}
 	if ok && newest.Size == l.tree.n && newest.Origin == l.origin {
 		root, err := l.tree.Root(newest.Size)
 		if err == nil && root == newest.Root {
-			b, err := os.ReadFile(path)
+			b, err := l.dir.ReadCosigned(path)
 			if err != nil {
-				return Checkpoint{}, nil, false, fmt.Errorf("translog: read checkpoint %s: %w", path, err)
+				return Checkpoint{}, nil, false, err
 			}
 			return newest, b, true, nil
 		}
@@ -215,6 +375,9 @@ func (l *Log) Current() (c Checkpoint, signed []byte, stored bool, err error) {
 		return Checkpoint{}, nil, false, err
 	}
 	c = Checkpoint{Origin: l.origin, Size: l.tree.n, Root: root}
+	if l.signer == nil {
+		return Checkpoint{}, nil, false, fmt.Errorf("no stored checkpoint covers the %d events of the stream, and %w to sign one", c.Size, ErrNoSigner)
+	}
 	signed, err = Sign(c, l.signer)
 	return c, signed, false, err
 }

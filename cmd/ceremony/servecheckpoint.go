@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/ceremony-hsm/ceremony/events/translog"
+)
+
+// endingEvents returns, per kind, the event types that end a ceremony
+// (ends) and those that complete it (completes: the kind's Completed
+// phase): those of a transition to such a phase, and the first one of a
+// kind whose first phase is one (ARCHITECTURE.md, "Engine rules"). It
+// loops over kinds.List(); no kind is named.
+func endingEvents() (ends, completes map[string]map[string]bool) {
+	ends, completes = map[string]map[string]bool{}, map[string]map[string]bool{}
+	for _, k := range kinds.List() {
+		d := k.Definition
+		ends[d.Kind], completes[d.Kind] = map[string]bool{}, map[string]bool{}
+		if d.IsTerminal(d.Initial) { // a ceremony of one event
+			ends[d.Kind][d.First] = true
+			completes[d.Kind][d.First] = d.Initial == k.Completed
+		}
+		for _, t := range d.Transitions {
+			if d.IsTerminal(t.To) {
+				ends[d.Kind][t.Event] = true
+			}
+			if t.To == k.Completed {
+				completes[d.Kind][t.Event] = true
+			}
+		}
+	}
+	return ends, completes
+}
+
+// ended is a ceremony's end the service saw.
+type ended struct {
+	id        string
+	completed bool
+}
+
+// serveCheckpoints writes the signed checkpoints of the service's store
+// into the data directory's checkpoints/: at start (what was stored
+// before), after every event that ends a ceremony, every minute while
+// events arrive, and at shutdown (the returned stop function, which
+// waits). The key is the HSM's audit key with --hsm pkcs11, else the
+// station's audit key file (see openTranslog). A failed checkpoint is a
+// warning in the log; the service goes on. With backup, a completed
+// ceremony is also backed up (autoBackup.run) after its checkpoint.
+func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, h *hsmFlags, backup *autoBackup, log io.Writer) (stop func(), err error) {
+	dir := translog.Dir(filepath.Join(dataDir, translog.DirName))
+	tl, err := openTranslog(dir, st.StreamName())
+	if err != nil {
+		return nil, err
+	}
+	closeHSM := func() {}
+	switch h.kind {
+	case "pkcs11":
+		hsm, done, err := h.open(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		closeHSM = done
+		if tl, err = withHSMAuditKey(ctx, hsm, dir, st.StreamName(), tl, log); err != nil {
+			closeHSM()
+			return nil, fmt.Errorf("serve: checkpoints: %w", err)
+		}
+	case "soft":
+	default:
+		return nil, usagef("--hsm %q: use soft (the audit key file signs the checkpoints) or pkcs11", h.kind)
+	}
+	if tl == nil {
+		fmt.Fprintln(log, "serve: Note: no audit key: the service writes no checkpoints of the event store (and, with --backup-dir, no backups: a backup holds a checkpoint); 'ceremony audit key --create' makes one, or give --hsm pkcs11")
+		return closeHSM, nil
+	}
+	if !tl.CanSign() {
+		fmt.Fprintf(log, "serve: Note: the checkpoints in %s are signed by the audit key %x, which the service has not: give --hsm pkcs11 with the token that holds it; no checkpoint (and no automatic backup) is written\n", dir, []byte(tl.Public()))
+		return closeHSM, nil
+	}
+	write := func(why string) {
+		c, _, path, err := tl.Checkpoint(context.WithoutCancel(ctx), st, time.Now())
+		switch {
+		case err != nil:
+			fmt.Fprintf(log, "serve: WARNING: no checkpoint written (%s): %v\n", why, err)
+		case path != "":
+			fmt.Fprintf(log, "serve: checkpoint (%s): %d events, root %s, %s\n", why, c.Size, c.RootHex(), path)
+		}
+	}
+	write("at start")
+	fmt.Fprintf(log, "serve: checkpoints of %s (key %x) go to %s\n", tl.Origin(), []byte(tl.Public()), dir)
+
+	ending, completing := endingEvents()
+	from := uint64(tl.Tree().Size()) + 1
+	fctx, cancel := context.WithCancel(ctx)
+	endings := make(chan ended, 64)
+	var grew atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		err := st.Follow(fctx, from, func(r events.Record) error {
+			grew.Store(true)
+			if ending[r.Envelope.Kind][r.Envelope.Type] {
+				select {
+				case endings <- ended{r.CeremonyID, completing[r.Envelope.Kind][r.Envelope.Type]}:
+				default: // a burst of endings: the next checkpoint covers them all
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(log, "serve: WARNING: no longer following the stream for checkpoints (one is still written at shutdown): %v\n", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(checkpointInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-fctx.Done():
+				return
+			case e := <-endings:
+				grew.Store(false)
+				write("end of ceremony " + e.id)
+				if e.completed && backup != nil {
+					backup.run(context.WithoutCancel(ctx), st, tl, dataDir, prefixed{log}, time.Now())
+				}
+			case <-t.C:
+				if grew.Swap(false) {
+					write("every minute")
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		write("at shutdown")
+		closeHSM()
+	}, nil
+}
+
+// prefixed writes each message with the service's "serve: " prefix.
+type prefixed struct{ w io.Writer }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte("serve: "), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
