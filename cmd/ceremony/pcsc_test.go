@@ -73,8 +73,7 @@ func (o *operator) pull() {
 	o.in = nil
 	// Asked with OpenSC's opensc-tool in a subprocess: pcsc-lite reads the
 	// daemon's socket name once per process, and a test run may start a
-	// new daemon (-count=N); 'ceremony readers' would need the event store,
-	// which a running ceremony holds.
+	// new daemon (-count=N); a tool independent of the code under test.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		out, _ := exec.Command("opensc-tool", "-l").CombinedOutput()
