@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,6 +88,24 @@ func TestReadersWhileACeremonyHoldsTheCard(t *testing.T) {
 		srv.cmd.Process.Signal(syscall.SIGTERM)
 		if code := srv.exit(t); code != exitOK {
 			t.Errorf("serve: exit %d\n%s", code, srv.output())
+		}
+	})
+
+	t.Run("card-emulator puts its card back when pcscd is back", func(t *testing.T) {
+		s := newSite(t)
+		e := s.startBare("card-emulator", "--vpcd", d.VpcdAddr(1), "--card", filepath.Join(s.cardsDir, "card2.img"))
+		e.waitFor(t, "inserted")
+		d.Kill()
+		e.waitFor(t, "pcscd went away")
+		d.Restart(t)
+		e.waitCount(t, "inserted", 2)
+		code, out := s.runCLI(t, "readers", "--timeout", "5s")
+		if code != exitOK || !strings.Contains(out, "FFFE00004002") {
+			t.Errorf("readers after pcscd came back: exit %d, want the emulated card in reader 1:\n%s", code, out)
+		}
+		e.send("quit")
+		if code := e.exit(t); code != exitOK {
+			t.Errorf("card-emulator: exit %d\n%s", code, e.output())
 		}
 	})
 }
