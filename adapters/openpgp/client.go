@@ -227,13 +227,17 @@ func (c *Client) transceive(op string, cmd []byte) ([]byte, uint16, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("openpgp: %s: card answered SW %04X: %w", op, sw, err)
 		}
+		clear(data)
 		data, sw, err = c.send(op, retry)
 		clear(retry)
 		if err != nil {
 			return nil, 0, err
 		}
 	}
+	// The response's data is copied, then wiped where the transport put
+	// it: it may be a share record or other card data a caller wipes.
 	out := append([]byte(nil), data...)
+	clear(data)
 	for i := 0; sw&0xFF00 == 0x6100; i++ {
 		if i == maxGetResponse {
 			clear(out)
@@ -247,6 +251,7 @@ func (c *Client) transceive(op string, cmd []byte) ([]byte, uint16, error) {
 			return nil, 0, err
 		}
 		out = append(out, data...)
+		clear(data)
 	}
 	return out, sw, nil
 }
