@@ -7,7 +7,9 @@ import (
 
 // Transport sends one command APDU and returns the full response APDU
 // (data || SW1 SW2). It must not keep cmd after returning: the Client zeroes
-// it, since it may hold a PIN.
+// it, since it may hold a PIN. The response must be a buffer of its own
+// for each call: the Client zeroes its data once copied, since it may hold
+// a share.
 type Transport interface {
 	Transmit(cmd []byte) ([]byte, error)
 }
