@@ -2,11 +2,13 @@ package backupkey_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
@@ -69,6 +71,11 @@ func maskedShare(t *testing.T, r *rig, name string) []byte {
 // are wiped.
 func TestPINAndShareCopiesInProcessMemory(t *testing.T) {
 	r := newRig(t)
+	// A longer liveness bound than the rig's: some thirty scans of the
+	// whole process memory take minutes under the race detector.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	r.ctx = ctx
 	threeCards(r)
 	names := []string{"c1", "c2", "c3"}
 	pins := map[string][]byte{}
