@@ -11,5 +11,5 @@ go test -c -o "$work/export.test" ./events/export/
 export CEREMONY_BENCH_EXPORT_DIR="$work/export"
 for b in ExportMemory VerifyMemory; do
 	/usr/bin/time -v "$work/export.test" -test.run '^$' -test.bench "^Benchmark$b\$" -test.benchtime 1x 2>"$work/time.txt" | grep '^Benchmark'
-	grep -E 'Maximum resident set size|Elapsed \(wall clock\)' "$work/time.txt"
+	grep -E 'Maximum resident set size|Elapsed \(wall clock\)|User time|System time' "$work/time.txt"
 done

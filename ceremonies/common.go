@@ -8,7 +8,8 @@ import "github.com/ceremony-hsm/ceremony/events"
 // (ceremony.unscripted) is an annotation of every kind (ceremonies/kinds).
 func CardStepEvents() []string {
 	return types(&events.CardPresented{}, &events.CardRefused{}, &events.CardRemoved{},
-		&events.PINRetriesRead{}, &events.PINVerified{}, &events.PINRejected{}, &events.CardBlocked{}, &events.SerialConflict{})
+		&events.PINRetriesRead{}, &events.PINVerified{}, &events.PINRejected{}, &events.CardBlocked{}, &events.SerialConflict{},
+		&events.ReaderEvent{})
 }
 
 // RecoveryEvents are the data events a resume records: what was lost with
@@ -36,6 +37,7 @@ func CommonDeviations() map[string]string {
 		"card.refused": "card refused", "card.serial_conflict": "two cards claim one serial", "ceremony.aborted": "aborted", "ceremony.failed": "failed",
 		"ceremony.secrets_lost": "secrets lost", "ceremony.resumed": "resumed",
 		"ceremony.unscripted": "not in the script",
+		"card.reader_event":   "card, reader or pcscd lost or back",
 	}
 }
 

@@ -51,6 +51,9 @@ func (d *Driver) Tell(s string) {
 // the error that needs a person.
 func (d *Driver) Settle(ctx context.Context, err error) error {
 	var refused *RefusedError
+	if rerr := recordReaderEvents(ctx, d.Inst, d.Station); rerr != nil {
+		return rerr
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -68,16 +71,21 @@ func (d *Driver) Settle(ctx context.Context, err error) error {
 	case errors.Is(err, ErrCardTerminated):
 		d.Tell(fmt.Sprintf("%v. Take it out and insert another card.", err))
 		return nil
-	case errors.Is(err, ErrServiceGone):
-		d.Tell(fmt.Sprintf("%v: start it again (the ceremony waits), then insert the card again to go on.", err))
-		return nil
-	case errors.Is(err, ErrReaderGone):
-		d.Tell(fmt.Sprintf("%v: plug it in again (the ceremony waits), then insert the card again to go on.", err))
-		return nil
 	case errors.Is(err, ErrCardRemoved):
 		// The card, the reader or pcscd went away mid-step: what the card
-		// did is recorded step by step; present it again and go on.
-		d.Tell(fmt.Sprintf("%v: insert the card again to go on.", err))
+		// did is recorded step by step, and the loss as card.reader_event;
+		// present it again and go on.
+		if rerr := recordLoss(ctx, d.Inst, d.Station, err); rerr != nil {
+			return rerr
+		}
+		switch {
+		case errors.Is(err, ErrServiceGone):
+			d.Tell(fmt.Sprintf("%v: start it again (the ceremony waits), then insert the card again to go on.", err))
+		case errors.Is(err, ErrReaderGone):
+			d.Tell(fmt.Sprintf("%v: plug it in again (the ceremony waits), then insert the card again to go on.", err))
+		default:
+			d.Tell(fmt.Sprintf("%v: insert the card again to go on.", err))
+		}
 		return nil
 	case errors.Is(err, events.ErrConflict), errors.Is(err, engine.ErrEnded):
 		// Another process wrote to this ceremony (an abort, say): look again.

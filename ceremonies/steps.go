@@ -25,6 +25,9 @@ type Station struct {
 	StepTimeout time.Duration // 0: DefaultStepTimeout
 	Witnesses   WitnessDesk   // nil: no sign-off can be taken at this station
 	Script      *Scripted     // nil: the ceremony was not started from a script
+	// Watch collects the reader's and the PC/SC service's losses the
+	// reader's adapter sees while a step waits (nil: none are seen).
+	Watch *ReaderWatch
 }
 
 // Timeout is the deadline of an operator step.
@@ -147,6 +150,9 @@ func PresentCard(ctx context.Context, inst *engine.Instance, leases engine.Lease
 		return nil, ErrCancelled
 	}
 	card, err := st.Reader.WaitCard(sctx)
+	if rerr := recordReaderEvents(ctx, inst, st); rerr != nil {
+		return nil, rerr
+	}
 	if err != nil {
 		return nil, stepErr(sctx, err)
 	}

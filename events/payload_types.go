@@ -93,6 +93,7 @@ func CommonPayloads() []PayloadType {
 		Declare[PINRejected]().Upcast(1, UpcastEntryV1),
 		Declare[CardBlocked](),
 		Declare[SerialConflict](),
+		Declare[ReaderEvent](),
 		Declare[Witnessed](),
 		Declare[WitnessesRequired]().Upcast(1, UpcastUnchanged),
 		Declare[ScriptBound](),

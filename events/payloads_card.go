@@ -81,6 +81,26 @@ type SerialConflict struct {
 
 func (SerialConflict) EventType() string { return "card.serial_conflict" }
 
+// What a ReaderEvent says happened.
+const (
+	CardPulled  = "card-pulled"  // the card left the reader during a step
+	ReaderLost  = "reader-lost"  // the reader went away
+	ReaderBack  = "reader-back"  // the reader is there again
+	ServiceLost = "service-lost" // the PC/SC service (pcscd) went away
+	ServiceBack = "service-back" // the PC/SC service is there again
+)
+
+// ReaderEvent: during a card step the card was pulled, or the reader or
+// the PC/SC service went away or came back (What, one of the constants
+// above). Detail is the port's message (no APDU, no secret).
+type ReaderEvent struct {
+	What   string `json:"what"`
+	Reader string `json:"reader"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (ReaderEvent) EventType() string { return "card.reader_event" }
+
 func (CardPresented) EventType() string  { return "card.presented" }
 func (CardRefused) EventType() string    { return "card.refused" }
 func (CardRemoved) EventType() string    { return "card.removed" }

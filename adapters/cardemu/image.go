@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 )
 
 // ErrBadImage is wrapped by every error about the contents of an image file.
@@ -249,12 +250,22 @@ func describeJSONError(err error) string {
 	}
 }
 
+// readImageFile reads the card image at path, at most maxImageSize bytes.
+// Only a regular file is read: a FIFO, a device or a directory (or a
+// symlink to one) is refused before it is opened, as reading one could
+// block or never end, and the open itself does not block (O_NONBLOCK).
 func readImageFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("cardemu: card image %s: %w: not a regular file (%v); give a card image file made by 'ceremony emulated-cards'", path, ErrBadImage, st.Mode().Type())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("cardemu: open card image: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("cardemu: card image %s: %w: not a regular file (it changed while being opened)", path, ErrBadImage)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxImageSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cardemu: read card image %s: %w", path, err)

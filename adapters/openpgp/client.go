@@ -7,7 +7,9 @@ import (
 
 // Transport sends one command APDU and returns the full response APDU
 // (data || SW1 SW2). It must not keep cmd after returning: the Client zeroes
-// it, since it may hold a PIN.
+// it, since it may hold a PIN. The response must be a buffer of its own
+// for each call: the Client zeroes its data once copied, since it may hold
+// a share.
 type Transport interface {
 	Transmit(cmd []byte) ([]byte, error)
 }
@@ -227,13 +229,17 @@ func (c *Client) transceive(op string, cmd []byte) ([]byte, uint16, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("openpgp: %s: card answered SW %04X: %w", op, sw, err)
 		}
+		clear(data)
 		data, sw, err = c.send(op, retry)
 		clear(retry)
 		if err != nil {
 			return nil, 0, err
 		}
 	}
+	// The response's data is copied, then wiped where the transport put
+	// it: it may be a share record or other card data a caller wipes.
 	out := append([]byte(nil), data...)
+	clear(data)
 	for i := 0; sw&0xFF00 == 0x6100; i++ {
 		if i == maxGetResponse {
 			clear(out)
@@ -247,6 +253,7 @@ func (c *Client) transceive(op string, cmd []byte) ([]byte, uint16, error) {
 			return nil, 0, err
 		}
 		out = append(out, data...)
+		clear(data)
 	}
 	return out, sw, nil
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
-
-	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
 )
 
 // EventKind says what Watch saw happen in a reader.
@@ -60,7 +58,7 @@ type Event struct {
 	Serial string
 	// Err is, for ReaderLost, why: it wraps ErrNoService (pcscd is gone)
 	// or ErrReaderGone (this reader is gone). For CardInserted it is set
-	// when the serial could not be read (e.g. ErrSharing: another program
+	// when the serial could not be read (e.g. ErrHeld: another process
 	// holds the card exclusively); a card that answers the SELECT of the
 	// OpenPGP application with an error is simply not an OpenPGP card
 	// (Serial "", Err nil).
@@ -79,6 +77,9 @@ const (
 	// watchReconnect is the pause between attempts to reach pcscd while
 	// it is gone.
 	watchReconnect = 500 * time.Millisecond
+	// watchHeldTimeout bounds the serial read of a card another process
+	// holds (a ceremony's step): the event then carries ErrHeld.
+	watchHeldTimeout = 3 * time.Second
 )
 
 // Watch watches every reader pcscd has (and readers that appear later,
@@ -104,9 +105,11 @@ const (
 //     gone (Err wraps ErrNoService: every known reader is lost, or, if no
 //     reader is known, one ReaderLost with Reader ""). A lost reader is
 //     reported once, and ReaderBack when it is listed and available again.
-//   - For CardInserted Watch reads the serial over a short shared
-//     connection: one transaction with SELECT of the OpenPGP application
-//     and GET DATA 4F, then disconnect leaving the card as it is. The
+//   - For CardInserted Watch reads the serial with Probe, over a short
+//     shared connection of its own: one transaction with SELECT of the
+//     OpenPGP application and GET DATA 4F and C4, then disconnect leaving
+//     the card as it is. A card another process holds is given up after
+//     3 s (Err wraps ErrHeld), and the read ends at once with ctx. The
 //     SELECT changes the card's selected application; clients sharing the
 //     card SELECT before their commands anyway (see openpgp.Client.Select).
 //     A card pulled and put back between two observations (pcsc-lite's
@@ -373,32 +376,14 @@ func cardEvents(was, now scard.StateFlag) []EventKind {
 	return nil
 }
 
-// readSerial reads the OpenPGP serial of the card in reader over a short
-// shared connection, inside one transaction. A card that answers SELECT
-// with an error status is not an OpenPGP card: "", nil.
+// readSerial reads the OpenPGP serial of the card in reader with Probe
+// (its own shared connection, one transaction), giving up after
+// watchHeldTimeout when another process holds the card (ErrHeld) and at
+// once when the watch ends. A card that answers SELECT with an error
+// status is not an OpenPGP card: "", nil.
 func (w *watcher) readSerial(reader string) (string, error) {
-	card, err := w.sc.Connect(reader, scard.ShareShared, scard.ProtocolAny)
-	if err != nil {
-		return "", wrap("connect to the card to read its serial", reader, err)
-	}
-	defer card.Disconnect(scard.LeaveCard)
-	if err := card.BeginTransaction(); err != nil {
-		return "", wrap("begin a transaction to read the serial", reader, err)
-	}
-	defer card.EndTransaction(scard.LeaveCard)
-	c := openpgp.NewClient(cardTransport{card: card, reader: reader})
-	if err := c.Select(); err != nil {
-		var ce *openpgp.CardError
-		if errors.As(err, &ce) {
-			return "", nil
-		}
-		return "", err
-	}
-	aid, err := c.AID()
-	if err != nil {
-		return "", err
-	}
-	return aid.SerialString(), nil
+	info, err := Probe(w.ctx, reader, watchHeldTimeout)
+	return info.Serial, err
 }
 
 // cardTransport carries the serial read's APDUs on an open connection.

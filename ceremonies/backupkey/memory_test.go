@@ -137,6 +137,11 @@ func (w *witnessScan) AskWitness(context.Context, int, int) (ceremonies.WitnessA
 // README, "Secrets in memory".
 func TestKeyCopiesInProcessMemory(t *testing.T) {
 	r := newRig(t)
+	// A longer liveness bound than the rig's: the memory scans outlast a
+	// minute under the race detector on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	r.ctx = ctx
 	threeCards(r)
 	masked := make([]byte, backupkey.KeyLen)
 	rand.Read(masked)

@@ -47,7 +47,7 @@ func TestAuditExportMutations(t *testing.T) {
 	if code, out := verify(expA); code != exitOK || !strings.Contains(out, "OK: 68 events") {
 		t.Fatalf("the untouched export does not verify: %d\n%s", code, out)
 	}
-	if code, out := runIn(t, "audit", "export", "--out", expA, "--data-dir", data, "--key-file", key); code == exitOK || !strings.Contains(out, "already holds an export") {
+	if code, out := runIn(t, "audit", "export", "--out", expA, "--data-dir", data, "--key-file", key); code != exitUsage || !strings.Contains(out, "is not empty") {
 		t.Fatalf("an export over an export: %d\n%s", code, out)
 	}
 

@@ -16,7 +16,10 @@ func newAuditVerifyCmd() *cobra.Command {
 		Long: `Verify an export directory offline, with only the export and the signing
 key's public key: the manifest's signature, each file's SHA-256, and each
 event's hash and place in its ceremony's chain. Exits 0 only when
-everything holds; otherwise exits 6 naming the file and line.
+everything holds; otherwise exits 6 naming the file and line. A file in
+the directory that is not the export's fails it too, named. Only regular
+files are read (a FIFO, a device or a symlink to one is refused), and a
+line of at most 1 MiB.
 
 An export with a checkpoint (see 'ceremony audit export') is also checked
 against it: the checkpoint's signature under the key the signed manifest
@@ -40,7 +43,10 @@ tlog-cosignature); each is reported, and one that did not exits 6.`,
 		if err != nil {
 			return usagef("--public-key: %v", err)
 		}
-		m, err := export.Verify(pos[0], pub)
+		m, err := export.Verify(cmd.Context(), pos[0], pub)
+		if cmd.Context().Err() != nil {
+			return interrupted(cmd.Context())
+		}
 		if err != nil {
 			return &codeError{exitAltered, err}
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/vpcd"
@@ -28,7 +29,8 @@ func newCardEmulatorCmd() *cobra.Command {
 driver, so that any PC/SC client (this tool with --reader, gpg, OpenSC)
 sees them as real cards. It inserts --card, then reads commands from its
 input: "pull" takes the card out, "insert FILE" puts another in, "quit"
-(or the end of the input) pulls the card and stops.
+(or the end of the input) pulls the card and stops. When pcscd goes away
+(stopped or killed), the card goes back in by itself once it is back.
 
 With --pinpad the reader at --vpcd is the virtual class-3 PIN pad reader
 (adapters/pcsc/classthree): when a PC/SC client asks for a PIN on the
@@ -53,6 +55,7 @@ plays a keypad, keep it out of sight as one.`,
 		pad := &lineKeypad{out: out}
 		lines := pad.feed(in)
 		var cur *vpcd.Inserted
+		var curPath string // the card in the reader, or to put back when pcscd is back
 		insert := func(path string) error {
 			c, err := cardemu.Open(path)
 			if err != nil {
@@ -67,11 +70,12 @@ plays a keypad, keep it out of sight as one.`,
 			if err != nil {
 				return err
 			}
-			cur = ins
+			cur, curPath = ins, path
 			fmt.Fprintf(out, "inserted %s (serial %s)\n", path, c.Serial())
 			return nil
 		}
 		pull := func() {
+			curPath = ""
 			if cur != nil {
 				cur.Remove()
 				cur = nil
@@ -84,38 +88,66 @@ plays a keypad, keep it out of sight as one.`,
 				return err
 			}
 		}
-		for line := range lines {
-			f := strings.Fields(line)
-			switch {
-			case len(f) == 0:
-			case f[0] == "pull":
-				pull()
-			case f[0] == "insert" && len(f) == 2:
-				pull()
-				if err := insert(f[1]); err != nil {
-					fmt.Fprintf(out, "error: %v\n", err)
-				}
-			case f[0] == "quit":
-				return nil
-			default:
-				fmt.Fprintln(out, `commands: "pull", "insert FILE", "quit"`)
-			}
+		// retry is armed while pcscd is gone: the card goes back in by
+		// itself when pcscd (its vpcd reader) is there again.
+		var retry <-chan time.Time
+		for {
+			var gone <-chan struct{}
 			if cur != nil {
-				select {
-				case <-cur.Done():
-					err := cur.Err()
-					cur = nil
-					if err != nil && !errors.Is(err, context.Canceled) {
-						fmt.Fprintf(out, "the card left the reader: %v\n", err)
+				gone = cur.Done()
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-gone:
+				err := cur.Err()
+				cur = nil
+				switch {
+				case errors.Is(err, vpcd.ErrReaderGone):
+					fmt.Fprintf(out, "pcscd went away (%v): the card goes back in when it is back\n", err)
+					retry = time.After(cardEmulatorRetry)
+				case err != nil && !errors.Is(err, context.Canceled):
+					curPath = ""
+					fmt.Fprintf(out, "the card left the reader: %v\n", err)
+				}
+			case <-retry:
+				retry = nil
+				if curPath == "" {
+					continue
+				}
+				if err := insert(curPath); err != nil {
+					retry = time.After(cardEmulatorRetry)
+				}
+			case line, ok := <-lines:
+				if !ok {
+					return pad.err
+				}
+				f := strings.Fields(line)
+				switch {
+				case len(f) == 0:
+				case f[0] == "pull":
+					retry = nil
+					pull()
+				case f[0] == "insert" && len(f) == 2:
+					retry = nil
+					pull()
+					if err := insert(f[1]); err != nil {
+						fmt.Fprintf(out, "error: %v\n", err)
 					}
+				case f[0] == "quit":
+					return nil
 				default:
+					fmt.Fprintln(out, `commands: "pull", "insert FILE", "quit"`)
 				}
 			}
 		}
-		return pad.err
 	}
 	return cmd
 }
+
+// cardEmulatorRetry is the pause between two attempts to put the card
+// back while pcscd is gone.
+const cardEmulatorRetry = 500 * time.Millisecond
 
 // lineKeypad is the class-3 reader's keypad on the emulator's terminal
 // (vpcd.Keypad): while a PIN prompt waits, the next input line is the

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -73,8 +74,7 @@ func (o *operator) pull() {
 	o.in = nil
 	// Asked with OpenSC's opensc-tool in a subprocess: pcsc-lite reads the
 	// daemon's socket name once per process, and a test run may start a
-	// new daemon (-count=N); 'ceremony readers' would need the event store,
-	// which a running ceremony holds.
+	// new daemon (-count=N); a tool independent of the code under test.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		out, _ := exec.Command("opensc-tool", "-l").CombinedOutput()
@@ -297,6 +297,25 @@ func TestThroughPCSC(t *testing.T) {
 		types := strings.Join(s.storedTypes(t, "gen-faults"), " ")
 		if !strings.Contains(types, "backupkey.share_write_failed") || strings.Count(types, "backupkey.share_written") != 3 {
 			t.Fatalf("events: %s", types)
+		}
+		// Issue 13, defect 8: pcscd gone and back are events of the
+		// ceremony and deviations in its report.
+		_, evs := s.runCLI(t, "events", "gen-faults", "--json")
+		for _, want := range []string{`"what":"service-lost"`, `"what":"service-back"`} {
+			if strings.Count(evs, want) != 1 {
+				t.Errorf("want one card.reader_event %s in the events:\n%s", want, evs)
+			}
+		}
+		report := filepath.Join(t.TempDir(), "report.html")
+		if code, out := s.runCLI(t, "audit", "report", "gen-faults", "--out", report); code != exitOK {
+			t.Fatalf("report: exit %d\n%s", code, out)
+		}
+		html, err := os.ReadFile(report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(string(html), "card, reader or pcscd lost or back") != 2 {
+			t.Errorf("the report does not list pcscd lost and back as deviations:\n%s", html)
 		}
 		s.checkReplay(t, "gen-faults")
 		s.scanForSecrets(t)

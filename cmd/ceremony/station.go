@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/spf13/pflag"
 )
 
@@ -86,15 +88,22 @@ func (s *stationFlags) station(ctx context.Context, in io.Reader, out io.Writer,
 		// A PC/SC reader: the operator (or 'ceremony card-emulator')
 		// inserts the cards; PINs are typed on the terminal.
 		slot := pcsc.NewSlot(s.reader)
+		watch := &ceremonies.ReaderWatch{} // recorded as card.reader_event
 		slot.Waiting = func(err error) {
 			if err != nil {
 				fmt.Fprintf(out, "  (%v; waiting for it until the step's deadline)\n", err)
+				what := events.ReaderLost
+				if errors.Is(err, pcsc.ErrNoService) {
+					what = events.ServiceLost
+				}
+				watch.Away(what, s.reader, err.Error())
 			} else {
 				fmt.Fprintln(out, "  (the reader is back)")
+				watch.Back(s.reader)
 			}
 		}
 		port := opgpcard.NewReader(slot, "host-pinpad")
-		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: &terminalDesk{t: term}}, nil, func() { closeHSM(); slot.Close() }, nil
+		return &ceremonies.Station{Pad: term, Reader: port, HSM: hsm, StepTimeout: s.timeout, Witnesses: &terminalDesk{t: term}, Watch: watch}, nil, func() { closeHSM(); slot.Close() }, nil
 	}
 	reader, port := rehearsal.NewReader("Emulated cyberJack e-com 00")
 	h := &rehearsal.Hand{Reader: reader, Card: box.get, Log: out}

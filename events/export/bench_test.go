@@ -1,6 +1,7 @@
 package export_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -87,7 +88,7 @@ func BenchmarkExportMemory(b *testing.B) {
 func BenchmarkVerifyMemory(b *testing.B) {
 	dir, n := memBenchArgs(b)
 	for range b.N {
-		m, err := export.Verify(dir, fixedSigner().Public())
+		m, err := export.Verify(context.Background(), dir, fixedSigner().Public())
 		if err != nil || m.Events != n {
 			b.Fatalf("verify %s: %v (run BenchmarkExportMemory first)", dir, err)
 		}
@@ -154,7 +155,7 @@ func BenchmarkExportVerify100k(b *testing.B) {
 		}
 		exportTime += time.Since(start)
 		start = time.Now()
-		m, err := export.Verify(dir, s.Public())
+		m, err := export.Verify(context.Background(), dir, s.Public())
 		if err != nil || m.Events != n {
 			b.Fatalf("verify: %v", err)
 		}
@@ -172,7 +173,7 @@ func TestExportVerifyRoundTrip(t *testing.T) {
 	if err != nil || m.Events != 1000 || len(m.Ceremonies) != 10 {
 		t.Fatalf("write: %+v %v", m, err)
 	}
-	if _, err := export.Verify(dir, s.Public()); err != nil {
+	if _, err := export.Verify(context.Background(), dir, s.Public()); err != nil {
 		t.Fatal(err)
 	}
 }

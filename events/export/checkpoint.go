@@ -3,6 +3,7 @@ package export
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -111,15 +112,15 @@ func (w *Writer) closeCheckpoint() error {
 
 // verifyCheckpoint checks the export's checkpoint against the manifest
 // and the key it names, and each event's inclusion proof in its tree.
-func verifyCheckpoint(dir string, m *Manifest) error {
+func verifyCheckpoint(ctx context.Context, dir string, m *Manifest) error {
 	ref := m.Checkpoint
 	pub, err := hex.DecodeString(ref.PublicKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return invalid("%s: the checkpoint's public key %q is not an Ed25519 key in hex", ManifestFile, ref.PublicKey)
 	}
-	msg, err := os.ReadFile(filepath.Join(dir, CheckpointFile))
+	msg, err := readSmall(dir, CheckpointFile)
 	if err != nil {
-		return invalid("read %s: %v (the manifest states a checkpoint of %d events)", CheckpointFile, err, ref.Size)
+		return fmt.Errorf("%w (the manifest states a checkpoint of %d events)", err, ref.Size)
 	}
 	c, err := translog.Open(msg, pub)
 	if err != nil {
@@ -128,22 +129,25 @@ func verifyCheckpoint(dir string, m *Manifest) error {
 	if c.Origin != ref.Origin || c.Size != ref.Size || c.RootHex() != ref.RootHash {
 		return invalid("%s: %d events, root %s of %q; the manifest states %d events, root %s of %q", CheckpointFile, c.Size, c.RootHex(), c.Origin, ref.Size, ref.RootHash, ref.Origin)
 	}
-	jf, err := os.Open(filepath.Join(dir, JSONLFile))
+	jf, jin, err := openRegular(dir, JSONLFile)
 	if err != nil {
-		return invalid("read %s: %v", JSONLFile, err)
+		return err
 	}
 	defer jf.Close()
-	pf, err := os.Open(filepath.Join(dir, ProofsFile))
+	pf, pin, err := openRegular(dir, ProofsFile)
 	if err != nil {
-		return invalid("read %s: %v (the manifest states a checkpoint)", ProofsFile, err)
+		return fmt.Errorf("%w (the manifest states a checkpoint)", err)
 	}
 	defer pf.Close()
 	sum := sha256.New()
-	jr := bufio.NewReaderSize(jf, 1<<16)
-	pr := bufio.NewReaderSize(io.TeeReader(pf, sum), 1<<16)
+	jr := bufio.NewReaderSize(jin, 1<<16)
+	pr := bufio.NewReaderSize(io.TeeReader(pin, sum), 1<<16)
 	var last uint64
 	n := 0
 	for line := 1; ; line++ {
+		if line%checkEvery == 0 && ctx.Err() != nil {
+			return fmt.Errorf("export: verify %s: stopped at line %d of %s: %w", dir, line, ProofsFile, ctx.Err())
+		}
 		ev, jerr := jr.ReadBytes('\n')
 		pl, perr := pr.ReadBytes('\n')
 		if jerr == io.EOF && len(ev) == 0 {

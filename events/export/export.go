@@ -168,8 +168,8 @@ func (ef *exportFile) finish(lines int) (FileDigest, error) {
 // NewWriter starts an export into dir, which must not hold an export yet.
 // Add the records in stream order, then Close.
 func NewWriter(dir string, f Filter, tool string, now time.Time, signer Signer) (*Writer, error) {
-	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
-		return nil, fmt.Errorf("export: %s already holds an export: choose a new directory", dir)
+	if err := CheckDir(dir); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
@@ -200,6 +200,17 @@ func (w *Writer) abort() {
 			ef.f.Close()
 		}
 	}
+}
+
+// Discard ends an export that cannot be completed: it closes and removes
+// the files written so far, and the directory when it is left empty (the
+// Writer was given a new or empty one).
+func (w *Writer) Discard() {
+	w.abort()
+	for _, name := range []string{JSONLFile, CSVFile, ProofsFile, CheckpointFile, ManifestFile} {
+		os.Remove(filepath.Join(w.dir, name))
+	}
+	os.Remove(w.dir)
 }
 
 // Add writes r if the filter selects it.

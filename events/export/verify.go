@@ -3,6 +3,7 @@ package export
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/csv"
@@ -13,7 +14,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/ceremony-hsm/ceremony/events"
 )
@@ -28,11 +28,17 @@ func invalid(format string, a ...any) error {
 // Verify checks the export in dir against the public key: the manifest's
 // signature, every event (hash, chain per ceremony, counts and first/last
 // hashes as stated), the CSV against the events, and the files' SHA-256.
-// The error names the file and line of the first problem.
-func Verify(dir string, pub ed25519.PublicKey) (*Manifest, error) {
-	mb, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+// The error names the file and line of the first problem. Files other
+// than the export's are a failure, named; only regular files are read, a
+// line at most MaxLine bytes long (see openRegular). It stops when ctx
+// ends (ctx's error, not ErrInvalid).
+func Verify(ctx context.Context, dir string, pub ed25519.PublicKey) (*Manifest, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, invalid("%s is not a directory: give the export's directory", dir)
+	}
+	mb, err := readSmall(dir, ManifestFile)
 	if err != nil {
-		return nil, invalid("read %s: %v", ManifestFile, err)
+		return nil, err
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(mb))
@@ -51,11 +57,14 @@ func Verify(dir string, pub ed25519.PublicKey) (*Manifest, error) {
 	if err != nil || merr != nil || !ed25519.Verify(pub, msg, sig) {
 		return nil, invalid("%s: the signature does not verify (the manifest was altered or signed by another key)", ManifestFile)
 	}
-	if err := verifyFiles(dir, &m); err != nil {
+	if err := unexpectedFiles(dir, &m); err != nil {
+		return nil, err
+	}
+	if err := verifyFiles(ctx, dir, &m); err != nil {
 		return nil, err
 	}
 	if m.Checkpoint != nil {
-		if err := verifyCheckpoint(dir, &m); err != nil {
+		if err := verifyCheckpoint(ctx, dir, &m); err != nil {
 			return nil, err
 		}
 	}
@@ -70,20 +79,24 @@ type hashedFile struct {
 }
 
 func openHashed(dir, name string) (*hashedFile, error) {
-	f, err := os.Open(filepath.Join(dir, name))
+	f, r, err := openRegular(dir, name)
 	if err != nil {
-		return nil, invalid("read %s: %v", name, err)
+		return nil, err
 	}
 	h := &hashedFile{f: f, sum: sha256.New()}
-	h.r = bufio.NewReaderSize(io.TeeReader(f, h.sum), 1<<16)
+	h.r = bufio.NewReaderSize(io.TeeReader(r, h.sum), 1<<16)
 	return h, nil
 }
+
+// checkEvery is how many lines Verify reads between two looks at its
+// context.
+const checkEvery = 1024
 
 // verifyFiles reads events.jsonl and events.csv side by side, once, in
 // memory that does not grow with the number of events: each event is
 // checked against its ceremony's chain and the manifest, each CSV row
 // against its event, and the files' SHA-256 against the manifest.
-func verifyFiles(dir string, m *Manifest) error {
+func verifyFiles(ctx context.Context, dir string, m *Manifest) error {
 	digests := map[string]string{}
 	for _, f := range m.Files {
 		if f.Name != JSONLFile && f.Name != CSVFile {
@@ -109,6 +122,9 @@ func verifyFiles(dir string, m *Manifest) error {
 	ev := newEventChecker(m)
 	n := 0
 	for line := 1; ; line++ {
+		if line%checkEvery == 0 && ctx.Err() != nil {
+			return fmt.Errorf("export: verify %s: stopped at line %d: %w", dir, line, ctx.Err())
+		}
 		b, err := jf.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			// A line longer than the buffer: gather it.
@@ -121,6 +137,9 @@ func verifyFiles(dir string, m *Manifest) error {
 		}
 		if err == io.EOF && len(b) == 0 {
 			break
+		}
+		if errors.Is(err, ErrInvalid) {
+			return fmt.Errorf("%w (line %d)", err, line)
 		}
 		if err != nil && err != io.EOF {
 			return invalid("%s line %d: %v", JSONLFile, line, err)
