@@ -76,7 +76,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		} else if replicas == 0 {
 			replicas = 1
 		}
-	} else if err := s.startEmbedded(cfg); err != nil {
+	} else if err := s.startEmbedded(ctx, cfg); err != nil {
 		return nil, err
 	}
 	var err error
@@ -97,9 +97,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// startEmbedded locks cfg.DataDir, starts the embedded server on it and
+// startEmbedded locks cfg.DataDir, checks its files on a copy (precheck),
+// starts the embedded server on it and
 // connects in-process.
-func (s *Store) startEmbedded(cfg Config) error {
+func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 	if cfg.Remote.Replicas > 1 {
 		return fmt.Errorf("jetstream: Config.Remote.Replicas %d without Remote.URLs: the embedded server is one node; give the cluster's URLs", cfg.Remote.Replicas)
 	}
@@ -113,6 +114,9 @@ func (s *Store) startEmbedded(cfg Config) error {
 	unlock, err := lockDir(cfg.lockFile())
 	if err != nil {
 		return err
+	}
+	if err := precheck(ctx, cfg); err != nil {
+		return errors.Join(err, unlock())
 	}
 	srv, err := startServer(opts, cfg.Listen)
 	if err != nil {
