@@ -45,7 +45,8 @@ type Store struct {
 	js         natsjs.JetStream
 	stream     natsjs.Stream
 	name       string
-	replicas   int // of the stream, as created or found
+	replicas   int    // of the stream, as created or found
+	storeDir   string // the embedded server's files ("" when remote)
 	sync       SyncMode
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 	unlock     func() error  // releases the data directory lock (embedded)
@@ -109,11 +110,11 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if err := cfg.prepareDataDir(); err != nil {
-		return err
+		return openStorageError(cfg.storeDir(), err)
 	}
 	unlock, err := lockDir(cfg.lockFile())
 	if err != nil {
-		return err
+		return openStorageError(cfg.storeDir(), err)
 	}
 	if err := precheck(ctx, cfg); err != nil {
 		return errors.Join(err, unlock())
@@ -138,7 +139,7 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 		srv.WaitForShutdown()
 		return errors.Join(fmt.Errorf("jetstream: connect to the embedded server: %w", err), unlock())
 	}
-	s.srv, s.unlock = srv, unlock
+	s.srv, s.unlock, s.storeDir = srv, unlock, cfg.storeDir()
 	return nil
 }
 

@@ -1,0 +1,109 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/events/storetest"
+)
+
+// smallDisk mounts a tmpfs of size bytes (the tests run as root, as CI
+// does) and returns its path.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "disk")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs of %s on %s (the test needs root): %v\n%s", size, dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// appendUntilError appends events of one ceremony until one fails, and
+// returns that error and how long its Append took (logged, not asserted:
+// the bound is by construction, one attempt of at most attemptTimeout).
+func appendUntilError(t *testing.T, s *Store, id string, limit int, before func(i int)) (error, time.Duration) {
+	t.Helper()
+	c := storetest.NewChain(id)
+	var seq uint64
+	for i := 0; i < limit; i++ {
+		if before != nil {
+			before(i)
+		}
+		eid, data := c.Next(t)
+		start := time.Now()
+		n, err := s.Append(context.Background(), id, eid, seq, data)
+		if err != nil {
+			return err, time.Since(start)
+		}
+		seq = n
+	}
+	t.Fatalf("%d appends, none failed", limit)
+	return nil, 0
+}
+
+// A full disk fails an append at once with what to do, never with a bare
+// timeout: "the disk holding D is full: free space, then 'ceremony resume
+// ID'".
+func TestDiskFullIsSaid(t *testing.T) {
+	disk := smallDisk(t, "400k")
+	s := openTest(t, filepath.Join(disk, "data"))
+	err, took := appendUntilError(t, s, "cer-full", 10000, nil)
+	t.Logf("the failing append took %s: %v", took, err)
+	var se *StorageError
+	if !errors.As(err, &se) || !errors.Is(err, ErrStorage) || se.Problem != "full" {
+		t.Fatalf("want a *StorageError (full), got %T: %v", err, err)
+	}
+	for _, want := range []string{"the disk holding " + filepath.Join(disk, "data", "jetstream") + " is full", "free space, then 'ceremony resume cer-full'"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrOutcomeUnknown) {
+		t.Errorf("a full disk said as a timeout: %v", err)
+	}
+}
+
+// A store on a file system mounted read-only is refused at open saying
+// so.
+func TestReadOnlyFileSystemIsSaid(t *testing.T) {
+	disk := smallDisk(t, "4m")
+	data := filepath.Join(disk, "data")
+	s, err := Open(t.Context(), Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := storetest.NewChain("cer-ro")
+	eid, ev := c.Next(t)
+	if _, err := s.Append(t.Context(), "cer-ro", eid, 0, ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	remount := func(mode string) {
+		if out, err := exec.Command("mount", "-o", "remount,"+mode, disk).CombinedOutput(); err != nil {
+			t.Fatalf("remount %s %s: %v\n%s", mode, disk, err, out)
+		}
+	}
+	remount("ro")
+	t.Cleanup(func() { remount("rw") })
+	_, err = Open(t.Context(), Config{DataDir: data})
+	var se *StorageError
+	if !errors.As(err, &se) || se.Problem != "read-only" || !strings.Contains(err.Error(), "the file system holding "+filepath.Join(data, "jetstream")+" is read-only: remount it read-write") {
+		t.Fatalf("want a *StorageError (read-only), got %T: %v", err, err)
+	}
+}
