@@ -2,15 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/translog"
@@ -134,23 +135,16 @@ exits 6 naming what differs, and writes nothing.`,
 		if err != nil {
 			return fmt.Errorf("store restore: %w (is %s a backup?)", err, pos[0])
 		}
-		data, err := os.ReadFile(filepath.Join(pos[0], backupEvents))
-		if err != nil {
-			return fmt.Errorf("store restore: %w (is %s a backup?)", err, pos[0])
-		}
-		// Check the backup against its checkpoint before any write.
-		lines := bytes.SplitAfter(data, []byte("\n"))
-		if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
-			lines = lines[:len(lines)-1]
-		}
+		// Check the backup against its checkpoint before any write,
+		// reading the events file as a stream (a pass to check, a pass to
+		// store), never whole into memory.
+		eventsPath := filepath.Join(pos[0], backupEvents)
 		var tree translog.Tree
-		for i, l := range lines {
-			if !bytes.HasSuffix(l, []byte("\n")) {
-				return &codeError{exitAltered, fmt.Errorf("store restore: %s line %d has no end: the file was truncated", backupEvents, i+1)}
-			}
-			if err := tree.Append(events.Record{Seq: uint64(i) + 1, Data: l[:len(l)-1]}); err != nil {
-				return err
-			}
+		err = eachBackupLine(eventsPath, func(i int, l []byte) error {
+			return tree.Append(events.Record{Seq: uint64(i) + 1, Data: l})
+		})
+		if err != nil {
+			return err
 		}
 		signer, _, err := keyfile.LoadOrCreate(keyPath)
 		if err != nil {
@@ -159,6 +153,11 @@ exits 6 naming what differs, and writes nothing.`,
 		cp, err := translog.Open(msg, signer.Public())
 		if err != nil {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s: %w; nothing was restored", backupCheckpoint, err)}
+		}
+		// The origin names the stream and the key: a backup of another
+		// station's log is refused before the data directory is made.
+		if want := translog.Origin(jetstream.DefaultStream, signer.Public()); cp.Origin != want {
+			return &codeError{exitAltered, fmt.Errorf("store restore: %s is of log %q, not of this station's log %q (another station's backup, or another audit key); nothing was restored", backupCheckpoint, cp.Origin, want)}
 		}
 		if tree.Size() != cp.Size {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s holds %d events, the checkpoint %d (events %s)", backupEvents, tree.Size(), cp.Size, missingOrExtra(tree.Size(), cp.Size))}
@@ -175,12 +174,12 @@ exits 6 naming what differs, and writes nothing.`,
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s is of log %q, not of this station's stream; nothing was restored", backupCheckpoint, cp.Origin)}
 		}
 		last := map[string]uint64{}
-		for i, l := range lines {
-			e, err := events.Decode(l[:len(l)-1])
+		err = eachBackupLine(eventsPath, func(i int, l []byte) error {
+			e, err := events.Decode(l)
 			if err != nil {
 				return fmt.Errorf("store restore: %s line %d: %w", backupEvents, i+1, err)
 			}
-			seq, err := a.store.Append(ctx, e.CeremonyID, e.ID, last[e.CeremonyID], l[:len(l)-1])
+			seq, err := a.store.Append(ctx, e.CeremonyID, e.ID, last[e.CeremonyID], l)
 			if err != nil {
 				return fmt.Errorf("store restore: store %s line %d: %w", backupEvents, i+1, err)
 			}
@@ -188,6 +187,10 @@ exits 6 naming what differs, and writes nothing.`,
 				return fmt.Errorf("store restore: %s line %d was stored at stream sequence %d: the data directory was not empty", backupEvents, i+1, seq)
 			}
 			last[e.CeremonyID] = seq
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		// The restored store, read back, must give the checkpoint's root.
 		path := filepath.Join(pos[0], backupCheckpoint)
@@ -199,6 +202,33 @@ exits 6 naming what differs, and writes nothing.`,
 		return nil
 	}
 	return cmd
+}
+
+// eachBackupLine calls fn with each line of a backup's events file (its
+// number from 0, without the newline), reading it as a stream. A last
+// line without a newline is a truncated file (exit 6).
+func eachBackupLine(path string, fn func(i int, line []byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("store restore: %w (is %s a backup?)", err, filepath.Dir(path))
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<16)
+	for i := 0; ; i++ {
+		l, err := r.ReadBytes('\n')
+		if err == io.EOF && len(l) == 0 {
+			return nil
+		}
+		if err == io.EOF {
+			return &codeError{exitAltered, fmt.Errorf("store restore: %s line %d has no end: the file was truncated", backupEvents, i+1)}
+		}
+		if err != nil {
+			return fmt.Errorf("store restore: read %s: %w", path, err)
+		}
+		if err := fn(i, l[:len(l)-1]); err != nil {
+			return err
+		}
+	}
 }
 
 func missingOrExtra(have, want int64) string {
