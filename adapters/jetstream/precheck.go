@@ -251,8 +251,8 @@ func precheck(ctx context.Context, cfg Config) error {
 		if filepath.Base(c.File) == "index.db" {
 			continue // the stream's state, rebuilt from the blocks
 		}
-		if filepath.Base(c.File) == "store.lock" {
-			continue
+		if !inStream(c.File, trial.streamName()) {
+			continue // another stream (the leases' bucket, whose old entries expire at start)
 		}
 		healable = false
 		dmg.Changes = append(dmg.Changes, c)
@@ -329,37 +329,50 @@ func trialOpen(ctx context.Context, trial Config, check func(context.Context, *S
 // scanTimeout bounds each read of the stream on the copy.
 const scanTimeout = 10 * time.Second
 
-var errStopScan = errors.New("scan done")
-
-// scanGaps reads the whole stream and returns the sequences up to last
-// it does not deliver: a record that fails its checksum is skipped by the
-// server when read, without a word.
+// scanGaps reads the stream up to last and returns the sequences the
+// server does not deliver: a record that fails its checksum is skipped by
+// the server when read, without a word. An ordered reader would wait for
+// a skipped last record, so the last readable sequence is found first
+// (GetMsg backwards from last), and the reader goes up to it.
 func (s *Store) scanGaps(ctx context.Context, last uint64) ([]uint64, error) {
-	if last == 0 {
-		return nil, nil
-	}
 	sctx, cancel := context.WithTimeout(ctx, scanTimeout)
 	defer cancel()
+	top := last
+	for ; top > 0; top-- {
+		_, err := s.stream.GetMsg(sctx, top)
+		if err == nil {
+			break
+		}
+		if sctx.Err() != nil {
+			return nil, s.scanTimedOut(top, last)
+		}
+	}
 	var gaps []uint64
 	want := uint64(1)
-	cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: 1}
-	err := s.read(sctx, cfg, last, func(r events.Record, pending uint64) error {
-		for ; want < r.Seq; want++ {
-			gaps = append(gaps, want)
+	if top > 0 {
+		cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: 1}
+		err := s.read(sctx, cfg, top, func(r events.Record, _ uint64) error {
+			for ; want < r.Seq; want++ {
+				gaps = append(gaps, want)
+			}
+			want = r.Seq + 1
+			return nil
+		})
+		if sctx.Err() != nil {
+			return nil, s.scanTimedOut(want, last)
 		}
-		want = r.Seq + 1
-		if pending == 0 {
-			return errStopScan
+		if err != nil {
+			return nil, fmt.Errorf("reading the stream on a copy of the files: %w", err)
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopScan) {
-		return nil, fmt.Errorf("reading the stream on a copy of the files: %w", err)
 	}
 	for ; want <= last; want++ {
 		gaps = append(gaps, want)
 	}
 	return gaps, nil
+}
+
+func (s *Store) scanTimedOut(at, last uint64) error {
+	return fmt.Errorf("reading the stream on a copy of the files did not finish within %s (at sequence %d of %d): the disk is too slow or the files are damaged", scanTimeout, at, last)
 }
 
 // rawLost reads the stream state's "lost" field, which nats.go's
@@ -463,6 +476,13 @@ type fileSum struct {
 	sum  [32]byte
 }
 
+// inStream reports whether a store file (jetstream/jetstream/ACCOUNT/
+// streams/STREAM/...) belongs to the event stream.
+func inStream(file, stream string) bool {
+	parts := strings.Split(filepath.ToSlash(file), "/")
+	return len(parts) > 5 && parts[3] == "streams" && parts[4] == stream
+}
+
 // digestDir hashes every file under dir but the lock's holder file.
 func digestDir(dir string) (map[string]fileSum, error) {
 	out := map[string]fileSum{}
@@ -474,11 +494,20 @@ func digestDir(dir string) (map[string]fileSum, error) {
 		if rel == "store.lock" {
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		f, err := os.Open(p)
 		if err != nil {
 			return err
 		}
-		out[rel] = fileSum{int64(len(b)), sha256.Sum256(b)}
+		defer f.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		if err != nil {
+			return err
+		}
+		var sum fileSum
+		sum.size = n
+		copy(sum.sum[:], h.Sum(nil))
+		out[rel] = sum
 		return nil
 	})
 	if err != nil {

@@ -107,3 +107,65 @@ func TestReadOnlyFileSystemIsSaid(t *testing.T) {
 		t.Fatalf("want a *StorageError (read-only), got %T: %v", err, err)
 	}
 }
+
+// Open's check of the files judges the event stream only: the leases'
+// bucket is not history (the server expires its old entries at start),
+// so a change to its files does not refuse the store, while the same
+// damage to the event stream does, naming the block and leaving it as
+// it was.
+func TestPrecheckJudgesTheEventStreamOnly(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := storetest.NewChain("cer-pre")
+	var seq uint64
+	for range 3 {
+		id, data := c.Next(t)
+		if seq, err = s.Append(t.Context(), "cer-pre", id, seq, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := s.OpenLeases(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Acquire("reader:r1", "cer-pre"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flipLast := func(stream string) string {
+		blk := filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", stream, "msgs", "1.blk")
+		b, err := os.ReadFile(blk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)-20] ^= 0x01
+		if err := os.WriteFile(blk, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return blk
+	}
+	flipLast("KV_CEREMONIES_leases")
+	s2, err := Open(t.Context(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("a damaged lease entry refused the store: %v", err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	blk := flipLast(DefaultStream)
+	before, _ := os.ReadFile(blk)
+	_, err = Open(t.Context(), Config{DataDir: dir})
+	var de *DamageError
+	if !errors.As(err, &de) || !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "CEREMONIES/msgs/1.blk") || !strings.Contains(err.Error(), "stream sequence") {
+		t.Fatalf("want a *DamageError naming the block, got %T: %v", err, err)
+	}
+	if after, _ := os.ReadFile(blk); string(after) != string(before) {
+		t.Fatal("the refused open changed the damaged block")
+	}
+}
