@@ -3,10 +3,12 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,5 +169,68 @@ func TestPrecheckJudgesTheEventStreamOnly(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(blk); string(after) != string(before) {
 		t.Fatal("the refused open changed the damaged block")
+	}
+}
+
+// permHelperEnv makes the test binary, run again, open the store named by
+// it as the user it runs as (TestPermissionDeniedIsSaid).
+const permHelperEnv = "JETSTREAM_TEST_OPEN_AS_OTHER_USER"
+
+func TestPermissionDeniedHelper(t *testing.T) {
+	dir := os.Getenv(permHelperEnv)
+	if dir == "" {
+		return // run only by TestPermissionDeniedIsSaid
+	}
+	_, err := Open(context.Background(), Config{DataDir: dir})
+	os.Stdout.WriteString("OPEN-ERROR: " + fmt.Sprint(err) + "\n")
+	var se *StorageError
+	if errors.As(err, &se) {
+		os.Stdout.WriteString("PROBLEM: " + se.Problem + "\n")
+	}
+}
+
+// A store this user cannot write is refused at open saying so. The tests
+// run as root, whom file modes do not stop: the test binary opens the
+// store again as the unprivileged user 65534 (nobody).
+func TestPermissionDeniedIsSaid(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} { // the other user reaches the binary and the store
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(base, "data")
+	s, err := Open(t.Context(), Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(data, 0o755)
+	os.Chmod(filepath.Join(data, "jetstream"), 0o755) // readable, not writable, by others
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "jetstream.test")
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestPermissionDeniedHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), permHelperEnv+"="+data, "HOME="+base, "GOCOVERDIR="+base)
+	cmd.Dir = base
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the helper as uid 65534: %v\n%s", err, out)
+	}
+	text := string(out)
+	if !strings.Contains(text, "PROBLEM: permission") || !strings.Contains(text, "cannot be written by this user (uid 65534)") {
+		t.Fatalf("want a permission StorageError:\n%s", text)
 	}
 }
