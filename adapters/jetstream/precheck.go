@@ -205,15 +205,15 @@ func seqRanges(seqs []uint64) string {
 // refused (*DamageError) when the server changed a file other than its
 // index (msgs/index.db, rebuilt from the blocks), reported lost records,
 // holds a gap (the stream denies deletes), lost the stream, or when
-// cfg.Check refuses the history it holds. A store without a stream yet is
-// not checked.
+// cfg.Check refuses the history it holds. A store without the stream's
+// directory yet is not checked.
 func precheck(ctx context.Context, cfg Config) error {
 	src := cfg.storeDir()
 	if err := removeLeftovers(cfg.DataDir); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(src, "jetstream")); errors.Is(err, fs.ErrNotExist) {
-		return nil // a new store
+	if dirs, _ := filepath.Glob(filepath.Join(src, "jetstream", "*", "streams", cfg.streamName())); len(dirs) == 0 {
+		return nil // a new store (a store that lost its whole stream directory fails the transparency log's check after open)
 	}
 	before, err := digestDir(src)
 	if err != nil {

@@ -234,3 +234,24 @@ func TestPermissionDeniedIsSaid(t *testing.T) {
 		t.Fatalf("want a permission StorageError:\n%s", text)
 	}
 }
+
+// A store directory without the stream's own directory is a new store to
+// the check (the server made its files, the stream was never made): Open
+// makes the stream rather than refusing it as lost.
+func TestPrecheckNewStreamInUsedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	opts, err := Config{DataDir: dir}.serverOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startServer(opts, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	if _, err := os.Stat(filepath.Join(dir, "jetstream", "jetstream")); err != nil {
+		t.Fatalf("the server made no files: %v", err)
+	}
+	openTest(t, dir)
+}
