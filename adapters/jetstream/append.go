@@ -86,6 +86,11 @@ func (s *Store) append(ctx context.Context, a appendReq) (uint64, error) {
 	}
 	deadline := time.Now().Add(appendBudget)
 	seq, err := s.publishBy(ctx, a, deadline)
+	if err != nil && !errors.Is(err, events.ErrConflict) {
+		if serr := s.storageError(a.ceremonyID, err); serr != nil {
+			return 0, serr
+		}
+	}
 	if err != nil && lostAck(err) {
 		return s.resolve(ctx, a, err, deadline)
 	}

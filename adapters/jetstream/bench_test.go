@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -123,4 +124,45 @@ func BenchmarkReplay(b *testing.B) {
 			},
 		})
 	}
+}
+
+// BenchmarkOpen: Open and Close of an embedded store of benchOpenN
+// events, and the part of it that is the check of the files on a copy
+// (precheck: copy, trial start, read of the whole stream):
+//
+//	go test -run '^$' -bench Open -benchtime 5x ./adapters/jetstream/
+func BenchmarkOpen(b *testing.B) {
+	const benchOpenN = 5000
+	dir := b.TempDir()
+	s, err := Open(b.Context(), Config{DataDir: dir, Sync: SyncRelaxed})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids, data := benchEvents(b, "bench-open", benchOpenN)
+	var last uint64
+	for i := range ids {
+		if last, err = s.Append(b.Context(), "bench-open", ids[i], last, data[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var check time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := precheck(b.Context(), Config{DataDir: dir}); err != nil {
+			b.Fatal(err)
+		}
+		check += time.Since(start)
+		s, err := Open(b.Context(), Config{DataDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(check.Milliseconds())/float64(b.N), "precheck-ms/op")
 }

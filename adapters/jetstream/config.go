@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -52,6 +53,13 @@ type Config struct {
 	// the embedded server accepts that user only (see Permissions); with
 	// URLs, the client authenticates with it.
 	NkeySeedFile string
+
+	// Check, when set, is called before the embedded server starts on
+	// DataDir, with a store on a throw-away copy of its files (see
+	// precheck): it checks the history the server would serve against a
+	// record kept outside the store (the transparency log's hashes and
+	// checkpoints). Its error makes Open refuse with a *DamageError.
+	Check func(ctx context.Context, s *Store) error
 
 	// Remote, when it has URLs, connects to an existing NATS server or
 	// cluster instead of starting the embedded server: DataDir, Sync and

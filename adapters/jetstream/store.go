@@ -45,7 +45,8 @@ type Store struct {
 	js         natsjs.JetStream
 	stream     natsjs.Stream
 	name       string
-	replicas   int // of the stream, as created or found
+	replicas   int    // of the stream, as created or found
+	storeDir   string // the embedded server's files ("" when remote)
 	sync       SyncMode
 	connClosed chan struct{} // closed by the connection's ClosedHandler
 	unlock     func() error  // releases the data directory lock (embedded)
@@ -78,7 +79,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		} else if replicas == 0 {
 			replicas = 1
 		}
-	} else if err := s.startEmbedded(cfg); err != nil {
+	} else if err := s.startEmbedded(ctx, cfg); err != nil {
 		return nil, err
 	}
 	var err error
@@ -99,9 +100,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// startEmbedded locks cfg.DataDir, starts the embedded server on it and
+// startEmbedded locks cfg.DataDir, checks its files on a copy (precheck),
+// starts the embedded server on it and
 // connects in-process.
-func (s *Store) startEmbedded(cfg Config) error {
+func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 	if cfg.Remote.Replicas > 1 {
 		return fmt.Errorf("jetstream: Config.Remote.Replicas %d without Remote.URLs: the embedded server is one node; give the cluster's URLs", cfg.Remote.Replicas)
 	}
@@ -110,11 +112,14 @@ func (s *Store) startEmbedded(cfg Config) error {
 		return err
 	}
 	if err := cfg.prepareDataDir(); err != nil {
-		return err
+		return openStorageError(cfg.storeDir(), err)
 	}
 	unlock, err := lockDir(cfg.lockFile())
 	if err != nil {
-		return err
+		return openStorageError(cfg.storeDir(), err)
+	}
+	if err := precheck(ctx, cfg); err != nil {
+		return errors.Join(err, unlock())
 	}
 	srv, err := startServer(opts, cfg.Listen)
 	if err != nil {
@@ -136,7 +141,7 @@ func (s *Store) startEmbedded(cfg Config) error {
 		srv.WaitForShutdown()
 		return errors.Join(fmt.Errorf("jetstream: connect to the embedded server: %w", err), unlock())
 	}
-	s.srv, s.unlock = srv, unlock
+	s.srv, s.unlock, s.storeDir = srv, unlock, cfg.storeDir()
 	return nil
 }
 

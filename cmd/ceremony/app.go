@@ -165,6 +165,9 @@ func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, erro
 	if errors.Is(err, jetstream.ErrLocked) {
 		return nil, "", fmt.Errorf("open the event store %s: %w; wait for it to end (to let several commands use one store at once, run 'ceremony serve --data-dir %s')", where, err, c.dataDir)
 	}
+	if errors.Is(err, jetstream.ErrDamaged) {
+		return nil, "", damaged(where, err)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("open the event store %s: %w", where, err)
 	}
@@ -268,7 +271,7 @@ func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 	if mode == jetstream.SyncRelaxed {
 		fmt.Fprintln(out, "WARNING: --sync relaxed: acknowledged events may be lost on a power cut. Use it for rehearsals only.")
 	}
-	return jetstream.Config{DataDir: c.dataDir, Sync: mode}, "in " + c.dataDir, nil
+	return jetstream.Config{DataDir: c.dataDir, Sync: mode, Check: historyCheck(c.cpDirFor())}, "in " + c.dataDir, nil
 }
 
 func (a *app) close() {

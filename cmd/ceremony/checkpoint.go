@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
@@ -139,6 +140,31 @@ func (a *app) checkLog(ctx context.Context, extra ...string) error {
 		return &codeError{exitAltered, fmt.Errorf("%w; restore the data directory from a backup ('ceremony store restore') or ask a cluster peer", err)}
 	}
 	return nil
+}
+
+// damageAdvice says what to do about a damaged store.
+const damageAdvice = "restore the data directory from a backup ('ceremony store restore BACKUP --data-dir NEW-DIR') or ask a cluster peer, and keep the damaged directory as it is for investigation"
+
+// historyCheck checks the history a store holds against the data
+// directory's transparency log (the tree's hashes, the newest
+// checkpoint). Open runs it on a copy of the store's files before the
+// server starts on them (jetstream.Config.Check).
+func historyCheck(dir translog.Dir) func(context.Context, *jetstream.Store) error {
+	return func(ctx context.Context, s *jetstream.Store) error {
+		tl, err := openTranslog(dir, s.StreamName())
+		if err != nil || tl == nil {
+			return err
+		}
+		if err := tl.Sync(ctx, s); err != nil {
+			return fmt.Errorf("the history it holds: %w", err)
+		}
+		return tl.Check()
+	}
+}
+
+// damaged gives a damaged store's error its exit code and advice.
+func damaged(where string, err error) error {
+	return &codeError{exitAltered, fmt.Errorf("open the event store %s: %w; %s", where, err, damageAdvice)}
 }
 
 // checkpoint writes a signed checkpoint of the stream when it grew, and

@@ -98,6 +98,9 @@ func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	st, err := jetstream.Open(octx, cfg)
 	cancel()
+	if errors.Is(err, jetstream.ErrDamaged) {
+		return damaged("in "+c.dataDir, err)
+	}
 	if err != nil {
 		return fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
 	}

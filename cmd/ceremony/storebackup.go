@@ -2,11 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/translog"
@@ -127,27 +128,25 @@ is, and that key is recorded for the new data directory's checkpoints.`,
 		if err != nil {
 			return fmt.Errorf("store restore: %w (is %s a backup?)", err, pos[0])
 		}
-		data, err := os.ReadFile(filepath.Join(pos[0], backupEvents))
-		if err != nil {
-			return fmt.Errorf("store restore: %w (is %s a backup?)", err, pos[0])
-		}
-		// Check the backup against its checkpoint before any write.
-		lines := bytes.SplitAfter(data, []byte("\n"))
-		if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
-			lines = lines[:len(lines)-1]
-		}
+		// Check the backup against its checkpoint before any write,
+		// reading the events file as a stream (a pass to check, a pass to
+		// store), never whole into memory.
+		eventsPath := filepath.Join(pos[0], backupEvents)
 		var tree translog.Tree
-		for i, l := range lines {
-			if !bytes.HasSuffix(l, []byte("\n")) {
-				return &codeError{exitAltered, fmt.Errorf("store restore: %s line %d has no end: the file was truncated", backupEvents, i+1)}
-			}
-			if err := tree.Append(events.Record{Seq: uint64(i) + 1, Data: l[:len(l)-1]}); err != nil {
-				return err
-			}
+		err = eachBackupLine(eventsPath, func(i int, l []byte) error {
+			return tree.Append(events.Record{Seq: uint64(i) + 1, Data: l})
+		})
+		if err != nil {
+			return err
 		}
 		cp, err := translog.Open(msg, pub)
 		if err != nil {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s: %w; nothing was restored", backupCheckpoint, err)}
+		}
+		// The origin names the stream and the key: a backup of another
+		// station's log is refused before the data directory is made.
+		if want := translog.Origin(jetstream.DefaultStream, pub); cp.Origin != want {
+			return &codeError{exitAltered, fmt.Errorf("store restore: %s is of log %q, not of this station's log %q (another station's backup, or another audit key); nothing was restored", backupCheckpoint, cp.Origin, want)}
 		}
 		if tree.Size() != cp.Size {
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s holds %d events, the checkpoint %d (events %s)", backupEvents, tree.Size(), cp.Size, missingOrExtra(tree.Size(), cp.Size))}
@@ -167,12 +166,12 @@ is, and that key is recorded for the new data directory's checkpoints.`,
 			return &codeError{exitAltered, fmt.Errorf("store restore: %s is of log %q, not of this station's stream; nothing was restored", backupCheckpoint, cp.Origin)}
 		}
 		last := map[string]uint64{}
-		for i, l := range lines {
-			e, err := events.Decode(l[:len(l)-1])
+		err = eachBackupLine(eventsPath, func(i int, l []byte) error {
+			e, err := events.Decode(l)
 			if err != nil {
 				return fmt.Errorf("store restore: %s line %d: %w", backupEvents, i+1, err)
 			}
-			seq, err := a.store.Append(ctx, e.CeremonyID, e.ID, last[e.CeremonyID], l[:len(l)-1])
+			seq, err := a.store.Append(ctx, e.CeremonyID, e.ID, last[e.CeremonyID], l)
 			if err != nil {
 				return fmt.Errorf("store restore: store %s line %d: %w", backupEvents, i+1, err)
 			}
@@ -180,6 +179,10 @@ is, and that key is recorded for the new data directory's checkpoints.`,
 				return fmt.Errorf("store restore: %s line %d was stored at stream sequence %d: the data directory was not empty", backupEvents, i+1, seq)
 			}
 			last[e.CeremonyID] = seq
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		// The restored store, read back, must give the checkpoint's root.
 		path := filepath.Join(pos[0], backupCheckpoint)
@@ -245,6 +248,33 @@ func writeBackup(ctx context.Context, r translog.Replayer, tl *translog.Log, dir
 		return cp, n, fmt.Errorf("store backup: %w", err)
 	}
 	return cp, n, nil
+}
+
+// eachBackupLine calls fn with each line of a backup's events file (its
+// number from 0, without the newline), reading it as a stream. A last
+// line without a newline is a truncated file (exit 6).
+func eachBackupLine(path string, fn func(i int, line []byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("store restore: %w (is %s a backup?)", err, filepath.Dir(path))
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<16)
+	for i := 0; ; i++ {
+		l, err := r.ReadBytes('\n')
+		if err == io.EOF && len(l) == 0 {
+			return nil
+		}
+		if err == io.EOF {
+			return &codeError{exitAltered, fmt.Errorf("store restore: %s line %d has no end: the file was truncated", backupEvents, i+1)}
+		}
+		if err != nil {
+			return fmt.Errorf("store restore: read %s: %w", path, err)
+		}
+		if err := fn(i, l[:len(l)-1]); err != nil {
+			return err
+		}
+	}
 }
 
 func missingOrExtra(have, want int64) string {

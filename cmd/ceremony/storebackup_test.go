@@ -79,3 +79,57 @@ func TestStoreBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("a truncated backup: %d\n%s", code, out)
 	}
 }
+
+// store restore checks the backup's checkpoint (signed by the station's
+// audit key, of the station's log) before it creates anything: a backup
+// of another log or signed by another key exits 6 and the data directory
+// is not made. The events file is read as a stream: a last line without
+// its newline is a truncated backup.
+func TestStoreRestoreChecksOriginFirst(t *testing.T) {
+	data, signer, newest := demoWithCheckpoint(t)
+	cp, err := translog.ReadFile(newest, signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "backup")
+	if code, out := runIn(t, "store", "backup", backup, "--data-dir", data); code != exitOK {
+		t.Fatalf("backup: %d\n%s", code, out)
+	}
+	withCheckpoint := func(s translog.Signer, c translog.Checkpoint) string {
+		dir := filepath.Join(t.TempDir(), "b")
+		os.MkdirAll(dir, 0o700)
+		copyFile(t, filepath.Join(backup, backupEvents), filepath.Join(dir, backupEvents))
+		msg, err := translog.Sign(c, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, backupCheckpoint), msg, 0o600)
+		return dir
+	}
+	other := cp
+	other.Origin = translog.Origin("OTHER", signer.Public())
+	cases := []struct {
+		name, dir, say string
+	}{
+		{"another log", withCheckpoint(signer, other), "not of this station's log"},
+		{"another key", withCheckpoint(newTestSigner(t), cp), "nothing was restored"},
+	}
+	for _, c := range cases {
+		target := filepath.Join(t.TempDir(), "target")
+		code, out := runIn(t, "store", "restore", c.dir, "--data-dir", target)
+		if code != exitAltered || !strings.Contains(out, c.say) {
+			t.Errorf("%s: exit %d, want %d and %q\n%s", c.name, code, exitAltered, c.say, out)
+		}
+		if _, err := os.Stat(target); !os.IsNotExist(err) {
+			t.Errorf("%s: a refused restore made %s: %v", c.name, target, err)
+		}
+	}
+	// The events file without its last newline.
+	b, _ := os.ReadFile(filepath.Join(backup, backupEvents))
+	cut := withCheckpoint(signer, cp)
+	os.WriteFile(filepath.Join(cut, backupEvents), b[:len(b)-1], 0o600)
+	target := filepath.Join(t.TempDir(), "target")
+	if code, out := runIn(t, "store", "restore", cut, "--data-dir", target); code != exitAltered || !strings.Contains(out, "has no end: the file was truncated") {
+		t.Errorf("a cut events file: exit %d\n%s", code, out)
+	}
+}

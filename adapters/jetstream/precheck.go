@@ -1,0 +1,224 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// checkDirPrefix names the throw-away copies of the store files in the
+// data directory (removed after each trial; a leftover of a killed
+// process is removed at the next open).
+const checkDirPrefix = ".store-check-"
+
+// precheck starts the embedded server on a throw-away copy of the store
+// files before it may start on them (ARCHITECTURE.md, "Events": a damaged
+// store is never made worse). nats-server repairs a damaged message block
+// at start by cutting it at the first bad record, which loses every record
+// after it: whatever it would do, it does to the copy. The store is
+// refused (*DamageError) when the server changed a file other than its
+// index (msgs/index.db, rebuilt from the blocks), reported lost records,
+// holds a gap (the stream denies deletes), lost the stream, or when
+// cfg.Check refuses the history it holds. A store without the stream's
+// directory yet is not checked.
+func precheck(ctx context.Context, cfg Config) error {
+	src := cfg.storeDir()
+	if err := removeLeftovers(cfg.DataDir); err != nil {
+		return err
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(src, "jetstream", "*", "streams", cfg.streamName())); len(dirs) == 0 {
+		return nil // a new store (a store that lost its whole stream directory fails the transparency log's check after open)
+	}
+	before, err := digestDir(src)
+	if err != nil {
+		return err
+	}
+	tmp, err := makeCheckCopy(cfg.DataDir, src)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	trial := Config{DataDir: tmp, Sync: cfg.Sync, Stream: cfg.Stream}
+	st, checkErr, err := trialOpen(ctx, trial, cfg.Check)
+	if err != nil {
+		return err
+	}
+	after, err := digestDir(trial.storeDir())
+	if err != nil {
+		return err
+	}
+	dmg := &DamageError{DataDir: cfg.DataDir, Check: checkErr}
+	if st == nil {
+		dmg.Missing = true
+	} else {
+		dmg.Lost, dmg.Gaps = st.lost, st.gaps
+	}
+	dmg.Records = locateRecords(src, trial.streamName(), append(append([]uint64(nil), dmg.Lost...), dmg.Gaps...))
+	for _, r := range dmg.Records {
+		if !slices.Contains(dmg.Ceremonies, r.Ceremony) && r.Ceremony != "" {
+			dmg.Ceremonies = append(dmg.Ceremonies, r.Ceremony)
+		}
+	}
+	healable := true
+	for _, c := range compareDigests(before, after, src, trial.storeDir()) {
+		c.File = filepath.Join("jetstream", c.File)
+		if filepath.Base(c.File) == "index.db" {
+			continue // the stream's state, rebuilt from the blocks
+		}
+		if !inStream(c.File, trial.streamName()) {
+			continue // another stream (the leases' bucket, whose old entries expire at start)
+		}
+		healable = false
+		dmg.Changes = append(dmg.Changes, c)
+		if c.What == "cut" || c.What == "rewritten" {
+			dmg.Ceremonies = appendCeremonies(dmg.Ceremonies, filepath.Join(src, strings.TrimPrefix(c.File, "jetstream"+string(filepath.Separator))), c.FirstOff)
+		}
+	}
+	if healable && !dmg.Missing && len(dmg.Lost) == 0 && len(dmg.Gaps) == 0 && checkErr == nil {
+		return nil
+	}
+	return dmg
+}
+
+// trialResult is what the trial start saw of the stream.
+type trialResult struct {
+	lost, gaps []uint64
+}
+
+// trialOpen starts the embedded server on trial's directory, looks the
+// stream up (never creates it), runs check on it and shuts down. A nil
+// result means the stream is not there.
+func trialOpen(ctx context.Context, trial Config, check func(context.Context, *Store) error) (*trialResult, error, error) {
+	opts, err := trial.serverOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Store{name: trial.streamName(), sync: trial.Sync, connClosed: make(chan struct{}), unlock: func() error { return nil }}
+	if s.srv, err = startServer(opts, ""); err != nil {
+		return nil, nil, fmt.Errorf("jetstream: check the store's files: the server did not start on a copy of them: %w", err)
+	}
+	if s.nc, err = nats.Connect("", append([]nats.Option{nats.InProcessServer(s.srv)}, s.connOptions()...)...); err != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+		return nil, nil, fmt.Errorf("jetstream: check the store's files: connect: %w", err)
+	}
+	defer s.Close()
+	if s.js, err = natsjs.New(s.nc); err != nil {
+		return nil, nil, fmt.Errorf("jetstream: check the store's files: %w", err)
+	}
+	s.stream, err = s.js.Stream(ctx, s.name)
+	if errors.Is(err, natsjs.ErrStreamNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("jetstream: check the store's files: look up stream %s: %w", s.name, err)
+	}
+	info, err := s.stream.Info(ctx, natsjs.WithDeletedDetails(true))
+	if err != nil {
+		return nil, nil, fmt.Errorf("jetstream: check the store's files: stream %s: %w", s.name, err)
+	}
+	r := &trialResult{}
+	for _, seq := range info.State.Deleted {
+		if seq >= info.State.FirstSeq && seq <= info.State.LastSeq && seq != 0 {
+			r.gaps = append(r.gaps, seq)
+		}
+	}
+	if raw, err := rawLost(ctx, s.nc, s.name); err == nil {
+		r.lost = raw
+	}
+	if len(r.lost) > 0 || len(r.gaps) > 0 {
+		return r, nil, nil // damaged already; reading on could wait for what is gone
+	}
+	if r.gaps, err = s.scanGaps(ctx, info.State.LastSeq); err != nil {
+		return r, err, nil
+	}
+	if len(r.gaps) > 0 || check == nil {
+		return r, nil, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	defer cancel()
+	return r, check(cctx, s), nil
+}
+
+// scanTimeout bounds each read of the stream on the copy.
+const scanTimeout = 10 * time.Second
+
+// scanGaps reads the stream up to last and returns the sequences the
+// server does not deliver: a record that fails its checksum is skipped by
+// the server when read, without a word. An ordered reader would wait for
+// a skipped last record, so the last readable sequence is found first
+// (GetMsg backwards from last), and the reader goes up to it.
+func (s *Store) scanGaps(ctx context.Context, last uint64) ([]uint64, error) {
+	sctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	defer cancel()
+	top := last
+	for ; top > 0; top-- {
+		_, err := s.stream.GetMsg(sctx, top)
+		if err == nil {
+			break
+		}
+		if sctx.Err() != nil {
+			return nil, s.scanTimedOut(top, last)
+		}
+	}
+	var gaps []uint64
+	want := uint64(1)
+	if top > 0 {
+		cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: 1}
+		err := s.read(sctx, sctx, cfg, top, func(r events.Record, _ uint64) error {
+			for ; want < r.Seq; want++ {
+				gaps = append(gaps, want)
+			}
+			want = r.Seq + 1
+			return nil
+		})
+		if sctx.Err() != nil {
+			return nil, s.scanTimedOut(want, last)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the stream on a copy of the files: %w", err)
+		}
+	}
+	for ; want <= last; want++ {
+		gaps = append(gaps, want)
+	}
+	return gaps, nil
+}
+
+func (s *Store) scanTimedOut(at, last uint64) error {
+	return fmt.Errorf("reading the stream on a copy of the files did not finish within %s (at sequence %d of %d): the disk is too slow or the files are damaged", scanTimeout, at, last)
+}
+
+// rawLost reads the stream state's "lost" field, which nats.go's
+// StreamState does not carry.
+func rawLost(ctx context.Context, nc *nats.Conn, stream string) ([]uint64, error) {
+	msg, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+stream, nil)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		State struct {
+			Lost *struct {
+				Msgs []uint64 `json:"msgs"`
+			} `json:"lost"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, err
+	}
+	if resp.State.Lost == nil {
+		return nil, nil
+	}
+	return resp.State.Lost.Msgs, nil
+}
