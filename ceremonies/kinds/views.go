@@ -21,8 +21,9 @@ type Views struct {
 
 	projectors map[string]func(*inventory.Inventory, events.Envelope, events.Payload)
 
-	mu   sync.Mutex
-	seen map[uint64]bool // stream sequences applied: each event counts once
+	mu    sync.Mutex
+	seen  map[uint64]bool // stream sequences applied: each event counts once
+	floor uint64          // every sequence up to it is applied (a checkpoint's)
 }
 
 // NewViews returns empty read models for every kind.
@@ -50,7 +51,7 @@ func NewViews() *Views {
 func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 	if seq != 0 {
 		v.mu.Lock()
-		dup := v.seen[seq]
+		dup := seq <= v.floor || v.seen[seq]
 		v.seen[seq] = true
 		v.mu.Unlock()
 		if dup {

@@ -271,6 +271,9 @@ func (a *app) close() {
 	}
 	if a.writer {
 		a.checkpoint(context.Background(), a.out, "at shutdown")
+		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		saveProjection(pctx, a.store, a.out)
+		cancel()
 	}
 	a.eng.Close()
 	a.leases.Close()
