@@ -142,7 +142,7 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 		a.close()
 		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
 	}
-	if err := a.checkLog(octx); err != nil {
+	if err := a.resumeLog(octx); err != nil {
 		a.close()
 		return nil, fmt.Errorf("the event store %s: %w", where, err)
 	}
