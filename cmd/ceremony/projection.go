@@ -158,17 +158,26 @@ func buildCheckpoint(ctx context.Context, st *jetstream.Store) (*kinds.Checkpoin
 // since the last one. Only a command that writes the store calls it; a
 // failure is a note (the next reader replays more), never an error.
 func saveProjection(ctx context.Context, st *jetstream.Store, out io.Writer) {
-	cp, err := buildCheckpoint(ctx, st)
-	if err == nil && cp != nil {
-		var data []byte
-		if data, err = cp.Encode(); err == nil {
-			err = st.SaveProjection(ctx, data)
-		}
-		if err == nil {
-			debugf("projection checkpoint written: stream sequence %d, %d ceremonies, %d bytes", cp.Seq, len(cp.Ceremonies), len(data))
-		}
-	}
-	if err != nil {
+	if _, err := writeProjection(ctx, st); err != nil {
 		fmt.Fprintf(out, "Note: no projection checkpoint written (list, cards and health will replay more events): %v\n", err)
 	}
+}
+
+// writeProjection writes a new projection checkpoint when events came
+// since the last one, and returns the stream sequence it covers (0 when
+// none was needed).
+func writeProjection(ctx context.Context, st *jetstream.Store) (uint64, error) {
+	cp, err := buildCheckpoint(ctx, st)
+	if err != nil || cp == nil {
+		return 0, err
+	}
+	data, err := cp.Encode()
+	if err != nil {
+		return 0, err
+	}
+	if err := st.SaveProjection(ctx, data); err != nil {
+		return 0, err
+	}
+	debugf("projection checkpoint written: stream sequence %d, %d ceremonies, %d bytes", cp.Seq, len(cp.Ceremonies), len(data))
+	return cp.Seq, nil
 }

@@ -27,8 +27,11 @@ The service writes a user nkey seed (serve.nk, mode 0600) and a service
 file (serve.json: URL, seed file, pid) into the data directory. Every
 other command given that data directory reads the service file and
 connects as a client with that seed; the server lets that user use the
-event store's subjects and nothing else. On SIGTERM or SIGINT the
-service removes the service file and shuts the server down in order.
+event store's subjects and nothing else. The service runs an engine
+that follows the stream, and writes the projection checkpoint that list,
+cards and health start from (--checkpoint-events). On SIGTERM or SIGINT
+the service writes a last checkpoint, removes the service file and shuts
+the server down in order.
 It logs to stderr; dist/ceremony.service is a systemd unit for it.
 
 With --http the service also serves the web console over HTTPS (a
@@ -46,15 +49,19 @@ off, auditors watch, report and export. The JSON API is under /api/v1/.`,
 	cmd.Flags().StringVar(&c.dataDir, "data-dir", "", "event store directory (default $"+dataDirEnv+", else ./"+defaultDataDir+")")
 	syncFlag(cmd.Flags(), &c.sync)
 	listen := cmd.Flags().String("listen", "127.0.0.1:0", "loopback address and port for the clients (port 0: any free port; the service file names it)")
+	every := cmd.Flags().Uint64("checkpoint-events", 1000, "write the projection checkpoint (what list, cards and health start from) after this many new events, and at least every 30 s while events arrive")
 	var cf consoleFlags
 	cf.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return runServe(cmd.Context(), c, *listen, cf, cmd.ErrOrStderr())
+		if *every == 0 {
+			return usagef("--checkpoint-events 0: give 1 or more")
+		}
+		return runServe(cmd.Context(), c, *listen, *every, cf, cmd.ErrOrStderr())
 	}
 	return cmd
 }
 
-func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, log io.Writer) error {
+func runServe(ctx context.Context, c *common, listen string, every uint64, cf consoleFlags, log io.Writer) error {
 	cfg, _, err := c.storeConfig(log)
 	if err != nil {
 		return err
@@ -92,15 +99,21 @@ func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, lo
 	fmt.Fprintf(log, "serve: event store %s (stream %s, sync %s) on %s, pid %d; clients find it through %s\n",
 		c.dataDir, st.StreamName(), st.Sync(), svc.URL, svc.PID, servicePath(c.dataDir))
 
+	stopEngine, err := startServeEngine(ctx, st, every, log)
+	if err != nil {
+		return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
+	}
 	stopConsole := func() {}
 	if cf.addr != "" {
 		if stopConsole, err = startConsole(ctx, st, c.dataDir, cf, log); err != nil {
+			stopEngine()
 			return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
 		}
 	}
 
 	<-ctx.Done()
 	stopConsole()
+	stopEngine()
 	fmt.Fprintln(log, "serve: stopping: removing the service file, then shutting the server down")
 	rerr := os.Remove(servicePath(c.dataDir))
 	if rerr != nil {
