@@ -30,11 +30,16 @@ func debugf(format string, args ...any) {
 func (c *common) openViews(ctx context.Context, out io.Writer) (*app, error) {
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	t0 := time.Now()
 	a, where, err := c.connect(octx, out)
 	if err != nil {
 		return nil, err
 	}
+	debugf("connected to the event store in %v", time.Since(t0))
+	t0 = time.Now()
 	cp, why := loadCheckpoint(octx, a.store)
+	debugf("projection checkpoint read in %v", time.Since(t0))
+	t0 = time.Now()
 	views := kinds.NewViews()
 	if cp != nil {
 		views = cp.Restore()
@@ -54,10 +59,13 @@ func (c *common) openViews(ctx context.Context, out io.Writer) (*app, error) {
 		a.close()
 		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
 	}
+	debugf("engine opened at stream sequence %d in %v", a.eng.Applied(), time.Since(t0))
+	t0 = time.Now()
 	if err := a.resumeLog(octx); err != nil {
 		a.close()
 		return nil, fmt.Errorf("the event store %s: %w", where, err)
 	}
+	debugf("transparency log checked in %v", time.Since(t0))
 	return a, nil
 }
 

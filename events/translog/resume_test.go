@@ -3,6 +3,7 @@ package translog
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -48,17 +49,40 @@ func TestResume(t *testing.T) {
 		t.Errorf("ceremony of 16 = %q (want c1), of 3 = %q (want \"\": from the file)", l.Ceremony(16), l.Ceremony(3))
 	}
 
+	// A writer's checkpoint appends the tail's hashes to the file, also
+	// when another writer appended some of them first.
+	other := NewLog(dir, "CEREMONIES", s)
+	if err := other.Resume(ctx, lastSeqRecords{rs[:17]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := other.Checkpoint(ctx, lastSeqRecords{rs[:17]}, time.Unix(2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, path, err := l.Checkpoint(ctx, grown, time.Unix(3, 0)); err != nil || path == "" {
+		t.Fatalf("checkpoint of the resumed log: %q, %v", path, err)
+	}
+	after, err := LoadHashes(filepath.Join(dir, DirName, HashFileName))
+	if err != nil || after.Size() != 20 {
+		t.Fatalf("hash file after the checkpoint: %d leaves, %v", after.Size(), err)
+	}
+	if got, _ := after.Root(20); got != want {
+		t.Fatalf("hash file root %x, full recompute %x", got, want)
+	}
+	if err := NewLog(dir, "CEREMONIES", s).Resume(ctx, grown); err != nil {
+		t.Fatal(err)
+	}
+
 	var de *DamageError
 	changedLast := append(records(nil), rs...)
-	changedLast[13].Data = []byte("changed")
-	if err := NewLog(dir, "CEREMONIES", s).Resume(ctx, lastSeqRecords{changedLast}); !errors.As(err, &de) || de.D.FirstChanged != 14 || de.Ceremony != "c2" {
+	changedLast[19].Data = []byte("changed")
+	if err := NewLog(dir, "CEREMONIES", s).Resume(ctx, lastSeqRecords{changedLast}); !errors.As(err, &de) || de.D.FirstChanged != 20 || de.Ceremony != "c2" {
 		t.Fatalf("changed last leaf of the file: %v", err)
 	}
-	if err := NewLog(dir, "CEREMONIES", s).Resume(ctx, lastSeqRecords{rs[:10]}); !errors.As(err, &de) || de.D.MissingFrom != 11 || de.D.MissingTo != 14 {
+	if err := NewLog(dir, "CEREMONIES", s).Resume(ctx, lastSeqRecords{rs[:10]}); !errors.As(err, &de) || de.D.MissingFrom != 11 || de.D.MissingTo != 20 {
 		t.Fatalf("stream shorter than the file: %v", err)
 	}
-	gap := append(append(records(nil), rs[:13]...), rs[14:]...)
-	if err := NewLog(dir, "CEREMONIES", s).Resume(ctx, lastSeqRecords{gap}); !errors.As(err, &de) || de.D.MissingFrom != 14 {
+	gap := append(append(records(nil), rs[:19]...), stream(21)[20])
+	if err := NewLog(dir, "CEREMONIES", s).Resume(ctx, lastSeqRecords{gap}); !errors.As(err, &de) || de.D.MissingFrom != 20 {
 		t.Fatalf("the file's last leaf missing from the stream: %v", err)
 	}
 
