@@ -3,7 +3,7 @@
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 
-.PHONY: demo test bench bench-cluster fuzz screenshot
+.PHONY: demo test bench bench-cluster bench-open fuzz screenshot
 
 demo:
 	bash .ci/deps.sh build
@@ -29,6 +29,15 @@ bench:
 # cluster"). Not part of 'make test'; go vet compiles it.
 bench-cluster:
 	$(GO) test -run '^$$' -bench '^BenchmarkCluster' -benchtime 1x -timeout 30m ./engine/
+
+# 'ceremony list' and 'ceremony show ID' (the binary, median of 5 runs)
+# on stores of 10k, 100k and 1M events; the stores are built once into
+# BENCH_OPEN_DIR (the 1M one takes many minutes) and reused.
+BENCH_OPEN_DIR ?= /tmp/ceremony-bench-open
+bench-open:
+	mkdir -p $(BENCH_OPEN_DIR)
+	BENCH_OPEN_DIR=$(BENCH_OPEN_DIR) BENCH_OPEN_SIZES=10000,100000,1000000 \
+		$(GO) test -run '^$$' -bench BenchmarkOpen -benchtime 1x -timeout 120m ./cmd/ceremony/
 
 fuzz:
 	FUZZTIME=60s bash .ci/fuzz.sh

@@ -24,6 +24,11 @@ type Config struct {
 
 	// Leases holds resources across processes; nil: an in-process table.
 	Leases Leaser
+
+	// Passive engines arm no step deadline, so nothing records on its own:
+	// for read commands and projection checkpoint builders, which must not
+	// write the store.
+	Passive bool
 }
 
 // Projection is a read model folded from every stored event of every
@@ -48,8 +53,10 @@ type Engine struct {
 
 	mu        sync.Mutex
 	instances map[string]*Instance
+	known     map[string]CeremonySummary // from a baseline, not loaded (baseline.go)
 	leases    Leaser
 	closed    bool
+	passive   bool
 
 	pmu       sync.Mutex // the projections' feed (follow.go); after an instance's lock
 	cursor    uint64
@@ -72,6 +79,7 @@ func New(cfg Config) (*Engine, error) {
 		projections: cfg.Projections,
 		leases:      cfg.Leases,
 		ahead:       map[uint64]bool{},
+		passive:     cfg.Passive,
 	}
 	if e.leases == nil {
 		e.leases = newLeases()
@@ -197,7 +205,7 @@ func (e *Engine) Start(ctx context.Context, kind, id string, src events.Source, 
 		return nil, fmt.Errorf("engine: ceremony id %q: use 1-64 letters, digits, '-' or '_'", id)
 	}
 	e.mu.Lock()
-	if _, ok := e.instances[id]; ok {
+	if _, ok := e.instances[id]; ok || e.knownOnly(id) {
 		e.mu.Unlock()
 		return nil, fmt.Errorf("engine: ceremony %s: %w", id, ErrExists)
 	}
@@ -229,11 +237,20 @@ func (e *Engine) Get(id string) (*Instance, error) {
 // events.CeremonyReader hands over each event as it reads it, folded at
 // once rather than collected first.
 func (e *Engine) Replay(ctx context.Context, id string) (*Instance, error) {
+	return e.replayUntil(ctx, id, 0)
+}
+
+// replayUntil is Replay of the events with stream sequence up to until
+// (0: all).
+func (e *Engine) replayUntil(ctx context.Context, id string, until uint64) (*Instance, error) {
 	var inst *Instance
 	var err error
 	if cr, ok := e.store.(events.CeremonyReader); ok {
 		var foldErr error
 		err = cr.ReadCeremony(ctx, id, func(r events.Record) error {
+			if until != 0 && r.Seq > until {
+				return nil
+			}
 			inst, foldErr = e.foldOne(inst, r)
 			return foldErr
 		})
@@ -244,6 +261,9 @@ func (e *Engine) Replay(ctx context.Context, id string) (*Instance, error) {
 		var recs []events.Record
 		recs, err = e.store.Load(ctx, id)
 		for _, r := range recs {
+			if until != 0 && r.Seq > until {
+				break
+			}
 			if inst, err = e.foldOne(inst, r); err != nil {
 				return nil, err
 			}
@@ -294,8 +314,13 @@ func (e *Engine) Ceremonies() []CeremonySummary {
 	for _, i := range e.instances {
 		insts = append(insts, i)
 	}
+	out := make([]CeremonySummary, 0, len(insts)+len(e.known))
+	for id, s := range e.known {
+		if _, loaded := e.instances[id]; !loaded {
+			out = append(out, s)
+		}
+	}
 	e.mu.Unlock()
-	out := make([]CeremonySummary, 0, len(insts))
 	for _, i := range insts {
 		out = append(out, i.Summary())
 	}

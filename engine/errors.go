@@ -15,6 +15,7 @@ var (
 	ErrNotFound       = errors.New("no such ceremony")
 	ErrExists         = errors.New("a ceremony with this id exists")
 	ErrLeased         = errors.New("in use by another ceremony")
+	ErrLeaseLost      = errors.New("lost the lease")
 	ErrStepTimedOut   = errors.New("step timed out")
 	ErrCorruptHistory = errors.New("stored history does not replay")
 )

@@ -85,8 +85,27 @@ func (e *Engine) applyFollowed(ctx context.Context, r events.Record, p events.Pa
 	e.mu.Lock()
 	inst, ok := e.instances[r.CeremonyID]
 	closed := e.closed
+	known := e.knownOnly(r.CeremonyID)
 	e.mu.Unlock()
 	if closed {
+		return nil
+	}
+	if !ok && known {
+		// Known from a baseline (OpenFrom): load it from its subject, up
+		// to this event.
+		n, err := e.replayUntil(ctx, r.CeremonyID, r.Seq)
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		_, raced := e.instances[r.CeremonyID]
+		if !raced {
+			e.instances[r.CeremonyID] = n
+		}
+		e.mu.Unlock()
+		if !raced {
+			n.rearm()
+		}
 		return nil
 	}
 	if !ok {

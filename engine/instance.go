@@ -173,6 +173,9 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 	if err != nil {
 		return err
 	}
+	if err := i.eng.checkRunnerLease(i.id); err != nil {
+		return err
+	}
 	var seq uint64
 	if sa, ok := i.eng.store.(events.SealedAppender); ok {
 		seq, err = sa.AppendSealed(ctx, i.lastSeq, sealed) // no decode again

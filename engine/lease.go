@@ -39,6 +39,40 @@ func HoldRunner(l Leaser, id string, run func() error) error {
 	return run()
 }
 
+// LeaseKeeper is a Leaser whose leases can be lost: expired, taken by
+// another process, or not renewed for their TTL (the lease store was
+// unreachable). Check returns an error wrapping ErrLeaseLost when this
+// Leaser held resource for ceremonyID and lost it, nil otherwise (held,
+// or never held here). Before every append the engine checks the runner
+// lease of the ceremony: a runner that lost it records nothing more.
+type LeaseKeeper interface {
+	Check(resource, ceremonyID string) error
+}
+
+// LeaseReader is a Leaser that tells a lease it could not read from no
+// lease: health must not call a ceremony orphaned because the lease
+// store was unreachable.
+type LeaseReader interface {
+	Lookup(resource string) (ceremonyID string, held bool, err error)
+}
+
+// LostLeaseError says a runner lost its ceremony's lease and stopped.
+func lostLease(ceremonyID string, err error) error {
+	return fmt.Errorf("lost the lease on ceremony %s: another process may run it; stopped (%w)", ceremonyID, err)
+}
+
+// checkRunnerLease refuses a record by a runner that lost the lease.
+func (e *Engine) checkRunnerLease(ceremonyID string) error {
+	k, ok := e.leases.(LeaseKeeper)
+	if !ok {
+		return nil
+	}
+	if err := k.Check(RunnerLease(ceremonyID), ceremonyID); err != nil {
+		return lostLease(ceremonyID, err)
+	}
+	return nil
+}
+
 // Leases is the Leaser of one process.
 type Leases struct {
 	mu   sync.Mutex

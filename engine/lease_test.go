@@ -1,12 +1,17 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
 )
 
 func TestLeases(t *testing.T) {
@@ -101,5 +106,53 @@ func TestLeasesOneWinner(t *testing.T) {
 	}
 	if won != 1 {
 		t.Fatalf("%d ceremonies got the same reader, want 1", won)
+	}
+}
+
+// lostKeeper is a Leaser whose runner lease of one ceremony is lost (a
+// pure unit test of the engine's refusal; the JetStream leases' loss is
+// tested in adapters/jetstream).
+type lostKeeper struct {
+	*engine.Leases
+	lostID string
+}
+
+func (k lostKeeper) Check(resource, id string) error {
+	if id == k.lostID && resource == engine.RunnerLease(id) {
+		return fmt.Errorf("%w: it expired and was taken", engine.ErrLeaseLost)
+	}
+	return nil
+}
+
+// TestLostLeaseStopsRecording: once the runner lease is lost, the
+// ceremony records nothing more, with a message naming the ceremony;
+// other ceremonies go on.
+func TestLostLeaseStopsRecording(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t, t.TempDir())
+	eng, err := engine.New(engine.Config{Store: store, Registry: kinds.Registry(),
+		Definitions: []*engine.Definition{backupkey.GenerateDefinition()}, Leases: lostKeeper{engine.NewLeases(), "gen-lost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	if err := eng.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := &events.GenerateStarted{Operator: "alice", Threshold: 2, Shares: 3, Reader: "r", HSM: "h"}
+	if _, err := eng.Start(ctx, backupkey.KindGenerate, "gen-ok", events.SourceOperator, start); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.LastSeq(ctx)
+	_, err = eng.Start(ctx, backupkey.KindGenerate, "gen-lost", events.SourceOperator, start)
+	if !errors.Is(err, engine.ErrLeaseLost) || !strings.Contains(err.Error(), "lost the lease on ceremony gen-lost: another process may run it; stopped") {
+		t.Fatalf("record with a lost lease: %v", err)
+	}
+	if after, _ := store.LastSeq(ctx); after != before {
+		t.Fatalf("the stream grew from %d to %d: a runner without its lease appended", before, after)
+	}
+	inst, _ := eng.Get("gen-ok")
+	if err := inst.Record(ctx, events.SourceOperator, &events.WriteConfirmed{}); err != nil {
+		t.Fatalf("another ceremony: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ func (i *Instance) trackStepLocked(p events.Payload) {
 
 // armLocked starts the timer of the open step if it is not running.
 func (i *Instance) armLocked() {
-	if i.open.step == "" || i.open.timer != nil {
+	if i.open.step == "" || i.open.timer != nil || i.eng.passive {
 		return
 	}
 	step, at := i.open.step, i.open.at

@@ -14,12 +14,12 @@ import (
 
 // Subjects a client of the store uses (ARCHITECTURE.md, "Events"): the
 // events, the JetStream API (stream info and create, message get,
-// consumers; it covers the lease bucket's stream KV_<bucket>), the lease
-// bucket's keys ($KV.<bucket>.>) and the replies to its requests and
+// consumers; it covers the KV buckets' streams KV_<bucket>), the lease
+// and projection buckets' keys ($KV.<bucket>.>) and the replies to its requests and
 // consumers on its inbox. The embedded listener's user may use nothing
 // else.
 func clientPublish(stream string) []string {
-	return []string{subjects, "$JS.API.>", "$KV." + LeaseBucket(stream) + ".>"}
+	return []string{subjects, "$JS.API.>", "$KV." + LeaseBucket(stream) + ".>", "$KV." + ProjectionBucket(stream) + ".>"}
 }
 
 var clientSubscribe = []string{"_INBOX.>"}

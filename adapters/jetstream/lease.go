@@ -49,6 +49,7 @@ type held struct {
 	key, ceremony string
 	val           []byte
 	rev           uint64
+	renewed       time.Time // last successful create or renewal
 }
 
 // Leases is an engine.Leaser in a JetStream KV bucket, shared by every
@@ -66,13 +67,21 @@ type Leases struct {
 
 	mu   sync.Mutex
 	held map[string]*held // resource -> lease held here
+	lost map[string]lost  // resource -> lease held here and lost (engine.LeaseKeeper)
 
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
 }
 
-var _ engine.Leaser = (*Leases)(nil)
+var (
+	_ engine.Leaser      = (*Leases)(nil)
+	_ engine.LeaseKeeper = (*Leases)(nil)
+	_ engine.LeaseReader = (*Leases)(nil)
+)
+
+// lost is a lease this process held and lost, and why.
+type lost struct{ ceremony, why string }
 
 // OpenLeases opens (creating it if missing) the lease bucket on nc and
 // starts the heartbeat. An existing bucket with another TTL is refused:
@@ -112,7 +121,7 @@ func OpenLeases(ctx context.Context, nc *nats.Conn, cfg LeaseConfig) (*Leases, e
 	if st.TTL() != cfg.TTL {
 		return nil, fmt.Errorf("jetstream: lease bucket %s has TTL %v, not %v: every process must use the same lease TTL", cfg.Bucket, st.TTL(), cfg.TTL)
 	}
-	l := &Leases{js: js, kv: kv, ttl: cfg.TTL, owner: cfg.Owner, held: map[string]*held{}, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Leases{js: js, kv: kv, ttl: cfg.TTL, owner: cfg.Owner, held: map[string]*held{}, lost: map[string]lost{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.heartbeat()
 	return l, nil
 }
@@ -148,7 +157,8 @@ func (l *Leases) Acquire(resource, ceremonyID string) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: acquire the lease %s: %w", resource, err)
 	}
-	l.held[resource] = &held{key: key, ceremony: ceremonyID, val: val, rev: rev}
+	l.held[resource] = &held{key: key, ceremony: ceremonyID, val: val, rev: rev, renewed: time.Now()}
+	delete(l.lost, resource)
 	return nil
 }
 
@@ -173,6 +183,9 @@ func (l *Leases) Release(resource, ceremonyID string) {
 	if h, ok := l.held[resource]; ok && h.ceremony == ceremonyID {
 		l.release(resource, h)
 	}
+	if l.lost[resource].ceremony == ceremonyID {
+		delete(l.lost, resource)
+	}
 }
 
 // ReleaseAll deletes every key ceremonyID holds here.
@@ -182,6 +195,11 @@ func (l *Leases) ReleaseAll(ceremonyID string) {
 	for r, h := range l.held {
 		if h.ceremony == ceremonyID {
 			l.release(r, h)
+		}
+	}
+	for r, lo := range l.lost {
+		if lo.ceremony == ceremonyID {
+			delete(l.lost, r)
 		}
 	}
 }
@@ -230,11 +248,13 @@ func (l *Leases) heartbeat() {
 			ctx, cancel := context.WithTimeout(context.Background(), leaseOpTimeout)
 			rev, err := l.kv.Update(ctx, h.key, h.val, h.rev)
 			cancel()
-			if err == nil {
-				h.rev = rev
-			}
-			if errors.Is(err, natsjs.ErrKeyNotFound) || errors.Is(err, natsjs.ErrKeyExists) || isWrongSequence(err) {
-				delete(l.held, r)
+			switch {
+			case err == nil:
+				h.rev, h.renewed = rev, time.Now()
+			case errors.Is(err, natsjs.ErrKeyNotFound) || errors.Is(err, natsjs.ErrKeyExists) || isWrongSequence(err):
+				l.loseLocked(r, h, "it expired and was dropped or taken by another process")
+			default:
+				l.staleLocked(r, h, err)
 			}
 		}
 		l.mu.Unlock()
@@ -303,4 +323,56 @@ func (l *Leases) purgeAll(ctx context.Context) error {
 		return fmt.Errorf("jetstream: drop the stale leases of bucket %s: %w", l.kv.Bucket(), err)
 	}
 	return nil
+}
+
+// loseLocked records that the lease h on resource is no longer held here.
+func (l *Leases) loseLocked(resource string, h *held, why string) {
+	delete(l.held, resource)
+	l.lost[resource] = lost{ceremony: h.ceremony, why: why}
+}
+
+// staleLocked counts h as lost when it was not renewed for the TTL: the
+// bucket may have dropped it, and another process may hold it now.
+func (l *Leases) staleLocked(resource string, h *held, err error) {
+	if since := time.Since(h.renewed); since >= l.ttl {
+		why := fmt.Sprintf("it was not renewed for %v, longer than its TTL %v", since.Round(time.Second), l.ttl)
+		if err != nil {
+			why += fmt.Sprintf(" (the lease bucket could not be reached: %v)", err)
+		}
+		l.loseLocked(resource, h, why)
+	}
+}
+
+// Check returns an error wrapping engine.ErrLeaseLost when this process
+// held resource for ceremonyID and lost it: expired and taken, deleted,
+// or not renewed for the TTL. See engine.LeaseKeeper.
+func (l *Leases) Check(resource, ceremonyID string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h, ok := l.held[resource]; ok && h.ceremony == ceremonyID {
+		l.staleLocked(resource, h, nil)
+	}
+	if lo, ok := l.lost[resource]; ok && lo.ceremony == ceremonyID {
+		return fmt.Errorf("jetstream: %s: %w: %s", resource, engine.ErrLeaseLost, lo.why)
+	}
+	return nil
+}
+
+// Lookup returns the ceremony holding resource in any process; an error
+// when the bucket could not be read. See engine.LeaseReader.
+func (l *Leases) Lookup(resource string) (string, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaseOpTimeout)
+	defer cancel()
+	e, err := l.kv.Get(ctx, leaseKey(resource))
+	if errors.Is(err, natsjs.ErrKeyNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("jetstream: read the lease %s: %w", resource, err)
+	}
+	var v leaseValue
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return "", false, fmt.Errorf("jetstream: the lease %s does not decode: %w", resource, err)
+	}
+	return v.Ceremony, true, nil
 }

@@ -186,3 +186,68 @@ func TestEmbeddedOpenDropsStaleLeases(t *testing.T) {
 		t.Errorf("a lease bucket with another TTL: %v; want a refusal naming the TTL", err)
 	}
 }
+
+// TestLostLeaseIsReported: a runner lease that was deleted and taken by
+// another process, or that could not be renewed for its TTL because the
+// bucket was unreachable, is reported lost by Check (engine.ErrLeaseLost,
+// saying why); a lease read that fails is an error from Lookup, not "no
+// lease".
+func TestLostLeaseIsReported(t *testing.T) {
+	const ttl = time.Second
+	a, _, la, lb := servedPair(t, ttl)
+	res := engine.RunnerLease("gen-1")
+	if err := la.Acquire(res, "gen-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := la.Check(res, "gen-1"); err != nil {
+		t.Fatalf("Check of a lease held: %v", err)
+	}
+	if err := lb.Check(res, "gen-1"); err != nil {
+		t.Fatalf("Check by a process that never held it: %v", err)
+	}
+	// Taken: the key is deleted (as when it expires) and B takes it.
+	if err := lb.kv.Delete(t.Context(), leaseKey(res)); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Acquire(res, "gen-1"); err != nil {
+		t.Fatal(err)
+	}
+	waitLost := func(l *Leases, want string) {
+		t.Helper()
+		deadline := time.Now().Add(liveness)
+		for {
+			err := l.Check(res, "gen-1")
+			if err != nil {
+				if !errors.Is(err, engine.ErrLeaseLost) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("Check: %v; want ErrLeaseLost saying %q", err, want)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the lost lease was never reported (liveness bound %v)", liveness)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitLost(la, "taken by another process")
+	if h, ok, err := lb.Lookup(res); err != nil || !ok || h != "gen-1" {
+		t.Fatalf("Lookup after B took it: %q, %v, %v", h, ok, err)
+	}
+	// A's release of the lost lease leaves B's alone.
+	la.Release(res, "gen-1")
+	if h, ok := lb.Holder(res); !ok || h != "gen-1" {
+		t.Fatalf("B's lease after A released its lost one: %q, %v", h, ok)
+	}
+	lb.Release(res, "gen-1")
+
+	// Unreachable: A's connection is gone; after the TTL the lease counts
+	// as lost, and a lease read is an error.
+	if err := la.Acquire(res, "gen-1"); err != nil {
+		t.Fatal(err)
+	}
+	a.Conn().Close()
+	waitLost(la, "not renewed for")
+	if _, _, err := la.Lookup(res); err == nil {
+		t.Fatal("Lookup on a closed connection: no error; health would call the ceremony orphaned")
+	}
+}

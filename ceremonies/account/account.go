@@ -203,3 +203,14 @@ func checkRole(role string) error {
 	}
 	return ceremonies.Usagef("--role %q: give one of %s", role, strings.Join(Roles, ", "))
 }
+
+// Restore replaces the registry's accounts with list (as List returned
+// them), for a projection checkpoint.
+func (r *Registry) Restore(list []Account) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m = make(map[string]Account, len(list))
+	for _, a := range list {
+		r.m[a.Name] = a
+	}
+}

@@ -1,6 +1,8 @@
 package kinds_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/ceremonies/pinchange"
+	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
@@ -84,5 +87,48 @@ func TestHealthFindings(t *testing.T) {
 	}
 	if strings.Contains(got, "card c1 | still on the factory default") {
 		t.Errorf("the PIN change did not clear the default flag:\n%s", got)
+	}
+}
+
+// unreadable is a Leaser whose leases cannot be read (a pure unit test of
+// health's use of engine.LeaseReader).
+type unreadable struct{ *engine.Leases }
+
+func (unreadable) Lookup(string) (string, bool, error) {
+	return "", false, errors.New("nats: timeout")
+}
+
+// TestUnreadableLeasesAreNotOrphans: when the runner leases cannot be
+// read, health says so and calls no open ceremony orphaned.
+func TestUnreadableLeasesAreNotOrphans(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	views := kinds.NewViews()
+	cfg := views.EngineConfig(store)
+	for _, l := range []engine.Leaser{engine.NewLeases(), unreadable{engine.NewLeases()}} {
+		cfg.Leases = l
+		eng, err := engine.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(eng.Close)
+		if err := eng.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := l.(unreadable); !ok {
+			startGenerate(t, eng, "gen-open")
+		}
+		var got strings.Builder
+		for _, f := range views.Findings(eng, time.Now()) {
+			got.WriteString(f.Subject + " | " + f.What + "\n")
+		}
+		_, bad := l.(unreadable)
+		if orphan := strings.Contains(got.String(), "no process is running it"); orphan == bad {
+			t.Errorf("leases unreadable %v: findings\n%s", bad, got.String())
+		}
+		if said := strings.Contains(got.String(), "leases | the runner leases could not be read (nats: timeout)"); said != bad {
+			t.Errorf("leases unreadable %v: findings\n%s", bad, got.String())
+		}
+		views = kinds.NewViews()
+		cfg = views.EngineConfig(store)
 	}
 }

@@ -1,6 +1,7 @@
 package kinds
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -21,8 +22,9 @@ type Views struct {
 
 	projectors map[string]func(*inventory.Inventory, events.Envelope, events.Payload)
 
-	mu   sync.Mutex
-	seen map[uint64]bool // stream sequences applied: each event counts once
+	mu    sync.Mutex
+	seen  map[uint64]bool // stream sequences applied: each event counts once
+	floor uint64          // every sequence up to it is applied (a checkpoint's)
 }
 
 // NewViews returns empty read models for every kind.
@@ -50,7 +52,7 @@ func NewViews() *Views {
 func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 	if seq != 0 {
 		v.mu.Lock()
-		dup := v.seen[seq]
+		dup := seq <= v.floor || v.seen[seq]
 		v.seen[seq] = true
 		v.mu.Unlock()
 		if dup {
@@ -68,13 +70,33 @@ func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 // Findings returns the open health findings of eng's ceremonies at now.
 // The runner leases of the ceremonies not ended are read from eng's
 // leases here, before health sees them.
+// A lease that could not be read is not "no process runs it": the
+// findings then say the leases could not be read.
 func (v *Views) Findings(eng *engine.Engine, now time.Time) []health.Finding {
 	list := eng.Ceremonies()
 	running := map[string]bool{}
+	var readErr error
+	lr, canErr := eng.Leases().(engine.LeaseReader)
 	for _, s := range list {
-		if !s.Ended {
-			_, running[s.ID] = eng.Leases().Holder(engine.RunnerLease(s.ID))
+		if s.Ended {
+			continue
 		}
+		if !canErr {
+			_, running[s.ID] = eng.Leases().Holder(engine.RunnerLease(s.ID))
+			continue
+		}
+		_, held, err := lr.Lookup(engine.RunnerLease(s.ID))
+		if err != nil {
+			readErr = err
+			break
+		}
+		running[s.ID] = held
+	}
+	if readErr != nil {
+		out := v.Health.Findings(now, list, v.Inventory, nil)
+		return append(out, health.Finding{Severity: health.Warning, Subject: "leases",
+			What:     fmt.Sprintf("the runner leases could not be read (%v): whether a process runs each open ceremony is unknown", readErr),
+			Recovery: "check the connection to the NATS servers (or the service), then run 'ceremony health' again"})
 	}
 	return v.Health.Findings(now, list, v.Inventory, running)
 }

@@ -148,7 +148,7 @@ func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
 		a.close()
 		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
 	}
-	if err := a.checkLog(octx); err != nil {
+	if err := a.resumeLog(octx); err != nil {
 		a.close()
 		return nil, fmt.Errorf("the event store %s: %w", where, err)
 	}
@@ -280,6 +280,9 @@ func (a *app) close() {
 	}
 	if a.writer {
 		a.checkpoint(context.Background(), a.out, "at shutdown")
+		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		saveProjection(pctx, a.store, a.out)
+		cancel()
 	}
 	a.eng.Close()
 	a.leases.Close()

@@ -33,7 +33,7 @@ which are blocked, and whether a write's outcome is unknown.`,
 }
 
 func runCards(ctx context.Context, c *common, out io.Writer) error {
-	a, err := c.open(ctx, out)
+	a, err := c.openViews(ctx, out)
 	if err != nil {
 		return err
 	}

@@ -127,13 +127,29 @@ func withHSMAuditKey(ctx context.Context, h ceremonies.HSM, dir translog.Dir, st
 	return translog.NewLogAt(dir, stream, s.Public(), s), nil
 }
 
-// checkLog reads the stream into the log's tree and checks it against the
-// tree's hash file, the newest checkpoint and the given checkpoint files.
+// checkLog recomputes the log's tree from the whole stream and checks it
+// against the tree's hash file, the newest checkpoint and the given
+// checkpoint files ('audit verify-store', 'store restore').
 func (a *app) checkLog(ctx context.Context, extra ...string) error {
 	if a.tlog == nil {
 		return nil
 	}
-	if err := a.tlog.Sync(ctx, a.store); err != nil {
+	a.tlog.Reset()
+	return a.verifyLog(ctx, a.tlog.Sync, extra...)
+}
+
+// resumeLog, at every open, takes the tree from its hash file, checks the
+// file's last leaf and the events after it, and the newest checkpoint
+// (ARCHITECTURE.md, "Audit"): opening does not grow with history.
+func (a *app) resumeLog(ctx context.Context) error {
+	if a.tlog == nil {
+		return nil
+	}
+	return a.verifyLog(ctx, a.tlog.Resume)
+}
+
+func (a *app) verifyLog(ctx context.Context, sync func(context.Context, translog.Replayer) error, extra ...string) error {
+	if err := sync(ctx, a.store); err != nil {
 		return &codeError{exitAltered, fmt.Errorf("the event store's history: %w; restore the data directory from a backup ('ceremony store restore') or ask a cluster peer", err)}
 	}
 	if err := a.tlog.Check(extra...); err != nil {

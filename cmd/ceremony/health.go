@@ -35,7 +35,7 @@ finding is open.`,
 }
 
 func runHealth(ctx context.Context, c *common, out io.Writer) error {
-	a, err := c.open(ctx, out)
+	a, err := c.openViews(ctx, out)
 	if err != nil {
 		return err
 	}

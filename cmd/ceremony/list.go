@@ -25,7 +25,7 @@ func newListCmd() *cobra.Command {
 }
 
 func runList(ctx context.Context, c *common, out io.Writer) error {
-	a, err := c.open(ctx, out)
+	a, err := c.openViews(ctx, out)
 	if err != nil {
 		return err
 	}

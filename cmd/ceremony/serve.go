@@ -27,8 +27,11 @@ The service writes a user nkey seed (serve.nk, mode 0600) and a service
 file (serve.json: URL, seed file, pid) into the data directory. Every
 other command given that data directory reads the service file and
 connects as a client with that seed; the server lets that user use the
-event store's subjects and nothing else. On SIGTERM or SIGINT the
-service removes the service file and shuts the server down in order.
+event store's subjects and nothing else. The service runs an engine
+that follows the stream, and writes the projection checkpoint that list,
+cards and health start from (--checkpoint-events). On SIGTERM or SIGINT
+the service writes a last checkpoint, removes the service file and shuts
+the server down in order.
 It logs to stderr; dist/ceremony.service is a systemd unit for it.
 
 The service writes the signed checkpoints of the stream into the data
@@ -54,6 +57,7 @@ off, auditors watch, report and export. The JSON API is under /api/v1/.`,
 	cmd.Flags().StringVar(&c.dataDir, "data-dir", "", "event store directory (default $"+dataDirEnv+", else ./"+defaultDataDir+")")
 	syncFlag(cmd.Flags(), &c.sync)
 	listen := cmd.Flags().String("listen", "127.0.0.1:0", "loopback address and port for the clients (port 0: any free port; the service file names it)")
+	every := cmd.Flags().Uint64("checkpoint-events", 1000, "write the projection checkpoint (what list, cards and health start from) after this many new events, and at least every 30 s while events arrive")
 	var cf consoleFlags
 	cf.register(cmd.Flags())
 	var hf hsmFlags // the HSM whose audit key signs the checkpoints
@@ -61,16 +65,19 @@ off, auditors watch, report and export. The JSON API is under /api/v1/.`,
 	var bf backupFlags
 	bf.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *every == 0 {
+			return usagef("--checkpoint-events 0: give 1 or more")
+		}
 		backup, err := bf.autoBackup(prefixed{cmd.ErrOrStderr()})
 		if err != nil {
 			return err
 		}
-		return runServe(cmd.Context(), c, *listen, cf, &hf, backup, cmd.ErrOrStderr())
+		return runServe(cmd.Context(), c, *listen, *every, cf, &hf, backup, cmd.ErrOrStderr())
 	}
 	return cmd
 }
 
-func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf *hsmFlags, backup *autoBackup, log io.Writer) error {
+func runServe(ctx context.Context, c *common, listen string, every uint64, cf consoleFlags, hf *hsmFlags, backup *autoBackup, log io.Writer) error {
 	cfg, _, err := c.storeConfig(log)
 	if err != nil {
 		return err
@@ -115,9 +122,15 @@ func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf
 	if err != nil {
 		return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
 	}
+	stopEngine, err := startServeEngine(ctx, st, every, log)
+	if err != nil {
+		stopCheckpoints()
+		return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
+	}
 	stopConsole := func() {}
 	if cf.addr != "" {
 		if stopConsole, err = startConsole(ctx, st, c.dataDir, cf, log); err != nil {
+			stopEngine()
 			stopCheckpoints()
 			return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
 		}
@@ -125,6 +138,7 @@ func runServe(ctx context.Context, c *common, listen string, cf consoleFlags, hf
 
 	<-ctx.Done()
 	stopConsole()
+	stopEngine()
 	stopCheckpoints()
 	fmt.Fprintln(log, "serve: stopping: removing the service file, then shutting the server down")
 	rerr := os.Remove(servicePath(c.dataDir))

@@ -46,6 +46,9 @@ func LoadHashes(path string) (*Tree, error) {
 // and fsyncs it. The file only grows: one that holds more hashes than t,
 // or other ones, is not touched and is an error (Compare says what).
 func SaveHashes(path string, t *Tree) error {
+	if t.base != "" {
+		return saveResumed(path, t)
+	}
 	old, err := LoadHashes(path)
 	if err != nil {
 		return err

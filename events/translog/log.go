@@ -29,7 +29,9 @@ type Log struct {
 	pub      ed25519.PublicKey // verifies the checkpoints
 	signer   Signer            // signs them; nil: this log only checks
 	tree     *Tree
-	cer      []string // ceremony of each leaf
+	cer      []string // ceremony of each leaf after cerBase
+	cerBase  uint64   // leaves taken from the hash file (Resume)
+	resumed  bool     // the tree starts from the hash file (Resume)
 	lastSize int64    // size of the newest checkpoint written or found
 }
 
@@ -82,16 +84,20 @@ func (l *Log) Tree() *Tree { return l.tree }
 func (l *Log) Ceremony(seq uint64) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if seq == 0 || seq > uint64(len(l.cer)) {
+	if seq <= l.cerBase || seq > l.cerBase+uint64(len(l.cer)) {
 		return ""
 	}
-	return l.cer[seq-1]
+	return l.cer[seq-l.cerBase-1]
 }
 
 // Sync reads the records the tree does not hold yet.
 func (l *Log) Sync(ctx context.Context, r Replayer) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.syncLocked(ctx, r)
+}
+
+func (l *Log) syncLocked(ctx context.Context, r Replayer) error {
 	return r.Replay(ctx, uint64(l.tree.n)+1, func(rec events.Record) error {
 		if err := l.tree.Append(rec); err != nil {
 			return err
@@ -132,12 +138,15 @@ func (l *Log) Check(extra ...string) error {
 	defer unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	stored, err := LoadHashes(l.hashPath)
-	if err != nil {
-		return err
-	}
-	if d := Compare(stored, l.tree); d != nil {
-		return l.damage("the tree's hashes "+l.hashPath, *d, "")
+	stored := l.tree // a resumed tree starts from the hash file (Resume)
+	if !l.resumed {
+		var err error
+		if stored, err = LoadHashes(l.hashPath); err != nil {
+			return err
+		}
+		if d := Compare(stored, l.tree); d != nil {
+			return l.damage("the tree's hashes "+l.hashPath, *d, "")
+		}
 	}
 	newest, path, ok, err := l.dir.Newest(l.pub)
 	if err != nil {
@@ -183,8 +192,8 @@ func (l *Log) checkAgainst(c Checkpoint, file string, stored *Tree) error {
 
 func (l *Log) damage(against string, d Divergence, detail string) error {
 	e := &DamageError{Against: against, D: d, Detail: detail}
-	if d.FirstChanged != 0 && d.FirstChanged <= uint64(len(l.cer)) {
-		e.Ceremony = l.cer[d.FirstChanged-1]
+	if d.FirstChanged > l.cerBase && d.FirstChanged <= l.cerBase+uint64(len(l.cer)) {
+		e.Ceremony = l.cer[d.FirstChanged-l.cerBase-1]
 	}
 	return e
 }

@@ -12,8 +12,13 @@ import (
 // (tlog's layout), so that any tree hash and proof up to its size can be
 // computed. It is not safe for concurrent use.
 type Tree struct {
-	hashes []tlog.Hash
-	n      int64
+	// base is the hash file the first stored hashes are read from on
+	// demand (a tree resumed from it, resume.go), baseCount their number;
+	// hashes holds the stored hashes after them.
+	base      string
+	baseCount int64
+	hashes    []tlog.Hash
+	n         int64
 }
 
 // Size returns the number of leaves (= the stream's last sequence).
@@ -44,11 +49,21 @@ func (t *Tree) appendData(data []byte) error {
 // ReadHashes implements tlog.HashReader over the stored hashes.
 func (t *Tree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(idx))
+	var fromBase []int
 	for i, x := range idx {
-		if x < 0 || x >= int64(len(t.hashes)) {
+		switch {
+		case x < 0 || x >= t.baseCount+int64(len(t.hashes)):
 			return nil, fmt.Errorf("translog: stored hash %d not in a tree of %d leaves", x, t.n)
+		case x < t.baseCount:
+			fromBase = append(fromBase, i)
+		default:
+			out[i] = t.hashes[x-t.baseCount]
 		}
-		out[i] = t.hashes[x]
+	}
+	if len(fromBase) > 0 {
+		if err := t.readBase(idx, fromBase, out); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,217 @@
+package kinds_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/account"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
+)
+
+// prefix is the store as it was when its last event had stream sequence
+// until: a checkpoint taken then.
+type prefix struct {
+	events.Store
+	until uint64
+}
+
+func (p prefix) Replay(ctx context.Context, from uint64, fn func(events.Record) error) error {
+	return p.Store.Replay(ctx, from, func(r events.Record) error {
+		if r.Seq > p.until {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
+func (p prefix) Load(ctx context.Context, id string) ([]events.Record, error) {
+	recs, err := p.Store.Load(ctx, id)
+	var out []events.Record
+	for _, r := range recs {
+		if r.Seq <= p.until {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+// projection is everything list, cards and health show, at a fixed time:
+// the checkpoint's content and the findings.
+func projection(t *testing.T, eng *engine.Engine, views *kinds.Views, stream, hash string) string {
+	t.Helper()
+	cp := views.Checkpoint(stream, eng, hash)
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	b, err := json.MarshalIndent(struct {
+		CP       kinds.Checkpoint
+		Findings any
+	}{cp, views.Findings(eng, at)}, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The histories: cards, key sets and open effects; accounts and open step
+// deadlines; a refused card's PIN verification held across a checkpoint.
+var histories = []struct {
+	name   string
+	record func(t *testing.T, eng *engine.Engine)
+}{
+	{"cards and key sets", func(t *testing.T, eng *engine.Engine) {
+		a := startGenerate(t, eng, "cp-a")
+		rec(t, a, &events.WriteConfirmed{})
+		rec(t, a, keyGenerated(setA))
+		rec(t, a, &events.PINVerified{Serial: cardX, PIN: "PW3", DefaultPIN: true})
+		rec(t, a, &events.CardRemoved{Reader: "r", Serial: cardX})
+		rec(t, a, &events.ShareWriteRequested{Serial: cardX, KeySetID: setA, Index: 1})
+		rec(t, a, &events.ShareWritten{Serial: cardX, KeySetID: setA, Index: 1})
+		rec(t, a, &events.CardBlocked{Serial: cardY, PIN: "PW3"})
+		rec(t, a, &events.ShareWriteRequested{Serial: cardZ, KeySetID: setA, Index: 2}) // no outcome: a health finding
+		b := startGenerate(t, eng, "cp-b")
+		rec(t, b, &events.WriteConfirmed{})
+		rec(t, b, keyGenerated(setB))
+		rec(t, b, &events.ShareWritten{Serial: cardV, KeySetID: setB, Index: 1})
+		rec(t, a, &events.ShareWritten{Serial: cardZ, KeySetID: setA, Index: 2})
+		rec(t, b, &events.KeySetVoided{KeySetID: setB, Written: []string{cardV}, Reason: "stopped"})
+		rec(t, a, &events.ReadConfirmed{})
+		rec(t, a, &events.HSMKeyLoaded{HSM: hsm, KeySetID: setA, KCV: setA[:6], Label: "backup-key-a0a0a0a0"})
+	}},
+	{"accounts and deadlines", func(t *testing.T, eng *engine.Engine) {
+		ctx := context.Background()
+		for i, name := range []string{"olga", "piet"} {
+			if _, err := eng.Start(ctx, account.Kind, "acct-"+name, events.SourceOperator, &account.Changed{Name: name, Change: account.Created, Role: account.Roles[i], Active: true, By: "admin"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := startGenerate(t, eng, "cp-c")
+		if _, err := c.BeginStep(ctx, "confirm", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Start(ctx, account.Kind, "acct-olga-2", events.SourceOperator, &account.Changed{Name: "olga", Change: account.Disabled, Role: account.Roles[0], By: "admin"}); err != nil {
+			t.Fatal(err)
+		}
+		rec(t, c, &events.WriteConfirmed{})
+	}},
+	{"refused card held across", func(t *testing.T, eng *engine.Engine) {
+		d := startGenerate(t, eng, "cp-d")
+		rec(t, d, &events.WriteConfirmed{})
+		rec(t, d, &events.CardBlocked{Serial: cardU, PIN: "PW3"})
+		rec(t, d, &events.PINVerified{Serial: cardU, PIN: "PW3"})
+		rec(t, d, &events.CardRefused{Serial: cardU, Code: "foreign", Message: "m"})
+		rec(t, d, &events.PINVerified{Serial: cardU, PIN: "PW3"})
+		rec(t, d, &events.CardRemoved{Reader: "r", Serial: cardU})
+	}},
+}
+
+// TestCheckpointPlusTailEqualsReplay: for every history and every stream
+// sequence s, the read models and ceremony list restored from a
+// checkpoint taken at s (through its encoding), with the events after s
+// applied, equal those of a replay of the whole stream.
+func TestCheckpointPlusTailEqualsReplay(t *testing.T) {
+	ctx := context.Background()
+	for _, h := range histories {
+		t.Run(h.name, func(t *testing.T) {
+			store := openStore(t, t.TempDir())
+			eng, _ := newEngine(t, store)
+			h.record(t, eng)
+			last, err := store.LastSeq(ctx)
+			if err != nil || last < 5 {
+				t.Fatalf("store holds %d events (%v)", last, err)
+			}
+			lastRec, err := store.RecordAt(ctx, last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fullEng, fullViews := newEngine(t, store)
+			want := projection(t, fullEng, fullViews, store.StreamName(), lastRec.Hash)
+
+			for s := uint64(0); s <= last; s++ {
+				// The checkpoint at s, as a writer would have made it then.
+				views := kinds.NewViews()
+				ecfg := views.EngineConfig(prefix{store, s})
+				ecfg.Passive = true
+				old, err := engine.New(ecfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := old.Open(ctx); err != nil {
+					t.Fatal(err)
+				}
+				data, err := views.Checkpoint(store.StreamName(), old, "h").Encode()
+				old.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				cp, err := kinds.DecodeCheckpoint(data, store.StreamName())
+				if err != nil {
+					t.Fatalf("at %d: %v", s, err)
+				}
+				if cp.Seq != s {
+					t.Fatalf("checkpoint at %d says %d", s, cp.Seq)
+				}
+				restored := cp.Restore()
+				ecfg = restored.EngineConfig(store)
+				ecfg.Passive = true
+				eng2, err := engine.New(ecfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := eng2.OpenFrom(ctx, cp.Baseline()); err != nil {
+					t.Fatalf("OpenFrom %d: %v", s, err)
+				}
+				got := projection(t, eng2, restored, store.StreamName(), lastRec.Hash)
+				eng2.Close()
+				if got != want {
+					t.Fatalf("checkpoint at %d of %d, plus the tail:\n%s\nwant (full replay):\n%s", s, last, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckpointRefusedWhenForeign: a checkpoint that is damaged, of
+// another version, schema or stream, or has unknown fields, does not
+// decode, with a message saying why.
+func TestCheckpointRefusedWhenForeign(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	eng, views := newEngine(t, store)
+	startGenerate(t, eng, "cp-f")
+	good, err := views.Checkpoint(store.StreamName(), eng, "h").Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kinds.DecodeCheckpoint(good, store.StreamName()); err != nil {
+		t.Fatalf("the good checkpoint: %v", err)
+	}
+	edit := func(f func(m map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(good, &m); err != nil {
+			t.Fatal(err)
+		}
+		f(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"truncated", good[:len(good)/2], "does not decode"},
+		{"garbage", []byte("\x00\x01not json"), "does not decode"},
+		{"another version", edit(func(m map[string]any) { m["version"] = kinds.CheckpointVersion + 1 }), "version"},
+		{"another schema", edit(func(m map[string]any) { m["schema"] = strings.Repeat("0", 64) }), "another build"},
+		{"another stream", edit(func(m map[string]any) { m["stream"] = "OTHER" }), "stream"},
+		{"unknown field", edit(func(m map[string]any) { m["extra"] = 1 }), "does not decode"},
+		{"trailing data", append(append([]byte{}, good...), []byte(" {}")...), "after its end"},
+	} {
+		if _, err := kinds.DecodeCheckpoint(c.data, store.StreamName()); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want one saying %q", c.name, err, c.want)
+		}
+	}
+}
