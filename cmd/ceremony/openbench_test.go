@@ -20,6 +20,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
+	"github.com/ceremony-hsm/ceremony/events/translog"
 )
 
 // An opening benchmark store: ceremonies of 20 events (a generate: start,
@@ -119,7 +120,7 @@ func buildOpenStore(tb testing.TB, data string, n int) {
 	if out.Len() > 0 {
 		tb.Fatalf("projection checkpoint: %s", out.String())
 	}
-	tl, err := openTranslog(data, st.StreamName())
+	tl, err := openTranslog(translog.Dir(filepath.Join(data, translog.DirName)), st.StreamName())
 	if err != nil {
 		tb.Fatal(err)
 	}
