@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,10 @@ func (s *Store) shutdown() error {
 	if s.srv != nil {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
+		if err == nil && s.storeDir != "" {
+			// An orderly shutdown vouches for the files (seal.go).
+			err = writeSeal(filepath.Dir(s.storeDir), s.storeDir, s.name)
+		}
 	}
 	if uerr := s.unlock(); uerr != nil {
 		err = errors.Join(err, fmt.Errorf("jetstream: release data directory lock: %w", uerr))

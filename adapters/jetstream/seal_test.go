@@ -1,0 +1,87 @@
+package jetstream
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ceremony-hsm/ceremony/events/storetest"
+)
+
+// TestSealSkipsOnlyUntouchedFiles: an orderly close seals the stream's
+// files; a read-only open and close leaves the seal as it was; a byte
+// flipped in a block whose modification time is then set back is still
+// found (its inode change time moved), so the trial start runs and the
+// store is refused with its files unchanged.
+func TestSealSkipsOnlyUntouchedFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := storetest.NewChain("cer-seal")
+	var seq uint64
+	for range 3 {
+		id, data := c.Next(t)
+		if seq, err = s.Append(t.Context(), "cer-seal", id, seq, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DataDir: dir}
+	sealPath := filepath.Join(dir, sealFile)
+	sealed, err := os.ReadFile(sealPath)
+	if err != nil {
+		t.Fatalf("an orderly close wrote no seal: %v", err)
+	}
+	if !sealHolds(cfg) {
+		t.Fatal("the seal does not hold right after the close that wrote it")
+	}
+	sealInfo, _ := os.Stat(sealPath)
+
+	s2, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Load(t.Context(), "cer-seal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := os.ReadFile(sealPath)
+	againInfo, _ := os.Stat(sealPath)
+	if string(again) != string(sealed) || !againInfo.ModTime().Equal(sealInfo.ModTime()) {
+		t.Fatal("a read-only open and close rewrote the seal")
+	}
+
+	blk := filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", DefaultStream, "msgs", "1.blk")
+	info, err := os.Stat(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-20] ^= 0x01
+	if err := os.WriteFile(blk, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(blk, info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if sealHolds(cfg) {
+		t.Fatal("the seal holds for a block written and set back to its old modification time")
+	}
+	_, err = Open(t.Context(), cfg)
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("want the damaged store refused, got %v", err)
+	}
+	if after, _ := os.ReadFile(blk); string(after) != string(b) {
+		t.Fatal("the refused open changed the damaged block")
+	}
+}
