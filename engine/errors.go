@@ -16,6 +16,7 @@ var (
 	ErrExists         = errors.New("a ceremony with this id exists")
 	ErrLeased         = errors.New("in use by another ceremony")
 	ErrStepTimedOut   = errors.New("step timed out")
+	ErrNoOpenStep     = errors.New("that step is not the one waiting (it ended, timed out or another one is open)")
 	ErrCorruptHistory = errors.New("stored history does not replay")
 )
 
