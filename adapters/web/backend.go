@@ -47,7 +47,14 @@ type Row struct {
 // its PIN pad and emulated station.
 type Detail struct {
 	Ceremony
-	Facts   []Row    `json:"facts"`
+	// PausedStep is the step whose deadline passed, until it is retried.
+	PausedStep string `json:"paused_step,omitempty"`
+	// Resumable: no process runs it, and this console's station can.
+	Resumable bool `json:"resumable"`
+	// ServerTime is the station's clock when the detail was read: a page
+	// counts down to Deadline from it, whatever the browser's clock says.
+	ServerTime time.Time `json:"server_time"`
+	Facts      []Row     `json:"facts"`
 	Pad     *PadView `json:"pad,omitempty"`
 	Station *Bench   `json:"station,omitempty"`
 }
@@ -114,6 +121,15 @@ type Backend interface {
 	// Start starts a ceremony run by this console on its station.
 	Start(ctx context.Context, who Actor, kind string, params map[string]string) (string, error)
 	Abort(ctx context.Context, who Actor, id, reason string) error
+	// Extend moves the open step's deadline by d later (step.extended,
+	// by who) and returns the new deadline.
+	Extend(ctx context.Context, who Actor, id, step string, d time.Duration) (time.Time, error)
+	// Retry retries the paused step of a ceremony this console runs (who
+	// presses OK on its PIN pad's "Timed out" question).
+	Retry(ctx context.Context, who Actor, id string) error
+	// Resume runs, on this console's station, a ceremony no process runs
+	// (ceremony.resumed, by who).
+	Resume(ctx context.Context, who Actor, id string) error
 	Witness(ctx context.Context, who Actor, id, statement string) error
 	// Live returns the PIN pad and station of a ceremony this console runs.
 	Live(id string) (*Pad, Station, bool)

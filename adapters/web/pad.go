@@ -18,6 +18,7 @@ type Pad struct {
 	keys  chan bool
 	pins  chan []byte
 	watch map[chan struct{}]bool
+	by    string // the account whose OK or Cancel was taken last
 }
 
 // PadView is what the display shows and what it waits for.
@@ -126,8 +127,9 @@ func (p *Pad) drain() {
 	}
 }
 
-// Press hands OK (true) or Cancel (false) to a waiting Confirm or EnterPIN.
-func (p *Pad) Press(ok bool) error {
+// Press hands by's OK (true) or Cancel (false) to a waiting Confirm or
+// EnterPIN.
+func (p *Pad) Press(ok bool, by string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.view.Waiting == "" {
@@ -138,10 +140,19 @@ func (p *Pad) Press(ok bool) error {
 	}
 	select {
 	case p.keys <- ok:
+		p.by = by
 		return nil
 	default:
 		return errNotWaiting
 	}
+}
+
+// LastPressedBy implements ceremonies.KeyAttributor: the runner records
+// this account as who retried or cancelled.
+func (p *Pad) LastPressedBy() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.by
 }
 
 // PIN hands a PIN to a waiting EnterPIN; the runner wipes it.
@@ -161,4 +172,7 @@ func (p *Pad) PIN(pin []byte) error {
 	}
 }
 
-var _ ceremonies.PinPad = (*Pad)(nil)
+var (
+	_ ceremonies.PinPad        = (*Pad)(nil)
+	_ ceremonies.KeyAttributor = (*Pad)(nil)
+)

@@ -39,7 +39,7 @@ type consoleSite struct {
 
 var consoleAccounts = map[string]string{"olga": "operator", "alan": "auditor", "wendy": "witness", "dave": "operator", "ada": "admin"}
 
-func newConsoleSite(t *testing.T) *consoleSite {
+func newConsoleSite(t *testing.T, serveArgs ...string) *consoleSite {
 	t.Helper()
 	cs := &consoleSite{site: newSite(t), cardsDir: filepath.Join(t.TempDir(), "console-cards"), passwords: map[string]string{}}
 	for name, role := range consoleAccounts {
@@ -53,7 +53,15 @@ func newConsoleSite(t *testing.T) *consoleSite {
 			t.Fatalf("account add %s: exit %d\n%s", name, code, out)
 		}
 	}
-	cs.srv = cs.start("serve", "--http=127.0.0.1:0", "--console-cards-dir", cs.cardsDir)
+	cs.serve(t, serveArgs...)
+	return cs
+}
+
+// serve starts the service with the console (again, after a stop: a new
+// address, the same certificate).
+func (cs *consoleSite) serve(t *testing.T, serveArgs ...string) {
+	t.Helper()
+	cs.srv = cs.start(append([]string{"serve", "--http=127.0.0.1:0", "--console-cards-dir", cs.cardsDir}, serveArgs...)...)
 	cs.srv.waitFor(t, "serve: console on https://")
 	out := cs.srv.output()
 	m := regexp.MustCompile(`console on (https://[0-9.:]+/) \(exports signed by public key ([0-9a-f]+)\)`).FindStringSubmatch(out)
@@ -63,7 +71,6 @@ func newConsoleSite(t *testing.T) *consoleSite {
 	}
 	cs.url, cs.pubKey = m[1], m[2]
 	cs.client = pinnedClient(t, fp[1])
-	return cs
 }
 
 // pinnedClient trusts exactly the certificate whose SHA-256 is fp.
@@ -228,6 +235,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Fatalf("the start landed on %s, not a generate's page", loc)
 	}
 	do(t, op, "the rehearsal banner", chromedp.WaitVisible("#rehearsal-banner"))
+	cs.extendFromThePage(t, op, id)
 
 	aud := tab(t, op, false)
 	cs.browserLogin(t, aud, "alan")

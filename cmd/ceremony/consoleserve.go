@@ -27,6 +27,7 @@ type consoleFlags struct {
 	plain    bool
 	cardsDir string
 	idle     time.Duration
+	step     time.Duration
 }
 
 // consoleDefaultAddr is where --http alone serves the console.
@@ -40,6 +41,7 @@ func (f *consoleFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.plain, "http-plain-loopback", false, "tests only: serve the console over plain HTTP, on a loopback address only")
 	fs.StringVar(&f.cardsDir, "console-cards-dir", "", "the console's emulated rehearsal cards (made if missing; default <data-dir>/console-cards)")
 	fs.DurationVar(&f.idle, "idle-timeout", 15*time.Minute, "a console session nobody used for this long ends")
+	fs.DurationVar(&f.step, "console-step-timeout", 10*time.Minute, "the deadline of each console ceremony step that waits for a person (an operator extends it from the page)")
 }
 
 // startConsole runs the web console on the service's store: an engine
@@ -71,7 +73,11 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 	if cards == "" {
 		cards = filepath.Join(dataDir, "console-cards")
 	}
-	con, err := newConsole(ctx, a, fd, dataDir, cards, logger)
+	if f.step < time.Second {
+		stopEngine()
+		return nil, usagef("--console-step-timeout %s: give at least 1s (an operator extends a step from the page)", f.step)
+	}
+	con, err := newConsole(ctx, a, fd, dataDir, cards, f.step, logger)
 	if err != nil {
 		stopEngine()
 		return nil, err

@@ -109,8 +109,44 @@
     const base = "/api/v1/ceremonies/" + encodeURIComponent(id);
     const isOp = s.role === "operator";
     let padLive = false;
+    let step = { name: "", deadline: 0, skew: 0 };
+    // The countdown: the station's deadline, read against the station's
+    // clock (server_time), updated each second; a notice is said (a
+    // status region) a minute and ten seconds before the end, not every
+    // second (WCAG 2.2.1: the operator is warned and extends).
+    let warned = "";
+    function tick() {
+      const cd = $("countdown");
+      if (!step.name) { cd.textContent = "-"; return; }
+      const left = Math.max(0, Math.round((step.deadline - (Date.now() + step.skew)) / 1000));
+      const m = Math.floor(left / 60), sec = left % 60;
+      cd.textContent = m + " min " + String(sec).padStart(2, "0") + " s";
+      cd.dataset.seconds = String(left);
+      const mark = left <= 10 ? "10s" : left <= 60 ? "60s" : "";
+      if (mark && warned !== step.name + mark) {
+        warned = step.name + mark;
+        $("step-notice").textContent = "The step " + step.name + " ends in " + (mark === "10s" ? "10 seconds" : "a minute") + (isOp ? ": extend it if you need more time." : ".");
+      }
+    }
+    setInterval(tick, 1000);
+    function steps(d) {
+      const opened = d.open_step && !d.ended;
+      step = opened ? { name: d.open_step, deadline: new Date(d.deadline).getTime(), skew: new Date(d.server_time).getTime() - Date.now() } : { name: "", deadline: 0, skew: 0 };
+      const line = $("step-line");
+      if (opened) line.textContent = "Step: " + d.open_step + ", until " + new Date(d.deadline).toLocaleTimeString() + ".";
+      else if (d.paused_step) line.textContent = "The step " + d.paused_step + " timed out: the ceremony is paused." + (isOp && d.live && !d.resumable ? " Retry it, or abort." : "");
+      else if (d.ended) line.textContent = "The ceremony has ended.";
+      else line.textContent = "No step waits for a person now.";
+      $("step-line").dataset.step = opened ? d.open_step : "";
+      tick();
+      if (!isOp) return;
+      $("extend-form").hidden = !opened;
+      $("retry").hidden = !(d.paused_step && d.live && !d.resumable);
+      $("resume").hidden = !d.resumable;
+    }
     async function refresh() {
       const d = await api("GET", base);
+      steps(d);
       $("rehearsal-banner").hidden = !d.rehearsal;
       const dl = $("facts"); dl.textContent = "";
       for (const f of [{ name: "kind", value: d.kind }, { name: "phase", value: d.phase }].concat(d.facts || [])) {
@@ -161,6 +197,13 @@
         await act("POST", base + "/pin", { pin: pin });
       });
       $("pull").addEventListener("click", async () => { const r = await act("POST", base + "/card", { action: "pull" }); if (r) bench(r); });
+      $("extend-form").addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const r = await act("POST", base + "/extend", { step: step.name, minutes: Number($("extend-minutes").value) });
+        if (r) $("step-notice").textContent = "The step " + r.step + " now ends at " + new Date(r.deadline).toLocaleTimeString() + ".";
+      });
+      $("retry").addEventListener("click", async () => { if (await act("POST", base + "/retry", {})) say("Retried."); });
+      $("resume").addEventListener("click", async () => { if (await act("POST", base + "/resume", {})) location.reload(); });
       $("abort-form").addEventListener("submit", async (ev) => {
         ev.preventDefault();
         await act("POST", base + "/abort", { reason: $("reason").value });
