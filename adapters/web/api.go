@@ -98,6 +98,10 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request, _ Actor) *api
 		return backendError(err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// The report is a standalone printable page: its own inline style
+	// (the @page margin boxes that mark a rehearsal on every printed
+	// page), no script, nothing else loaded.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'")
 	w.Write(buf.Bytes())
 	return nil
 }
