@@ -55,8 +55,8 @@ type Detail struct {
 	// counts down to Deadline from it, whatever the browser's clock says.
 	ServerTime time.Time `json:"server_time"`
 	Facts      []Row     `json:"facts"`
-	Pad     *PadView `json:"pad,omitempty"`
-	Station *Bench   `json:"station,omitempty"`
+	Pad        *PadView  `json:"pad,omitempty"`
+	Station    *Bench    `json:"station,omitempty"`
 }
 
 // Bench is an emulated station's reader: which card is in it and which
@@ -133,10 +133,19 @@ type Backend interface {
 	Witness(ctx context.Context, who Actor, id, statement string) error
 	// Live returns the PIN pad and station of a ceremony this console runs.
 	Live(id string) (*Pad, Station, bool)
+	// Health lists the open findings, critical first.
 	Health() []Finding
+	KeySets() []KeySetInfo
+	Cards() []CardInfo
 	Report(ctx context.Context, id string, w io.Writer) error
 	// Export writes a signed export of the whole store as a tar file.
 	Export(ctx context.Context, w io.Writer) error
+	// Accounts lists the accounts.
+	Accounts() []AccountInfo
+	// ChangeAccount records one account change (a Change* value) by who,
+	// as account.changed; password (created, password_changed) is hashed
+	// into the password file, never recorded.
+	ChangeAccount(ctx context.Context, who Actor, change, name, role string, password []byte) error
 	// Account returns an account's role and status.
 	Account(name string) (role string, active, ok bool)
 	CheckPassword(name string, password []byte) error

@@ -74,7 +74,13 @@ func routes() []route {
 		{"POST", "/api/v1/ceremonies/{id}/card", []string{roleOperator}, (*Server).apiCard},
 		{"POST", "/api/v1/ceremonies/{id}/witness", []string{roleWitness}, (*Server).apiWitness},
 		{"GET", "/api/v1/health", readers, (*Server).apiHealth},
+		{"GET", "/api/v1/keysets", readers, (*Server).apiKeySets},
+		{"GET", "/api/v1/cards", readers, (*Server).apiCards},
 		{"GET", "/api/v1/export", []string{roleAuditor}, (*Server).apiExport},
+		{"GET", "/api/v1/accounts", []string{roleAdmin}, (*Server).apiAccounts},
+		{"POST", "/api/v1/accounts", []string{roleAdmin}, (*Server).apiAccountAdd},
+		{"POST", "/api/v1/accounts/{name}", []string{roleAdmin}, (*Server).apiAccountChange},
+		{"POST", "/api/v1/accounts/{name}/password", []string{roleAdmin}, (*Server).apiAccountPassword},
 	}
 }
 
@@ -116,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /login", s.pageLogin)
 	s.mux.HandleFunc("GET /{$}", s.page("index"))
 	s.mux.HandleFunc("GET /ceremonies/{id}", s.page("ceremony"))
+	s.mux.HandleFunc("GET /accounts", s.page("accounts"))
 	return s, nil
 }
 

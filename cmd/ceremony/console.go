@@ -411,6 +411,7 @@ func (c *console) Health() []web.Finding {
 	for _, f := range c.a.views.Findings(c.a.eng, time.Now()) {
 		out = append(out, web.Finding{Severity: f.Severity, Subject: f.Subject, What: f.What, Recovery: f.Recovery})
 	}
+	sortFindings(out)
 	return out
 }
 

@@ -250,6 +250,8 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	auditorCounts := driveThroughPage(t, op, aud, pins, func() {
 		if shot == nil {
 			shot = screenshot(t, op)
+			axeCheck(t, op, "live view at a PIN prompt")
+			axeCheck(t, aud, "the auditor's live view")
 		}
 	})
 	// The auditor's page got every event without a reload.
@@ -277,9 +279,13 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	// A witness signs off from a third context.
 	wit := tab(t, op, false)
 	cs.browserLogin(t, wit, "wendy")
-	do(t, wit, "sign off", chromedp.Navigate(cs.url+"ceremonies/"+id), chromedp.WaitVisible("#witness"), chromedp.Click("#witness"),
+	do(t, wit, "sign off", chromedp.Navigate(cs.url+"ceremonies/"+id), chromedp.WaitVisible("#witness"),
+		until(fmt.Sprintf(`document.querySelectorAll("#events tbody tr").length >= %d && document.getElementById("status").dataset.phase === "completed"`, len(stored))),
+		chromedp.Click("#witness"),
 		until(`document.getElementById("status").textContent === "Signed off." || document.querySelectorAll("#events tbody tr").length > `+fmt.Sprint(len(stored))))
 	do(t, aud, "the auditor sees the sign-off", until(`document.getElementById("events").textContent.includes("ceremony.witnessed")`))
+	axeCheck(t, wit, "the witness's view")
+	axeCheck(t, aud, "the events of an ended ceremony")
 
 	// Attribution: the start names the operator's account, the sign-off the witness's.
 	ev := cs.eventsOf(t, id)
@@ -302,6 +308,25 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Fatalf("the load through the page:\n%s", ev)
 	}
 
+	do(t, aud, "the auditor's dashboard", chromedp.Navigate(cs.url), chromedp.WaitVisible("#export"), until(`document.querySelectorAll("#health li").length > 0`))
+	// The dashboard: the key set with its quorum margin (3 usable shares
+	// for a threshold of 2), the three cards that hold them.
+	do(t, aud, "the key set and its cards", until(`document.querySelectorAll("#cards tbody tr[id^=card-]").length === 3 && document.querySelectorAll("#keysets tbody tr[id^=keyset-]").length === 1`))
+	if ks := eval[string](t, aud, `Array.from(document.querySelectorAll("#keysets tbody tr[id^=keyset-] td")).map((c) => c.textContent).join("|")`); !strings.Contains(ks, "|live|2 of 3|") || !strings.HasSuffix(ks, "|3|+1") {
+		t.Errorf("the dashboard's key set row: %s, want live, 2 of 3, 3 usable, margin +1", ks)
+	}
+	if cards := eval[string](t, aud, `document.querySelector("#cards tbody").textContent`); strings.Count(cards, "share ") != 3 {
+		t.Errorf("the dashboard's card registry: %s, want three cards holding a share", cards)
+	}
+	axeCheck(t, aud, "dashboard with health and export")
+	do(t, wit, "the printable report", chromedp.Navigate(cs.url+"api/v1/ceremonies/"+id+"/report"),
+		until(`document.readyState === "complete" && document.title.startsWith("Ceremony report")`))
+	// Its own style applies (the console's policy lets the report's inline
+	// style through, and nothing else).
+	if f := eval[string](t, wit, `getComputedStyle(document.body).fontFamily`); f != "sans-serif" {
+		t.Errorf("the report's style is not applied in the console (body font %q, want its sans-serif)", f)
+	}
+	axeCheck(t, wit, "the printable report")
 	pages := map[string][]byte{}
 	for name, ctx := range map[string]context.Context{"operator": op, "auditor": aud, "witness": wit} {
 		pages["page of "+name] = []byte(eval[string](t, ctx, `document.documentElement.outerHTML`))

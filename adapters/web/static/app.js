@@ -75,12 +75,33 @@
     say(list.length + " ceremonies");
     const health = await api("GET", "/api/v1/health");
     const ul = $("health"); ul.textContent = "";
-    health.sort((a, b) => (a.severity === "critical" ? -1 : b.severity === "critical" ? 1 : 0));
     for (const f of health) {
       const li = document.createElement("li"); li.className = f.severity;
       li.textContent = f.severity + ": " + f.subject + ": " + f.what + " — " + f.recovery; ul.appendChild(li);
     }
     if (health.length === 0) { const li = document.createElement("li"); li.textContent = "No open findings."; ul.appendChild(li); }
+    // Key sets with their quorum margin; the card registry.
+    const kb = document.querySelector("#keysets tbody"); kb.textContent = "";
+    for (const k of await api("GET", "/api/v1/keysets")) {
+      const tr = document.createElement("tr"); tr.id = "keyset-" + k.id;
+      tr.appendChild(td(k.id)); tr.appendChild(td(k.status)); tr.appendChild(td(k.threshold + " of " + k.shares)); tr.appendChild(td(k.kcv));
+      tr.appendChild(td(String(k.usable)));
+      const m = k.margin < 0 ? k.margin + ": the key cannot be rebuilt from cards" : k.margin === 0 ? "0: no spare" : "+" + k.margin;
+      tr.appendChild(td(m, k.margin < 0 ? "critical" : ""));
+      kb.appendChild(tr);
+    }
+    if (!kb.childElementCount) { const tr = document.createElement("tr"); const c = td("No key set yet."); c.colSpan = 6; tr.appendChild(c); kb.appendChild(tr); }
+    const cb = document.querySelector("#cards tbody"); cb.textContent = "";
+    for (const c of await api("GET", "/api/v1/cards")) {
+      const tr = document.createElement("tr"); tr.id = "card-" + c.serial;
+      tr.appendChild(td(c.serial)); tr.appendChild(td(c.key_set_id ? "share " + c.share_index + " of " + c.key_set_id : "no share"));
+      tr.appendChild(td(c.custodian ? c.custodian + (c.label ? " (" + c.label + ")" : "") : "-"));
+      const st = [];
+      if (c.blocked) st.push("backup PIN blocked"); if (c.default_pin) st.push("default PIN"); if (c.void) st.push("void share"); if (c.uncertain) st.push("write outcome unknown");
+      tr.appendChild(td(st.length ? st.join(", ") : "ok")); tr.appendChild(td(c.last_seen || "-"));
+      cb.appendChild(tr);
+    }
+    if (!cb.childElementCount) { const tr = document.createElement("tr"); const c = td("No card seen yet."); c.colSpan = 5; tr.appendChild(c); cb.appendChild(tr); }
     if (s.role !== "operator") return;
     const kinds = await api("GET", "/api/v1/kinds");
     const sel = $("kind");
@@ -225,7 +246,53 @@
     es.addEventListener("pad", (m) => { padLive = true; pad(JSON.parse(m.data)); });
   }
 
+  // Accounts (admins only): list, add, disable/enable, role, password.
+  async function accounts() {
+    const roles = ["operator", "witness", "auditor", "admin"];
+    async function load() {
+      const list = await api("GET", "/api/v1/accounts");
+      const tb = document.querySelector("#accounts tbody"); tb.textContent = "";
+      const sel = $("reset-name"); const keep = sel.value; sel.textContent = "";
+      for (const a of list) {
+        const tr = document.createElement("tr"); tr.id = "account-" + a.name;
+        tr.appendChild(td(a.name)); tr.appendChild(td(a.role)); tr.appendChild(td(a.active ? "active" : "disabled")); tr.appendChild(td(a.changed));
+        const cell = document.createElement("td");
+        const tog = document.createElement("button"); tog.type = "button"; tog.id = (a.active ? "disable-" : "enable-") + a.name;
+        tog.textContent = (a.active ? "Disable " : "Enable ") + a.name;
+        tog.addEventListener("click", () => change(a.name, { change: a.active ? "disabled" : "enabled" }));
+        const lab = document.createElement("label"); lab.htmlFor = "role-" + a.name; lab.textContent = "Role of " + a.name;
+        const rs = document.createElement("select"); rs.id = "role-" + a.name;
+        for (const r of roles) { const o = document.createElement("option"); o.value = r; o.textContent = r; o.selected = r === a.role; rs.appendChild(o); }
+        const set = document.createElement("button"); set.type = "button"; set.id = "set-role-" + a.name; set.textContent = "Set the role of " + a.name;
+        set.addEventListener("click", () => change(a.name, { change: "role_changed", role: rs.value }));
+        cell.appendChild(tog); cell.appendChild(lab); cell.appendChild(rs); cell.appendChild(set); tr.appendChild(cell);
+        tb.appendChild(tr);
+        const o = document.createElement("option"); o.value = a.name; o.textContent = a.name; sel.appendChild(o);
+      }
+      if (keep) sel.value = keep;
+      say(list.length + " accounts");
+    }
+    async function change(name, body) {
+      if (await act("POST", "/api/v1/accounts/" + encodeURIComponent(name), body)) { await load(); say("Account " + name + ": " + body.change + "."); }
+    }
+    $("add-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = { name: $("new-name").value, role: $("new-role").value, password: $("new-password").value, password_again: $("new-password-again").value };
+      $("new-password").value = ""; $("new-password-again").value = "";
+      if (await act("POST", "/api/v1/accounts", body)) { $("new-name").value = ""; await load(); say("Account " + body.name + " added."); }
+    });
+    $("reset-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const name = $("reset-name").value;
+      const body = { password: $("reset-password").value, password_again: $("reset-password-again").value };
+      $("reset-password").value = ""; $("reset-password-again").value = "";
+      if (await act("POST", "/api/v1/accounts/" + encodeURIComponent(name) + "/password", body)) say("The password of " + name + " is set.");
+    });
+    await load();
+  }
+
   session().then((s) => {
+    if (page === "accounts") return accounts();
     if (page === "index") return index(s);
     if (page === "ceremony") return ceremony(s);
   }).catch((e) => fail(e.message));
