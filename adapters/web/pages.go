@@ -25,6 +25,8 @@ func loadPages() (*pages, error) {
 }
 
 type pageData struct {
+	// Cert is the account a verified client certificate names (login).
+	Cert  string
 	Title string
 	Who   Actor
 	ID    string
@@ -40,7 +42,7 @@ func (s *Server) render(w http.ResponseWriter, name string, d pageData) {
 }
 
 func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
-	s.render(w, "login", pageData{Title: "Log in"})
+	s.render(w, "login", pageData{Title: "Log in", Cert: certSubject(r)})
 }
 
 // page serves a page to a logged-in account; anyone else goes to /login.

@@ -56,6 +56,7 @@ type route struct {
 func routes() []route {
 	return []route{
 		{"POST", "/api/v1/login", nil, (*Server).apiLogin},
+		{"POST", "/api/v1/login/certificate", nil, (*Server).apiLoginCertificate},
 		{"POST", "/api/v1/logout", Roles(), (*Server).apiLogout},
 		{"GET", "/api/v1/session", Roles(), (*Server).apiSession},
 		{"GET", "/api/v1/kinds", readers, (*Server).apiKinds},

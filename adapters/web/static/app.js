@@ -46,6 +46,12 @@
 
   // Login.
   if (page === "login") {
+    const cf = $("cert-form");
+    if (cf) cf.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      try { await api("POST", "/api/v1/login/certificate", {}); location.href = "/"; } catch (e) { fail(e.message); }
+    });
     $("login-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
