@@ -28,6 +28,9 @@ type PadView struct {
 	Waiting string `json:"waiting"` // "", "confirm" (OK/Cancel) or "pin"
 	Ended   bool   `json:"ended"`
 	Said    string `json:"said"` // the runner's last message to the operator
+	// Desk is the witness desk: open while the run waits for a witness
+	// account's sign-off.
+	Desk DeskView `json:"desk"`
 }
 
 // NewPad returns a web PIN pad.

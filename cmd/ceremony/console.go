@@ -64,6 +64,7 @@ type liveRun struct {
 	pad    *web.Pad
 	reader *cardemu.Reader
 	cards  []*cardemu.Card
+	desk   *web.Desk
 	cancel context.CancelFunc
 	done   bool // the run returned (guarded by console.mu)
 }
@@ -318,10 +319,6 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 			return "", usageForWeb(err)
 		}
 	}
-	if n, _ := ceremonies.Witnesses(p); n > 0 {
-		// The console's station has no witness desk (ceremonies.Station.Witnesses).
-		return "", &web.UsageError{Msg: fmt.Sprintf("witnesses %d: this console cannot take sign-offs before a ceremony completes; start it at a terminal ('ceremony %s --witnesses %d'), or let witnesses sign off from their own account at any time", n, k.Start.Command, n)}
-	}
 	reader, port := rehearsal.NewReader(consoleReader)
 	hsm := memhsm.New(consoleHSM)
 	first, err := k.Start.Begin(p, ceremonies.StartInfo{Operator: who.Name, Reader: port.Name(), HSM: hsm.Name(), Inventory: c.a.views.Inventory})
@@ -387,6 +384,26 @@ func (c *console) Witness(ctx context.Context, who web.Actor, id, statement stri
 	inst, err := c.instance(id)
 	if err != nil {
 		return err
+	}
+	// A ceremony that requires witnesses counts each witness account once.
+	if required, _ := ceremonies.WitnessesMissing(inst); required > 0 {
+		if at, ok := c.signedOffBy(ctx, id, who.Name); ok {
+			return fmt.Errorf("%s signed ceremony %s off already (event %d): its %d required sign-offs are by distinct witnesses: %w", who.Name, id, at, required, web.ErrConflict)
+		}
+	}
+	c.mu.Lock()
+	r := c.runs[id]
+	c.mu.Unlock()
+	if r != nil && r.desk != nil {
+		taken, err := r.desk.SignOff(who)
+		if err != nil {
+			return err
+		}
+		if taken {
+			// The run waits at its witness desk: it records the sign-off.
+			c.log.Printf("console: %s signed %s off at the witness desk", who.Name, id)
+			return nil
+		}
 	}
 	w := &events.Witnessed{Name: who.Name, Role: who.Role, Statement: statement, UpTo: inst.LastHash()}
 	if err := inst.Record(ctx, events.SourceOperator, w); err != nil {

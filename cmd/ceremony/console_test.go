@@ -37,7 +37,7 @@ type consoleSite struct {
 	client    *http.Client
 }
 
-var consoleAccounts = map[string]string{"olga": "operator", "alan": "auditor", "wendy": "witness", "dave": "operator", "ada": "admin"}
+var consoleAccounts = map[string]string{"olga": "operator", "alan": "auditor", "wendy": "witness", "walt": "witness", "dave": "operator", "ada": "admin"}
 
 func newConsoleSite(t *testing.T, serveArgs ...string) *consoleSite {
 	t.Helper()
@@ -358,7 +358,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 // the emulated reader, its PIN typed in the web PIN pad, the card pulled
 // when asked. atPIN runs at each PIN prompt. It returns the auditor's
 // event count after each action.
-func driveThroughPage(t *testing.T, op, aud context.Context, pins map[string]string, atPIN func()) []int {
+func driveThroughPage(t *testing.T, op, aud context.Context, pins map[string]string, atPIN func(), atDesk ...func()) []int {
 	t.Helper()
 	var auditorCounts []int
 	prev := padState{}
@@ -369,6 +369,12 @@ func driveThroughPage(t *testing.T, op, aud context.Context, pins map[string]str
 		st := eval[padState](t, op, padJS)
 		if st.Phase == "completed" {
 			break
+		}
+		if st.Line1 == "Witness sign-off" && len(atDesk) > 0 && st != prev {
+			// The run waits at its witness desk: the witnesses sign off.
+			prev = st
+			atDesk[0]()
+			continue
 		}
 		if st == prev || (st.Waiting == "" && st.Line1 != "Remove card") {
 			do(t, op, "wait for the pad", until(changedJS(st)))
@@ -567,9 +573,6 @@ func (cs *consoleSite) refusals(t *testing.T, id string) {
 	// A bad parameter gets the kind's own message; an abort names the account.
 	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "backup-key-generate", "params": map[string]string{"quorum": "4-of-3"}}); code != 400 || !strings.Contains(out["message"].(string), "4-of-3") {
 		t.Errorf("a bad quorum: %d %v", code, out["_raw"])
-	}
-	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "pin-change", "params": map[string]string{"slot": "backup", "witnesses": "1"}}); code != 400 || !strings.Contains(out["message"].(string), "cannot take sign-offs") {
-		t.Errorf("witnesses at the console: %d %v", code, out["_raw"])
 	}
 	code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies", opCSRF, map[string]any{"kind": "backup-key-generate"})
 	if code != 201 {

@@ -30,9 +30,10 @@ import (
 func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, reader *cardemu.Reader, port *opgpcard.Reader, hsm *memhsm.HSM, who web.Actor, resumed bool) {
 	id := inst.ID()
 	pad := web.NewPad()
-	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: c.stepTimeout}
+	desk := web.NewDesk(pad)
+	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: c.stepTimeout, Witnesses: desk}
 	rctx, cancel := context.WithCancel(c.ctx)
-	r := &liveRun{pad: pad, reader: reader, cards: c.cards, cancel: cancel}
+	r := &liveRun{pad: pad, desk: desk, reader: reader, cards: c.cards, cancel: cancel}
 	c.mu.Lock()
 	c.runs[id] = r
 	c.mu.Unlock()
@@ -155,4 +156,23 @@ func (c *console) Resume(ctx context.Context, who web.Actor, id string) error {
 	reader, port := rehearsal.NewReader(consoleReader)
 	c.launch(k, inst, reader, port, memhsm.New(consoleHSM), who, true)
 	return nil
+}
+
+// signedOffBy returns the position of name's sign-off of ceremony id, if
+// any.
+func (c *console) signedOffBy(ctx context.Context, id, name string) (uint64, bool) {
+	recs, err := c.a.store.Load(ctx, id)
+	if err != nil {
+		return 0, false
+	}
+	for _, rec := range recs {
+		if rec.Type != (events.Witnessed{}).EventType() {
+			continue
+		}
+		var w events.Witnessed
+		if json.Unmarshal(rec.Payload, &w) == nil && w.Name == name {
+			return rec.Position, true
+		}
+	}
+	return 0, false
 }

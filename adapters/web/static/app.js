@@ -195,6 +195,9 @@
       if (p.ended) w = "The run has ended.";
       else if (p.waiting === "confirm") w = "The PIN pad waits for OK or Cancel.";
       else if (p.waiting === "pin") w = "The PIN pad waits for a PIN" + (isOp ? ": type it below." : ".");
+      const desk = p.desk && p.desk.open;
+      $("pad").dataset.desk = desk ? p.desk.n + "/" + p.desk.of : "";
+      if (desk) w = "The ceremony waits for witness sign-off " + p.desk.n + " of " + p.desk.of + ": a witness signs off from their own session." + (s.role === "witness" ? " Use Sign off below." : "");
       if (p.said) w = p.said + " " + w;
       $("waiting").textContent = w;
       if (isOp) {
