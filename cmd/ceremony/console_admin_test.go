@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func TestConsoleAdminPages(t *testing.T) {
 	adm := tab(t, actx, true)
 	do(t, adm, "the admin logs in and lands on the accounts page", chromedp.Navigate(cs.url), chromedp.WaitVisible("#login-form"),
 		chromedp.SendKeys("#name", "ada"), chromedp.SendKeys("#password", cs.passwords["ada"]), chromedp.Click("#login"),
-		chromedp.WaitVisible("#add-form"), until(`document.querySelectorAll("#accounts tbody tr").length === 5`))
+		chromedp.WaitVisible("#add-form"), until(fmt.Sprintf(`document.querySelectorAll("#accounts tbody tr").length === %d`, len(consoleAccounts))))
 	if loc := eval[string](t, adm, `location.pathname`); loc != "/accounts" {
 		t.Fatalf("the admin landed on %s", loc)
 	}
