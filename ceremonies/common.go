@@ -35,7 +35,7 @@ func CommonDeviations() map[string]string {
 		"step.timed_out": "timeout", "step.retried": "retry", "card.pin_rejected": "wrong PIN", "card.blocked": "blocked card",
 		"card.refused": "card refused", "card.serial_conflict": "two cards claim one serial", "ceremony.aborted": "aborted", "ceremony.failed": "failed",
 		"ceremony.secrets_lost": "secrets lost", "ceremony.resumed": "resumed",
-		"ceremony.unscripted": "not in the script",
+		"ceremony.unscripted": "not in the script", "step.extended": "deadline extended",
 	}
 }
 

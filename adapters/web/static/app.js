@@ -158,6 +158,7 @@
     setInterval(tick, 1000);
     function steps(d) {
       const opened = d.open_step && !d.ended;
+      if ((opened ? d.open_step : "") !== step.name) $("step-notice").textContent = ""; // a notice is about one step
       step = opened ? { name: d.open_step, deadline: new Date(d.deadline).getTime(), skew: new Date(d.server_time).getTime() - Date.now() } : { name: "", deadline: 0, skew: 0 };
       const line = $("step-line");
       if (opened) line.textContent = "Step: " + d.open_step + ", until " + new Date(d.deadline).toLocaleTimeString() + ".";
