@@ -38,6 +38,7 @@ func CommonDeviations() map[string]string {
 		"ceremony.secrets_lost": "secrets lost", "ceremony.resumed": "resumed",
 		"ceremony.unscripted": "not in the script",
 		"card.reader_event":   "card, reader or pcscd lost or back",
+		"step.extended":       "deadline extended",
 	}
 }
 

@@ -133,7 +133,18 @@ func (d *Driver) Loop(ctx context.Context, steps Steps) error {
 // Abort records the operator's abort.
 func (d *Driver) Abort(ctx context.Context, reason string) error {
 	d.Tell("Aborted: " + reason)
-	return d.Inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: reason, By: d.Operator})
+	return d.Inst.Record(ctx, events.SourceOperator, &events.CeremonyAborted{Reason: reason, By: d.actor()})
+}
+
+// actor is who pressed the key the Driver acts on: the pad's account when
+// it knows it (KeyAttributor), else the run's operator.
+func (d *Driver) actor() string {
+	if ka, ok := d.Station.Pad.(KeyAttributor); ok {
+		if who := ka.LastPressedBy(); who != "" {
+			return who
+		}
+	}
+	return d.Operator
 }
 
 // Paused asks, after a timeout, whether to retry the step or end.
@@ -147,5 +158,5 @@ func (d *Driver) Paused(ctx context.Context) error {
 	if !ok {
 		return d.Abort(ctx, fmt.Sprintf("the operator ended the ceremony after the step %q timed out", step))
 	}
-	return d.Inst.Record(ctx, events.SourceOperator, &events.StepRetried{Step: step})
+	return d.Inst.Record(ctx, events.SourceOperator, &events.StepRetried{Step: step, By: d.actor()})
 }

@@ -19,6 +19,14 @@ type PinPad interface {
 	EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error)
 }
 
+// KeyAttributor is a PIN pad that knows which account pressed its last
+// OK or Cancel (the web console's, where several operators share one
+// ceremony): the Driver records that account, not the run's operator, as
+// who retried or aborted.
+type KeyAttributor interface {
+	LastPressedBy() string
+}
+
 // CardReader is one reader slot. WaitCard blocks until a card is in and
 // its application is selected.
 type CardReader interface {

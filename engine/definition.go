@@ -39,8 +39,8 @@ type Definition struct {
 	// the state but not the phase. A paused phase (see Pausable) accepts
 	// the data events of the phase it pauses: an effect in flight when
 	// the deadline passed still records its outcome. The engine's own
-	// step events (step.deadline_set, step.completed) are accepted in
-	// every phase that is not terminal.
+	// step events (step.deadline_set, step.extended, step.completed) are
+	// accepted in every phase that is not terminal.
 	Data     map[string][]string
 	NewState func() State
 	// Annotations are event types allowed in every phase, terminal ones
@@ -133,7 +133,7 @@ func (d *Definition) acceptsData(phase, typ string) bool {
 	if d.IsTerminal(phase) || phase == preStart {
 		return false
 	}
-	if typ == stepDeadlineSet || typ == stepCompleted {
+	if typ == stepDeadlineSet || typ == stepCompleted || typ == stepExtended {
 		return true
 	}
 	types, ok := d.Data[phase]
@@ -165,6 +165,7 @@ func (d *Definition) DataEvents(phase string) []string {
 var (
 	stepDeadlineSet = events.StepDeadlineSet{}.EventType()
 	stepCompleted   = events.StepCompleted{}.EventType()
+	stepExtended    = events.StepExtended{}.EventType()
 )
 
 func (d *Definition) isTransition(eventType string) bool {

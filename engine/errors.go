@@ -17,6 +17,7 @@ var (
 	ErrLeased         = errors.New("in use by another ceremony")
 	ErrLeaseLost      = errors.New("lost the lease")
 	ErrStepTimedOut   = errors.New("step timed out")
+	ErrNoOpenStep     = errors.New("that step is not the one waiting (it ended, timed out or another one is open)")
 	ErrCorruptHistory = errors.New("stored history does not replay")
 )
 

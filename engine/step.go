@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/events"
@@ -26,6 +27,16 @@ func (i *Instance) trackStepLocked(p events.Payload) {
 	case *events.StepDeadlineSet:
 		i.disarmLocked()
 		i.open = openStep{step: ev.Step, at: ev.Deadline}
+	case *events.StepExtended:
+		// The step goes on: only its timer moves (recordLocked, reload and
+		// rearm arm it again at the new deadline); its contexts stay.
+		if i.open.step == ev.Step {
+			if i.open.timer != nil {
+				i.open.timer.Stop()
+				i.open.timer = nil
+			}
+			i.open.at = ev.Deadline
+		}
 	case *events.StepCompleted:
 		i.disarmLocked()
 		i.open = openStep{}
@@ -124,6 +135,33 @@ func (i *Instance) EndStep(ctx context.Context, step string) error {
 		return ErrStepTimedOut
 	}
 	return i.recordLocked(ctx, events.SourceEngine, &events.StepCompleted{Step: step})
+}
+
+// MaxExtension is the most one step.extended may add to a deadline.
+const MaxExtension = 24 * time.Hour
+
+// ExtendStep moves the open step's deadline by d later and records who
+// asked (step.extended; WCAG 2.2.1, "Timing Adjustable"). The step must be
+// the open one (a timer that fires meanwhile sees the new deadline and
+// records nothing); d is whole seconds, positive and at most
+// MaxExtension.
+func (i *Instance) ExtendStep(ctx context.Context, step string, d time.Duration, by string) (time.Time, error) {
+	if d <= 0 || d > MaxExtension || d%time.Second != 0 {
+		return time.Time{}, fmt.Errorf("engine: ceremony %s: extend step %q by %s: give whole seconds, more than none and at most %s", i.id, step, d, MaxExtension)
+	}
+	if by == "" {
+		return time.Time{}, fmt.Errorf("engine: ceremony %s: extend step %q: name who extends it", i.id, step)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.open.step == "" || i.open.step != step {
+		return time.Time{}, fmt.Errorf("engine: ceremony %s: extend step %q: %w", i.id, step, ErrNoOpenStep)
+	}
+	at := i.open.at.Add(d).UTC()
+	if err := i.recordLocked(ctx, events.SourceOperator, &events.StepExtended{Step: step, Deadline: at, Seconds: int64(d / time.Second), By: by}); err != nil {
+		return time.Time{}, err
+	}
+	return at, nil
 }
 
 // PausedStep returns the step whose deadline passed, until it is retried.

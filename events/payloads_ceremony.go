@@ -59,9 +59,27 @@ type StepTimedOut struct {
 	Deadline time.Time `json:"deadline"`
 }
 
-// StepRetried resumes a ceremony paused by a timeout.
+// StepRetried resumes a ceremony paused by a timeout; By names the
+// operator who retried it (version 2; v1 did not record it and is upcast
+// with "").
 type StepRetried struct {
 	Step string `json:"step"`
+	By   string `json:"by"`
+}
+
+// upcastRetriedV1 adds by "": v1 did not record who retried.
+func upcastRetriedV1(old json.RawMessage) (json.RawMessage, error) {
+	return addField(old, "by", `""`)
+}
+
+// StepExtended moves the deadline of the open step later (WCAG 2.2.1,
+// "Timing Adjustable"): By asked for Seconds more; Deadline is the new
+// deadline.
+type StepExtended struct {
+	Step     string    `json:"step"`
+	Deadline time.Time `json:"deadline"`
+	Seconds  int64     `json:"seconds"`
+	By       string    `json:"by"`
 }
 
 func (CeremonyAborted) EventType() string { return "ceremony.aborted" }
@@ -72,6 +90,7 @@ func (StepDeadlineSet) EventType() string { return "step.deadline_set" }
 func (StepCompleted) EventType() string   { return "step.completed" }
 func (StepTimedOut) EventType() string    { return "step.timed_out" }
 func (StepRetried) EventType() string     { return "step.retried" }
+func (StepExtended) EventType() string    { return "step.extended" }
 
 // Witnessed is a witness's sign-off of a ceremony (WebTrust / CA/B Forum
 // key ceremonies): who, in which role, what they attest, up to which event

@@ -98,6 +98,10 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request, _ Actor) *api
 		return backendError(err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// The report is a standalone printable page: its own inline style
+	// (the @page margin boxes that mark a rehearsal on every printed
+	// page), no script, nothing else loaded.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'")
 	w.Write(buf.Bytes())
 	return nil
 }
@@ -127,7 +131,7 @@ func (s *Server) livePad(r *http.Request) (*Pad, Station, *apiError) {
 	return pad, st, nil
 }
 
-func (s *Server) apiKey(w http.ResponseWriter, r *http.Request, _ Actor) *apiError {
+func (s *Server) apiKey(w http.ResponseWriter, r *http.Request, who Actor) *apiError {
 	var req struct {
 		Key string `json:"key"`
 	}
@@ -146,7 +150,7 @@ func (s *Server) apiKey(w http.ResponseWriter, r *http.Request, _ Actor) *apiErr
 	default:
 		return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf("key %q: give ok or cancel", req.Key)}
 	}
-	if err := pad.Press(ok); err != nil {
+	if err := pad.Press(ok, who.Name); err != nil {
 		return &apiError{http.StatusConflict, "not_waiting", err.Error()}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{})
@@ -243,5 +247,50 @@ func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, _ Actor) *api
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.Write(buf.Bytes())
+	return nil
+}
+
+// Step deadlines (WCAG 2.2.1, "Timing Adjustable"): an operator extends
+// the open step's deadline from the page, or retries a step whose
+// deadline passed, or resumes a ceremony no process runs.
+
+// maxExtendMinutes is the most one extension from the console adds.
+const maxExtendMinutes = 120
+
+func (s *Server) apiExtend(w http.ResponseWriter, r *http.Request, who Actor) *apiError {
+	var req struct {
+		Step    string `json:"step"`
+		Minutes int    `json:"minutes"`
+	}
+	if e := decode(r, &req); e != nil {
+		return e
+	}
+	if req.Minutes < 1 || req.Minutes > maxExtendMinutes {
+		return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf("minutes %d: give 1 to %d (extend again for more)", req.Minutes, maxExtendMinutes)}
+	}
+	if req.Step == "" {
+		return &apiError{http.StatusBadRequest, "bad_request", "give the step to extend (open_step of GET /api/v1/ceremonies/{id}): an extension names the step it was asked for"}
+	}
+	at, err := s.cfg.Backend.Extend(r.Context(), who, r.PathValue("id"), req.Step, time.Duration(req.Minutes)*time.Minute)
+	if err != nil {
+		return backendError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"step": req.Step, "deadline": at})
+	return nil
+}
+
+func (s *Server) apiRetry(w http.ResponseWriter, r *http.Request, who Actor) *apiError {
+	if err := s.cfg.Backend.Retry(r.Context(), who, r.PathValue("id")); err != nil {
+		return backendError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
+	return nil
+}
+
+func (s *Server) apiResume(w http.ResponseWriter, r *http.Request, who Actor) *apiError {
+	if err := s.cfg.Backend.Resume(r.Context(), who, r.PathValue("id")); err != nil {
+		return backendError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
 	return nil
 }

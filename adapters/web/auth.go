@@ -105,11 +105,18 @@ func (a *auth) login(name string, password []byte, addr string) (*session, *apiE
 		return nil, &apiError{http.StatusForbidden, "account_disabled", "this account is disabled or unknown: ask an admin"}
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	delete(a.fails, "account:"+name)
+	a.mu.Unlock()
+	return a.open(name), nil
+}
+
+// open starts a session of an authenticated account.
+func (a *auth) open(name string) *session {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	s := &session{token: randomToken(), csrf: randomToken(), name: name, last: a.now()}
 	a.sessions[s.token] = s
-	return s, nil
+	return s
 }
 
 // user returns the request's session and its account as it is now (a

@@ -47,9 +47,16 @@ type Row struct {
 // its PIN pad and emulated station.
 type Detail struct {
 	Ceremony
-	Facts   []Row    `json:"facts"`
-	Pad     *PadView `json:"pad,omitempty"`
-	Station *Bench   `json:"station,omitempty"`
+	// PausedStep is the step whose deadline passed, until it is retried.
+	PausedStep string `json:"paused_step,omitempty"`
+	// Resumable: no process runs it, and this console's station can.
+	Resumable bool `json:"resumable"`
+	// ServerTime is the station's clock when the detail was read: a page
+	// counts down to Deadline from it, whatever the browser's clock says.
+	ServerTime time.Time `json:"server_time"`
+	Facts      []Row     `json:"facts"`
+	Pad        *PadView  `json:"pad,omitempty"`
+	Station    *Bench    `json:"station,omitempty"`
 }
 
 // Bench is an emulated station's reader: which card is in it and which
@@ -114,13 +121,31 @@ type Backend interface {
 	// Start starts a ceremony run by this console on its station.
 	Start(ctx context.Context, who Actor, kind string, params map[string]string) (string, error)
 	Abort(ctx context.Context, who Actor, id, reason string) error
+	// Extend moves the open step's deadline by d later (step.extended,
+	// by who) and returns the new deadline.
+	Extend(ctx context.Context, who Actor, id, step string, d time.Duration) (time.Time, error)
+	// Retry retries the paused step of a ceremony this console runs (who
+	// presses OK on its PIN pad's "Timed out" question).
+	Retry(ctx context.Context, who Actor, id string) error
+	// Resume runs, on this console's station, a ceremony no process runs
+	// (ceremony.resumed, by who).
+	Resume(ctx context.Context, who Actor, id string) error
 	Witness(ctx context.Context, who Actor, id, statement string) error
 	// Live returns the PIN pad and station of a ceremony this console runs.
 	Live(id string) (*Pad, Station, bool)
+	// Health lists the open findings, critical first.
 	Health() []Finding
+	KeySets() []KeySetInfo
+	Cards() []CardInfo
 	Report(ctx context.Context, id string, w io.Writer) error
 	// Export writes a signed export of the whole store as a tar file.
 	Export(ctx context.Context, w io.Writer) error
+	// Accounts lists the accounts.
+	Accounts() []AccountInfo
+	// ChangeAccount records one account change (a Change* value) by who,
+	// as account.changed; password (created, password_changed) is hashed
+	// into the password file, never recorded.
+	ChangeAccount(ctx context.Context, who Actor, change, name, role string, password []byte) error
 	// Account returns an account's role and status.
 	Account(name string) (role string, active, ok bool)
 	CheckPassword(name string, password []byte) error

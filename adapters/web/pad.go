@@ -18,6 +18,7 @@ type Pad struct {
 	keys  chan bool
 	pins  chan []byte
 	watch map[chan struct{}]bool
+	by    string // the account whose OK or Cancel was taken last
 }
 
 // PadView is what the display shows and what it waits for.
@@ -27,6 +28,9 @@ type PadView struct {
 	Waiting string `json:"waiting"` // "", "confirm" (OK/Cancel) or "pin"
 	Ended   bool   `json:"ended"`
 	Said    string `json:"said"` // the runner's last message to the operator
+	// Desk is the witness desk: open while the run waits for a witness
+	// account's sign-off.
+	Desk DeskView `json:"desk"`
 }
 
 // NewPad returns a web PIN pad.
@@ -126,8 +130,9 @@ func (p *Pad) drain() {
 	}
 }
 
-// Press hands OK (true) or Cancel (false) to a waiting Confirm or EnterPIN.
-func (p *Pad) Press(ok bool) error {
+// Press hands by's OK (true) or Cancel (false) to a waiting Confirm or
+// EnterPIN.
+func (p *Pad) Press(ok bool, by string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.view.Waiting == "" {
@@ -138,10 +143,19 @@ func (p *Pad) Press(ok bool) error {
 	}
 	select {
 	case p.keys <- ok:
+		p.by = by
 		return nil
 	default:
 		return errNotWaiting
 	}
+}
+
+// LastPressedBy implements ceremonies.KeyAttributor: the runner records
+// this account as who retried or cancelled.
+func (p *Pad) LastPressedBy() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.by
 }
 
 // PIN hands a PIN to a waiting EnterPIN; the runner wipes it.
@@ -161,4 +175,7 @@ func (p *Pad) PIN(pin []byte) error {
 	}
 }
 
-var _ ceremonies.PinPad = (*Pad)(nil)
+var (
+	_ ceremonies.PinPad        = (*Pad)(nil)
+	_ ceremonies.KeyAttributor = (*Pad)(nil)
+)

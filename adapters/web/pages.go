@@ -14,7 +14,7 @@ type pages struct {
 
 func loadPages() (*pages, error) {
 	p := &pages{t: map[string]*template.Template{}}
-	for _, name := range []string{"login", "index", "ceremony"} {
+	for _, name := range []string{"login", "index", "ceremony", "accounts"} {
 		t, err := template.ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: page %s: %w", name, err)
@@ -25,6 +25,8 @@ func loadPages() (*pages, error) {
 }
 
 type pageData struct {
+	// Cert is the account a verified client certificate names (login).
+	Cert  string
 	Title string
 	Who   Actor
 	ID    string
@@ -40,7 +42,7 @@ func (s *Server) render(w http.ResponseWriter, name string, d pageData) {
 }
 
 func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
-	s.render(w, "login", pageData{Title: "Log in"})
+	s.render(w, "login", pageData{Title: "Log in", Cert: certSubject(r)})
 }
 
 // page serves a page to a logged-in account; anyone else goes to /login.
@@ -51,9 +53,22 @@ func (s *Server) page(name string) http.HandlerFunc {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
+		// Admins manage accounts and nothing else; the accounts page is
+		// theirs only.
+		if who.Role == roleAdmin && name != "accounts" {
+			http.Redirect(w, r, "/accounts", http.StatusSeeOther)
+			return
+		}
+		if who.Role != roleAdmin && name == "accounts" {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
 		title := "Ceremonies"
-		if name == "ceremony" {
+		switch name {
+		case "ceremony":
 			title = "Ceremony " + r.PathValue("id")
+		case "accounts":
+			title = "Accounts"
 		}
 		s.render(w, name, pageData{Title: title, Who: who, ID: r.PathValue("id")})
 	}

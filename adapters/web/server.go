@@ -56,6 +56,7 @@ type route struct {
 func routes() []route {
 	return []route{
 		{"POST", "/api/v1/login", nil, (*Server).apiLogin},
+		{"POST", "/api/v1/login/certificate", nil, (*Server).apiLoginCertificate},
 		{"POST", "/api/v1/logout", Roles(), (*Server).apiLogout},
 		{"GET", "/api/v1/session", Roles(), (*Server).apiSession},
 		{"GET", "/api/v1/kinds", readers, (*Server).apiKinds},
@@ -67,11 +68,20 @@ func routes() []route {
 		{"GET", "/api/v1/ceremonies/{id}/report", readers, (*Server).apiReport},
 		{"POST", "/api/v1/ceremonies/{id}/abort", []string{roleOperator}, (*Server).apiAbort},
 		{"POST", "/api/v1/ceremonies/{id}/key", []string{roleOperator}, (*Server).apiKey},
+		{"POST", "/api/v1/ceremonies/{id}/extend", []string{roleOperator}, (*Server).apiExtend},
+		{"POST", "/api/v1/ceremonies/{id}/retry", []string{roleOperator}, (*Server).apiRetry},
+		{"POST", "/api/v1/ceremonies/{id}/resume", []string{roleOperator}, (*Server).apiResume},
 		{"POST", "/api/v1/ceremonies/{id}/pin", []string{roleOperator}, (*Server).apiPIN},
 		{"POST", "/api/v1/ceremonies/{id}/card", []string{roleOperator}, (*Server).apiCard},
 		{"POST", "/api/v1/ceremonies/{id}/witness", []string{roleWitness}, (*Server).apiWitness},
 		{"GET", "/api/v1/health", readers, (*Server).apiHealth},
+		{"GET", "/api/v1/keysets", readers, (*Server).apiKeySets},
+		{"GET", "/api/v1/cards", readers, (*Server).apiCards},
 		{"GET", "/api/v1/export", []string{roleAuditor}, (*Server).apiExport},
+		{"GET", "/api/v1/accounts", []string{roleAdmin}, (*Server).apiAccounts},
+		{"POST", "/api/v1/accounts", []string{roleAdmin}, (*Server).apiAccountAdd},
+		{"POST", "/api/v1/accounts/{name}", []string{roleAdmin}, (*Server).apiAccountChange},
+		{"POST", "/api/v1/accounts/{name}/password", []string{roleAdmin}, (*Server).apiAccountPassword},
 	}
 }
 
@@ -113,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /login", s.pageLogin)
 	s.mux.HandleFunc("GET /{$}", s.page("index"))
 	s.mux.HandleFunc("GET /ceremonies/{id}", s.page("ceremony"))
+	s.mux.HandleFunc("GET /accounts", s.page("accounts"))
 	return s, nil
 }
 

@@ -163,15 +163,7 @@ func (t *Tracker) Findings(now time.Time, list []engine.CeremonySummary, inv *in
 		if lastSet != "" && ks.ID != lastSet {
 			add(Warning, subject, fmt.Sprintf("superseded by key set %s, loaded later", lastSet), "keep its cards only while backups made under it must stay readable")
 		}
-		distinct := 0
-		for _, holders := range ks.Holders {
-			for _, s := range holders {
-				if !blocked[s] {
-					distinct++
-					break
-				}
-			}
-		}
+		distinct := usableDistinct(ks, blocked)
 		switch {
 		case distinct < ks.Threshold:
 			add(Critical, subject, fmt.Sprintf("only %d usable distinct shares are known for a threshold of %d: the key cannot be rebuilt from cards", distinct, ks.Threshold),

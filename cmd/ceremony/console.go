@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,8 +48,12 @@ type console struct {
 	pw     *passwords.File
 	signer *keyfile.Signer
 	cards  []*cardemu.Card
-	feed   *feed
-	log    *log.Logger
+	// cardsDir holds the emulated cards' images.
+	cardsDir string
+	feed     *feed
+	log      *log.Logger
+	// stepTimeout is the deadline of each step that waits for a person.
+	stepTimeout time.Duration
 
 	mu   sync.Mutex
 	runs map[string]*liveRun
@@ -61,7 +64,9 @@ type liveRun struct {
 	pad    *web.Pad
 	reader *cardemu.Reader
 	cards  []*cardemu.Card
+	desk   *web.Desk
 	cancel context.CancelFunc
+	done   bool // the run returned (guarded by console.mu)
 }
 
 func (r *liveRun) Bench() web.Bench {
@@ -143,7 +148,7 @@ func toWebEvent(r events.Record) web.Event {
 
 // newConsole builds the backend on an open store: the engine replays the
 // stream and follows it until ctx ends.
-func newConsole(ctx context.Context, a *app, fd *feed, dataDir, cardsDir string, logger *log.Logger) (*console, error) {
+func newConsole(ctx context.Context, a *app, fd *feed, dataDir, cardsDir string, stepTimeout time.Duration, logger *log.Logger) (*console, error) {
 	signer, made, err := keyfile.LoadOrCreate(filepath.Join(dataDir, "console-export.key"))
 	if err != nil {
 		return nil, fmt.Errorf("the console's export signing key: %w", err)
@@ -156,7 +161,7 @@ func newConsole(ctx context.Context, a *app, fd *feed, dataDir, cardsDir string,
 		return nil, fmt.Errorf("the console's emulated cards in %s: %w", cardsDir, err)
 	}
 	return &console{ctx: ctx, a: a, pw: passwords.Open(filepath.Join(dataDir, passwordDBName)), signer: signer,
-		cards: cards, feed: fd, log: logger, runs: map[string]*liveRun{}}, nil
+		cards: cards, cardsDir: cardsDir, feed: fd, log: logger, stepTimeout: stepTimeout, runs: map[string]*liveRun{}}, nil
 }
 
 func (c *console) Kinds() []web.KindInfo {
@@ -230,6 +235,9 @@ func (c *console) Ceremony(id string) (web.Detail, error) {
 		b := r.Bench()
 		d.Pad, d.Station, d.Rehearsal = &v, &b, true
 	}
+	d.PausedStep = inst.PausedStep()
+	d.Resumable = c.resumable(c.ctx, inst) == ""
+	d.ServerTime = time.Now().UTC()
 	return d, nil
 }
 
@@ -311,10 +319,6 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 			return "", usageForWeb(err)
 		}
 	}
-	if n, _ := ceremonies.Witnesses(p); n > 0 {
-		// The console's station has no witness desk (ceremonies.Station.Witnesses).
-		return "", &web.UsageError{Msg: fmt.Sprintf("witnesses %d: this console cannot take sign-offs before a ceremony completes; start it at a terminal ('ceremony %s --witnesses %d'), or let witnesses sign off from their own account at any time", n, k.Start.Command, n)}
-	}
 	reader, port := rehearsal.NewReader(consoleReader)
 	hsm := memhsm.New(consoleHSM)
 	first, err := k.Start.Begin(p, ceremonies.StartInfo{Operator: who.Name, Reader: port.Name(), HSM: hsm.Name(), Inventory: c.a.views.Inventory})
@@ -326,37 +330,16 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 	if err != nil {
 		return "", err
 	}
-	for _, pl := range first[1:] {
+	// The station after the first event, as every start command records
+	// it (ARCHITECTURE.md, "Audit"): the report marks the rehearsal, and
+	// Resume knows the ceremony ran on this console's station.
+	desc := (&stationFlags{cardsDir: c.cardsDir}).describeStation(&ceremonies.Station{Reader: port, HSM: hsm})
+	for _, pl := range append(first[1:], events.Payload(desc)) {
 		if err := inst.Record(c.ctx, events.SourceOperator, pl); err != nil {
 			return "", err
 		}
 	}
-	pad := web.NewPad()
-	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: 10 * time.Minute}
-	runner, err := k.NewRunner(ceremonies.Env{Engine: c.a.eng, Inventory: c.a.views.Inventory, Station: station, Rand: rand.Reader, Say: pad.Say})
-	if err != nil {
-		return "", err
-	}
-	rctx, cancel := context.WithCancel(c.ctx)
-	r := &liveRun{pad: pad, reader: reader, cards: c.cards, cancel: cancel}
-	c.mu.Lock()
-	c.runs[id] = r
-	c.mu.Unlock()
-	c.log.Printf("console: %s started %s (%s)", who.Name, id, kind)
-	go func() {
-		defer cancel()
-		err := engine.HoldRunner(c.a.eng.Leases(), id, func() error { return runner.Run(rctx, inst) })
-		// The run's emulated cards go back on the bench for the next run.
-		if reader.Card() != nil {
-			reader.Remove()
-		}
-		if err != nil {
-			c.log.Printf("console: ceremony %s stopped in phase %s: %v", id, inst.Phase(), err)
-			pad.End("Stopped", inst.Phase())
-			return
-		}
-		pad.End("Ceremony ended", inst.Phase())
-	}()
+	c.launch(k, inst, reader, port, hsm, who, false)
 	return id, nil
 }
 
@@ -402,6 +385,26 @@ func (c *console) Witness(ctx context.Context, who web.Actor, id, statement stri
 	if err != nil {
 		return err
 	}
+	// A ceremony that requires witnesses counts each witness account once.
+	if required, _ := ceremonies.WitnessesMissing(inst); required > 0 {
+		if at, ok := c.signedOffBy(ctx, id, who.Name); ok {
+			return fmt.Errorf("%s signed ceremony %s off already (event %d): its %d required sign-offs are by distinct witnesses: %w", who.Name, id, at, required, web.ErrConflict)
+		}
+	}
+	c.mu.Lock()
+	r := c.runs[id]
+	c.mu.Unlock()
+	if r != nil && r.desk != nil {
+		taken, err := r.desk.SignOff(who)
+		if err != nil {
+			return err
+		}
+		if taken {
+			// The run waits at its witness desk: it records the sign-off.
+			c.log.Printf("console: %s signed %s off at the witness desk", who.Name, id)
+			return nil
+		}
+	}
 	w := &events.Witnessed{Name: who.Name, Role: who.Role, Statement: statement, UpTo: inst.LastHash()}
 	if err := inst.Record(ctx, events.SourceOperator, w); err != nil {
 		return err
@@ -425,6 +428,7 @@ func (c *console) Health() []web.Finding {
 	for _, f := range c.a.views.Findings(c.a.eng, time.Now()) {
 		out = append(out, web.Finding{Severity: f.Severity, Subject: f.Subject, What: f.What, Recovery: f.Recovery})
 	}
+	sortFindings(out)
 	return out
 }
 

@@ -27,6 +27,8 @@ type consoleFlags struct {
 	plain    bool
 	cardsDir string
 	idle     time.Duration
+	step     time.Duration
+	clientCA string
 }
 
 // consoleDefaultAddr is where --http alone serves the console.
@@ -40,6 +42,8 @@ func (f *consoleFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.plain, "http-plain-loopback", false, "tests only: serve the console over plain HTTP, on a loopback address only")
 	fs.StringVar(&f.cardsDir, "console-cards-dir", "", "the console's emulated rehearsal cards (made if missing; default <data-dir>/console-cards)")
 	fs.DurationVar(&f.idle, "idle-timeout", 15*time.Minute, "a console session nobody used for this long ends")
+	fs.StringVar(&f.clientCA, "client-ca", "", "also log in by TLS client certificate: the PEM CA certificates that issue them; the certificate's subject CN (else its first email or DNS name) is the account name; password login still works")
+	fs.DurationVar(&f.step, "console-step-timeout", 10*time.Minute, "the deadline of each console ceremony step that waits for a person (an operator extends it from the page)")
 }
 
 // startConsole runs the web console on the service's store: an engine
@@ -49,6 +53,9 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 	if f.plain {
 		if err := web.CheckPlainHTTP(f.addr); err != nil {
 			return nil, usagef("%v", err)
+		}
+		if f.clientCA != "" {
+			return nil, usagef("--client-ca with --http-plain-loopback: client certificates need HTTPS; leave out --http-plain-loopback")
 		}
 	}
 	logger := log.New(logw, "", log.LstdFlags)
@@ -71,7 +78,11 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 	if cards == "" {
 		cards = filepath.Join(dataDir, "console-cards")
 	}
-	con, err := newConsole(ctx, a, fd, dataDir, cards, logger)
+	if f.step < time.Second {
+		stopEngine()
+		return nil, usagef("--console-step-timeout %s: give at least 1s (an operator extends a step from the page)", f.step)
+	}
+	con, err := newConsole(ctx, a, fd, dataDir, cards, f.step, logger)
 	if err != nil {
 		stopEngine()
 		return nil, err
@@ -94,6 +105,15 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 		}
 		fmt.Fprintf(logw, "serve: console certificate SHA-256 fingerprint %s: check that your browser shows the same\n", fp)
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if f.clientCA != "" {
+			pool, err := web.ClientCAs(f.clientCA)
+			if err != nil {
+				stopEngine()
+				return nil, usagef("%v", err)
+			}
+			web.RequestClientCerts(hs.TLSConfig, pool)
+			fmt.Fprintf(logw, "serve: console logins by client certificate from the CAs in %s, or by password\n", f.clientCA)
+		}
 		scheme = "https"
 	}
 	ln, err := net.Listen("tcp", f.addr)

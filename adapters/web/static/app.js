@@ -46,6 +46,12 @@
 
   // Login.
   if (page === "login") {
+    const cf = $("cert-form");
+    if (cf) cf.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      clearError();
+      try { await api("POST", "/api/v1/login/certificate", {}); location.href = "/"; } catch (e) { fail(e.message); }
+    });
     $("login-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       clearError();
@@ -75,12 +81,33 @@
     say(list.length + " ceremonies");
     const health = await api("GET", "/api/v1/health");
     const ul = $("health"); ul.textContent = "";
-    health.sort((a, b) => (a.severity === "critical" ? -1 : b.severity === "critical" ? 1 : 0));
     for (const f of health) {
       const li = document.createElement("li"); li.className = f.severity;
       li.textContent = f.severity + ": " + f.subject + ": " + f.what + " — " + f.recovery; ul.appendChild(li);
     }
     if (health.length === 0) { const li = document.createElement("li"); li.textContent = "No open findings."; ul.appendChild(li); }
+    // Key sets with their quorum margin; the card registry.
+    const kb = document.querySelector("#keysets tbody"); kb.textContent = "";
+    for (const k of await api("GET", "/api/v1/keysets")) {
+      const tr = document.createElement("tr"); tr.id = "keyset-" + k.id;
+      tr.appendChild(td(k.id)); tr.appendChild(td(k.status)); tr.appendChild(td(k.threshold + " of " + k.shares)); tr.appendChild(td(k.kcv));
+      tr.appendChild(td(String(k.usable)));
+      const m = k.margin < 0 ? k.margin + ": the key cannot be rebuilt from cards" : k.margin === 0 ? "0: no spare" : "+" + k.margin;
+      tr.appendChild(td(m, k.margin < 0 ? "critical" : ""));
+      kb.appendChild(tr);
+    }
+    if (!kb.childElementCount) { const tr = document.createElement("tr"); const c = td("No key set yet."); c.colSpan = 6; tr.appendChild(c); kb.appendChild(tr); }
+    const cb = document.querySelector("#cards tbody"); cb.textContent = "";
+    for (const c of await api("GET", "/api/v1/cards")) {
+      const tr = document.createElement("tr"); tr.id = "card-" + c.serial;
+      tr.appendChild(td(c.serial)); tr.appendChild(td(c.key_set_id ? "share " + c.share_index + " of " + c.key_set_id : "no share"));
+      tr.appendChild(td(c.custodian ? c.custodian + (c.label ? " (" + c.label + ")" : "") : "-"));
+      const st = [];
+      if (c.blocked) st.push("backup PIN blocked"); if (c.default_pin) st.push("default PIN"); if (c.void) st.push("void share"); if (c.uncertain) st.push("write outcome unknown");
+      tr.appendChild(td(st.length ? st.join(", ") : "ok")); tr.appendChild(td(c.last_seen || "-"));
+      cb.appendChild(tr);
+    }
+    if (!cb.childElementCount) { const tr = document.createElement("tr"); const c = td("No card seen yet."); c.colSpan = 5; tr.appendChild(c); cb.appendChild(tr); }
     if (s.role !== "operator") return;
     const kinds = await api("GET", "/api/v1/kinds");
     const sel = $("kind");
@@ -109,8 +136,45 @@
     const base = "/api/v1/ceremonies/" + encodeURIComponent(id);
     const isOp = s.role === "operator";
     let padLive = false;
+    let step = { name: "", deadline: 0, skew: 0 };
+    // The countdown: the station's deadline, read against the station's
+    // clock (server_time), updated each second; a notice is said (a
+    // status region) a minute and ten seconds before the end, not every
+    // second (WCAG 2.2.1: the operator is warned and extends).
+    let warned = "";
+    function tick() {
+      const cd = $("countdown");
+      if (!step.name) { cd.textContent = "-"; return; }
+      const left = Math.max(0, Math.round((step.deadline - (Date.now() + step.skew)) / 1000));
+      const m = Math.floor(left / 60), sec = left % 60;
+      cd.textContent = m + " min " + String(sec).padStart(2, "0") + " s";
+      cd.dataset.seconds = String(left);
+      const mark = left <= 10 ? "10s" : left <= 60 ? "60s" : "";
+      if (mark && warned !== step.name + mark) {
+        warned = step.name + mark;
+        $("step-notice").textContent = "The step " + step.name + " ends in " + (mark === "10s" ? "10 seconds" : "a minute") + (isOp ? ": extend it if you need more time." : ".");
+      }
+    }
+    setInterval(tick, 1000);
+    function steps(d) {
+      const opened = d.open_step && !d.ended;
+      if ((opened ? d.open_step : "") !== step.name) $("step-notice").textContent = ""; // a notice is about one step
+      step = opened ? { name: d.open_step, deadline: new Date(d.deadline).getTime(), skew: new Date(d.server_time).getTime() - Date.now() } : { name: "", deadline: 0, skew: 0 };
+      const line = $("step-line");
+      if (opened) line.textContent = "Step: " + d.open_step + ", until " + new Date(d.deadline).toLocaleTimeString() + ".";
+      else if (d.paused_step) line.textContent = "The step " + d.paused_step + " timed out: the ceremony is paused." + (isOp && d.live && !d.resumable ? " Retry it, or abort." : "");
+      else if (d.ended) line.textContent = "The ceremony has ended.";
+      else line.textContent = "No step waits for a person now.";
+      $("step-line").dataset.step = opened ? d.open_step : "";
+      tick();
+      if (!isOp) return;
+      $("extend-form").hidden = !opened;
+      $("retry").hidden = !(d.paused_step && d.live && !d.resumable);
+      $("resume").hidden = !d.resumable;
+    }
     async function refresh() {
       const d = await api("GET", base);
+      steps(d);
       $("rehearsal-banner").hidden = !d.rehearsal;
       const dl = $("facts"); dl.textContent = "";
       for (const f of [{ name: "kind", value: d.kind }, { name: "phase", value: d.phase }].concat(d.facts || [])) {
@@ -132,6 +196,9 @@
       if (p.ended) w = "The run has ended.";
       else if (p.waiting === "confirm") w = "The PIN pad waits for OK or Cancel.";
       else if (p.waiting === "pin") w = "The PIN pad waits for a PIN" + (isOp ? ": type it below." : ".");
+      const desk = p.desk && p.desk.open;
+      $("pad").dataset.desk = desk ? p.desk.n + "/" + p.desk.of : "";
+      if (desk) w = "The ceremony waits for witness sign-off " + p.desk.n + " of " + p.desk.of + ": a witness signs off from their own session." + (s.role === "witness" ? " Use Sign off below." : "");
       if (p.said) w = p.said + " " + w;
       $("waiting").textContent = w;
       if (isOp) {
@@ -161,6 +228,13 @@
         await act("POST", base + "/pin", { pin: pin });
       });
       $("pull").addEventListener("click", async () => { const r = await act("POST", base + "/card", { action: "pull" }); if (r) bench(r); });
+      $("extend-form").addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const r = await act("POST", base + "/extend", { step: step.name, minutes: Number($("extend-minutes").value) });
+        if (r) $("step-notice").textContent = "The step " + r.step + " now ends at " + new Date(r.deadline).toLocaleTimeString() + ".";
+      });
+      $("retry").addEventListener("click", async () => { if (await act("POST", base + "/retry", {})) say("Retried."); });
+      $("resume").addEventListener("click", async () => { if (await act("POST", base + "/resume", {})) location.reload(); });
       $("abort-form").addEventListener("submit", async (ev) => {
         ev.preventDefault();
         await act("POST", base + "/abort", { reason: $("reason").value });
@@ -182,7 +256,53 @@
     es.addEventListener("pad", (m) => { padLive = true; pad(JSON.parse(m.data)); });
   }
 
+  // Accounts (admins only): list, add, disable/enable, role, password.
+  async function accounts() {
+    const roles = ["operator", "witness", "auditor", "admin"];
+    async function load() {
+      const list = await api("GET", "/api/v1/accounts");
+      const tb = document.querySelector("#accounts tbody"); tb.textContent = "";
+      const sel = $("reset-name"); const keep = sel.value; sel.textContent = "";
+      for (const a of list) {
+        const tr = document.createElement("tr"); tr.id = "account-" + a.name;
+        tr.appendChild(td(a.name)); tr.appendChild(td(a.role)); tr.appendChild(td(a.active ? "active" : "disabled")); tr.appendChild(td(a.changed));
+        const cell = document.createElement("td");
+        const tog = document.createElement("button"); tog.type = "button"; tog.id = (a.active ? "disable-" : "enable-") + a.name;
+        tog.textContent = (a.active ? "Disable " : "Enable ") + a.name;
+        tog.addEventListener("click", () => change(a.name, { change: a.active ? "disabled" : "enabled" }));
+        const lab = document.createElement("label"); lab.htmlFor = "role-" + a.name; lab.textContent = "Role of " + a.name;
+        const rs = document.createElement("select"); rs.id = "role-" + a.name;
+        for (const r of roles) { const o = document.createElement("option"); o.value = r; o.textContent = r; o.selected = r === a.role; rs.appendChild(o); }
+        const set = document.createElement("button"); set.type = "button"; set.id = "set-role-" + a.name; set.textContent = "Set the role of " + a.name;
+        set.addEventListener("click", () => change(a.name, { change: "role_changed", role: rs.value }));
+        cell.appendChild(tog); cell.appendChild(lab); cell.appendChild(rs); cell.appendChild(set); tr.appendChild(cell);
+        tb.appendChild(tr);
+        const o = document.createElement("option"); o.value = a.name; o.textContent = a.name; sel.appendChild(o);
+      }
+      if (keep) sel.value = keep;
+      say(list.length + " accounts");
+    }
+    async function change(name, body) {
+      if (await act("POST", "/api/v1/accounts/" + encodeURIComponent(name), body)) { await load(); say("Account " + name + ": " + body.change + "."); }
+    }
+    $("add-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = { name: $("new-name").value, role: $("new-role").value, password: $("new-password").value, password_again: $("new-password-again").value };
+      $("new-password").value = ""; $("new-password-again").value = "";
+      if (await act("POST", "/api/v1/accounts", body)) { $("new-name").value = ""; await load(); say("Account " + body.name + " added."); }
+    });
+    $("reset-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const name = $("reset-name").value;
+      const body = { password: $("reset-password").value, password_again: $("reset-password-again").value };
+      $("reset-password").value = ""; $("reset-password-again").value = "";
+      if (await act("POST", "/api/v1/accounts/" + encodeURIComponent(name) + "/password", body)) say("The password of " + name + " is set.");
+    });
+    await load();
+  }
+
   session().then((s) => {
+    if (page === "accounts") return accounts();
     if (page === "index") return index(s);
     if (page === "ceremony") return ceremony(s);
   }).catch((e) => fail(e.message));
