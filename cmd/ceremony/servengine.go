@@ -67,6 +67,10 @@ func startServeEngine(ctx context.Context, st *jetstream.Store, every uint64, lo
 		case seq > saved:
 			saved = seq
 			fmt.Fprintf(log, "serve: projection checkpoint (%s) at stream sequence %d\n", why, seq)
+		case seq == 0 && eng.Applied() > saved:
+			// A writing command saved one at its close (see saveProjection).
+			saved = eng.Applied()
+			fmt.Fprintf(log, "serve: projection checkpoint (%s) at stream sequence %d: already saved by the process that wrote it\n", why, saved)
 		}
 	}
 	checked := make(chan struct{})
