@@ -390,7 +390,11 @@ func driveThroughPage(t *testing.T, op, aud context.Context, pins map[string]str
 			fmt.Sscanf(st.Line1, "Insert %d. card", &n)
 			want := fmt.Sprintf("card%d", n)
 			if st.InReader != want {
-				do(t, op, "insert "+want, chromedp.Click("#insert-"+want), until(`document.getElementById("in-reader").textContent === "`+want+`"`))
+				// A click by the element, not by pointer coordinates: under
+				// load a live update can move the button under the pointer.
+				do(t, op, "see the insert button", chromedp.WaitVisible("#insert-"+want))
+				eval[bool](t, op, `(() => { document.getElementById("insert-`+want+`").click(); return true })()`)
+				do(t, op, "insert "+want, until(`document.getElementById("in-reader").textContent === "`+want+`"`))
 			}
 			do(t, op, "OK", chromedp.Click("#ok"))
 		case st.Line1 == "Remove card" && st.InReader != "none":
