@@ -46,10 +46,11 @@ func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(eve
 }
 
 // readCeremony reads one ceremony's events (op names the caller in
-// errors), up to its last event as the stream leader knows it: on a
-// cluster the reader's consumer may run on a replica that has not yet
-// applied what the leader acknowledged, so its pending count cannot bound
-// the read.
+// errors), up to its last event as the stream leader knew it when the
+// read began. Every request goes to the stream leader, so a replica that
+// has not yet applied what the leader acknowledged is never read. One
+// request per event: a ceremony of thousands of events costs as many
+// round trips (a batched direct get would be the next step).
 func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func(r events.Record) error) error {
 	if err := s.usable(op); err != nil {
 		return err
