@@ -149,12 +149,15 @@ func trialOpen(ctx context.Context, trial Config, check func(context.Context, *S
 	if len(r.gaps) > 0 || check == nil {
 		return r, nil, nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	// The check reads the history the stream holds, which grows with it:
+	// scanTimeout, and a second more for every 10,000 events.
+	cctx, cancel := context.WithTimeout(ctx, scanTimeout+time.Duration(info.State.LastSeq/10_000)*time.Second)
 	defer cancel()
 	return r, check(cctx, s), nil
 }
 
-// scanTimeout bounds each read of the stream on the copy.
+// scanTimeout bounds each request to the server on the copy, and the
+// wait for each next event of the read of the whole stream.
 const scanTimeout = 10 * time.Second
 
 // scanGaps reads the stream up to last and returns the sequences the
@@ -178,15 +181,23 @@ func (s *Store) scanGaps(ctx context.Context, last uint64) ([]uint64, error) {
 	var gaps []uint64
 	want := uint64(1)
 	if top > 0 {
+		// The read of the whole stream grows with history: it is given up
+		// when no event arrives for scanTimeout, not after scanTimeout in
+		// all (a 1M-event store takes longer than that on a slow disk).
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		idle := time.AfterFunc(scanTimeout, stop)
+		defer idle.Stop()
 		cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: 1}
-		err := s.read(sctx, sctx, cfg, top, func(r events.Record, _ uint64) error {
+		err := s.read(rctx, sctx, cfg, top, func(r events.Record, _ uint64) error {
+			idle.Reset(scanTimeout)
 			for ; want < r.Seq; want++ {
 				gaps = append(gaps, want)
 			}
 			want = r.Seq + 1
 			return nil
 		})
-		if sctx.Err() != nil {
+		if rctx.Err() != nil {
 			return nil, s.scanTimedOut(want, last)
 		}
 		if err != nil {
@@ -200,7 +211,7 @@ func (s *Store) scanGaps(ctx context.Context, last uint64) ([]uint64, error) {
 }
 
 func (s *Store) scanTimedOut(at, last uint64) error {
-	return fmt.Errorf("reading the stream on a copy of the files did not finish within %s (at sequence %d of %d): the disk is too slow or the files are damaged", scanTimeout, at, last)
+	return fmt.Errorf("reading the stream on a copy of the files stopped: no event for %s (at sequence %d of %d): the disk is too slow or the files are damaged", scanTimeout, at, last)
 }
 
 // rawLost reads the stream state's "lost" field, which nats.go's

@@ -22,10 +22,7 @@ const consumerIdle = time.Minute
 // error.
 func (s *Store) Load(ctx context.Context, ceremonyID string) ([]events.Record, error) {
 	var recs []events.Record
-	err := s.readCeremony(ctx, "load", ceremonyID, func(r events.Record, pending uint64) error {
-		if recs == nil {
-			recs = make([]events.Record, 0, min(pending+1, 1<<16))
-		}
+	err := s.readCeremony(ctx, "load", ceremonyID, func(r events.Record) error {
 		recs = append(recs, r)
 		return nil
 	})
@@ -38,7 +35,7 @@ func (s *Store) Load(ctx context.Context, ceremonyID string) ([]events.Record, e
 // unknown ceremony calls fn never. See events.CeremonyReader.
 func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(events.Record) error) error {
 	var fnErr error
-	err := s.readCeremony(ctx, "read", ceremonyID, func(r events.Record, _ uint64) error {
+	err := s.readCeremony(ctx, "read", ceremonyID, func(r events.Record) error {
 		fnErr = fn(r)
 		return fnErr
 	})
@@ -49,11 +46,12 @@ func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(eve
 }
 
 // readCeremony reads one ceremony's events (op names the caller in
-// errors), up to its last event as the stream leader knows it: on a
-// cluster the reader's consumer may run on a replica that has not yet
-// applied what the leader acknowledged, so its pending count cannot bound
-// the read.
-func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func(r events.Record, pending uint64) error) error {
+// errors), up to its last event as the stream leader knew it when the
+// read began. Every request goes to the stream leader, so a replica that
+// has not yet applied what the leader acknowledged is never read. One
+// request per event: a ceremony of thousands of events costs as many
+// round trips (a batched direct get would be the next step).
+func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func(r events.Record) error) error {
 	if err := s.usable(op); err != nil {
 		return err
 	}
@@ -81,21 +79,40 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 	if !found {
 		return nil
 	}
-	// Resumed after the last event delivered if a stream leader is lost
-	// meanwhile (retryRead).
+	// Each event is asked of the stream leader by the next sequence and
+	// the ceremony's subject filter, up to until. Not an ordered
+	// consumer: the server keeps looking for the consumer's next message
+	// after the ceremony's last one, block by block to the end of the
+	// stream (its per-subject index is not used for a wildcard filter
+	// on a stream of many subjects), which grows with history. The first
+	// request, from sequence 1, finds the ceremony's first event through
+	// that index. Resumed after the last event delivered if a stream
+	// leader is lost meanwhile (retryRead).
 	next := uint64(1)
-	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
-		cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
-		return s.read(ctx, actx, cfg, until, func(r events.Record, pending uint64) error {
+	err = s.retryRead(ctx, func(ctx, _ context.Context) error {
+		for next <= until {
+			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			msg, err := s.stream.GetMsg(actx, next, natsjs.WithGetMsgSubject(filter))
+			cancel()
+			if err != nil {
+				return fmt.Errorf("read from sequence %d: %w", next, err)
+			}
+			if msg.Sequence > until || msg.Sequence < next {
+				return stopRead{fmt.Errorf("read from sequence %d: the stream answered with sequence %d, outside %d-%d", next, msg.Sequence, next, until)}
+			}
+			r, err := decodeRecord(msg.Sequence, msg.Subject, msg.Data)
+			if err != nil {
+				return stopRead{err}
+			}
 			if r.CeremonyID != ceremonyID {
 				return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
 			}
-			if err := fn(r, pending); err != nil {
+			if err := fn(r); err != nil {
 				return stopRead{err}
 			}
 			next = r.Seq + 1
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: %s ceremony %s: %w", op, ceremonyID, err)
