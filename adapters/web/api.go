@@ -237,6 +237,19 @@ func (s *Server) apiHealth(w http.ResponseWriter, _ *http.Request, _ Actor) *api
 	return nil
 }
 
+// apiCheckpoint serves the signed checkpoint as the C2SP note it is
+// (ARCHITECTURE.md, "Audit").
+func (s *Server) apiCheckpoint(w http.ResponseWriter, r *http.Request, _ Actor) *apiError {
+	note, err := s.cfg.Backend.Checkpoint(r.Context())
+	if err != nil {
+		return backendError(err)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(note)
+	return nil
+}
+
 func (s *Server) apiExport(w http.ResponseWriter, r *http.Request, _ Actor) *apiError {
 	var buf bytes.Buffer
 	if err := s.cfg.Backend.Export(r.Context(), &buf); err != nil {

@@ -133,6 +133,10 @@ type Backend interface {
 	Witness(ctx context.Context, who Actor, id, statement string) error
 	// Live returns the PIN pad and station of a ceremony this console runs.
 	Live(id string) (*Pad, Station, bool)
+	// Checkpoint returns the newest signed checkpoint of the event stream
+	// covering every event (a C2SP tlog-checkpoint note with its
+	// co-signatures).
+	Checkpoint(ctx context.Context) ([]byte, error)
 	// Health lists the open findings, critical first.
 	Health() []Finding
 	KeySets() []KeySetInfo

@@ -75,6 +75,7 @@ func routes() []route {
 		{"POST", "/api/v1/ceremonies/{id}/card", []string{roleOperator}, (*Server).apiCard},
 		{"POST", "/api/v1/ceremonies/{id}/witness", []string{roleWitness}, (*Server).apiWitness},
 		{"GET", "/api/v1/health", readers, (*Server).apiHealth},
+		{"GET", "/api/v1/checkpoint", readers, (*Server).apiCheckpoint},
 		{"GET", "/api/v1/keysets", readers, (*Server).apiKeySets},
 		{"GET", "/api/v1/cards", readers, (*Server).apiCards},
 		{"GET", "/api/v1/export", []string{roleAuditor}, (*Server).apiExport},

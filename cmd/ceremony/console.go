@@ -27,6 +27,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/export"
+	"github.com/ceremony-hsm/ceremony/events/translog"
 )
 
 // The console's station: an emulated reader per ceremony, the rehearsal
@@ -57,6 +58,11 @@ type console struct {
 
 	mu   sync.Mutex
 	runs map[string]*liveRun
+
+	// tlog is the station's transparency log (nil without an audit key),
+	// read for GET /api/v1/checkpoint; serve writes the checkpoints.
+	tlog   *translog.Log
+	tlogMu sync.Mutex // one Sync at a time
 }
 
 // liveRun is one ceremony this console drives.
@@ -160,8 +166,12 @@ func newConsole(ctx context.Context, a *app, fd *feed, dataDir, cardsDir string,
 	if err != nil {
 		return nil, fmt.Errorf("the console's emulated cards in %s: %w", cardsDir, err)
 	}
+	tl, err := openTranslog(translog.Dir(filepath.Join(dataDir, translog.DirName)), a.store.StreamName())
+	if err != nil {
+		return nil, fmt.Errorf("the station's checkpoints: %w", err)
+	}
 	return &console{ctx: ctx, a: a, pw: passwords.Open(filepath.Join(dataDir, passwordDBName)), signer: signer,
-		cards: cards, cardsDir: cardsDir, feed: fd, log: logger, stepTimeout: stepTimeout, runs: map[string]*liveRun{}}, nil
+		cards: cards, cardsDir: cardsDir, feed: fd, log: logger, stepTimeout: stepTimeout, runs: map[string]*liveRun{}, tlog: tl}, nil
 }
 
 func (c *console) Kinds() []web.KindInfo {
@@ -511,3 +521,22 @@ func (c *console) CheckPassword(name string, password []byte) error {
 }
 
 var _ web.Backend = (*console)(nil)
+
+// Checkpoint brings the transparency log up to the stream and returns
+// its newest signed checkpoint with the witnesses' co-signatures, or one
+// signed now when none stored covers every event (translog.Log.Current).
+func (c *console) Checkpoint(ctx context.Context) ([]byte, error) {
+	if c.tlog == nil {
+		return nil, fmt.Errorf("%w: this station keeps no checkpoints (no audit key: 'ceremony audit key --create' makes one, or give serve --hsm pkcs11)", web.ErrNotFound)
+	}
+	c.tlogMu.Lock()
+	defer c.tlogMu.Unlock()
+	if err := c.tlog.Sync(ctx, c.a.store); err != nil {
+		return nil, fmt.Errorf("the event store's history: %w", err)
+	}
+	_, signed, _, err := c.tlog.Current()
+	if err != nil {
+		return nil, fmt.Errorf("the checkpoint: %w", err)
+	}
+	return signed, nil
+}
