@@ -57,6 +57,12 @@ type node struct {
 // Start starts the nodes of the node-*.conf files of ConfigDir and waits
 // until the cluster has a JetStream meta leader. Every node is shut down
 // at the end of the test.
+//
+// Ports are picked free a moment before the servers bind them, so another
+// process (a test package running in parallel) can take one in between;
+// a node that does not come up is then started again, with the whole
+// cluster on fresh ports and store directories, up to startAttempts
+// times.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(ConfigDir(), "node-*.conf"))
@@ -65,6 +71,35 @@ func Start(t testing.TB) *Cluster {
 	}
 	slices.Sort(files)
 	c := &Cluster{t: t}
+	t.Cleanup(c.shutdown)
+	var failed []string
+	for attempt := 1; ; attempt++ {
+		c.nodes = configure(t, files)
+		err := c.startAll()
+		if err == nil {
+			break
+		}
+		failed = append(failed, err.Error())
+		c.shutdown()
+		if attempt == startAttempts {
+			t.Fatalf("clustertest: the cluster did not start in %d attempts: %s", startAttempts, strings.Join(failed, "; "))
+		}
+	}
+	c.waitMetaLeader()
+	return c
+}
+
+// startAttempts bounds the starts of a new cluster (see Start).
+const startAttempts = 3
+
+// firstStartTimeout bounds a node's first start; a node that is not
+// ready by then most likely lost one of its ports (see Start).
+const firstStartTimeout = 40 * time.Second
+
+// configure reads the node files and gives every node free loopback
+// ports, the routes to match, and a store directory of its own.
+func configure(t testing.TB, files []string) []*node {
+	var nodes []*node
 	routePorts := map[int]int{} // port in the file -> free port
 	for _, f := range files {
 		opts, err := server.ProcessConfigFile(f)
@@ -79,9 +114,9 @@ func Start(t testing.TB) *Cluster {
 		opts.Cluster.Port = routePorts[opts.Cluster.Port]
 		opts.StoreDir = filepath.Join(t.TempDir(), opts.ServerName)
 		opts.NoSigs, opts.NoLog = true, true
-		c.nodes = append(c.nodes, &node{name: opts.ServerName, opts: opts})
+		nodes = append(nodes, &node{name: opts.ServerName, opts: opts})
 	}
-	for _, n := range c.nodes {
+	for _, n := range nodes {
 		for _, r := range n.opts.Routes {
 			port, _ := strconv.Atoi(r.Port())
 			free, ok := routePorts[port]
@@ -91,12 +126,26 @@ func Start(t testing.TB) *Cluster {
 			r.Host = net.JoinHostPort(r.Hostname(), strconv.Itoa(free))
 		}
 	}
-	t.Cleanup(c.shutdown)
-	for i := range c.nodes {
-		c.Start(i)
+	return nodes
+}
+
+// startAll starts every node of a new cluster.
+func (c *Cluster) startAll() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		srv, err := server.NewServer(n.opts.Clone())
+		if err != nil {
+			c.t.Fatalf("clustertest: configure node %s: %v", n.name, err)
+		}
+		srv.Start()
+		if !srv.ReadyForConnections(firstStartTimeout) {
+			srv.Shutdown()
+			return fmt.Errorf("node %s (client port %d, cluster port %d) not ready after %s", n.name, n.opts.Port, n.opts.Cluster.Port, firstStartTimeout)
+		}
+		n.srv = srv
 	}
-	c.waitMetaLeader()
-	return c
+	return nil
 }
 
 // freePort returns a loopback port that was free a moment ago.
