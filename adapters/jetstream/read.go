@@ -45,12 +45,14 @@ func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(eve
 	return err
 }
 
+// directReads is the most events of a ceremony that readCeremony asks
+// for one request each (see there).
+const directReads = 64
+
 // readCeremony reads one ceremony's events (op names the caller in
 // errors), up to its last event as the stream leader knew it when the
 // read began. Every request goes to the stream leader, so a replica that
-// has not yet applied what the leader acknowledged is never read. One
-// request per event: a ceremony of thousands of events costs as many
-// round trips (a batched direct get would be the next step).
+// has not yet applied what the leader acknowledged is never read.
 func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func(r events.Record) error) error {
 	if err := s.usable(op); err != nil {
 		return err
@@ -59,7 +61,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 		return err
 	}
 	filter := ceremonyFilter(ceremonyID)
-	var until uint64
+	var until, count uint64
 	found := true
 	err := s.retryRead(ctx, func(_, actx context.Context) error {
 		last, err := s.stream.GetLastMsgForSubject(actx, filter)
@@ -71,6 +73,9 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			return err
 		}
 		until = last.Sequence
+		if r, err := decodeRecord(last.Sequence, last.Subject, last.Data); err == nil {
+			count = uint64(r.Position) // the ceremony's number of events
+		}
 		return nil
 	})
 	if err != nil {
@@ -80,20 +85,32 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 		return nil
 	}
 	// Each event is asked of the stream leader by the next sequence and
-	// the ceremony's subject filter, up to until. Not an ordered
-	// consumer: the server keeps looking for the consumer's next message
-	// after the ceremony's last one, block by block to the end of the
-	// stream (its per-subject index is not used for a wildcard filter
-	// on a stream of many subjects), which grows with history. The first
-	// request, from sequence 1, finds the ceremony's first event through
-	// that index. Resumed after the last event delivered if a stream
-	// leader is lost meanwhile (retryRead).
+	// the ceremony's subject filter: the first, from sequence 1, is found
+	// through the server's per-subject index. An ordered consumer from
+	// the stream's start would make the server scan block by block up to
+	// the ceremony's first event and, after its last, on to the stream's
+	// end (the per-subject index is not used for a wildcard filter on a
+	// stream of many subjects), which grows with history. A request per
+	// event costs a round trip per event, though: a ceremony of more than
+	// directReads events (a rebuild of a long ceremony ran at a tenth of
+	// the stream's speed) takes the rest from an ordered consumer that
+	// starts after its first event and stops at until. Resumed after the
+	// last event delivered if a stream leader is lost meanwhile
+	// (retryRead).
 	next := uint64(1)
-	err = s.retryRead(ctx, func(ctx, _ context.Context) error {
-		for next <= until {
-			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	deliver := func(r events.Record) error {
+		if r.CeremonyID != ceremonyID {
+			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+		}
+		if err := fn(r); err != nil {
+			return stopRead{err}
+		}
+		next = r.Seq + 1
+		return nil
+	}
+	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
+		for next <= until && (next == 1 || count <= directReads) {
 			msg, err := s.stream.GetMsg(actx, next, natsjs.WithGetMsgSubject(filter))
-			cancel()
 			if err != nil {
 				return fmt.Errorf("read from sequence %d: %w", next, err)
 			}
@@ -104,15 +121,15 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			if err != nil {
 				return stopRead{err}
 			}
-			if r.CeremonyID != ceremonyID {
-				return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+			if err := deliver(r); err != nil {
+				return err
 			}
-			if err := fn(r); err != nil {
-				return stopRead{err}
-			}
-			next = r.Seq + 1
 		}
-		return nil
+		if next > until {
+			return nil
+		}
+		cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
+		return s.read(ctx, actx, cfg, until, func(r events.Record, _ uint64) error { return deliver(r) })
 	})
 	if err != nil {
 		return fmt.Errorf("jetstream: %s ceremony %s: %w", op, ceremonyID, err)
