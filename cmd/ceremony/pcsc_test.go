@@ -72,6 +72,12 @@ func (o *operator) pull() {
 	}
 	o.in.Remove()
 	o.in = nil
+	o.waitEmpty()
+}
+
+// waitEmpty waits until pcscd sees no card in the operator's reader.
+func (o *operator) waitEmpty() {
+	o.t.Helper()
 	// Asked with OpenSC's opensc-tool in a subprocess: pcsc-lite reads the
 	// daemon's socket name once per process, and a test run may start a
 	// new daemon (-count=N); a tool independent of the code under test.
@@ -85,7 +91,7 @@ func (o *operator) pull() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	o.t.Fatalf("pcscd still sees a card in reader %d 10 s after it was pulled", o.reader)
+	o.t.Fatalf("pcscd still sees a card in reader %d after 10 s", o.reader)
 }
 
 // TestThroughPCSC runs the Backup Key ceremonies through a real pcscd with

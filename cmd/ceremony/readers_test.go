@@ -75,6 +75,7 @@ func TestReadersWhileACeremonyHoldsTheCard(t *testing.T) {
 	t.Run("through serve the reader's lease names the ceremony and its process", func(t *testing.T) {
 		s := newSite(t)
 		op := &operator{t: t, addr: d.VpcdAddr(0), s: s}
+		op.waitEmpty() // the previous subtest's card is gone for pcscd too
 		defer op.pull()
 		srv := s.start("serve")
 		srv.waitFor(t, "clients find it through")
