@@ -19,6 +19,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/ceremony-hsm/ceremony/internal/yamllines"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ceremony-hsm/ceremony/events"
@@ -104,8 +106,7 @@ func Parse(file string, data []byte) (*Script, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlErrors(file, err)
 	}
-	s.lines = map[string]int{}
-	walk(&root, "", s.lines)
+	s.lines = yamllines.Lines(&root)
 	return s, nil
 }
 
@@ -134,36 +135,6 @@ func yamlErrors(file string, err error) error {
 		out = append(out, &Error{file, line, msg})
 	}
 	return out
-}
-
-// walk records the line of every key and sequence item: "params.quorum",
-// "custodians.0", "custodians.0.card".
-func walk(n *yaml.Node, path string, lines map[string]int) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			walk(c, path, lines)
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := join(path, n.Content[i].Value)
-			lines[p] = n.Content[i].Line
-			walk(n.Content[i+1], p, lines)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := join(path, strconv.Itoa(i))
-			lines[p] = c.Line
-			walk(c, p, lines)
-		}
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
 
 // Line returns the line of path ("custodians.1.card"), or of the nearest

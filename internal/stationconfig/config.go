@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ceremony-hsm/ceremony/internal/yamllines"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -117,8 +119,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlErrors(file, err)
 	}
-	c.lines = map[string]int{}
-	walk(&root, "", c.lines)
+	c.lines = yamllines.Lines(&root)
 	// A literal PIN is named as such, before the strict decoder calls it
 	// an unknown key.
 	var errs Errors
@@ -274,33 +275,4 @@ var knownKeys = map[string]string{
 	"NATS":    "store.nats has urls, creds, nkey, tlscert, tlskey, tlsca, replicas",
 	"Readers": "readers has ceremony, spare",
 	"HSM":     "hsm has kind, module, token, pin_env, pin_file",
-}
-
-// walk records the line of every key and sequence item: "store.nats.urls.0".
-func walk(n *yaml.Node, path string, lines map[string]int) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			walk(c, path, lines)
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			p := join(path, n.Content[i].Value)
-			lines[p] = n.Content[i].Line
-			walk(n.Content[i+1], p, lines)
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := join(path, strconv.Itoa(i))
-			lines[p] = c.Line
-			walk(c, p, lines)
-		}
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
 }
