@@ -136,6 +136,16 @@
     const base = "/api/v1/ceremonies/" + encodeURIComponent(id);
     const isOp = s.role === "operator";
     let padLive = false;
+    // benchActs counts card actions sent or answered: a refresh that began
+    // before a card action was answered carries an older bench and must not
+    // overwrite the one the action returned.
+    let benchActs = 0;
+    async function cardAction(body) {
+      benchActs++;
+      const r = await act("POST", base + "/card", body);
+      benchActs++;
+      if (r) bench(r);
+    }
     let step = { name: "", deadline: 0, skew: 0 };
     // The countdown: the station's deadline, read against the station's
     // clock (server_time), updated each second; a notice is said (a
@@ -173,6 +183,7 @@
       $("resume").hidden = !d.resumable;
     }
     async function refresh() {
+      const acts = benchActs;
       const d = await api("GET", base);
       steps(d);
       $("rehearsal-banner").hidden = !d.rehearsal;
@@ -187,7 +198,7 @@
       say(st);
       $("status").dataset.phase = d.phase;
       if (d.pad && !padLive) pad(d.pad); // the stream's view is newer
-      if (isOp && d.station) bench(d.station);
+      if (isOp && d.station && acts === benchActs) bench(d.station);
     }
     function pad(p) {
       $("line1").textContent = p.line1; $("line2").textContent = p.line2;
@@ -214,7 +225,7 @@
         div.textContent = "";
         for (const c of b.cards) {
           const btn = document.createElement("button"); btn.type = "button"; btn.id = "insert-" + c; btn.textContent = "Insert " + c;
-          btn.addEventListener("click", async () => { const r = await act("POST", base + "/card", { action: "insert", card: c }); if (r) bench(r); });
+          btn.addEventListener("click", () => cardAction({ action: "insert", card: c }));
           div.appendChild(btn);
         }
       }
@@ -227,7 +238,7 @@
         const pin = $("pin").value; $("pin").value = "";
         await act("POST", base + "/pin", { pin: pin });
       });
-      $("pull").addEventListener("click", async () => { const r = await act("POST", base + "/card", { action: "pull" }); if (r) bench(r); });
+      $("pull").addEventListener("click", () => cardAction({ action: "pull" }));
       $("extend-form").addEventListener("submit", async (ev) => {
         ev.preventDefault();
         const r = await act("POST", base + "/extend", { step: step.name, minutes: Number($("extend-minutes").value) });
