@@ -69,17 +69,18 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 	c.Stop(1)
 	c.Stop(2)
 	// Bounded: a read gives up, saying why, once its budget is spent.
-	// Until node 0 notices it lost its quorum it is still the stream's
-	// leader and answers reads of what it holds (every acknowledged
-	// event): wait for it to step down (a liveness bound, not a speed).
-	gaveUp.readBudget = 300 * time.Millisecond
-	var err error
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
-		if _, err = gaveUp.Load(t.Context(), id); err != nil {
-			break
+	// Until node 0 notices it lost its quorum it may still be the stream's
+	// leader and answer reads of what it holds (every acknowledged event):
+	// wait until it has stepped down (a liveness bound, not a speed). A
+	// read that failed before then may have been only slow (routes going
+	// down), and the next one answered by the old leader.
+	for deadline := time.Now().Add(time.Minute); c.LeadsStream(0, stream); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 0 still leads the stream a minute after it lost its peers")
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	gaveUp.readBudget = 300 * time.Millisecond
+	_, err := gaveUp.Load(t.Context(), id)
 	if err == nil || !strings.Contains(err.Error(), "the cluster has no quorum for stream READS") {
 		t.Fatalf("a load without a leader past its budget: %v, want an error saying the cluster has no quorum", err)
 	}

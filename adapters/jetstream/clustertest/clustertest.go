@@ -300,6 +300,17 @@ func (c *Cluster) StreamLeader(stream string) int {
 	}
 }
 
+// LeadsStream reports whether node i is running and holds itself to be
+// the leader of stream (in the global account, where the tests' streams
+// are). A leader cut off from its peers keeps answering until it notices
+// it lost its quorum and steps down.
+func (c *Cluster) LeadsStream(i int, stream string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	return n.srv != nil && n.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream)
+}
+
 // currentPeers counts the followers that are online and current.
 func (c *Cluster) currentPeers(peers []*natsjs.PeerInfo) int {
 	n := 0
