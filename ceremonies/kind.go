@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
 	"github.com/ceremony-hsm/ceremony/engine"
@@ -192,10 +193,30 @@ func SummaryOf[S engine.State](fn func(S) []Row) func(engine.State) ([]Row, erro
 }
 
 // Facts returns the summary of inst, a ceremony of this kind, read under
-// the instance's lock.
+// the instance's lock. A resumed ceremony names who resumed it last (a
+// "resumed by" row) when the kind's summary does not list them itself.
 func (k Kind) Facts(inst *engine.Instance) ([]Row, error) {
 	var rows []Row
 	var err error
 	inst.View(func(s engine.State) { rows, err = k.Summary(s) })
-	return rows, err
+	if err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(rows, func(r Row) bool { return r.Name == RowResumedBy }) {
+		return rows, nil
+	}
+	if n, last := inst.Tally(events.CeremonyResumed{}.EventType()); n > 0 {
+		by := "(not recorded)"
+		if r, ok := last.(*events.CeremonyResumed); ok && r.By != "" {
+			by = r.By
+		}
+		if n > 1 {
+			by += fmt.Sprintf(" (the last of %d resumptions)", n)
+		}
+		rows = append(rows, Row{Name: RowResumedBy, Value: by})
+	}
+	return rows, nil
 }
+
+// RowResumedBy names the summary row of who resumed a ceremony.
+const RowResumedBy = "resumed by"

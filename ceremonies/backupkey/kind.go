@@ -330,7 +330,7 @@ func summary(st *State) []ceremonies.Row {
 				by[i] = "(not recorded)"
 			}
 		}
-		add("resumed by", strings.Join(by, ", "))
+		add(ceremonies.RowResumedBy, strings.Join(by, ", "))
 	}
 	if st.AbortedBy != "" {
 		add("aborted by", st.AbortedBy)

@@ -26,7 +26,12 @@ func (r *Runner) Run(ctx context.Context, inst *engine.Instance) error {
 		return err
 	}
 	r.inst = inst
-	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: st.Operator, Say: r.Say}
+	r.drv = &ceremonies.Driver{Inst: inst, Station: r.Station, Operator: ceremonies.OperatorOf(r.Env, st.Operator), Say: r.Say}
+	if r.Resumed && !inst.Ended() {
+		if err := r.drv.Resumed(ctx, nil); err != nil {
+			return err
+		}
+	}
 	defer r.Engine.Leases().ReleaseAll(inst.ID())
 	if err := r.Engine.Leases().Acquire("reader:"+r.Station.Reader.Name(), inst.ID()); err != nil {
 		return err

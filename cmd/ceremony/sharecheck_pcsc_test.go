@@ -13,7 +13,8 @@ import (
 // set through a real pcscd, the card emulator behind the vsmartcard vpcd
 // driver, cards inserted and pulled one at a time; each share is checked
 // against its commitment, the reader is recorded, and no PIN or share
-// reaches a file or an output.
+// reaches a file or an output. The process checking is killed after the
+// first card and the check resumed by another operator, who is recorded.
 func TestShareCheckThroughPCSC(t *testing.T) {
 	d := pcscdtest.Start(t)
 	s := newSite(t)
@@ -22,26 +23,43 @@ func TestShareCheckThroughPCSC(t *testing.T) {
 	defer op.pull()
 	reader := "Virtual PCD 00 00"
 
-	p := s.start("share-check", "--operator", "carol", "--id", "check-p", "--reader", reader, "--step-timeout", "1m")
-	for i, name := range []string{"card2", "card3", "card1"} {
-		if i > 0 {
-			p.waitCount(t, "Another card?", i)
+	// present inserts each card of names into the reader of p's share
+	// check, the first at p's first "Insert" prompt.
+	present := func(p *proc, names ...string) {
+		t.Helper()
+		for i, name := range names {
+			if i > 0 {
+				p.waitCount(t, "Another card?", i)
+				p.send("")
+			}
+			p.waitCount(t, "Insert ", i+1)
+			op.insert(name)
 			p.send("")
+			p.waitCount(t, "Enter PIN ", i+1)
+			p.send(testPINs[name])
+			p.waitCount(t, "verified against its commitment", i+1)
+			p.waitCount(t, "Remove card", i+1)
+			op.pull()
 		}
-		p.waitCount(t, "Insert ", i+1)
-		op.insert(name)
-		p.send("")
-		p.waitCount(t, "Enter PIN ", i+1)
-		p.send(testPINs[name])
-		p.waitCount(t, "verified against its commitment", i+1)
-		p.waitCount(t, "Remove card", i+1)
-		op.pull()
 	}
+	// Carol checks card2; her process dies; Dave resumes and checks the
+	// other two: the events after the stop are his.
+	p := s.start("share-check", "--operator", "carol", "--id", "check-p", "--reader", reader, "--step-timeout", "1m")
+	present(p, "card2")
+	p.waitCount(t, "Another card?", 1)
+	p.kill9(t)
+	p = s.start("resume", "check-p", "--operator", "dave", "--reader", reader, "--step-timeout", "1m")
+	p.waitFor(t, "Another card?")
+	p.send("")
+	present(p, "card3", "card1")
 	if code := p.exit(t); code != exitOK || !strings.Contains(p.output(), "every share of key set") {
-		t.Fatalf("share check through pcscd: exit %d\n%s", code, p.output())
+		t.Fatalf("share check through pcscd, resumed: exit %d\n%s", code, p.output())
+	}
+	if _, ev := s.runCLI(t, "events", "check-p", "--json"); !strings.Contains(ev, `"type":"ceremony.resumed"`) || !strings.Contains(ev, `"by":"dave"`) {
+		t.Fatalf("events of check-p: the resumption by dave is not recorded:\n%s", ev)
 	}
 	_, show := s.runCLI(t, "show", "check-p")
-	if !strings.Contains(show, "3 of 3 (threshold 2): 1, 2, 3") {
+	if !strings.Contains(show, "3 of 3 (threshold 2): 1, 2, 3") || !strings.Contains(show, "dave") {
 		t.Fatalf("show check-p:\n%s", show)
 	}
 	_, ev := s.runCLI(t, "events", "check-p", "--json")
