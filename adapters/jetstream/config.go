@@ -81,6 +81,18 @@ type Remote struct {
 }
 
 // remote reports whether c connects to an existing server.
+// replicasFor is the replicas of a new stream on a cluster of servers
+// nodes: Replicas when given, else 3 on 3 or more servers, else 1.
+func (r Remote) replicasFor(servers int) int {
+	switch {
+	case r.Replicas != 0:
+		return r.Replicas
+	case servers >= 3:
+		return 3
+	}
+	return 1
+}
+
 func (c Config) remote() bool { return len(c.Remote.URLs) > 0 }
 
 // storeDir is where the embedded server keeps its files.

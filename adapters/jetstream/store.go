@@ -74,12 +74,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err := s.connectRemote(cfg); err != nil {
 			return nil, err
 		}
-		replicas = cfg.Remote.Replicas
-		if replicas == 0 && len(s.nc.Servers()) >= 3 {
-			replicas = 3
-		} else if replicas == 0 {
-			replicas = 1
-		}
+		replicas = cfg.Remote.replicasFor(len(s.nc.Servers()))
 	} else if err := s.startEmbedded(ctx, cfg); err != nil {
 		return nil, err
 	}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/pcsc"
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/internal/stationconfig"
@@ -45,21 +48,24 @@ naming the line; the files it names must exist, and credentials and the
 PIN file must be readable by their owner only (chmod 600); the PKCS#11
 module is loaded and the token looked for (no session, no login); the
 readers it lists are reported present or absent when pcscd answers (a
-warning, not an error). Exit 0 when nothing is wrong (warnings allowed),
+warning, not an error); the NATS servers it names are connected to with
+its credentials and TLS files, JetStream must answer, and an existing
+stream must have the settings the store needs (nothing is created; a
+server older than 2.12.3 or a replica offline or behind is a warning). Exit 0 when nothing is wrong (warnings allowed),
 2 when the file itself is wrong, 1 when what it names is.`,
 		Example: `  ceremony config example > station.yaml
   ceremony config check station.yaml
   ceremony list --config station.yaml`,
 		Args: oneArg("the station config file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return checkConfig(args[0], cmd.OutOrStdout())
+			return checkConfig(cmd.Context(), args[0], cmd.OutOrStdout())
 		},
 	}
 }
 
 // checkConfig prints what it finds in file, one line each, as
 // "FILE:LINE: error|warning: KEY: what".
-func checkConfig(file string, out io.Writer) error {
+func checkConfig(ctx context.Context, file string, out io.Writer) error {
 	cfg, err := stationconfig.Load(file)
 	if err != nil {
 		var errs stationconfig.Errors
@@ -82,6 +88,7 @@ func checkConfig(file string, out io.Writer) error {
 		findings = append(findings, f)
 	}
 	findings = append(findings, checkReaders(cfg)...)
+	findings = append(findings, checkNATS(ctx, cfg)...)
 	count := map[stationconfig.Severity]int{}
 	for _, f := range findings {
 		fmt.Fprintf(out, "%s:%d: %s: %s: %s\n", file, f.Line, f.Severity, f.Key, f.Msg)
@@ -128,6 +135,54 @@ func checkReaders(cfg *stationconfig.Config) []stationconfig.Finding {
 			continue
 		}
 		out = append(out, warn(w.key, "%q is absent: pcscd sees %d readers %v; plug it in, or fix the name ('ceremony readers' lists them)", w.name, len(names), names))
+	}
+	return out
+}
+
+// natsCheckTimeout bounds the connection to the NATS servers and the
+// questions 'config check' asks them.
+const natsCheckTimeout = 15 * time.Second
+
+// checkNATS connects to the NATS servers the file names, with its
+// credentials and TLS files, and checks that JetStream answers and that
+// an existing stream has our settings (jetstream.ProbeRemote). Nothing is
+// created on the servers.
+func checkNATS(ctx context.Context, cfg *stationconfig.Config) []stationconfig.Finding {
+	n := cfg.Store.NATS
+	if len(n.URLs) == 0 {
+		return nil
+	}
+	const key = "store.nats"
+	finding := func(sev stationconfig.Severity, format string, a ...any) stationconfig.Finding {
+		return stationconfig.Finding{Severity: sev, Line: cfg.Line(key), Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, natsCheckTimeout)
+	defer cancel()
+	r, err := jetstream.ProbeRemote(ctx, jetstream.Config{NkeySeedFile: n.Nkey, Remote: jetstream.Remote{
+		URLs: n.URLs, CredsFile: n.Creds, TLSCert: n.TLSCert, TLSKey: n.TLSKey, TLSCA: n.TLSCA, Replicas: n.Replicas,
+	}})
+	var out []stationconfig.Finding
+	if r.Server != "" {
+		where := "alone"
+		if r.Cluster != "" {
+			where = fmt.Sprintf("in cluster %s of %d servers", r.Cluster, r.Servers)
+		}
+		out = append(out, finding(stationconfig.OK, "connected to %s (nats-server %s, %s)", r.Server, r.Version, where))
+	}
+	for _, w := range r.Warnings {
+		out = append(out, finding(stationconfig.Warning, "%s", w))
+	}
+	switch {
+	case err != nil:
+		out = append(out, finding(stationconfig.Problem, "%v", err))
+	case !r.Exists:
+		out = append(out, finding(stationconfig.OK, "stream %s does not exist yet: the first command creates it (replicas: %d)", r.Stream, r.Replicas))
+	default:
+		leader := ""
+		if r.Leader != "" && r.Cluster != "" {
+			leader = ", leader " + r.Leader
+		}
+		out = append(out, finding(stationconfig.OK, "stream %s has the settings the store needs (replicas: %d%s)", r.Stream, r.Replicas, leader))
 	}
 	return out
 }

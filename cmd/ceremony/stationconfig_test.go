@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/pcsc/pcscdtest"
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm/softhsmtest"
 	"github.com/ceremony-hsm/ceremony/internal/stationconfig"
@@ -206,4 +207,66 @@ step_timeout: 5m
 		}
 	})
 	scan(t, map[string][]byte{"token PIN": []byte(tk.PIN)}, filepath.Join(dir), map[string][]byte{"outputs": s.outputs.Bytes()})
+}
+
+// TestConfigCheckNATS: 'config check' of a file naming NATS servers
+// connects with its nkey, finds JetStream and checks the existing stream's
+// settings; a replica count the stream does not have, a server that does
+// not answer and a key the server does not know are problems that say
+// what to do. The service of 'ceremony serve' is the server; nothing is
+// created on it, and the key's seed is in no output.
+func TestConfigCheckNATS(t *testing.T) {
+	s := newSite(t)
+	srv := s.start("serve")
+	srv.waitFor(t, "clients find it through")
+	defer func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		srv.exit(t)
+	}()
+	svc, err := readService(s.dataDir)
+	if err != nil || svc == nil {
+		t.Fatalf("the service file: %v %v", svc, err)
+	}
+	dir := t.TempDir()
+	station := func(name, url, nkey, extra string) string {
+		return writeFile(t, filepath.Join(dir, name), "store:\n  nats:\n    urls: [\""+url+"\"]\n    nkey: "+nkey+"\n"+extra, 0o600)
+	}
+	check := func(t *testing.T, file string, wantCode int, wants ...string) {
+		t.Helper()
+		code, out := s.runBare(t, "config", "check", file)
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				t.Errorf("lacks %q", want)
+			}
+		}
+		if code != wantCode || t.Failed() {
+			t.Fatalf("exit %d, want %d:\n%s", code, wantCode, out)
+		}
+	}
+	t.Run("the service's server and stream", func(t *testing.T) {
+		check(t, station("good.yaml", svc.URL, svc.NkeyFile, ""), exitOK,
+			"good.yaml:2: ok: store.nats: connected to ", "(nats-server 2.",
+			"ok: store.nats: stream CEREMONIES has the settings the store needs (replicas: 1)", "ready for the day (0 warnings)")
+	})
+	t.Run("three replicas asked of a stream that has one", func(t *testing.T) {
+		check(t, station("r3.yaml", svc.URL, svc.NkeyFile, "    replicas: 3\n"), exitError,
+			"error: store.nats: jetstream: stream CEREMONIES exists with other settings: replicas 1, want 3", "1 problems")
+	})
+	t.Run("no server answers", func(t *testing.T) {
+		check(t, station("down.yaml", "nats://127.0.0.1:1", svc.NkeyFile, ""), exitError,
+			"error: store.nats: jetstream: connect to nats://127.0.0.1:1:", "is the server running and the URL right?")
+	})
+	t.Run("a key the server does not know", func(t *testing.T) {
+		other := filepath.Join(dir, "other.nk")
+		if _, err := jetstream.CreateNkeySeed(other); err != nil {
+			t.Fatal(err)
+		}
+		check(t, station("stranger.yaml", svc.URL, other, ""), exitError,
+			"error: store.nats:", "check the credentials or nkey seed file")
+	})
+	seed, err := os.ReadFile(svc.NkeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan(t, map[string][]byte{"nkey seed": bytes.TrimSpace(seed)}, dir, map[string][]byte{"outputs": s.outputs.Bytes()})
 }
