@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,10 +43,54 @@ func endingEvents() (ends, completes map[string]map[string]bool) {
 	return ends, completes
 }
 
-// ended is a ceremony's end the service saw.
-type ended struct {
-	id        string
-	completed bool
+// endingQueue hands the ceremony ends the follower sees to the checkpoint
+// writer without ever blocking the follower: ends that arrive while the
+// writer is busy are taken together, so a burst of them costs one
+// checkpoint (which covers them all), and one backup if any completed.
+type endingQueue struct {
+	mu        sync.Mutex
+	n         int      // ends not yet taken
+	first     []string // the first few of them, for the log
+	completed bool     // one of them completed its ceremony
+	ready     chan struct{}
+}
+
+// endingsNamed is how many ceremony ids a checkpoint's log line names.
+const endingsNamed = 3
+
+func newEndingQueue() *endingQueue { return &endingQueue{ready: make(chan struct{}, 1)} }
+
+// push adds the end of ceremony id.
+func (q *endingQueue) push(id string, completed bool) {
+	q.mu.Lock()
+	q.n++
+	if len(q.first) < endingsNamed {
+		q.first = append(q.first, id)
+	}
+	q.completed = q.completed || completed
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default: // already signalled: the writer takes this one too
+	}
+}
+
+// take returns what was pushed since the last take: why a checkpoint is
+// written, and whether a ceremony completed (n is 0 when nothing was).
+func (q *endingQueue) take() (n int, why string, completed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n, completed = q.n, q.completed
+	switch {
+	case n == 1:
+		why = "end of ceremony " + q.first[0]
+	case n > len(q.first):
+		why = fmt.Sprintf("end of %d ceremonies: %s, ...", n, strings.Join(q.first, ", "))
+	case n > 1:
+		why = fmt.Sprintf("end of %d ceremonies: %s", n, strings.Join(q.first, ", "))
+	}
+	q.n, q.first, q.completed = 0, nil, false
+	return n, why, completed
 }
 
 // serveCheckpoints writes the signed checkpoints of the service's store
@@ -101,7 +146,7 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 	ending, completing := endingEvents()
 	from := uint64(tl.Tree().Size()) + 1
 	fctx, cancel := context.WithCancel(ctx)
-	endings := make(chan ended, 64)
+	endings := newEndingQueue()
 	var grew atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -110,10 +155,7 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 		err := st.Follow(fctx, from, func(r events.Record) error {
 			grew.Store(true)
 			if ending[r.Envelope.Kind][r.Envelope.Type] {
-				select {
-				case endings <- ended{r.CeremonyID, completing[r.Envelope.Kind][r.Envelope.Type]}:
-				default: // a burst of endings: the next checkpoint covers them all
-				}
+				endings.push(r.CeremonyID, completing[r.Envelope.Kind][r.Envelope.Type])
 			}
 			return nil
 		})
@@ -129,10 +171,14 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 			select {
 			case <-fctx.Done():
 				return
-			case e := <-endings:
+			case <-endings.ready:
+				n, why, completed := endings.take()
+				if n == 0 {
+					continue
+				}
 				grew.Store(false)
-				write("end of ceremony " + e.id)
-				if e.completed && backup != nil {
+				write(why)
+				if completed && backup != nil {
 					backup.run(context.WithoutCancel(ctx), st, tl, dataDir, prefixed{log}, time.Now())
 				}
 			case <-t.C:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,40 @@ func TestNATSCheckpointDir(t *testing.T) {
 	}
 	if code, out := s.runCLI(t, "list", "--checkpoint-dir", cps); code != exitUsage || !strings.Contains(out, "--checkpoint-dir needs --nats") {
 		t.Fatalf("--checkpoint-dir without --nats: exit %d\n%s", code, out)
+	}
+}
+
+// TestEndingQueueCoalescesABurst: ends pushed while the writer is busy are
+// all taken at once (none dropped, as a full channel dropped them before),
+// named in part, and completed if any of them completed; a take with
+// nothing pushed says so.
+func TestEndingQueueCoalescesABurst(t *testing.T) {
+	q := newEndingQueue()
+	if n, _, _ := q.take(); n != 0 {
+		t.Fatalf("an empty queue gave %d ends", n)
+	}
+	q.push("gen-1", false)
+	<-q.ready
+	if n, why, completed := q.take(); n != 1 || why != "end of ceremony gen-1" || completed {
+		t.Fatalf("one end: %d %q %v", n, why, completed)
+	}
+	for i := range 500 {
+		q.push(fmt.Sprintf("c-%d", i), i == 321)
+	}
+	<-q.ready
+	n, why, completed := q.take()
+	if n != 500 || why != "end of 500 ceremonies: c-0, c-1, c-2, ..." || !completed {
+		t.Fatalf("a burst of 500: %d %q completed %v", n, why, completed)
+	}
+	select {
+	case <-q.ready:
+		t.Fatal("signalled again after everything was taken")
+	default:
+	}
+	q.push("load-1", true)
+	q.push("load-2", false)
+	<-q.ready
+	if n, why, completed := q.take(); n != 2 || why != "end of 2 ceremonies: load-1, load-2" || !completed {
+		t.Fatalf("two ends: %d %q %v", n, why, completed)
 	}
 }
