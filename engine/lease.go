@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Leaser gives a resource to one ceremony at a time (ARCHITECTURE.md,
@@ -30,13 +33,27 @@ func RunnerLease(ceremonyID string) string { return "ceremony:" + ceremonyID }
 
 // HoldRunner acquires the runner lease of ceremony id, calls run and
 // releases the lease: two runners (in any two processes sharing the
-// Leaser's store) never drive one ceremony at once.
-func HoldRunner(l Leaser, id string, run func() error) error {
+// Leaser's store) never drive one ceremony at once. run's context ends
+// if the lease is lost meanwhile (WatchLease); run's error is then the
+// lost lease, unless it says so already.
+func HoldRunner(ctx context.Context, l Leaser, id string, run func(context.Context) error) error {
 	if err := l.Acquire(RunnerLease(id), id); err != nil {
-		return fmt.Errorf("engine: run ceremony %s: %w", id, err)
+		return fmt.Errorf("ceremony %s is running elsewhere: %w", id, err)
 	}
 	defer l.Release(RunnerLease(id), id)
-	return run()
+	watched, stop := WatchLease(ctx, l, RunnerLease(id), id)
+	defer stop()
+	return LostLeaseOr(watched, run(watched))
+}
+
+// LostLeaseOr returns the lost-lease error that ended ctx (WatchLease)
+// in place of err, the error of what ran under ctx, unless err already
+// wraps ErrLeaseLost; otherwise err.
+func LostLeaseOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrLeaseLost) && !errors.Is(err, ErrLeaseLost) {
+		return cause
+	}
+	return err
 }
 
 // LeaseKeeper is a Leaser whose leases can be lost: expired, taken by
@@ -47,6 +64,46 @@ func HoldRunner(l Leaser, id string, run func() error) error {
 // lease of the ceremony: a runner that lost it records nothing more.
 type LeaseKeeper interface {
 	Check(resource, ceremonyID string) error
+}
+
+// leaseWatchInterval is how often WatchLease asks its LeaseKeeper (a
+// look at what this process knows, no request to the lease store).
+const leaseWatchInterval = 250 * time.Millisecond
+
+// WatchLease returns a context that is cancelled, with the lost-lease
+// error as its cause (context.Cause), once l says this process lost
+// resource, held for ceremonyID: a runner waiting at a prompt stops then,
+// not only when it next records. stop ends the watch. With a Leaser that
+// cannot lose leases it returns ctx as it is.
+func WatchLease(ctx context.Context, l Leaser, resource, ceremonyID string) (watched context.Context, stop func()) {
+	k, ok := l.(LeaseKeeper)
+	if !ok {
+		return ctx, func() {}
+	}
+	watched, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(leaseWatchInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-watched.Done():
+				return
+			case <-t.C:
+				if err := k.Check(resource, ceremonyID); err != nil {
+					cancel(lostLease(ceremonyID, err))
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return watched, func() {
+		once.Do(func() { close(done) })
+		cancel(nil)
+	}
 }
 
 // LeaseReader is a Leaser that tells a lease it could not read from no

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/backupkey"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
@@ -154,5 +155,38 @@ func TestLostLeaseStopsRecording(t *testing.T) {
 	inst, _ := eng.Get("gen-ok")
 	if err := inst.Record(ctx, events.SourceOperator, &events.WriteConfirmed{}); err != nil {
 		t.Fatalf("another ceremony: %v", err)
+	}
+}
+
+// TestWatchLeaseCancelsOnLoss: a watched runner lease that is lost cancels
+// the context with the lost-lease error as its cause, so a runner waiting
+// at a prompt stops at once; a lease kept cancels nothing until stop; a
+// Leaser that cannot lose leases gives the context back as it is.
+func TestWatchLeaseCancelsOnLoss(t *testing.T) {
+	l := lostKeeper{engine.NewLeases(), "gen-lost"}
+	lost, stopLost := engine.WatchLease(t.Context(), l, engine.RunnerLease("gen-lost"), "gen-lost")
+	defer stopLost()
+	select {
+	case <-lost.Done():
+	case <-time.After(time.Minute): // a liveness bound
+		t.Fatal("the lost lease did not cancel the watched context")
+	}
+	if cause := context.Cause(lost); !errors.Is(cause, engine.ErrLeaseLost) || !strings.Contains(cause.Error(), "lost the lease on ceremony gen-lost") {
+		t.Fatalf("cause %v, want the lost lease of gen-lost", cause)
+	}
+	kept, stopKept := engine.WatchLease(t.Context(), l, engine.RunnerLease("gen-ok"), "gen-ok")
+	time.Sleep(600 * time.Millisecond) // two looks at the lease
+	if err := kept.Err(); err != nil {
+		t.Fatalf("a kept lease cancelled the context: %v", err)
+	}
+	stopKept()
+	if cause := context.Cause(kept); !errors.Is(cause, context.Canceled) {
+		t.Fatalf("after stop: %v, want context.Canceled", cause)
+	}
+	plain := engine.NewLeases()
+	if ctx, stop := engine.WatchLease(t.Context(), plain, engine.RunnerLease("gen-1"), "gen-1"); ctx != t.Context() {
+		t.Fatal("a Leaser that cannot lose leases got a watch")
+	} else {
+		stop()
 	}
 }

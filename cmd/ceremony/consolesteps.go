@@ -44,7 +44,7 @@ func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, reader *carde
 	c.log.Printf("console: %s %s %s (%s)", who.Name, verb, id, k.Name())
 	go func() {
 		defer cancel()
-		err := engine.HoldRunner(c.a.eng.Leases(), id, func() error {
+		err := engine.HoldRunner(rctx, c.a.eng.Leases(), id, func(rctx context.Context) error {
 			runner, err := k.NewRunner(ceremonies.Env{Engine: c.a.eng, Inventory: c.a.views.Inventory, Station: station, Rand: rand.Reader,
 				Say: pad.Say, Resumed: resumed, Operator: who.Name})
 			if err != nil {

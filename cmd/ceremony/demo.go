@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -147,7 +148,7 @@ added to that store, next to what it holds.`,
 		}
 		fmt.Fprintf(out, "Ceremony %s started.\n", id)
 		runner := &backupkey.Runner{Env: ceremonies.Env{Engine: a.eng, Inventory: a.views.Inventory, Station: station, Rand: rand.Reader, Say: sayTo(out)}}
-		if err := engine.HoldRunner(a.eng.Leases(), id, func() error { return runner.Run(ctx, inst) }); err != nil {
+		if err := engine.HoldRunner(ctx, a.eng.Leases(), id, func(ctx context.Context) error { return runner.Run(ctx, inst) }); err != nil {
 			return fmt.Errorf("ceremony %s: %w", id, err)
 		}
 		if err := h.Err(); err != nil {

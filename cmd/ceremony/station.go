@@ -175,12 +175,14 @@ func (s *stationFlags) openBench(ctx context.Context, needs ceremonies.Needs, ru
 // end.
 func (b *bench) runKind(ctx context.Context, k ceremonies.Kind, inst *engine.Instance, resumed bool, out io.Writer) error {
 	// The runner lease, held for the whole run: no other process or node
-	// drives this ceremony meanwhile.
-	leases, lease := b.app.eng.Leases(), engine.RunnerLease(inst.ID())
-	if err := leases.Acquire(lease, inst.ID()); err != nil {
-		return fmt.Errorf("ceremony %s is running elsewhere: %w", inst.ID(), err)
-	}
-	defer leases.Release(lease, inst.ID())
+	// drives this ceremony meanwhile, and losing it stops the run.
+	return engine.HoldRunner(ctx, b.app.eng.Leases(), inst.ID(), func(ctx context.Context) error {
+		return b.runHeld(ctx, k, inst, resumed, out)
+	})
+}
+
+// runHeld is runKind with the runner lease held.
+func (b *bench) runHeld(ctx context.Context, k ceremonies.Kind, inst *engine.Instance, resumed bool, out io.Writer) error {
 	if err := b.app.useHSMAuditKey(ctx, b.station.HSM, out); err != nil {
 		fmt.Fprintf(out, "WARNING: checkpoints: %v\n", err)
 	}
@@ -277,7 +279,7 @@ func (p *handPad) chooseCard(term *pinpad.Terminal, box *cardBox, reader *cardem
 
 // drive runs a ceremony's runner and turns its end into an exit code.
 func drive(ctx context.Context, inst *engine.Instance, h *rehearsal.Hand, out io.Writer, run func(context.Context, *engine.Instance) error) error {
-	if err := run(ctx, inst); err != nil {
+	if err := engine.LostLeaseOr(ctx, run(ctx, inst)); err != nil {
 		if h != nil && h.Err() != nil {
 			err = fmt.Errorf("%w (and the card hand: %v)", err, h.Err())
 		}
