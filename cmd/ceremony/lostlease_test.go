@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/base64"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,12 +18,7 @@ import (
 // for the operator's next key.
 func TestLostLeaseStopsAWaitingRun(t *testing.T) {
 	s := newSite(t)
-	srv := s.start("serve")
-	srv.waitFor(t, "clients find it through")
-	defer func() {
-		srv.cmd.Process.Signal(os.Interrupt)
-		srv.exit(t)
-	}()
+	s.serve(t)
 	gen := s.start("generate", "--operator", "alice", "--quorum", "2-of-3", "--id", "gen-lost", "--cards-dir", s.cardsDir)
 	gen.waitFor(t, "Write New Key")
 	_, before := s.runCLI(t, "events", "gen-lost", "--json")

@@ -79,6 +79,19 @@ func (s *site) start(args ...string) *proc {
 	return s.startBare(append(args, "--data-dir", s.dataDir)...)
 }
 
+// serve starts 'ceremony serve' on the site, waits until clients can find
+// it, and stops it (SIGINT) at the end of the test.
+func (s *site) serve(t *testing.T) *proc {
+	t.Helper()
+	srv := s.start("serve")
+	srv.waitFor(t, "clients find it through")
+	t.Cleanup(func() {
+		srv.cmd.Process.Signal(os.Interrupt)
+		srv.exit(t)
+	})
+	return srv
+}
+
 // startBare runs a command in a subprocess with args as they are (for the
 // commands that take no --data-dir).
 func (s *site) startBare(args ...string) *proc {

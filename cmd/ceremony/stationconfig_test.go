@@ -217,12 +217,7 @@ step_timeout: 5m
 // created on it, and the key's seed is in no output.
 func TestConfigCheckNATS(t *testing.T) {
 	s := newSite(t)
-	srv := s.start("serve")
-	srv.waitFor(t, "clients find it through")
-	defer func() {
-		srv.cmd.Process.Signal(os.Interrupt)
-		srv.exit(t)
-	}()
+	s.serve(t)
 	svc, err := readService(s.dataDir)
 	if err != nil || svc == nil {
 		t.Fatalf("the service file: %v %v", svc, err)
