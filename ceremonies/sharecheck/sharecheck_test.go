@@ -47,7 +47,7 @@ func TestShareCheckAllCards(t *testing.T) {
 		t.Errorf("pin_rejected events: %d, want 1", n)
 	}
 	for _, typ := range []string{"backupkey.key_reconstructed", "backupkey.share_accepted"} {
-		for _, ty := range eventTypes(r, inst.ID()) {
+		for _, ty := range r.Types(inst.ID()) {
 			if ty == typ {
 				t.Errorf("a share check recorded %s: it must never rebuild a key", typ)
 			}
@@ -178,16 +178,4 @@ func hasRow(rows []ceremonies.Row, name, value string) bool {
 		}
 	}
 	return false
-}
-
-func eventTypes(r *rig, id string) []string {
-	recs, err := r.Store.Load(r.Ctx, id)
-	if err != nil {
-		r.T.Fatal(err)
-	}
-	var out []string
-	for _, rec := range recs {
-		out = append(out, rec.Type)
-	}
-	return out
 }
