@@ -50,11 +50,11 @@ func (n *needles) add(name string, masked []byte) {
 
 // TestPINAndShareCopiesInProcessMemory runs every card ceremony kind in
 // turn on one station in this process (generate, load, share copy, share
-// check, PIN change, user-card enrol and activate on a SoftHSM2 slot,
-// card reset) and after each counts every PIN, share and the slot
-// credential in the process's own memory, all in one scan. The
-// ceremonies (the scripted PIN pad, the shared card steps, the openpgp
-// client, the emulated card's APDU handling, the sealing of the
+// check, PIN change, user-card enrol and activate on a SoftHSM2 slot, a
+// user PIN reset and a factory reset) and after each counts every PIN,
+// share and the slot credential in the process's own memory, all in one
+// scan. The ceremonies (the scripted PIN pad, the shared card steps, the
+// openpgp client, the emulated card's APDU handling, the sealing of the
 // credential) add no copy of a PIN or of the credential to those counted
 // before them (the test's own, the in-process emulated cards' PW1 and
 // PW3 as a real card holds them), but for the card's copy of a PIN it
@@ -73,13 +73,17 @@ func TestPINAndShareCopiesInProcessMemory(t *testing.T) {
 	for _, n := range cards {
 		r.NewCard(n)
 	}
-	const newPIN = "24681357" // c4's backup PIN after the PIN change
+	const (
+		newPIN  = "24681357" // c4's backup PIN after the PIN change
+		userPIN = "13572468" // c2's user PIN after the user PIN reset
+	)
 
 	var nd needles
 	for _, n := range cards {
 		nd.add("the PIN of "+n, ceremonytest.Masked(r.PINs[n]))
 	}
 	nd.add("c4's new PIN", ceremonytest.Masked(newPIN))
+	nd.add("c2's new user PIN", ceremonytest.Masked(userPIN))
 	nd.add("the slot credential", ceremonytest.Masked(tk.PIN))
 	pins := len(nd.names)
 	debug.FreeOSMemory()
@@ -147,9 +151,15 @@ func TestPINAndShareCopiesInProcessMemory(t *testing.T) {
 	ceremonytest.WantPhase(t, ac, usercard.PhaseCompleted)
 	check("the user card's enrol and activate", map[int]int{share("c1"): 2, share("c2"): 1, share("c3"): 1})
 
+	// The card reset in both modes: c2's user PIN, then c4 (a copy of
+	// share 1, its backup PIN changed) back to its factory state.
+	ru := r.Start(cardreset.CardResetKind(), "reset-pw1-secrets", ceremonies.Params{"mode": cardreset.ModeUserPIN}, "carol")
+	r.Run(cardreset.CardResetKind(), r.Env(), ru, []string{"c2"}, ceremonytest.OK, r.PIN("c2"), ceremonytest.OK, ceremonytest.PINEntry(userPIN), ceremonytest.PINEntry(userPIN))
+	ceremonytest.WantPhase(t, ru, cardreset.PhaseCompleted)
+	moved[1], moved[5] = -1, 1 // c2 holds its new user PIN as PW1, the old one as PW3 only
 	rs := r.Start(cardreset.CardResetKind(), "reset-secrets", ceremonies.Params{"serial": r.Serial("c4")}, "carol")
 	r.Run(cardreset.CardResetKind(), r.Env(), rs, []string{"c4"}, ceremonytest.OK, ceremonytest.PINEntry(newPIN), ceremonytest.OK)
 	ceremonytest.WantPhase(t, rs, cardreset.PhaseCompleted)
 	moved[3], moved[4] = -2, 0 // c4 is in its factory state: both PINs 123456
-	check("the card reset", one)
+	check("the card resets", one)
 }
