@@ -35,7 +35,7 @@ func TestResetBlockedCard(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3"} {
 		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	r.block("c3", openpgp.PW3)
 	ks, _ := r.Views.Inventory.KeySet(set)
 
@@ -98,7 +98,7 @@ func TestResetRefusedWithoutConfirmation(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3"} {
 		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	before := r.Findings()
 	inst := r.reset("reset-no", nil, []string{"c2"}, ok, r.PIN("c2"), cancelKey)
 	if inst.Phase() != cardreset.PhaseAborted {
@@ -160,7 +160,7 @@ func TestResetUserPIN(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3"} {
 		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	r.block("c1", openpgp.PW1)
 	newPIN := pinpad.Entry{Kind: pinpad.PIN, PIN: "73125468"}
 	inst := r.reset("reset-pw1", ceremonies.Params{"mode": cardreset.ModeUserPIN}, []string{"c1"},

@@ -22,7 +22,7 @@ func TestResetTerminatedCard(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3"} {
 		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	cl, pull := r.Client("c3")
 	if err := cl.Verify(openpgp.PW3, []byte(r.PINs["c3"])); err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestResetInterruptedAfterTerminate(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3"} {
 		r.NewCard(n)
 	}
-	r.generate()
+	r.KeySet()
 	k := cardreset.CardResetKind()
 	first, err := k.Start.Begin(ceremonies.Params{}, ceremonies.StartInfo{Operator: "carol", Reader: r.Port.Name(), Inventory: r.Views.Inventory})
 	if err != nil {

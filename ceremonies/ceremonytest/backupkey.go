@@ -56,6 +56,14 @@ func (r *Rig) Generate(id string, q backupkey.Quorum, write, read []string) *eng
 	return inst
 }
 
+// KeySet writes a 2-of-3 key set to cards c1, c2 and c3 (made first),
+// reads back c1 and c2, and returns the set's id.
+func (r *Rig) KeySet() string {
+	r.T.Helper()
+	c := []string{"c1", "c2", "c3"}
+	return r.KeySetOf(r.Generate("gen", backupkey.Quorum{Threshold: 2, Shares: 3}, c, c[:2]))
+}
+
 // KeySetOf is the key set a generate or a load is about.
 func (r *Rig) KeySetOf(inst *engine.Instance) string {
 	var id string

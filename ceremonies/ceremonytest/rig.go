@@ -268,6 +268,15 @@ func (r *Rig) Run(k ceremonies.Kind, env ceremonies.Env, inst *engine.Instance, 
 	}
 }
 
+// Ceremony starts a ceremony of kind k (Start) and runs it (Run) on the
+// rig's Env.
+func (r *Rig) Ceremony(k ceremonies.Kind, id string, params ceremonies.Params, operator string, plan []string, entries ...pinpad.Entry) *engine.Instance {
+	r.T.Helper()
+	inst := r.Start(k, id, params, operator)
+	r.Run(k, r.Env(), inst, plan, entries...)
+	return inst
+}
+
 // WantPhase fails the test unless inst is in phase want.
 func WantPhase(t *testing.T, inst *engine.Instance, want string) {
 	t.Helper()

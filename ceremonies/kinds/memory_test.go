@@ -125,18 +125,15 @@ func TestPINAndShareCopiesInProcessMemory(t *testing.T) {
 	r.Run(backupkey.Load(), r.Env(), load, []string{"c2", "c3"}, append([]pinpad.Entry{ceremonytest.OK}, r.CardSteps("c2", "c3")...)...)
 	check("the load", one)
 
-	cp := r.Start(sharecopy.ShareCopy(), "copy-secrets", nil, "alice")
-	r.Run(sharecopy.ShareCopy(), r.Env(), cp, []string{"c1", "c4"}, r.CardSteps("c1", "c4")...)
+	cp := r.Ceremony(sharecopy.ShareCopy(), "copy-secrets", nil, "alice", []string{"c1", "c4"}, r.CardSteps("c1", "c4")...)
 	ceremonytest.WantPhase(t, cp, sharecopy.PhaseCompleted)
 	check("the share copy", map[int]int{share("c1"): 2, share("c2"): 1, share("c3"): 1})
 
-	sc := r.Start(sharecheck.ShareCheck(), "check-secrets", ceremonies.Params{"key-set": r.KeySetOf(gen)}, "carol")
-	r.Run(sharecheck.ShareCheck(), r.Env(), sc, []string{"c2", "c3"}, ceremonytest.OK, r.PIN("c2"), ceremonytest.OK, ceremonytest.OK, r.PIN("c3"), ceremonytest.Cancel)
+	sc := r.Ceremony(sharecheck.ShareCheck(), "check-secrets", ceremonies.Params{"key-set": r.KeySetOf(gen)}, "carol", []string{"c2", "c3"}, ceremonytest.OK, r.PIN("c2"), ceremonytest.OK, ceremonytest.OK, r.PIN("c3"), ceremonytest.Cancel)
 	ceremonytest.WantPhase(t, sc, sharecheck.PhaseCompleted)
 	check("the share check", map[int]int{share("c1"): 2, share("c2"): 1, share("c3"): 1})
 
-	pc := r.Start(pinchange.PINChange(), "pin-secrets", ceremonies.Params{"slot": string(ceremonies.BackupSlot)}, "alice")
-	r.Run(pinchange.PINChange(), r.Env(), pc, []string{"c4"}, ceremonytest.OK, r.PIN("c4"), ceremonytest.PINEntry(newPIN), ceremonytest.PINEntry(newPIN))
+	pc := r.Ceremony(pinchange.PINChange(), "pin-secrets", ceremonies.Params{"slot": string(ceremonies.BackupSlot)}, "alice", []string{"c4"}, ceremonytest.OK, r.PIN("c4"), ceremonytest.PINEntry(newPIN), ceremonytest.PINEntry(newPIN))
 	ceremonytest.WantPhase(t, pc, pinchange.PhaseCompleted)
 	moved[3], moved[4] = -1, 1 // c4 holds its new PIN as PW3, the old one as PW1 only
 	check("the PIN change", map[int]int{share("c1"): 2, share("c2"): 1, share("c3"): 1})
@@ -146,19 +143,16 @@ func TestPINAndShareCopiesInProcessMemory(t *testing.T) {
 	en := r.Start(usercard.Enrol(), "enrol-secrets", nil, "alice")
 	r.Run(usercard.Enrol(), env, en, []string{"c3"}, ceremonytest.OK, r.PIN("c3"), r.PIN("c3"))
 	ceremonytest.WantPhase(t, en, usercard.PhaseCompleted)
-	ac := r.Start(usercard.Activate(), "activate-secrets", nil, "bob")
-	r.Run(usercard.Activate(), r.Env(), ac, []string{"c3"}, ceremonytest.OK, r.PIN("c3"), ceremonytest.OK)
+	ac := r.Ceremony(usercard.Activate(), "activate-secrets", nil, "bob", []string{"c3"}, ceremonytest.OK, r.PIN("c3"), ceremonytest.OK)
 	ceremonytest.WantPhase(t, ac, usercard.PhaseCompleted)
 	check("the user card's enrol and activate", map[int]int{share("c1"): 2, share("c2"): 1, share("c3"): 1})
 
 	// The card reset in both modes: c2's user PIN, then c4 (a copy of
 	// share 1, its backup PIN changed) back to its factory state.
-	ru := r.Start(cardreset.CardResetKind(), "reset-pw1-secrets", ceremonies.Params{"mode": cardreset.ModeUserPIN}, "carol")
-	r.Run(cardreset.CardResetKind(), r.Env(), ru, []string{"c2"}, ceremonytest.OK, r.PIN("c2"), ceremonytest.OK, ceremonytest.PINEntry(userPIN), ceremonytest.PINEntry(userPIN))
+	ru := r.Ceremony(cardreset.CardResetKind(), "reset-pw1-secrets", ceremonies.Params{"mode": cardreset.ModeUserPIN}, "carol", []string{"c2"}, ceremonytest.OK, r.PIN("c2"), ceremonytest.OK, ceremonytest.PINEntry(userPIN), ceremonytest.PINEntry(userPIN))
 	ceremonytest.WantPhase(t, ru, cardreset.PhaseCompleted)
 	moved[1], moved[5] = -1, 1 // c2 holds its new user PIN as PW1, the old one as PW3 only
-	rs := r.Start(cardreset.CardResetKind(), "reset-secrets", ceremonies.Params{"serial": r.Serial("c4")}, "carol")
-	r.Run(cardreset.CardResetKind(), r.Env(), rs, []string{"c4"}, ceremonytest.OK, ceremonytest.PINEntry(newPIN), ceremonytest.OK)
+	rs := r.Ceremony(cardreset.CardResetKind(), "reset-secrets", ceremonies.Params{"serial": r.Serial("c4")}, "carol", []string{"c4"}, ceremonytest.OK, ceremonytest.PINEntry(newPIN), ceremonytest.OK)
 	ceremonytest.WantPhase(t, rs, cardreset.PhaseCompleted)
 	moved[3], moved[4] = -2, 0 // c4 is in its factory state: both PINs 123456
 	check("the card resets", one)

@@ -22,7 +22,7 @@ func TestScriptedShareCheckRecordsAnUnscriptedCard(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3"} {
 		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	k := sharecheck.ShareCheck()
 	params := ceremonies.Params{"key-set": set, "verify-every": "180d"}
 	first, err := k.Start.Begin(params, ceremonies.StartInfo{Operator: "carol", Reader: r.Port.Name(), Inventory: r.Views.Inventory})
@@ -95,7 +95,7 @@ func TestScriptedWitnesses(t *testing.T) {
 			for _, n := range []string{"c1", "c2", "c3"} {
 				r.NewCard(n)
 			}
-			set := r.generate()
+			set := r.KeySet()
 			k, err := kinds.Lookup(sharecheck.Kind) // with the generic --witnesses
 			if err != nil {
 				t.Fatal(err)

@@ -21,7 +21,7 @@ func TestShareCheckAllCards(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3"} {
 		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	r.Clock.Advance(3 * 24 * time.Hour)
 	wrong := pinpad.Entry{Kind: pinpad.PIN, PIN: "99999999"}
 	inst := r.check("check-all", ceremonies.Params{"key-set": set, "verify-every": "180d"}, []string{"c3", "c1", "c2"},
@@ -96,7 +96,7 @@ func TestShareCheckSubsetOverTwoSessionsAndOverdue(t *testing.T) {
 	for _, n := range []string{"c1", "c2", "c3", "blank"} {
 		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	// Day 0: the policy is set; only c1's custodian comes, then a blank card.
 	s1 := r.check("check-1", ceremonies.Params{"key-set": set, "verify-every": "180d"}, []string{"c1", "blank"},
 		ok, r.PIN("c1"), ok, ok, r.PIN("blank"), cancelKey)
