@@ -53,10 +53,8 @@ func (w *witnessScan) AskWitness(context.Context, int, int) (ceremonies.WitnessA
 // keeps it outside the process. At the witness prompt of the load the
 // rebuilt key adds exactly one copy, and none is left after the load.
 //
-// Shares and PINs are not asserted here: the card transport (APDU buffers
-// in the openpgp client, the emulated card and the rehearsal reader) and
-// the scripted PIN pad keep copies in ordinary heap memory; see the
-// README, "Secrets in memory".
+// Shares and PINs are counted, after every card kind, by
+// TestPINAndShareCopiesInProcessMemory (ceremonies/kinds).
 func TestKeyCopiesInProcessMemory(t *testing.T) {
 	r := newRig(t)
 	// A longer liveness bound than the rig's: the memory scans outlast a
