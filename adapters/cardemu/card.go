@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 
 	"github.com/ceremony-hsm/ceremony/adapters/openpgp"
@@ -221,8 +222,35 @@ func (c *Card) commit(next state) bool {
 	if err != nil {
 		return false
 	}
+	old := c.st
 	c.st = next
+	wipeDropped(old, next)
 	return true
+}
+
+// wipeDropped wipes the PINs and data objects old held that next holds no
+// more (a changed PIN, a rewritten data object, everything at ACTIVATE
+// FILE), as a card erases what it no longer stores: the process would
+// otherwise keep them in freed memory until it is reused (README,
+// "Secrets in memory"). States share the slices they do not change
+// (clone), so only slices next does not hold are wiped.
+func wipeDropped(old, next state) {
+	held := func(b []byte) bool {
+		if len(b) == 0 {
+			return true
+		}
+		for _, n := range append([][]byte{next.pw1, next.pw3}, slices.Collect(maps.Values(next.dos))...) {
+			if len(n) > 0 && &n[0] == &b[0] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, b := range append([][]byte{old.pw1, old.pw3}, slices.Collect(maps.Values(old.dos))...) {
+		if !held(b) {
+			clear(b)
+		}
+	}
 }
 
 // attach records that r holds the card; a card is in at most one reader.

@@ -22,7 +22,7 @@ import (
 func TestDefect1ForeignShareIsNotOverwrittenSilently(t *testing.T) {
 	r := newRig(t)
 	threeCards(r)
-	r.newCard("alien")
+	r.NewCard("alien")
 	foreign := &backupkey.Record{Threshold: 3, Shares: 5, Index: 4, KCV: [3]byte{0xab, 0xcd, 0xef}, Share: make([]byte, 33)}
 	copy(foreign.KeySetID[:], []byte("another-install!"))
 	foreign.Share[32] = 4
@@ -30,16 +30,16 @@ func TestDefect1ForeignShareIsNotOverwrittenSilently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.writeDO("alien", data)
+	r.WriteDO("alien", data)
 
-	inst := r.startGenerate("gen-foreign", q23)
+	inst := r.StartGenerate("gen-foreign", q23)
 	// alien: Cancel at "Overwrite foreign share?" keeps it; then alien
 	// again, OK; then c2 and c3; read c2 and c3.
-	entries := []pinpad.Entry{ok, ok, r.pin("alien"), cancelKey, ok, r.pin("alien"), ok}
-	entries = append(entries, r.cardSteps("c2", "c3")...)
+	entries := []pinpad.Entry{ok, ok, r.PIN("alien"), cancelKey, ok, r.PIN("alien"), ok}
+	entries = append(entries, r.CardSteps("c2", "c3")...)
 	entries = append(entries, ok)
-	entries = append(entries, r.cardSteps("c2", "c3")...)
-	r.script([]string{"alien", "alien", "c2", "c3", "c2", "c3"}, entries...)
+	entries = append(entries, r.CardSteps("c2", "c3")...)
+	r.Script([]string{"alien", "alien", "c2", "c3", "c2", "c3"}, entries...)
 	r.run(inst)
 	wantPhase(t, inst, backupkey.PhaseCompleted)
 
@@ -47,20 +47,20 @@ func TestDefect1ForeignShareIsNotOverwrittenSilently(t *testing.T) {
 		t.Fatalf("refusals %v, want [%s]", got, ceremonies.RefusedForeignKept)
 	}
 	conf := payloads[*events.OverwriteConfirmed](r, inst.ID())
-	want := events.OverwriteConfirmed{Serial: r.cards["alien"].Serial(), PreviousKeySetID: hex.EncodeToString(foreign.KeySetID[:]),
+	want := events.OverwriteConfirmed{Serial: r.Cards["alien"].Serial(), PreviousKeySetID: hex.EncodeToString(foreign.KeySetID[:]),
 		PreviousIndex: 4, PreviousKCV: "abcdef", Foreign: true}
 	if len(conf) != 1 || *conf[0] != want {
 		t.Fatalf("overwrite confirmations %+v, want one %+v", conf, want)
 	}
-	out := r.out.String()
+	out := r.Out.String()
 	for _, s := range []string{"Overwrite foreign", "never made", "cannot be restored"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("the station never said %q:\n%s", s, out)
 		}
 	}
 	// The card now holds share 1 of the new set.
-	rec, err := backupkey.DecodeRecord(r.readDO("alien"))
-	if err != nil || rec.KeySetHex() != r.keySetOf(inst) || rec.Index != 1 {
+	rec, err := backupkey.DecodeRecord(r.ReadDO("alien"))
+	if err != nil || rec.KeySetHex() != r.KeySetOf(inst) || rec.Index != 1 {
 		t.Fatalf("alien after the confirmed overwrite: %+v, %v", rec, err)
 	}
 }
@@ -72,49 +72,49 @@ func TestDefect1ForeignShareIsNotOverwrittenSilently(t *testing.T) {
 func TestDefect6AbortAfterWritesVoidsTheSet(t *testing.T) {
 	r := newRig(t)
 	threeCards(r)
-	inst := r.startGenerate("gen-abort", q23)
+	inst := r.StartGenerate("gen-abort", q23)
 	// c1 written, then Cancel at "Insert 2. card".
-	r.script([]string{"c1", "c2"}, append(append([]pinpad.Entry{ok}, r.cardSteps("c1")...), cancelKey)...)
+	r.Script([]string{"c1", "c2"}, append(append([]pinpad.Entry{ok}, r.CardSteps("c1")...), cancelKey)...)
 	r.run(inst)
 	wantPhase(t, inst, backupkey.PhaseAborted)
-	set, c1 := r.keySetOf(inst), r.cards["c1"].Serial()
-	if ks, _ := r.views.Inventory.KeySet(set); ks.Status != "void" {
+	set, c1 := r.KeySetOf(inst), r.Cards["c1"].Serial()
+	if ks, _ := r.Views.Inventory.KeySet(set); ks.Status != "void" {
 		t.Fatalf("key set after the abort: %+v, want void", ks)
 	}
-	if c, _ := r.views.Inventory.Card(c1); !c.Void {
+	if c, _ := r.Views.Inventory.Card(c1); !c.Void {
 		t.Fatalf("card c1 after the abort: %+v, want void", c)
 	}
-	if want := "These cards may be reused; the next generate overwrites them without confirmation: " + c1 + "."; !strings.Contains(r.out.String(), want) {
-		t.Fatalf("the station never said %q:\n%s", want, r.out.String())
+	if want := "These cards may be reused; the next generate overwrites them without confirmation: " + c1 + "."; !strings.Contains(r.Out.String(), want) {
+		t.Fatalf("the station never said %q:\n%s", want, r.Out.String())
 	}
 	found := false
-	for _, f := range r.views.Findings(r.eng, r.clock.Now()) {
+	for _, f := range r.Views.Findings(r.Eng, r.Clock.Now()) {
 		found = found || (f.Subject == "card "+c1 && strings.Contains(f.What, "void key set "+set))
 	}
 	if !found {
 		t.Fatalf("health has no finding for card %s of the void set", c1)
 	}
 	// The next generate reuses c1 without asking.
-	r.generate("gen-next", q23, []string{"c1", "c2", "c3"}, []string{"c1", "c2"})
+	r.Generate("gen-next", q23, []string{"c1", "c2", "c3"}, []string{"c1", "c2"})
 
 	// An abort recorded by another process ('ceremony abort') after the
 	// process that wrote d1 stopped folds the same.
-	r.newCard("d1")
-	gen2 := r.startGenerate("gen-abort-cli", q23)
+	r.NewCard("d1")
+	gen2 := r.StartGenerate("gen-abort-cli", q23)
 	ctx := crashAt(r, "Insert 2. card", 1)
-	r.script([]string{"d1"}, append([]pinpad.Entry{ok}, r.cardSteps("d1")...)...)
+	r.Script([]string{"d1"}, append([]pinpad.Entry{ok}, r.CardSteps("d1")...)...)
 	if err := r.runner(false).Run(ctx, gen2); err == nil {
 		t.Fatal("the stopped run reported success")
 	}
-	r.pad.OnShow = r.hand.OnShow
-	if err := gen2.Record(r.ctx, events.SourceOperator, &events.CeremonyAborted{Reason: "operator left", By: "carol"}); err != nil {
+	r.Pad.OnShow = r.Hand.OnShow
+	if err := gen2.Record(r.Ctx, events.SourceOperator, &events.CeremonyAborted{Reason: "operator left", By: "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	r.restart()
-	if c, _ := r.views.Inventory.Card(r.cards["d1"].Serial()); !c.Void {
+	r.Restart()
+	if c, _ := r.Views.Inventory.Card(r.Cards["d1"].Serial()); !c.Void {
 		t.Fatalf("card d1 after a restart: %+v, want void", c)
 	}
-	if note := backupkey.AbortedNote(r.views.Inventory, r.keySetOf(gen2)); !strings.Contains(note, r.cards["d1"].Serial()) {
+	if note := backupkey.AbortedNote(r.Views.Inventory, r.KeySetOf(gen2)); !strings.Contains(note, r.Cards["d1"].Serial()) {
 		t.Fatalf("AbortedNote = %q, want it to name d1", note)
 	}
 }
@@ -125,23 +125,23 @@ func TestDefect6AbortAfterWritesVoidsTheSet(t *testing.T) {
 func TestDefect7ResumeWithNoCardWrittenSaysSo(t *testing.T) {
 	r := newRig(t)
 	threeCards(r)
-	inst := r.startGenerate("gen-none", q23)
+	inst := r.StartGenerate("gen-none", q23)
 	ctx := crashAt(r, "Insert 1. card", 1)
-	r.script(nil, ok)
+	r.Script(nil, ok)
 	if err := r.runner(false).Run(ctx, inst); err == nil {
 		t.Fatal("the stopped run reported success")
 	}
-	r.pad.OnShow = r.hand.OnShow
-	r.restart()
-	inst, err := r.eng.Get("gen-none")
+	r.Pad.OnShow = r.Hand.OnShow
+	r.Restart()
+	inst, err := r.Eng.Get("gen-none")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.runner(true).Run(r.ctx, inst); err != nil {
+	if err := r.runner(true).Run(r.Ctx, inst); err != nil {
 		t.Fatal(err)
 	}
 	wantPhase(t, inst, backupkey.PhaseVoid)
-	out := r.out.String()
+	out := r.Out.String()
 	if !strings.Contains(out, "Start a new generate. No card was written.") || strings.Contains(out, "confirmation: ") {
 		t.Fatalf("resume message:\n%s", out)
 	}
@@ -153,22 +153,22 @@ func TestDefect7ResumeWithNoCardWrittenSaysSo(t *testing.T) {
 func TestDefect2ResumerIsRecorded(t *testing.T) {
 	r := newRig(t)
 	threeCards(r)
-	inst := r.startGenerate("gen-res", q23)
+	inst := r.StartGenerate("gen-res", q23)
 	ctx := crashAt(r, "Insert 3. card", 1)
-	r.script([]string{"c1", "c2"}, append([]pinpad.Entry{ok}, r.cardSteps("c1", "c2")...)...)
+	r.Script([]string{"c1", "c2"}, append([]pinpad.Entry{ok}, r.CardSteps("c1", "c2")...)...)
 	if err := r.runner(false).Run(ctx, inst); err == nil {
 		t.Fatal("the stopped run reported success")
 	}
-	r.pad.OnShow = r.hand.OnShow
-	r.restart()
-	inst, err := r.eng.Get("gen-res")
+	r.Pad.OnShow = r.Hand.OnShow
+	r.Restart()
+	inst, err := r.Eng.Get("gen-res")
 	if err != nil {
 		t.Fatal(err)
 	}
 	run := r.runner(true)
 	run.Operator = "bob"
-	r.script([]string{"c1"}, cancelKey) // Cancel at Read New Key
-	if err := run.Run(r.ctx, inst); err != nil {
+	r.Script([]string{"c1"}, cancelKey) // Cancel at Read New Key
+	if err := run.Run(r.Ctx, inst); err != nil {
 		t.Fatal(err)
 	}
 	wantPhase(t, inst, backupkey.PhaseAborted)
@@ -214,12 +214,12 @@ func (c failCard) VerifyPIN(ceremonies.Slot, []byte) error {
 func TestDefect7NoDoubledErrorPrefix(t *testing.T) {
 	r := newRig(t)
 	threeCards(r)
-	inst := r.startGenerate("gen-err", q23)
+	inst := r.StartGenerate("gen-err", q23)
 	run := r.runner(false)
-	run.Station.Reader = failReader{r.port}
-	r.script([]string{"c1"}, ok, ok, r.pin("c1"))
-	err := run.Run(r.ctx, inst)
-	want := "card " + r.cards["c1"].Serial() + ": verify PW3: transmit failed"
+	run.Station.Reader = failReader{r.Port}
+	r.Script([]string{"c1"}, ok, ok, r.PIN("c1"))
+	err := run.Run(r.Ctx, inst)
+	want := "card " + r.Cards["c1"].Serial() + ": verify PW3: transmit failed"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}
@@ -230,28 +230,28 @@ func TestDefect7NoDoubledErrorPrefix(t *testing.T) {
 func TestDefect9LostSharesAreSaid(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2", "c3", "c4", "c5"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	inst := r.startGenerate("gen-35", backupkey.Quorum{Threshold: 3, Shares: 5})
+	inst := r.StartGenerate("gen-35", backupkey.Quorum{Threshold: 3, Shares: 5})
 	ctx := crashAt(r, "Insert 4. card", 1)
-	r.script([]string{"c1", "c2", "c3"}, append([]pinpad.Entry{ok}, r.cardSteps("c1", "c2", "c3")...)...)
+	r.Script([]string{"c1", "c2", "c3"}, append([]pinpad.Entry{ok}, r.CardSteps("c1", "c2", "c3")...)...)
 	if err := r.runner(false).Run(ctx, inst); err == nil {
 		t.Fatal("the stopped run reported success")
 	}
-	r.pad.OnShow = r.hand.OnShow
-	r.restart()
-	inst, err := r.eng.Get("gen-35")
+	r.Pad.OnShow = r.Hand.OnShow
+	r.Restart()
+	inst, err := r.Eng.Get("gen-35")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.reader.Remove()
-	r.script([]string{"c3", "c1", "c2"}, append([]pinpad.Entry{ok}, r.cardSteps("c3", "c1", "c2")...)...)
-	if err := r.runner(true).Run(r.ctx, inst); err != nil {
+	r.Reader.Remove()
+	r.Script([]string{"c3", "c1", "c2"}, append([]pinpad.Entry{ok}, r.CardSteps("c3", "c1", "c2")...)...)
+	if err := r.runner(true).Run(r.Ctx, inst); err != nil {
 		t.Fatal(err)
 	}
 	wantPhase(t, inst, backupkey.PhaseCompleted)
-	if want := "WARNING: 3 of 5 shares were written, enough to rebuild the key (3 needed); shares 4, 5 are gone for good"; !strings.Contains(r.out.String(), want) {
-		t.Fatalf("the terminal never said %q:\n%s", want, r.out.String())
+	if want := "WARNING: 3 of 5 shares were written, enough to rebuild the key (3 needed); shares 4, 5 are gone for good"; !strings.Contains(r.Out.String(), want) {
+		t.Fatalf("the terminal never said %q:\n%s", want, r.Out.String())
 	}
 	rows, err := backupkey.Generate().Facts(inst)
 	if err != nil {

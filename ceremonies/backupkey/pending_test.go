@@ -53,43 +53,43 @@ func TestAWriteWithoutOutcomeIsCheckedOnTheCard(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := newRig(t)
 			threeCards(r)
-			inst := r.startGenerate("gen-p", q23)
-			ctx, cancel := context.WithCancel(r.ctx)
+			inst := r.StartGenerate("gen-p", q23)
+			ctx, cancel := context.WithCancel(r.Ctx)
 			defer cancel()
 			run := r.runner(false)
-			run.Station.Reader = &crashReader{CardReader: r.port, nth: 2, after: landed, cancel: cancel}
-			r.script([]string{"c1", "c2"}, append([]pinpad.Entry{ok}, r.cardSteps("c1", "c2")...)...)
+			run.Station.Reader = &crashReader{CardReader: r.Port, nth: 2, after: landed, cancel: cancel}
+			r.Script([]string{"c1", "c2"}, append([]pinpad.Entry{ok}, r.CardSteps("c1", "c2")...)...)
 			if err := run.Run(ctx, inst); err == nil {
 				t.Fatal("the crashed run reported success")
 			}
-			r.restart()
-			inst, err := r.eng.Get("gen-p")
+			r.Restart()
+			inst, err := r.Eng.Get("gen-p")
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.reader.Remove()
-			entries := r.cardSteps("c2") // "Insert 2. card": the card whose write is unknown
+			r.Reader.Remove()
+			entries := r.CardSteps("c2") // "Insert 2. card": the card whose write is unknown
 			plan := []string{"c2"}
 			if landed {
 				entries = append(entries, ok)
-				entries = append(entries, r.cardSteps("c1", "c2")...)
+				entries = append(entries, r.CardSteps("c1", "c2")...)
 				plan = append(plan, "c1", "c2")
 			}
-			r.script(plan, entries...)
-			if err := r.runner(true).Run(r.ctx, inst); err != nil {
+			r.Script(plan, entries...)
+			if err := r.runner(true).Run(r.Ctx, inst); err != nil {
 				t.Fatal(err)
 			}
-			types := r.types("gen-p")
+			types := r.Types("gen-p")
 			written := payloads[*events.ShareWritten](r, "gen-p")
 			if landed {
 				wantPhase(t, inst, backupkey.PhaseCompleted)
-				if len(written) != 2 || written[1].Serial != r.cards["c2"].Serial() || !slices.Contains(types, "ceremony.secrets_lost") {
+				if len(written) != 2 || written[1].Serial != r.Cards["c2"].Serial() || !slices.Contains(types, "ceremony.secrets_lost") {
 					t.Fatalf("share_written %+v; types %v", written, types)
 				}
 			} else {
 				wantPhase(t, inst, backupkey.PhaseVoid)
 				failed := payloads[*events.ShareWriteFailed](r, "gen-p")
-				if len(written) != 1 || len(failed) != 1 || failed[0].Serial != r.cards["c2"].Serial() {
+				if len(written) != 1 || len(failed) != 1 || failed[0].Serial != r.Cards["c2"].Serial() {
 					t.Fatalf("written %+v failed %+v", written, failed)
 				}
 			}

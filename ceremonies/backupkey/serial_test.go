@@ -15,15 +15,15 @@ import (
 // foreignRecord writes a share record of a set this store never made to
 // the card.
 func foreignRecord(r *rig, name string, index int) {
-	r.t.Helper()
+	r.T.Helper()
 	rec := &backupkey.Record{Threshold: 2, Shares: 3, Index: index, KCV: [3]byte{1, 2, 3}, Share: make([]byte, 33)}
 	copy(rec.KeySetID[:], []byte("other-installatn"))
 	rec.Share[32] = byte(index)
 	data, err := backupkey.EncodeRecord(rec)
 	if err != nil {
-		r.t.Fatal(err)
+		r.T.Fatal(err)
 	}
-	r.writeDO(name, data)
+	r.WriteDO(name, data)
 }
 
 // Issue 13, defect 3 (and bad input "a card that holds another card's
@@ -36,28 +36,28 @@ func foreignRecord(r *rig, name string, index int) {
 func TestDefect3CollidingSerialNeverRewritesTheRegistry(t *testing.T) {
 	r := newRig(t)
 	threeCards(r)
-	gen := r.generate("gen-a", q23, []string{"c1", "c2", "c3"}, []string{"c2", "c3"})
-	setA := r.keySetOf(gen)
-	c1 := r.cards["c1"].Serial()
+	gen := r.Generate("gen-a", q23, []string{"c1", "c2", "c3"}, []string{"c2", "c3"})
+	setA := r.KeySetOf(gen)
+	c1 := r.Cards["c1"].Serial()
 
 	// Block c1 in a load, which completes with c2 and c3.
-	r.hsm = memhsm.New("hsm-2")
-	load := r.startLoad("load-block", setA)
+	r.HSM = memhsm.New("hsm-2")
+	load := r.StartLoad("load-block", setA)
 	wrong := pinEntry("00000000")
-	r.script([]string{"c1", "c2", "c3"}, ok, ok, wrong, wrong, wrong, ok, r.pin("c2"), ok, r.pin("c3"))
+	r.Script([]string{"c1", "c2", "c3"}, ok, ok, wrong, wrong, wrong, ok, r.PIN("c2"), ok, r.PIN("c3"))
 	r.run(load)
 	wantPhase(t, load, backupkey.PhaseCompleted)
-	if c, _ := r.views.Inventory.Card(c1); !c.Blocked["PW3"] {
+	if c, _ := r.Views.Inventory.Card(c1); !c.Blocked["PW3"] {
 		t.Fatalf("c1 not blocked after three wrong PINs: %+v", c)
 	}
 
 	// Another installation's card1: same serial, a share of its own set,
 	// a PIN that works.
-	r.newTwin("twin", "c1")
+	r.NewTwin("twin", "c1")
 	foreignRecord(r, "twin", 1)
-	r.hsm = memhsm.New("hsm-3")
-	load2 := r.startLoad("load-twin", "")
-	r.script([]string{"twin", "c2", "c3"}, ok, ok, r.pin("twin"), ok, r.pin("c2"), ok, r.pin("c3"))
+	r.HSM = memhsm.New("hsm-3")
+	load2 := r.StartLoad("load-twin", "")
+	r.Script([]string{"twin", "c2", "c3"}, ok, ok, r.PIN("twin"), ok, r.PIN("c2"), ok, r.PIN("c3"))
 	r.run(load2)
 	wantPhase(t, load2, backupkey.PhaseCompleted)
 	if got := refusals(r, load2.ID()); !slices.Equal(got, []string{ceremonies.RefusedSerialConflict}) {
@@ -67,12 +67,12 @@ func TestDefect3CollidingSerialNeverRewritesTheRegistry(t *testing.T) {
 	if len(conflicts) != 1 || conflicts[0].Serial != c1 || conflicts[0].RegisteredKeySetID != setA || conflicts[0].RegisteredIndex != 1 {
 		t.Fatalf("serial conflicts %+v, want one naming %s and share 1 of %s", conflicts, c1, setA)
 	}
-	c, _ := r.views.Inventory.Card(c1)
+	c, _ := r.Views.Inventory.Card(c1)
 	if !c.Blocked["PW3"] || c.KeySetID != setA || c.ShareIndex != 1 || len(c.Conflicts) != 1 {
 		t.Fatalf("registry entry of c1 after the twin was refused: %+v; want blocked, share 1 of %s, one conflict", c, setA)
 	}
 	var blocked, claimed bool
-	for _, f := range r.views.Findings(r.eng, r.clock.Now()) {
+	for _, f := range r.Views.Findings(r.Eng, r.Clock.Now()) {
 		if f.Subject == "card "+c1 {
 			blocked = blocked || strings.Contains(f.What, "blocked")
 			claimed = claimed || strings.Contains(f.What, "two cards claim serial "+c1)
@@ -85,21 +85,21 @@ func TestDefect3CollidingSerialNeverRewritesTheRegistry(t *testing.T) {
 	// Generate refuses the twin outright: no "Overwrite foreign share?",
 	// no share recorded under c1's serial.
 	for _, n := range []string{"n1", "n2", "n3"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	r.hsm = memhsm.New("hsm-4")
-	genB := r.startGenerate("gen-twin", q23)
-	entries := []pinpad.Entry{ok, ok, r.pin("twin")}
-	entries = append(entries, r.cardSteps("n1", "n2", "n3")...)
+	r.HSM = memhsm.New("hsm-4")
+	genB := r.StartGenerate("gen-twin", q23)
+	entries := []pinpad.Entry{ok, ok, r.PIN("twin")}
+	entries = append(entries, r.CardSteps("n1", "n2", "n3")...)
 	entries = append(entries, ok)
-	entries = append(entries, r.cardSteps("n1", "n2")...)
-	r.script([]string{"twin", "n1", "n2", "n3", "n1", "n2"}, entries...)
+	entries = append(entries, r.CardSteps("n1", "n2")...)
+	r.Script([]string{"twin", "n1", "n2", "n3", "n1", "n2"}, entries...)
 	r.run(genB)
 	wantPhase(t, genB, backupkey.PhaseCompleted)
 	if got := refusals(r, genB.ID()); !slices.Equal(got, []string{ceremonies.RefusedSerialConflict}) {
 		t.Fatalf("generate refusals %v, want [%s]", got, ceremonies.RefusedSerialConflict)
 	}
-	if c, _ := r.views.Inventory.Card(c1); !c.Blocked["PW3"] || c.KeySetID != setA {
+	if c, _ := r.Views.Inventory.Card(c1); !c.Blocked["PW3"] || c.KeySetID != setA {
 		t.Fatalf("registry entry of c1 after generate met the twin: %+v", c)
 	}
 }
@@ -110,18 +110,18 @@ func TestDefect3CollidingSerialNeverRewritesTheRegistry(t *testing.T) {
 func TestAlteredKCVFieldIsRefused(t *testing.T) {
 	r := newRig(t)
 	threeCards(r)
-	gen := r.generate("gen-kcv", q23, []string{"c1", "c2", "c3"}, []string{"c1", "c2"})
-	r.reader.Remove()
-	rec, err := backupkey.DecodeRecord(r.readDO("c2"))
+	gen := r.Generate("gen-kcv", q23, []string{"c1", "c2", "c3"}, []string{"c1", "c2"})
+	r.Reader.Remove()
+	rec, err := backupkey.DecodeRecord(r.ReadDO("c2"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec.KCV[0] ^= 0xFF
 	altered, _ := backupkey.EncodeRecord(rec)
-	r.writeDO("c2", altered)
-	r.hsm = memhsm.New("hsm-kcv")
-	load := r.startLoad("load-kcv", r.keySetOf(gen))
-	r.script([]string{"c2", "c1", "c3"}, ok, ok, r.pin("c2"), ok, r.pin("c1"), ok, r.pin("c3"))
+	r.WriteDO("c2", altered)
+	r.HSM = memhsm.New("hsm-kcv")
+	load := r.StartLoad("load-kcv", r.KeySetOf(gen))
+	r.Script([]string{"c2", "c1", "c3"}, ok, ok, r.PIN("c2"), ok, r.PIN("c1"), ok, r.PIN("c3"))
 	r.run(load)
 	wantPhase(t, load, backupkey.PhaseCompleted)
 	if got := refusals(r, load.ID()); !slices.Equal(got, []string{ceremonies.RefusedCorrupt}) {

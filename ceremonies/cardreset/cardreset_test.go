@@ -13,14 +13,14 @@ import (
 
 // block spends every try of the card's PIN ref with wrong PINs.
 func (r *rig) block(name string, ref openpgp.PINRef) {
-	r.t.Helper()
-	cl, pull := r.client(name)
+	r.T.Helper()
+	cl, pull := r.Client(name)
 	defer pull()
 	for i := 0; i < 3; i++ {
 		_ = cl.Verify(ref, []byte("00000000"))
 	}
 	if tries, _, err := cl.RetriesLeft(ref); err != nil || tries != 0 {
-		r.t.Fatalf("card %s %s: %d tries left (%v), want blocked", name, ref, tries, err)
+		r.T.Fatalf("card %s %s: %d tries left (%v), want blocked", name, ref, tries, err)
 	}
 }
 
@@ -33,13 +33,13 @@ func (r *rig) block(name string, ref openpgp.PINRef) {
 func TestResetBlockedCard(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2", "c3"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	r.block("c3", openpgp.PW3)
-	ks, _ := r.views.Inventory.KeySet(set)
+	ks, _ := r.Views.Inventory.KeySet(set)
 
-	inst := r.reset("reset-1", ceremonies.Params{"serial": r.serial("c3")}, []string{"c3"}, ok, ok)
+	inst := r.reset("reset-1", ceremonies.Params{"serial": r.Serial("c3")}, []string{"c3"}, ok, ok)
 	if inst.Phase() != cardreset.PhaseCompleted {
 		t.Fatalf("phase %s, want completed", inst.Phase())
 	}
@@ -59,7 +59,7 @@ func TestResetBlockedCard(t *testing.T) {
 	}
 
 	// The card is in its factory state.
-	cl, pull := r.client("c3")
+	cl, pull := r.Client("c3")
 	if err := cl.Verify(openpgp.PW3, []byte(ceremonies.DefaultPIN)); err != nil {
 		t.Fatalf("the default backup PIN after the reset: %v", err)
 	}
@@ -69,25 +69,25 @@ func TestResetBlockedCard(t *testing.T) {
 	pull()
 
 	// The registry and health.
-	c, _ := r.views.Inventory.Card(r.serial("c3"))
+	c, _ := r.Views.Inventory.Card(r.Serial("c3"))
 	if c.KeySetID != "" || c.ShareIndex != 0 || c.Blocked["PW3"] || !c.DefaultPIN["PW3"] || !c.DefaultPIN["PW1"] {
 		t.Fatalf("registry entry after the reset: %+v", c)
 	}
-	ks, _ = r.views.Inventory.KeySet(set)
+	ks, _ = r.Views.Inventory.KeySet(set)
 	if len(ks.Holders[3]) != 0 || len(ks.Holders[1]) != 1 {
 		t.Fatalf("holders after the reset: %v", ks.Holders)
 	}
-	f := r.findings()
+	f := r.Findings()
 	for _, w := range []string{"warning | key set " + set + " | exactly 2 usable distinct shares for a threshold of 2",
-		"warning | card " + r.serial("c3") + " | still on the factory default PIN (PW3)"} {
+		"warning | card " + r.Serial("c3") + " | still on the factory default PIN (PW3)"} {
 		if !strings.Contains(f, w) {
 			t.Errorf("health lacks %q:\n%s", w, f)
 		}
 	}
-	if strings.Contains(f, "card "+r.serial("c3")+" | its backup PIN (PW3) is blocked") {
+	if strings.Contains(f, "card "+r.Serial("c3")+" | its backup PIN (PW3) is blocked") {
 		t.Errorf("health still reports the reset card blocked:\n%s", f)
 	}
-	r.scanStore()
+	r.ScanStore()
 }
 
 // TestResetRefusedWithoutConfirmation: the operator is told what would be
@@ -96,11 +96,11 @@ func TestResetBlockedCard(t *testing.T) {
 func TestResetRefusedWithoutConfirmation(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2", "c3"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	set := r.generate()
-	before := r.findings()
-	inst := r.reset("reset-no", nil, []string{"c2"}, ok, r.pin("c2"), cancelKey)
+	set := r.KeySet()
+	before := r.Findings()
+	inst := r.reset("reset-no", nil, []string{"c2"}, ok, r.PIN("c2"), cancelKey)
 	if inst.Phase() != cardreset.PhaseAborted {
 		t.Fatalf("phase %s, want aborted", inst.Phase())
 	}
@@ -112,22 +112,22 @@ func TestResetRefusedWithoutConfirmation(t *testing.T) {
 	if n := len(payloads[*cardreset.ResetRequested](r, inst.ID())) + len(payloads[*cardreset.Confirmed](r, inst.ID())); n != 0 {
 		t.Fatalf("%d confirmation or reset events without a confirmation", n)
 	}
-	if !strings.Contains(r.out.String(), "nothing was changed") {
-		t.Errorf("the operator is not told that nothing changed:\n%s", r.out.String())
+	if !strings.Contains(r.Out.String(), "nothing was changed") {
+		t.Errorf("the operator is not told that nothing changed:\n%s", r.Out.String())
 	}
-	cl, pull := r.client("c2")
+	cl, pull := r.Client("c2")
 	defer pull()
-	if err := cl.Verify(openpgp.PW3, []byte(r.pins["c2"])); err != nil {
+	if err := cl.Verify(openpgp.PW3, []byte(r.PINs["c2"])); err != nil {
 		t.Fatalf("card c2's PIN after a refused reset: %v", err)
 	}
 	if do, err := cl.ReadPrivateDO(0x0104); err != nil || len(do) == 0 {
 		t.Fatalf("card c2's share after a refused reset: %d bytes, %v", len(do), err)
 	}
-	c, _ := r.views.Inventory.Card(r.serial("c2"))
+	c, _ := r.Views.Inventory.Card(r.Serial("c2"))
 	if c.KeySetID != set || c.ShareIndex != 2 {
 		t.Fatalf("registry after a refused reset: %+v", c)
 	}
-	if after := r.findings(); after != before {
+	if after := r.Findings(); after != before {
 		t.Fatalf("health changed after a refused reset:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
@@ -137,17 +137,17 @@ func TestResetRefusedWithoutConfirmation(t *testing.T) {
 func TestResetWrongCardRefused(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	inst := r.reset("reset-wrong", ceremonies.Params{"serial": r.serial("c2")}, []string{"c1", "c2"}, ok, ok, r.pin("c2"), ok)
+	inst := r.reset("reset-wrong", ceremonies.Params{"serial": r.Serial("c2")}, []string{"c1", "c2"}, ok, ok, r.PIN("c2"), ok)
 	if inst.Phase() != cardreset.PhaseCompleted {
 		t.Fatalf("phase %s", inst.Phase())
 	}
-	if !strings.Contains(r.out.String(), "this ceremony resets card "+r.serial("c2")+", not card "+r.serial("c1")) {
-		t.Fatalf("no refusal of the wrong card:\n%s", r.out.String())
+	if !strings.Contains(r.Out.String(), "this ceremony resets card "+r.Serial("c2")+", not card "+r.Serial("c1")) {
+		t.Fatalf("no refusal of the wrong card:\n%s", r.Out.String())
 	}
 	named := payloads[*cardreset.ContentNamed](r, inst.ID())
-	if len(named) != 1 || named[0].Serial != r.serial("c2") || named[0].Holds != cardreset.HoldsNothing {
+	if len(named) != 1 || named[0].Serial != r.Serial("c2") || named[0].Holds != cardreset.HoldsNothing {
 		t.Fatalf("content_named: %+v", named)
 	}
 }
@@ -158,41 +158,41 @@ func TestResetWrongCardRefused(t *testing.T) {
 func TestResetUserPIN(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2", "c3"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	r.block("c1", openpgp.PW1)
 	newPIN := pinpad.Entry{Kind: pinpad.PIN, PIN: "73125468"}
 	inst := r.reset("reset-pw1", ceremonies.Params{"mode": cardreset.ModeUserPIN}, []string{"c1"},
-		ok, r.pin("c1"), ok, pinpad.Entry{Kind: pinpad.PIN, PIN: ceremonies.DefaultPIN}, pinpad.Entry{Kind: pinpad.PIN, PIN: ceremonies.DefaultPIN},
+		ok, r.PIN("c1"), ok, pinpad.Entry{Kind: pinpad.PIN, PIN: ceremonies.DefaultPIN}, pinpad.Entry{Kind: pinpad.PIN, PIN: ceremonies.DefaultPIN},
 		newPIN, newPIN)
 	if inst.Phase() != cardreset.PhaseCompleted {
 		t.Fatalf("phase %s", inst.Phase())
 	}
-	if got := payloads[*cardreset.UserPINReset](r, inst.ID()); len(got) != 1 || got[0].Serial != r.serial("c1") {
+	if got := payloads[*cardreset.UserPINReset](r, inst.ID()); len(got) != 1 || got[0].Serial != r.Serial("c1") {
 		t.Fatalf("user_pin_reset: %+v", got)
 	}
 	conf := payloads[*cardreset.Confirmed](r, inst.ID())
 	if len(conf) != 1 || !strings.Contains(conf[0].Loss, "(blocked) is replaced by a new one") {
 		t.Fatalf("confirmed: %+v", conf)
 	}
-	cl, pull := r.client("c1")
+	cl, pull := r.Client("c1")
 	defer pull()
 	if err := cl.Verify(openpgp.PW1, []byte("73125468")); err != nil {
 		t.Fatalf("the new user PIN: %v", err)
 	}
-	if err := cl.Verify(openpgp.PW3, []byte(r.pins["c1"])); err != nil {
+	if err := cl.Verify(openpgp.PW3, []byte(r.PINs["c1"])); err != nil {
 		t.Fatal(err)
 	}
 	if do, err := cl.ReadPrivateDO(0x0104); err != nil || len(do) == 0 {
 		t.Fatalf("the share after a user PIN reset: %d bytes, %v", len(do), err)
 	}
-	c, _ := r.views.Inventory.Card(r.serial("c1"))
+	c, _ := r.Views.Inventory.Card(r.Serial("c1"))
 	if c.KeySetID != set || c.Blocked["PW1"] || c.DefaultPIN["PW1"] {
 		t.Fatalf("registry after a user PIN reset: %+v", c)
 	}
-	r.pins["new"] = "73125468"
-	r.scanStore()
+	r.PINs["new"] = "73125468"
+	r.ScanStore()
 }
 
 // TestCheckParams: bad --mode and --serial name what is wrong.

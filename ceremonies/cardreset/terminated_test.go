@@ -20,11 +20,11 @@ import (
 func TestResetTerminatedCard(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2", "c3"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	set := r.generate()
-	cl, pull := r.client("c3")
-	if err := cl.Verify(openpgp.PW3, []byte(r.pins["c3"])); err != nil {
+	set := r.KeySet()
+	cl, pull := r.Client("c3")
+	if err := cl.Verify(openpgp.PW3, []byte(r.PINs["c3"])); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.Terminate(); err != nil {
@@ -32,7 +32,7 @@ func TestResetTerminatedCard(t *testing.T) {
 	}
 	pull()
 
-	inst := r.reset("reset-t", ceremonies.Params{"serial": r.serial("c3")}, []string{"c3"}, ok, ok)
+	inst := r.reset("reset-t", ceremonies.Params{"serial": r.Serial("c3")}, []string{"c3"}, ok, ok)
 	if inst.Phase() != cardreset.PhaseCompleted {
 		t.Fatalf("phase %s", inst.Phase())
 	}
@@ -40,10 +40,10 @@ func TestResetTerminatedCard(t *testing.T) {
 	if len(named) != 1 || named[0].From != cardreset.FromRegistryTerminated || named[0].Index != 3 || !strings.Contains(named[0].Loss, "found terminated") {
 		t.Fatalf("content_named: %+v", named)
 	}
-	if r.cards["c3"].Terminated() {
+	if r.Cards["c3"].Terminated() {
 		t.Fatal("the card is still terminated")
 	}
-	c, _ := r.views.Inventory.Card(r.serial("c3"))
+	c, _ := r.Views.Inventory.Card(r.Serial("c3"))
 	if c.KeySetID != "" {
 		t.Fatalf("the registry still says card c3 holds share %d of %s", c.ShareIndex, set)
 	}
@@ -71,7 +71,7 @@ func (p crashPort) WaitCard(ctx context.Context) (ceremonies.Card, error) {
 }
 
 func (c crashCard) ResetToFactory() error {
-	resp := c.r.cards["c2"].Process([]byte{0x00, 0xE6, 0x00, 0x00}) // TERMINATE DF, PW3 verified
+	resp := c.r.Cards["c2"].Process([]byte{0x00, 0xE6, 0x00, 0x00}) // TERMINATE DF, PW3 verified
 	if len(resp) != 2 || resp[0] != 0x90 {
 		return errors.New("TERMINATE DF refused")
 	}
@@ -85,39 +85,39 @@ func (c crashCard) ResetToFactory() error {
 func TestResetInterruptedAfterTerminate(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2", "c3"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	r.generate()
+	r.KeySet()
 	k := cardreset.CardResetKind()
-	first, err := k.Start.Begin(ceremonies.Params{}, ceremonies.StartInfo{Operator: "carol", Reader: r.port.Name(), Inventory: r.views.Inventory})
+	first, err := k.Start.Begin(ceremonies.Params{}, ceremonies.StartInfo{Operator: "carol", Reader: r.Port.Name(), Inventory: r.Views.Inventory})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst, err := r.eng.Start(r.ctx, cardreset.Kind, "reset-x", events.SourceOperator, first[0])
+	inst, err := r.Eng.Start(r.Ctx, cardreset.Kind, "reset-x", events.SourceOperator, first[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := r.env()
-	env.Station.Reader = crashPort{CardReader: r.port, r: r}
-	r.hand.Choose = rehearsal.Plan("c2")
-	r.pad.Push(ok, r.pin("c2"), ok)
+	env := r.Env()
+	env.Station.Reader = crashPort{CardReader: r.Port, r: r}
+	r.Hand.Choose = rehearsal.Plan("c2")
+	r.Pad.Push(ok, r.PIN("c2"), ok)
 	runner, _ := k.NewRunner(env)
-	if err := runner.Run(r.ctx, inst); err == nil || !strings.Contains(err.Error(), "the process died") {
+	if err := runner.Run(r.Ctx, inst); err == nil || !strings.Contains(err.Error(), "the process died") {
 		t.Fatalf("first run: %v", err)
 	}
-	if !r.cards["c2"].Terminated() || len(payloads[*cardreset.ResetRequested](r, inst.ID())) != 1 {
+	if !r.Cards["c2"].Terminated() || len(payloads[*cardreset.ResetRequested](r, inst.ID())) != 1 {
 		t.Fatal("the card is not terminated with the reset asked for")
 	}
-	if f := r.findings(); !strings.Contains(f, "the reset of card "+r.serial("c2")+" has no recorded outcome") {
+	if f := r.Findings(); !strings.Contains(f, "the reset of card "+r.Serial("c2")+" has no recorded outcome") {
 		t.Fatalf("health does not report the open reset:\n%s", f)
 	}
 
-	env = r.env()
+	env = r.Env()
 	env.Resumed = true
-	r.hand.Choose = rehearsal.Plan("c2")
-	r.pad.Push(ok, ok)
+	r.Hand.Choose = rehearsal.Plan("c2")
+	r.Pad.Push(ok, ok)
 	runner, _ = k.NewRunner(env)
-	if err := runner.Run(r.ctx, inst); err != nil {
+	if err := runner.Run(r.Ctx, inst); err != nil {
 		t.Fatalf("resumed run: %v", err)
 	}
 	if inst.Phase() != cardreset.PhaseCompleted {
@@ -128,10 +128,10 @@ func TestResetInterruptedAfterTerminate(t *testing.T) {
 	if len(done) != 1 || done[0].Index != 2 || len(conf) != 1 || done[0].Lost != conf[0].Loss {
 		t.Fatalf("card_reset %+v, confirmed %+v", done, conf)
 	}
-	if r.cards["c2"].Terminated() {
+	if r.Cards["c2"].Terminated() {
 		t.Fatal("card c2 is still terminated")
 	}
-	if f := r.findings(); strings.Contains(f, "has no recorded outcome") {
+	if f := r.Findings(); strings.Contains(f, "has no recorded outcome") {
 		t.Fatalf("the reset is still open:\n%s", f)
 	}
 }

@@ -20,43 +20,43 @@ import (
 func TestScriptedShareCheckRecordsAnUnscriptedCard(t *testing.T) {
 	r := newRig(t)
 	for _, n := range []string{"c1", "c2", "c3"} {
-		r.newCard(n)
+		r.NewCard(n)
 	}
-	set := r.generate()
+	set := r.KeySet()
 	k := sharecheck.ShareCheck()
 	params := ceremonies.Params{"key-set": set, "verify-every": "180d"}
-	first, err := k.Start.Begin(params, ceremonies.StartInfo{Operator: "carol", Reader: r.port.Name(), Inventory: r.views.Inventory})
+	first, err := k.Start.Begin(params, ceremonies.StartInfo{Operator: "carol", Reader: r.Port.Name(), Inventory: r.Views.Inventory})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst, err := r.eng.Start(r.ctx, sharecheck.Kind, "check-s", events.SourceOperator, first[0])
+	inst, err := r.Eng.Start(r.Ctx, sharecheck.Kind, "check-s", events.SourceOperator, first[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	bound := &events.ScriptBound{SHA256: strings.Repeat("ab", 32), File: "check.yaml", Unscripted: "deviation",
-		Cards: []events.ScriptCard{{Serial: r.serial("c1"), Custodian: "Carol"}, {Serial: r.serial("c2"), Custodian: "Dan"}},
+		Cards: []events.ScriptCard{{Serial: r.Serial("c1"), Custodian: "Carol"}, {Serial: r.Serial("c2"), Custodian: "Dan"}},
 		Steps: []string{"Each custodian states their name."}}
 	for _, p := range append(first[1:], bound) {
-		if err := inst.Record(r.ctx, events.SourceOperator, p); err != nil {
+		if err := inst.Record(r.Ctx, events.SourceOperator, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	env := r.env()
+	env := r.Env()
 	env.Station.Script = ceremonies.ScriptedFrom([]events.Payload{bound})
-	r.hand.Choose = rehearsal.Plan("c3", "c1", "c2")
-	r.pad.Push(ok, ok, r.pin("c3"), ok, ok, r.pin("c1"), ok, ok, r.pin("c2"))
+	r.Hand.Choose = rehearsal.Plan("c3", "c1", "c2")
+	r.Pad.Push(ok, ok, r.PIN("c3"), ok, ok, r.PIN("c1"), ok, ok, r.PIN("c2"))
 	runner, err := k.NewRunner(env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := runner.Run(r.ctx, inst); err != nil {
+	if err := runner.Run(r.Ctx, inst); err != nil {
 		t.Fatalf("share check: %v", err)
 	}
 	if inst.Phase() != sharecheck.PhaseCompleted {
 		t.Fatalf("phase %s", inst.Phase())
 	}
 	un := payloads[*events.Unscripted](r, inst.ID())
-	if len(un) != 1 || un[0].What != "card" || un[0].Name != r.serial("c3") || !strings.Contains(un[0].Message, "record it as a deviation") {
+	if len(un) != 1 || un[0].What != "card" || un[0].Name != r.Serial("c3") || !strings.Contains(un[0].Message, "record it as a deviation") {
 		t.Fatalf("unscripted: %+v", un)
 	}
 	steps := payloads[*events.ScriptStepChecked](r, inst.ID())
@@ -93,42 +93,42 @@ func TestScriptedWitnesses(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			r := newRig(t)
 			for _, n := range []string{"c1", "c2", "c3"} {
-				r.newCard(n)
+				r.NewCard(n)
 			}
-			set := r.generate()
+			set := r.KeySet()
 			k, err := kinds.Lookup(sharecheck.Kind) // with the generic --witnesses
 			if err != nil {
 				t.Fatal(err)
 			}
-			first, err := k.Start.Begin(ceremonies.Params{"key-set": set, "witnesses": "1"}, ceremonies.StartInfo{Operator: "carol", Reader: r.port.Name(), Inventory: r.views.Inventory})
+			first, err := k.Start.Begin(ceremonies.Params{"key-set": set, "witnesses": "1"}, ceremonies.StartInfo{Operator: "carol", Reader: r.Port.Name(), Inventory: r.Views.Inventory})
 			if err != nil {
 				t.Fatal(err)
 			}
-			inst, err := r.eng.Start(r.ctx, sharecheck.Kind, "check-w", events.SourceOperator, first[0])
+			inst, err := r.Eng.Start(r.Ctx, sharecheck.Kind, "check-w", events.SourceOperator, first[0])
 			if err != nil {
 				t.Fatal(err)
 			}
 			named := []events.ScriptWitness{{Name: "Wendy Witness", Role: "auditor"}}
 			bound := &events.ScriptBound{SHA256: strings.Repeat("cd", 32), File: "check.yaml", Unscripted: policy, Witnesses: named,
-				Cards: []events.ScriptCard{{Serial: r.serial("c1"), Custodian: "Carol"}, {Serial: r.serial("c2"), Custodian: "Dan"}, {Serial: r.serial("c3"), Custodian: "Erin"}}}
+				Cards: []events.ScriptCard{{Serial: r.Serial("c1"), Custodian: "Carol"}, {Serial: r.Serial("c2"), Custodian: "Dan"}, {Serial: r.Serial("c3"), Custodian: "Erin"}}}
 			for _, p := range append(first[1:], bound) {
 				if wr, ok := p.(*events.WitnessesRequired); ok {
 					wr.Named = named
 				}
-				if err := inst.Record(r.ctx, events.SourceOperator, p); err != nil {
+				if err := inst.Record(r.Ctx, events.SourceOperator, p); err != nil {
 					t.Fatal(err)
 				}
 			}
-			env := r.env()
+			env := r.Env()
 			env.Station.Script = ceremonies.ScriptedFrom([]events.Payload{bound})
 			env.Station.Witnesses = &desk{answers: []ceremonies.WitnessAnswer{{Name: "Mallory", Role: "auditor"}, {Name: "wendy witness", Role: "Auditor"}}}
-			r.hand.Choose = rehearsal.Plan("c1", "c2", "c3")
-			r.pad.Push(ok, r.pin("c1"), ok, ok, r.pin("c2"), ok, ok, r.pin("c3"))
+			r.Hand.Choose = rehearsal.Plan("c1", "c2", "c3")
+			r.Pad.Push(ok, r.PIN("c1"), ok, ok, r.PIN("c2"), ok, ok, r.PIN("c3"))
 			runner, err := k.NewRunner(env)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := runner.Run(r.ctx, inst); err != nil {
+			if err := runner.Run(r.Ctx, inst); err != nil {
 				t.Fatalf("share check: %v", err)
 			}
 			if inst.Phase() != sharecheck.PhaseCompleted {
@@ -142,8 +142,8 @@ func TestScriptedWitnesses(t *testing.T) {
 			un := payloads[*events.Unscripted](r, inst.ID())
 			switch policy {
 			case "refuse":
-				if len(signed) != 1 || signed[0].Name != "wendy witness" || len(un) != 0 || !strings.Contains(r.out.String(), "Mallory (auditor) is not a witness the ceremony's script (check.yaml) names: it names Wendy Witness (auditor): the sign-off is not taken") {
-					t.Fatalf("refuse: witnessed %+v, unscripted %+v\n%s", signed, un, r.out.String())
+				if len(signed) != 1 || signed[0].Name != "wendy witness" || len(un) != 0 || !strings.Contains(r.Out.String(), "Mallory (auditor) is not a witness the ceremony's script (check.yaml) names: it names Wendy Witness (auditor): the sign-off is not taken") {
+					t.Fatalf("refuse: witnessed %+v, unscripted %+v\n%s", signed, un, r.Out.String())
 				}
 			case "deviation":
 				if len(signed) != 1 || signed[0].Name != "Mallory" || len(un) != 1 || un[0].What != "witness" || un[0].Name != "Mallory" || !strings.Contains(un[0].Message, "record it as a deviation") {

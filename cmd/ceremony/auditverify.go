@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,8 @@ event's hash and place in its ceremony's chain. Exits 0 only when
 everything holds; otherwise exits 6 naming the file and line. A file in
 the directory that is not the export's fails it too, named. Only regular
 files are read (a FIFO, a device or a symlink to one is refused), and a
-line of at most 1 MiB.
+line of at most 1 MiB. SIGINT or SIGTERM stops it at once: "interrupted",
+naming the line it stopped at, exit 1, no verdict.
 
 An export with a checkpoint (see 'ceremony audit export') is also checked
 against it: the checkpoint's signature under the key the signed manifest
@@ -45,7 +47,11 @@ tlog-cosignature); each is reported, and one that did not exits 6.`,
 		}
 		m, err := export.Verify(cmd.Context(), pos[0], pub)
 		if cmd.Context().Err() != nil {
-			return interrupted(cmd.Context())
+			var stopped *export.StoppedError
+			if errors.As(err, &stopped) {
+				return fmt.Errorf("%w: stopped at line %d of %s, the export is not verified", interrupted(cmd.Context()), stopped.Line, stopped.File)
+			}
+			return fmt.Errorf("%w: the export is not verified", interrupted(cmd.Context()))
 		}
 		if err != nil {
 			return &codeError{exitAltered, err}

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/ceremony-hsm/ceremony/adapters/pkcs11hsm"
 	"github.com/ceremony-hsm/ceremony/ceremonies/secret"
@@ -51,7 +51,9 @@ func (h *hsmFlags) readCredential() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read the slot credential: %w", err)
 		}
-		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+		// The file's bytes themselves, line end cut: no string copy of
+		// the credential is made (the runner wipes what it gets).
+		return bytes.TrimRight(b, "\r\n"), nil
 	case h.pinEnv != "":
 		v, ok, err := secret.TakeEnv(h.pinEnv) // unset and wiped from /proc/PID/environ
 		if err != nil {

@@ -146,7 +146,7 @@ func verifyCheckpoint(ctx context.Context, dir string, m *Manifest) error {
 	n := 0
 	for line := 1; ; line++ {
 		if line%checkEvery == 0 && ctx.Err() != nil {
-			return fmt.Errorf("export: verify %s: stopped at line %d of %s: %w", dir, line, ProofsFile, ctx.Err())
+			return &StoppedError{Dir: dir, File: ProofsFile, Line: line, Err: ctx.Err()}
 		}
 		ev, jerr := jr.ReadBytes('\n')
 		pl, perr := pr.ReadBytes('\n')

@@ -10,32 +10,21 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/events/export"
+	"github.com/ceremony-hsm/ceremony/events/export/exporttest"
 )
 
 // writeExport writes an export of n generated events into a new directory.
-func writeExport(t *testing.T, n int, s keySigner) string {
+func writeExport(t *testing.T, n int, s exporttest.Signer) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "exp")
-	w, err := export.NewWriter(dir, export.Filter{}, "test", time.Now(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := newRecordGen()
-	for range n {
-		if err := w.Add(g.next(t)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	exporttest.Write(t, dir, n, s)
 	return dir
 }
 
 // TestVerifyStopsWithItsContext: a verify whose context ends stops with
 // the context's error, not a verdict on the export.
 func TestVerifyStopsWithItsContext(t *testing.T) {
-	s := newSigner(t)
+	s := exporttest.NewSigner(t)
 	dir := writeExport(t, 3000, s)
 	if _, err := export.Verify(context.Background(), dir, s.Public()); err != nil {
 		t.Fatalf("the export does not verify: %v", err)
@@ -52,7 +41,7 @@ func TestVerifyStopsWithItsContext(t *testing.T) {
 // without being gathered (a regular file of zeros, as a sparse file or a
 // copy of /dev/zero would be).
 func TestVerifyBoundsALine(t *testing.T) {
-	s := newSigner(t)
+	s := exporttest.NewSigner(t)
 	dir := writeExport(t, 10, s)
 	f, err := os.OpenFile(filepath.Join(dir, export.JSONLFile), os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
@@ -71,7 +60,7 @@ func TestVerifyBoundsALine(t *testing.T) {
 // TestWriterNeedsANewOrEmptyDirectory: NewWriter refuses a directory that
 // holds anything.
 func TestWriterNeedsANewOrEmptyDirectory(t *testing.T) {
-	s := newSigner(t)
+	s := exporttest.NewSigner(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "x"), nil, 0o644)
 	if _, err := export.NewWriter(dir, export.Filter{}, "test", time.Now(), s); err == nil || !strings.Contains(err.Error(), "is not empty") {

@@ -92,6 +92,20 @@ func openHashed(dir, name string) (*hashedFile, error) {
 // context.
 const checkEvery = 1024
 
+// StoppedError is Verify stopped by its context while reading File: no
+// verdict on the export.
+type StoppedError struct {
+	Dir, File string
+	Line      int // the line it would have read next
+	Err       error
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("export: verify %s: stopped at line %d of %s: %v", e.Dir, e.Line, e.File, e.Err)
+}
+
+func (e *StoppedError) Unwrap() error { return e.Err }
+
 // verifyFiles reads events.jsonl and events.csv side by side, once, in
 // memory that does not grow with the number of events: each event is
 // checked against its ceremony's chain and the manifest, each CSV row
@@ -123,7 +137,7 @@ func verifyFiles(ctx context.Context, dir string, m *Manifest) error {
 	n := 0
 	for line := 1; ; line++ {
 		if line%checkEvery == 0 && ctx.Err() != nil {
-			return fmt.Errorf("export: verify %s: stopped at line %d: %w", dir, line, ctx.Err())
+			return &StoppedError{Dir: dir, File: JSONLFile, Line: line, Err: ctx.Err()}
 		}
 		b, err := jf.r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
