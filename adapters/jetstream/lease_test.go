@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -54,12 +55,12 @@ func servedPair(t *testing.T, ttl time.Duration) (a, b *Store, la, lb *Leases) {
 func TestTwoProcessesCannotRunOneCeremony(t *testing.T) {
 	_, _, la, lb := servedPair(t, 2*time.Second)
 	ran := false
-	err := engine.HoldRunner(la, "gen-1", func() error {
+	err := engine.HoldRunner(t.Context(), la, "gen-1", func(context.Context) error {
 		ran = true
 		if h, ok := lb.Holder(engine.RunnerLease("gen-1")); !ok || h != "gen-1" {
 			t.Errorf("station B sees holder %q, %v; want gen-1", h, ok)
 		}
-		err := engine.HoldRunner(lb, "gen-1", func() error {
+		err := engine.HoldRunner(t.Context(), lb, "gen-1", func(context.Context) error {
 			t.Error("station B ran gen-1 while station A runs it")
 			return nil
 		})
@@ -74,7 +75,7 @@ func TestTwoProcessesCannotRunOneCeremony(t *testing.T) {
 	if _, ok := lb.Holder(engine.RunnerLease("gen-1")); ok {
 		t.Error("the runner lease is still held after station A's run ended")
 	}
-	if err := engine.HoldRunner(lb, "gen-1", func() error { return nil }); err != nil {
+	if err := engine.HoldRunner(t.Context(), lb, "gen-1", func(context.Context) error { return nil }); err != nil {
 		t.Errorf("station B's run after station A's ended: %v", err)
 	}
 }
