@@ -94,6 +94,26 @@ type ReaderPINPad interface {
 	VerifyPINOnReader(s Slot) error
 }
 
+// ReaderPINNotice is a PIN pad that can say that a PIN is being typed on
+// the reader's own keypad (class 3) rather than on the pad: the web
+// console's page then shows "enter the PIN on the reader" and no PIN
+// field. OnReader shows line1 and line2 for the length of the entry; the
+// step calls done when the reader has answered.
+type ReaderPINNotice interface {
+	OnReader(line1, line2 string) (done func())
+}
+
+// ShowReaderPIN shows a reader-keypad PIN prompt on pad: as a
+// ReaderPINNotice when the pad is one, else as a plain display. The
+// caller calls done when the reader has answered.
+func ShowReaderPIN(pad PinPad, line1, line2 string) (done func()) {
+	if n, ok := pad.(ReaderPINNotice); ok {
+		return n.OnReader(line1, line2)
+	}
+	pad.Show(line1, line2)
+	return func() {}
+}
+
 // ReaderPINChange is a card in a class-3 reader that can also change a
 // PIN on its keypad (PC/SC part 10 FEATURE_MODIFY_PIN_DIRECT): the current
 // PIN, the new one and its confirmation are typed on the reader and never

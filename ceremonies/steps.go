@@ -263,8 +263,9 @@ func enterAndVerify(ctx context.Context, inst *engine.Instance, st *Station, car
 		if err != nil {
 			return nil, false, "", err
 		}
-		st.Pad.Show(prompt, line2+", on the reader")
+		done := ShowReaderPIN(st.Pad, prompt, line2+", on the reader")
 		verr = rp.VerifyPINOnReader(slot)
+		done()
 		if errors.Is(verr, ErrCancelled) {
 			return nil, false, "", ErrCancelled
 		}
