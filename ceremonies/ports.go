@@ -20,9 +20,9 @@ type PinPad interface {
 }
 
 // KeyAttributor is a PIN pad that knows which account pressed its last
-// OK or Cancel (the web console's, where several operators share one
-// ceremony): the Driver records that account, not the run's operator, as
-// who retried or aborted.
+// OK or Cancel or sent its last PIN (the web console's, where several
+// operators share one ceremony): the events of those actions name that
+// account, not the run's operator (Station.Actor).
 type KeyAttributor interface {
 	LastPressedBy() string
 }

@@ -168,15 +168,16 @@ func (p *Pad) Press(ok bool, by string) error {
 }
 
 // LastPressedBy implements ceremonies.KeyAttributor: the runner records
-// this account as who retried or cancelled.
+// this account as who confirmed, retried, cancelled or entered a PIN.
 func (p *Pad) LastPressedBy() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.by
 }
 
-// PIN hands a PIN to a waiting EnterPIN; the runner wipes it.
-func (p *Pad) PIN(pin []byte) error {
+// PIN hands by's PIN to a waiting EnterPIN; the runner wipes it and
+// records by as who entered it (LastPressedBy).
+func (p *Pad) PIN(pin []byte, by string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.view.Waiting != "pin" {
@@ -188,6 +189,7 @@ func (p *Pad) PIN(pin []byte) error {
 	}
 	select {
 	case p.pins <- pin:
+		p.by = by
 		return nil
 	default:
 		ceremonies.Wipe(pin)

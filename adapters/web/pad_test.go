@@ -17,7 +17,7 @@ func TestReaderKeypadPrompt(t *testing.T) {
 		t.Fatalf("the view while the reader collects the PIN: %+v", v)
 	}
 	pin := []byte("12345678")
-	if err := p.PIN(pin); !errors.Is(err, errOnReader) {
+	if err := p.PIN(pin, "olga"); !errors.Is(err, errOnReader) {
 		t.Errorf("a PIN sent while the reader collects it: %v, want %v", err, errOnReader)
 	}
 	if string(pin) == "12345678" {

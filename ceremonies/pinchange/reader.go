@@ -50,9 +50,9 @@ func (r *Runner) changeOnReader(ctx context.Context, rc ceremonies.ReaderPINChan
 		return true, r.changed(ctx, serial, pinName, entryReader)
 	case errors.As(cerr, &wrong):
 		r.Station.Pad.Show("Wrong PIN", ceremonies.TriesLeft(wrong.TriesLeft))
-		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryReader})
+		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryReader, By: r.Station.Actor()})
 	case errors.Is(cerr, ceremonies.ErrPINBlocked):
-		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryReader})
+		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryReader, By: r.Station.Actor()})
 	case errors.As(cerr, &rule):
 		r.drv.Tell("New PIN refused by the reader: " + rule.Rule + ".")
 		r.Station.Pad.Show("PIN refused", "")

@@ -104,6 +104,9 @@ func TestConsoleOnARealStation(t *testing.T) {
 	if ev := cs.eventsOf(t, load); !strings.Contains(ev, "hsm.key_loaded") {
 		t.Fatalf("the load did not load the key:\n%s", ev)
 	}
+	// Every action (start, OK presses, PINs) names olga's account.
+	attributedActions(t, gen, cs.apiEvents(t, gen))
+	attributedActions(t, load, cs.apiEvents(t, load))
 	// The report heads with the station.
 	cl, _ := cs.login(t, "alan")
 	resp, err := cl.Get(cs.url + "api/v1/ceremonies/" + load + "/report")

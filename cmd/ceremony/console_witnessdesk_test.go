@@ -73,4 +73,5 @@ func TestConsoleWitnessDesk(t *testing.T) {
 	if got := strings.Join(order, " "); got != "wendy/witness walt/witness loaded" {
 		t.Fatalf("sign-offs and the load in the order %q, want wendy/witness walt/witness loaded", got)
 	}
+	attributedActions(t, id, cs.apiEvents(t, id))
 }
