@@ -410,6 +410,16 @@ func (c *console) Witness(ctx context.Context, who web.Actor, id, statement stri
 			return fmt.Errorf("%s signed ceremony %s off already (event %d): its %d required sign-offs are by distinct witnesses: %w", who.Name, id, at, required, web.ErrConflict)
 		}
 	}
+	// A ceremony bound to a script takes the sign-offs of the witnesses
+	// it names (ARCHITECTURE.md, "Ceremony semantics"), as at a station.
+	script, err := scriptOf(ctx, c.a, id)
+	if err != nil {
+		return err
+	}
+	named, msg := ceremonies.ScriptNamesWitness(script, who.Name, who.Role)
+	if !named && !script.Deviates() {
+		return fmt.Errorf("%s: the sign-off is not taken; a witness account the script names signs off: %w", msg, web.ErrConflict)
+	}
 	c.mu.Lock()
 	r := c.runs[id]
 	c.mu.Unlock()
@@ -422,6 +432,13 @@ func (c *console) Witness(ctx context.Context, who web.Actor, id, statement stri
 			// The run waits at its witness desk: it records the sign-off.
 			c.log.Printf("console: %s signed %s off at the witness desk", who.Name, id)
 			return nil
+		}
+	}
+	if !named {
+		// The script says to go on and record it as a deviation.
+		if err := inst.Record(ctx, events.SourceOperator, &events.Unscripted{What: "witness", Name: who.Name,
+			Message: msg + "; the script says to go on and record it as a deviation"}); err != nil {
+			return err
 		}
 	}
 	w := &events.Witnessed{Name: who.Name, Role: who.Role, Statement: statement, UpTo: inst.LastHash()}

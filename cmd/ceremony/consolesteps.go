@@ -29,6 +29,12 @@ func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, rs *runStatio
 	desk := web.NewDesk(pad)
 	rs.say = pad.Say
 	station := &ceremonies.Station{Pad: pad, Reader: rs.port, HSM: rs.hsm, StepTimeout: c.stepTimeout, Witnesses: desk, Watch: rs.watch}
+	// A scripted ceremony's card and witness checks ride on the station.
+	if s, err := scriptOf(c.ctx, c.a, id); err == nil {
+		station.Script = s
+	} else {
+		c.log.Printf("console: ceremony %s: its script binding cannot be read (%v): it runs unchecked against a script", id, err)
+	}
 	rctx, cancel := context.WithCancel(c.ctx)
 	r := &liveRun{pad: pad, desk: desk, reader: rs.emu, cards: c.cards, cancel: cancel}
 	c.mu.Lock()
