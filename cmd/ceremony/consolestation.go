@@ -71,14 +71,10 @@ type runStation struct {
 	hsm   ceremonies.HSM
 	emu   *cardemu.Reader          // the emulated reader (rehearsal only)
 	watch *ceremonies.ReaderWatch  // the PC/SC reader's losses (real only)
-	slot  *pcsc.Slot               // closed with release
 	say   func(string)             // set by launch: the run's PIN pad
 	free  func()                   // gives the reader back
 	desc  *events.StationDescribed // what ceremony.station records
 }
-
-// errReaderBusy: the real reader runs another ceremony.
-var errReaderBusy = errors.New("reader busy")
 
 // take gives ceremony id a share of the station: a fresh emulated reader
 // and in-memory HSM, or the PC/SC reader (refused while another run
@@ -94,11 +90,11 @@ func (s *consoleStation) take(id string) (*runStation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.busy != "" {
-		return nil, fmt.Errorf("the reader %s runs ceremony %s: finish or abort it first: %w (%w)", s.reader, s.busy, web.ErrConflict, errReaderBusy)
+		return nil, fmt.Errorf("the reader %s runs ceremony %s: start this one when it has ended, or abort it: %w", s.reader, s.busy, web.ErrConflict)
 	}
 	s.busy = id
 	slot := pcsc.NewSlot(s.reader)
-	rs := &runStation{hsm: s.hsm, slot: slot, watch: &ceremonies.ReaderWatch{}, say: func(string) {}}
+	rs := &runStation{hsm: s.hsm, watch: &ceremonies.ReaderWatch{}, say: func(string) {}}
 	slot.Waiting = func(err error) {
 		// Recorded as card.reader_event by the card steps.
 		if err != nil {
