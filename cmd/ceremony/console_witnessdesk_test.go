@@ -16,7 +16,8 @@ import (
 // witnesses 2 stops at its witness desk before its completing step; two
 // witness accounts sign off from their own sessions (a second sign-off by
 // the same account is refused), then the key is loaded. The sign-offs
-// are the accounts' names and roles.
+// are the accounts' names and roles. Then, on the same site, a scripted
+// ceremony's sign-offs follow its script's witness list.
 func TestConsoleWitnessDesk(t *testing.T) {
 	cs := newConsoleSite(t)
 	actx := browser(t)
@@ -77,14 +78,15 @@ func TestConsoleWitnessDesk(t *testing.T) {
 		t.Fatalf("sign-offs and the load in the order %q, want wendy/witness walt/witness loaded", got)
 	}
 	attributedActions(t, id, cs.apiEvents(t, id))
+	signOffFollowsTheScript(t, cs)
 }
 
-// TestConsoleSignOffFollowsTheScript: a ceremony started from a script
-// that names its witnesses takes, in the console, the sign-off of a
-// witness account the script names and turns away another, recording
-// nothing for it (the script refuses the unscripted).
-func TestConsoleSignOffFollowsTheScript(t *testing.T) {
-	cs := newConsoleSite(t)
+// signOffFollowsTheScript: a ceremony started from a script that names
+// its witnesses takes, in the console, the sign-off of a witness account
+// the script names and turns away another, recording nothing for it (the
+// script refuses the unscripted). Run on TestConsoleWitnessDesk's site.
+func signOffFollowsTheScript(t *testing.T, cs *consoleSite) {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "gen.yaml")
 	script := strings.Replace(testScript, "witnesses:\n  - role: auditor\n", "witnesses:\n  - name: wendy\n    role: witness\n", 1)
 	if err := os.WriteFile(file, []byte(script), 0o600); err != nil {
