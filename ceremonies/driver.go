@@ -109,6 +109,9 @@ type Steps map[string]func(context.Context) error
 // the operator to retry or end (Paused); a live phase without a step is
 // an error naming it.
 func (d *Driver) Loop(ctx context.Context, steps Steps) error {
+	if d.Station != nil && d.Station.Operator == "" {
+		d.Station.Operator = d.Operator // Station.Actor's fallback
+	}
 	for {
 		if d.Inst.Ended() {
 			return nil
@@ -146,6 +149,9 @@ func (d *Driver) actor() string {
 	}
 	return d.Operator
 }
+
+// Actor is who pressed the key the Driver acts on (see actor).
+func (d *Driver) Actor() string { return d.actor() }
 
 // Paused asks, after a timeout, whether to retry the step or end.
 func (d *Driver) Paused(ctx context.Context) error {

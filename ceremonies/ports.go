@@ -20,9 +20,9 @@ type PinPad interface {
 }
 
 // KeyAttributor is a PIN pad that knows which account pressed its last
-// OK or Cancel (the web console's, where several operators share one
-// ceremony): the Driver records that account, not the run's operator, as
-// who retried or aborted.
+// OK or Cancel or sent its last PIN (the web console's, where several
+// operators share one ceremony): the events of those actions name that
+// account, not the run's operator (Station.Actor).
 type KeyAttributor interface {
 	LastPressedBy() string
 }
@@ -92,6 +92,26 @@ type ReaderPINPad interface {
 	// *WrongPINError, ErrPINBlocked, ErrCancelled (Cancel on the reader),
 	// ErrReaderTimeout (nobody typed).
 	VerifyPINOnReader(s Slot) error
+}
+
+// ReaderPINNotice is a PIN pad that can say that a PIN is being typed on
+// the reader's own keypad (class 3) rather than on the pad: the web
+// console's page then shows "enter the PIN on the reader" and no PIN
+// field. OnReader shows line1 and line2 for the length of the entry; the
+// step calls done when the reader has answered.
+type ReaderPINNotice interface {
+	OnReader(line1, line2 string) (done func())
+}
+
+// ShowReaderPIN shows a reader-keypad PIN prompt on pad: as a
+// ReaderPINNotice when the pad is one, else as a plain display. The
+// caller calls done when the reader has answered.
+func ShowReaderPIN(pad PinPad, line1, line2 string) (done func()) {
+	if n, ok := pad.(ReaderPINNotice); ok {
+		return n.OnReader(line1, line2)
+	}
+	pad.Show(line1, line2)
+	return func() {}
 }
 
 // ReaderPINChange is a card in a class-3 reader that can also change a

@@ -28,6 +28,22 @@ type Station struct {
 	// Watch collects the reader's and the PC/SC service's losses the
 	// reader's adapter sees while a step waits (nil: none are seen).
 	Watch *ReaderWatch
+	// Operator runs the ceremony at this station (the Driver sets it):
+	// who acted when the pad names nobody (Actor).
+	Operator string
+}
+
+// Actor names who acted at the station, for the events that record a
+// person's action (ARCHITECTURE.md, "Console": every event the console
+// records names the logged-in account): the account the pad says pressed
+// or typed last (KeyAttributor: the web PIN pad), else the operator.
+func (s *Station) Actor() string {
+	if ka, ok := s.Pad.(KeyAttributor); ok {
+		if who := ka.LastPressedBy(); who != "" {
+			return who
+		}
+	}
+	return s.Operator
 }
 
 // Timeout is the deadline of an operator step.
@@ -228,11 +244,11 @@ func VerifyPIN(ctx context.Context, inst *engine.Instance, st *Station, card Car
 		var wrong *WrongPINError
 		switch {
 		case verr == nil:
-			return inst.Record(ctx, events.SourceCard, &events.PINVerified{Serial: serial, PIN: pinName, DefaultPIN: isDefault, Entry: entry})
+			return inst.Record(ctx, events.SourceCard, &events.PINVerified{Serial: serial, PIN: pinName, DefaultPIN: isDefault, Entry: entry, By: st.Actor()})
 		case errors.Is(verr, ErrReaderTimeout):
 			st.Pad.Show("No PIN typed", "on the reader")
 		case errors.As(verr, &wrong):
-			if err := inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entry}); err != nil {
+			if err := inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entry, By: st.Actor()}); err != nil {
 				return err
 			}
 			if wrong.TriesLeft == 0 {
@@ -263,8 +279,9 @@ func enterAndVerify(ctx context.Context, inst *engine.Instance, st *Station, car
 		if err != nil {
 			return nil, false, "", err
 		}
-		st.Pad.Show(prompt, line2+", on the reader")
+		done := ShowReaderPIN(st.Pad, prompt, line2+", on the reader")
 		verr = rp.VerifyPINOnReader(slot)
+		done()
 		if errors.Is(verr, ErrCancelled) {
 			return nil, false, "", ErrCancelled
 		}

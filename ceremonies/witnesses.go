@@ -158,6 +158,28 @@ func (d *Driver) RequireWitnesses(ctx context.Context) error {
 	return nil
 }
 
+// ScriptNamesWitness checks a sign-off by name in role against the
+// witnesses the script s names (nil: no script): ok when s names none,
+// or one in that role (with that name, when it gives one); else msg says
+// whom it names.
+func ScriptNamesWitness(s *Scripted, name, role string) (ok bool, msg string) {
+	if s == nil || len(s.Bound.Witnesses) == 0 {
+		return true, ""
+	}
+	var named []string
+	for _, w := range s.Bound.Witnesses {
+		if strings.EqualFold(w.Role, role) && (w.Name == "" || strings.EqualFold(w.Name, name)) {
+			return true, ""
+		}
+		if w.Name != "" {
+			named = append(named, w.Name+" ("+w.Role+")")
+		} else {
+			named = append(named, "any "+w.Role)
+		}
+	}
+	return false, fmt.Sprintf("%s (%s) is not a witness the ceremony's script (%s) names: it names %s", name, role, s.Bound.File, strings.Join(named, ", "))
+}
+
 // scriptedWitness checks a sign-off against the witnesses the ceremony's
 // script names (events.ScriptBound): a witness it names (by name when the
 // script gives one, and by role) signs off; anyone else is turned away
@@ -166,21 +188,10 @@ func (d *Driver) RequireWitnesses(ctx context.Context) error {
 // witnesses: every sign-off is taken.
 func (d *Driver) scriptedWitness(ctx context.Context, a WitnessAnswer) (taken bool, err error) {
 	s := d.Station.Script
-	if s == nil || len(s.Bound.Witnesses) == 0 {
+	ok, msg := ScriptNamesWitness(s, a.Name, a.Role)
+	if ok {
 		return true, nil
 	}
-	var named []string
-	for _, w := range s.Bound.Witnesses {
-		if strings.EqualFold(w.Role, a.Role) && (w.Name == "" || strings.EqualFold(w.Name, a.Name)) {
-			return true, nil
-		}
-		if w.Name != "" {
-			named = append(named, w.Name+" ("+w.Role+")")
-		} else {
-			named = append(named, "any "+w.Role)
-		}
-	}
-	msg := fmt.Sprintf("%s (%s) is not a witness the ceremony's script (%s) names: it names %s", a.Name, a.Role, s.Bound.File, strings.Join(named, ", "))
 	if !s.Deviates() {
 		d.Tell(msg + ": the sign-off is not taken; a witness the script names signs off.")
 		return false, nil

@@ -24,11 +24,24 @@ type LoadStarted struct {
 	HSM      string `json:"hsm"`
 }
 
-// WriteConfirmed: OK pressed on "Write New Key".
-type WriteConfirmed struct{}
+// WriteConfirmed: OK pressed on "Write New Key", by By (the console's
+// account that pressed it, or the operator at the station; version 2:
+// v1 had no by and is upcast with "").
+type WriteConfirmed struct {
+	By string `json:"by"`
+}
 
-// ReadConfirmed: OK pressed on "Read New Key".
-type ReadConfirmed struct{}
+// ReadConfirmed: OK pressed on "Read New Key" (or "Read Key"), by By
+// (version 2, as WriteConfirmed).
+type ReadConfirmed struct {
+	By string `json:"by"`
+}
+
+// WriteConfirmedType declares backupkey.write_confirmed at version 2.
+func WriteConfirmedType() PayloadType { return Declare[WriteConfirmed]().Upcast(1, UpcastByUnknown) }
+
+// ReadConfirmedType declares backupkey.read_confirmed at version 2.
+func ReadConfirmedType() PayloadType { return Declare[ReadConfirmed]().Upcast(1, UpcastByUnknown) }
 
 // ShareCommitment binds a share index to the hash of its share.
 type ShareCommitment struct {
@@ -50,8 +63,8 @@ type KeyGenerated struct {
 // holds a share of another key set: a live set of this store (Live), or a
 // set this store never made (Foreign: another installation's, or one made
 // elsewhere). What the card held is recorded: the set, the share index
-// and the KCV its record carries (version 2; v1 had no previous_kcv and
-// no foreign).
+// and the KCV its record carries, and who confirmed it (version 3; v1 had
+// no previous_kcv and no foreign, v2 no by).
 type OverwriteConfirmed struct {
 	Serial           string `json:"serial"`
 	PreviousKeySetID string `json:"previous_key_set_id"`
@@ -59,12 +72,14 @@ type OverwriteConfirmed struct {
 	PreviousKCV      string `json:"previous_kcv"`
 	Live             bool   `json:"live"`
 	Foreign          bool   `json:"foreign"`
+	By               string `json:"by"`
 }
 
 // OverwriteConfirmedType declares backupkey.overwrite_confirmed at version
-// 2 with its upcaster from v1; every kind that records it declares it so.
+// 3 with its upcasters from v1 and v2; every kind that records it
+// declares it so.
 func OverwriteConfirmedType() PayloadType {
-	return Declare[OverwriteConfirmed]().Upcast(1, upcastOverwriteConfirmedV1)
+	return Declare[OverwriteConfirmed]().Upcast(1, upcastOverwriteConfirmedV1).Upcast(2, UpcastByUnknown)
 }
 
 // upcastOverwriteConfirmedV1: v1 asked only for live sets and did not

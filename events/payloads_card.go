@@ -50,15 +50,20 @@ type PINVerified struct {
 	PIN        string `json:"pin"`
 	DefaultPIN bool   `json:"default_pin"`
 	Entry      string `json:"entry"`
+	// By is who entered the PIN: the console's account that sent it, or
+	// the operator at the station (schema v3; v2 upcast with "").
+	By string `json:"by"`
 }
 
 // PINRejected: a wrong PIN; TriesLeft as the card reported it. Entry as in
-// PINVerified (schema v2; v1 upcast with "host").
+// PINVerified (schema v2; v1 upcast with "host"); By as in PINVerified
+// (schema v3; v2 upcast with "").
 type PINRejected struct {
 	Serial    string `json:"serial"`
 	PIN       string `json:"pin"`
 	TriesLeft int    `json:"tries_left"`
 	Entry     string `json:"entry"`
+	By        string `json:"by"`
 }
 
 // CardBlocked: the PIN has no tries left; the card is unavailable.
@@ -119,6 +124,11 @@ func UpcastEntryV1(old json.RawMessage) (json.RawMessage, error) {
 // upcastCardPresentedV1 adds reader_class, unknown to v1 writers.
 func upcastCardPresentedV1(old json.RawMessage) (json.RawMessage, error) {
 	return addField(old, "reader_class", `"unknown"`)
+}
+
+// UpcastByUnknown adds by "" to a version that did not record who acted.
+func UpcastByUnknown(old json.RawMessage) (json.RawMessage, error) {
+	return addField(old, "by", `""`)
 }
 
 // addField sets key to value in a JSON object unless it is there.

@@ -298,9 +298,16 @@ func TestUpcastPINEntryV1(t *testing.T) {
 			return v.Entry == "host" && v.PIN == "PW1"
 		}},
 	}
+	// card.pin_verified and card.pin_rejected are at version 3 (by, who
+	// entered the PIN: TestUpcastByUnknown); v1 goes up through both.
+	current := map[string]int{"card.pin_verified": 3, "card.pin_rejected": 3}
 	for _, c := range cases {
-		if v, _ := reg.CurrentVersion(c.typ); v != 2 {
-			t.Fatalf("%s is at version %d, want 2", c.typ, v)
+		want := 2
+		if v, ok := current[c.typ]; ok {
+			want = v
+		}
+		if v, _ := reg.CurrentVersion(c.typ); v != want {
+			t.Fatalf("%s is at version %d, want %d", c.typ, v, want)
 		}
 		e := testEnvelope(1, "", func(e *events.Envelope) { e.Type, e.Version, e.Payload = c.typ, 1, json.RawMessage(c.raw) })
 		p, err := reg.DecodePayload(e)
@@ -327,6 +334,42 @@ func TestEveryPayloadTypeHasAPlan(t *testing.T) {
 		want, jerr := json.Marshal(zero)
 		if err != nil || jerr != nil || string(raw) != string(want) {
 			t.Errorf("%s: Marshal = %s (%v), json.Marshal = %s (%v)", typ, raw, err, want, jerr)
+		}
+	}
+}
+
+// TestUpcastByUnknown: the events of a person's action that did not
+// record who acted (PIN entries v2, start and read confirmations v1,
+// overwrite confirmations v2) decode with by "" (unknown), never a name.
+func TestUpcastByUnknown(t *testing.T) {
+	reg := kinds.Registry()
+	cases := []struct {
+		typ     string
+		version int
+		raw     string
+		current int
+		by      func(events.Payload) string
+	}{
+		{"card.pin_verified", 2, `{"serial":"s","pin":"PW3","default_pin":false,"entry":"reader"}`, 3, func(p events.Payload) string { return p.(*events.PINVerified).By }},
+		{"card.pin_rejected", 2, `{"serial":"s","pin":"PW3","tries_left":1,"entry":"host"}`, 3, func(p events.Payload) string { return p.(*events.PINRejected).By }},
+		{"backupkey.write_confirmed", 1, `{}`, 2, func(p events.Payload) string { return p.(*events.WriteConfirmed).By }},
+		{"backupkey.read_confirmed", 1, `{}`, 2, func(p events.Payload) string { return p.(*events.ReadConfirmed).By }},
+		{"backupkey.overwrite_confirmed", 2, `{"serial":"s","previous_key_set_id":"k","previous_index":1,"previous_kcv":"abcdef","live":true,"foreign":false}`, 3,
+			func(p events.Payload) string { return p.(*events.OverwriteConfirmed).By }},
+	}
+	for _, c := range cases {
+		if v, _ := reg.CurrentVersion(c.typ); v != c.current {
+			t.Errorf("%s is at version %d, want %d", c.typ, v, c.current)
+			continue
+		}
+		e := testEnvelope(1, "", func(e *events.Envelope) { e.Type, e.Version, e.Payload = c.typ, c.version, json.RawMessage(c.raw) })
+		p, err := reg.DecodePayload(e)
+		if err != nil {
+			t.Errorf("%s v%d: %v", c.typ, c.version, err)
+			continue
+		}
+		if by := c.by(p); by != "" {
+			t.Errorf("%s v%d upcast with by %q, want \"\"", c.typ, c.version, by)
 		}
 	}
 }

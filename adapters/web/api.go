@@ -159,7 +159,7 @@ func (s *Server) apiKey(w http.ResponseWriter, r *http.Request, who Actor) *apiE
 
 // apiPIN hands the PIN to the runner. The PIN is in this request's body
 // only (over TLS); it is never logged, stored or echoed.
-func (s *Server) apiPIN(w http.ResponseWriter, r *http.Request, _ Actor) *apiError {
+func (s *Server) apiPIN(w http.ResponseWriter, r *http.Request, who Actor) *apiError {
 	var req struct {
 		PIN string `json:"pin"`
 	}
@@ -177,7 +177,7 @@ func (s *Server) apiPIN(w http.ResponseWriter, r *http.Request, _ Actor) *apiErr
 		ceremonies.Wipe(pin)
 		return e
 	}
-	if err := pad.PIN(pin); err != nil {
+	if err := pad.PIN(pin, who.Name); err != nil {
 		return &apiError{http.StatusConflict, "not_waiting", err.Error()}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{})

@@ -102,6 +102,16 @@ type Finding struct {
 	Recovery string `json:"recovery"`
 }
 
+// StationInfo is what the console's ceremonies run on, said on its
+// pages: the emulated rehearsal station, or a PC/SC reader and an HSM.
+type StationInfo struct {
+	// Rehearsal: an emulated reader with emulated cards (inserted from
+	// the page) and an in-memory HSM; no real key.
+	Rehearsal bool
+	Reader    string // the PC/SC reader's name (real station)
+	HSM       string // the HSM, as the ceremony.station event names it
+}
+
 // Station is a live ceremony's emulated reader (rehearsals only).
 type Station interface {
 	Bench() Bench

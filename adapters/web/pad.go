@@ -23,9 +23,12 @@ type Pad struct {
 
 // PadView is what the display shows and what it waits for.
 type PadView struct {
-	Line1   string `json:"line1"`
-	Line2   string `json:"line2"`
-	Waiting string `json:"waiting"` // "", "confirm" (OK/Cancel) or "pin"
+	Line1 string `json:"line1"`
+	Line2 string `json:"line2"`
+	// Waiting is "", "confirm" (OK/Cancel), "pin" (the web PIN pad) or
+	// "reader" (a class-3 reader collects the PIN on its own keypad: the
+	// page shows no PIN field).
+	Waiting string `json:"waiting"`
 	Ended   bool   `json:"ended"`
 	Said    string `json:"said"` // the runner's last message to the operator
 	// Desk is the witness desk: open while the run waits for a witness
@@ -112,8 +115,19 @@ func (p *Pad) EnterPIN(ctx context.Context, line1, line2 string) ([]byte, error)
 	}
 }
 
+// OnReader implements ceremonies.ReaderPINNotice: the PIN is typed on
+// the reader's own keypad until done is called; nothing is typed here.
+func (p *Pad) OnReader(line1, line2 string) (done func()) {
+	p.set(func(v *PadView) { v.Line1, v.Line2, v.Waiting = line1, line2, "reader" })
+	return func() { p.set(func(v *PadView) { v.Waiting = "" }) }
+}
+
 // errNotWaiting: a key or a PIN came when the pad waits for neither.
 var errNotWaiting = &UsageError{Msg: "the PIN pad is not waiting for that now: reload the page to see what it asks"}
+
+// errOnReader: a key or a PIN came while the reader's keypad collects
+// the PIN.
+var errOnReader = &UsageError{Msg: "the PIN is typed on the reader's own keypad (OK or Cancel there): this page sends no PIN and no key now"}
 
 // drain drops a key or PIN left from an earlier prompt.
 func (p *Pad) drain() {
@@ -138,6 +152,9 @@ func (p *Pad) Press(ok bool, by string) error {
 	if p.view.Waiting == "" {
 		return errNotWaiting
 	}
+	if p.view.Waiting == "reader" {
+		return errOnReader
+	}
 	if ok && p.view.Waiting == "pin" {
 		return &UsageError{Msg: "type the PIN, then Enter PIN: OK alone does not answer a PIN prompt"}
 	}
@@ -151,23 +168,28 @@ func (p *Pad) Press(ok bool, by string) error {
 }
 
 // LastPressedBy implements ceremonies.KeyAttributor: the runner records
-// this account as who retried or cancelled.
+// this account as who confirmed, retried, cancelled or entered a PIN.
 func (p *Pad) LastPressedBy() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.by
 }
 
-// PIN hands a PIN to a waiting EnterPIN; the runner wipes it.
-func (p *Pad) PIN(pin []byte) error {
+// PIN hands by's PIN to a waiting EnterPIN; the runner wipes it and
+// records by as who entered it (LastPressedBy).
+func (p *Pad) PIN(pin []byte, by string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.view.Waiting != "pin" {
 		ceremonies.Wipe(pin)
+		if p.view.Waiting == "reader" {
+			return errOnReader
+		}
 		return errNotWaiting
 	}
 	select {
 	case p.pins <- pin:
+		p.by = by
 		return nil
 	default:
 		ceremonies.Wipe(pin)
@@ -176,6 +198,7 @@ func (p *Pad) PIN(pin []byte) error {
 }
 
 var (
-	_ ceremonies.PinPad        = (*Pad)(nil)
-	_ ceremonies.KeyAttributor = (*Pad)(nil)
+	_ ceremonies.PinPad          = (*Pad)(nil)
+	_ ceremonies.KeyAttributor   = (*Pad)(nil)
+	_ ceremonies.ReaderPINNotice = (*Pad)(nil)
 )

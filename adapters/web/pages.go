@@ -31,11 +31,14 @@ type pageData struct {
 	Who   Actor
 	ID    string
 	Page  string
+	// Station is the console's station.
+	Station StationInfo
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, d pageData) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	d.Page = name
+	d.Station = s.cfg.Station
 	if err := s.pages.t[name].ExecuteTemplate(w, "layout", d); err != nil {
 		s.cfg.Log.Printf("web: render %s: %v", name, err)
 	}

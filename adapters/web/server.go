@@ -18,6 +18,9 @@ var assets embed.FS
 // Config is what a console needs.
 type Config struct {
 	Backend Backend
+	// Station is what the ceremonies started here run on (the pages say
+	// it).
+	Station StationInfo
 	// IdleTimeout ends a session nobody used for this long.
 	IdleTimeout time.Duration
 	// Now is the clock of sessions and login locks (time.Now when nil).

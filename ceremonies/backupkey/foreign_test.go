@@ -48,7 +48,7 @@ func TestDefect1ForeignShareIsNotOverwrittenSilently(t *testing.T) {
 	}
 	conf := payloads[*events.OverwriteConfirmed](r, inst.ID())
 	want := events.OverwriteConfirmed{Serial: r.Cards["alien"].Serial(), PreviousKeySetID: hex.EncodeToString(foreign.KeySetID[:]),
-		PreviousIndex: 4, PreviousKCV: "abcdef", Foreign: true}
+		PreviousIndex: 4, PreviousKCV: "abcdef", Foreign: true, By: "alice"}
 	if len(conf) != 1 || *conf[0] != want {
 		t.Fatalf("overwrite confirmations %+v, want one %+v", conf, want)
 	}

@@ -209,8 +209,8 @@ func Payloads() []events.PayloadType {
 	return []events.PayloadType{
 		events.Declare[events.GenerateStarted](),
 		events.Declare[events.LoadStarted](),
-		events.Declare[events.WriteConfirmed](),
-		events.Declare[events.ReadConfirmed](),
+		events.WriteConfirmedType(),
+		events.ReadConfirmedType(),
 		events.Declare[events.KeyGenerated](),
 		events.OverwriteConfirmedType(),
 		events.Declare[events.ShareWriteRequested](),

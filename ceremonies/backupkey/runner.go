@@ -85,12 +85,16 @@ func AbortedNote(inv *inventory.Inventory, keySetID string) string {
 }
 
 func (r *Runner) confirmStart(ctx context.Context) error {
-	line1, ev := "Read Key", events.Payload(&events.ReadConfirmed{})
+	line1 := "Read Key"
 	if r.inst.Kind() == KindGenerate {
-		line1, ev = "Write New Key", &events.WriteConfirmed{}
+		line1 = "Write New Key"
 	}
 	if err := ceremonies.Confirm(ctx, r.inst, r.Station, "confirm start", line1, "press OK/Cancel"); err != nil {
 		return err
+	}
+	ev := events.Payload(&events.ReadConfirmed{By: r.drv.Actor()})
+	if r.inst.Kind() == KindGenerate {
+		ev = &events.WriteConfirmed{By: r.drv.Actor()}
 	}
 	return r.inst.Record(ctx, events.SourceOperator, ev)
 }

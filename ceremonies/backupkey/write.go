@@ -37,7 +37,7 @@ func (r *Runner) writeNext(ctx context.Context) error {
 		if err := ceremonies.Confirm(ctx, r.inst, r.Station, "confirm read", "Read New Key", "press OK/Cancel"); err != nil {
 			return err
 		}
-		return r.inst.Record(ctx, events.SourceOperator, &events.ReadConfirmed{})
+		return r.inst.Record(ctx, events.SourceOperator, &events.ReadConfirmed{By: r.drv.Actor()})
 	}
 	leases := r.Engine.Leases()
 	card, err := ceremonies.PresentCard(ctx, r.inst, leases, r.Station, len(st.Written)+1)
@@ -165,7 +165,7 @@ func (r *Runner) checkOverwrite(ctx context.Context, card ceremonies.Card) error
 		return ceremonies.Refuse(ctx, r.inst, card.Serial(), ceremonies.RefusedLiveKept,
 			fmt.Sprintf("card %s keeps share %d of live key set %s: insert another card", card.Serial(), rec.Index, ks.ID))
 	}
-	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: card.Serial(), PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, PreviousKCV: hex.EncodeToString(rec.KCV[:]), Live: true})
+	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: card.Serial(), PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, PreviousKCV: hex.EncodeToString(rec.KCV[:]), Live: true, By: r.Station.Actor()})
 }
 
 // ConfirmForeign asks before a share of a key set this store never made
@@ -184,7 +184,7 @@ func ConfirmForeign(ctx context.Context, inst *engine.Instance, st *ceremonies.S
 		return ceremonies.Refuse(ctx, inst, serial, ceremonies.RefusedForeignKept,
 			fmt.Sprintf("card %s keeps share %d of foreign key set %s: insert another card", serial, rec.Index, rec.KeySetHex()))
 	}
-	return inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: rec.KeySetHex(), PreviousIndex: rec.Index, PreviousKCV: kcv, Foreign: true})
+	return inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: rec.KeySetHex(), PreviousIndex: rec.Index, PreviousKCV: kcv, Foreign: true, By: st.Actor()})
 }
 
 // writeShare records the request, writes, reads back and records the

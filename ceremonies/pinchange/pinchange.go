@@ -189,7 +189,7 @@ func (r *Runner) resolve(ctx context.Context) error {
 	case verr == nil:
 		return settle("changed", "verified new PIN")
 	case errors.As(verr, &wrong):
-		if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: st.Serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entry}); err != nil {
+		if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: st.Serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entry, By: r.Station.Actor()}); err != nil {
 			return err
 		}
 		return settle("not-applied", "verified new PIN: refused, one try spent")
@@ -256,12 +256,12 @@ func (r *Runner) change(ctx context.Context, slot ceremonies.Slot) error {
 			r.drv.Tell(fmt.Sprintf("The %s of card %s is changed.", pinName, serial))
 			return r.changed(ctx, serial, pinName, entryHost)
 		case errors.As(cerr, &wrong):
-			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryHost}); err != nil {
+			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryHost, By: r.Station.Actor()}); err != nil {
 				return err
 			}
 			r.Station.Pad.Show("Wrong PIN", ceremonies.TriesLeft(wrong.TriesLeft))
 		case errors.Is(cerr, ceremonies.ErrPINBlocked):
-			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryHost}); err != nil {
+			if err := r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryHost, By: r.Station.Actor()}); err != nil {
 				return err
 			}
 		default:

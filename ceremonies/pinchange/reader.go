@@ -33,8 +33,9 @@ func (r *Runner) changeOnReader(ctx context.Context, rc ceremonies.ReaderPINChan
 	if err != nil {
 		return false, err
 	}
-	r.Station.Pad.Show("Change PIN", line2+", on the reader")
+	shown := ceremonies.ShowReaderPIN(r.Station.Pad, "Change PIN", line2+", on the reader")
 	cerr := rc.ChangePINOnReader(slot)
+	shown()
 	if err := r.inst.EndStep(ctx, step); err != nil {
 		return false, ceremonies.StepErr(sctx, err)
 	}
@@ -49,9 +50,9 @@ func (r *Runner) changeOnReader(ctx context.Context, rc ceremonies.ReaderPINChan
 		return true, r.changed(ctx, serial, pinName, entryReader)
 	case errors.As(cerr, &wrong):
 		r.Station.Pad.Show("Wrong PIN", ceremonies.TriesLeft(wrong.TriesLeft))
-		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryReader})
+		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: wrong.TriesLeft, Entry: entryReader, By: r.Station.Actor()})
 	case errors.Is(cerr, ceremonies.ErrPINBlocked):
-		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryReader})
+		return false, r.inst.Record(ctx, events.SourceCard, &events.PINRejected{Serial: serial, PIN: pinName, TriesLeft: 0, Entry: entryReader, By: r.Station.Actor()})
 	case errors.As(cerr, &rule):
 		r.drv.Tell("New PIN refused by the reader: " + rule.Rule + ".")
 		r.Station.Pad.Show("PIN refused", "")
@@ -78,8 +79,9 @@ func (r *Runner) verifyNew(ctx context.Context, card ceremonies.Card, slot cerem
 		if err != nil {
 			return nil, "", err
 		}
-		r.Station.Pad.Show("Enter new PIN", ceremonies.TriesLeft(tries)+", on the reader")
+		done := ceremonies.ShowReaderPIN(r.Station.Pad, "Enter new PIN", ceremonies.TriesLeft(tries)+", on the reader")
 		verr = rp.VerifyPINOnReader(slot)
+		done()
 		if err := r.inst.EndStep(ctx, step); err != nil {
 			return nil, "", ceremonies.StepErr(sctx, err)
 		}

@@ -252,5 +252,5 @@ func (r *Runner) checkTarget(ctx context.Context, card ceremonies.Card, st State
 	if !ok {
 		return ceremonies.Refuse(ctx, r.inst, serial, ceremonies.RefusedLiveKept, fmt.Sprintf("card %s keeps share %d of live key set %s: insert another card", serial, rec.Index, ks.ID))
 	}
-	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, PreviousKCV: hex.EncodeToString(rec.KCV[:]), Live: true})
+	return r.inst.Record(ctx, events.SourceOperator, &events.OverwriteConfirmed{Serial: serial, PreviousKeySetID: ks.ID, PreviousIndex: rec.Index, PreviousKCV: hex.EncodeToString(rec.KCV[:]), Live: true, By: r.Station.Actor()})
 }

@@ -276,7 +276,7 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 .mark{font-weight:bold;color:#b00;text-align:center}
 @media print{.mark{display:none}}{{end}}
 .words{font-size:8pt;font-style:italic}
-</style></head><body>
+</style></head><body><main>
 {{if .Rehearsal}}<div class="mark">{{.Rehearsal}}</div>{{end}}
 <h1>Key ceremony report: {{.ID}}</h1>
 <table>
@@ -333,7 +333,7 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 {{else}}<tr><th>Witness</th><td></td><td></td><td></td><td></td></tr>
 {{end}}<tr><th>Auditor</th><td></td><td></td><td></td><td></td></tr>
 </table>
-</body></html>
+</main></body></html>
 `))
 
 // pageMarking is an @page rule printing top and bottom in the margin of

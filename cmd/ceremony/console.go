@@ -18,9 +18,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
 	"github.com/ceremony-hsm/ceremony/adapters/keyfile"
-	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
 	"github.com/ceremony-hsm/ceremony/adapters/passwords"
-	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/adapters/web"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
@@ -30,10 +28,11 @@ import (
 	"github.com/ceremony-hsm/ceremony/events/translog"
 )
 
-// The console's station: an emulated reader per ceremony, the rehearsal
-// cards of --cards-dir and an in-memory HSM. Every ceremony it runs is a
-// rehearsal and says so in its reader's and HSM's names, which its events
-// and report record.
+// The console's rehearsal station: an emulated reader per ceremony, the
+// rehearsal cards of --console-cards-dir and an in-memory HSM. Every
+// ceremony it runs is a rehearsal and says so in its reader's and HSM's
+// names, which its events and report record. A station with a PC/SC
+// reader and a PKCS#11 HSM is a consoleStation too (consolestation.go).
 const (
 	consoleReader = "Console emulated reader (rehearsal)"
 	consoleHSM    = "in-memory HSM (rehearsal)"
@@ -48,11 +47,11 @@ type console struct {
 	a      *app
 	pw     *passwords.File
 	signer *keyfile.Signer
-	cards  []*cardemu.Card
-	// cardsDir holds the emulated cards' images.
-	cardsDir string
-	feed     *feed
-	log      *log.Logger
+	cards  []*cardemu.Card // the rehearsal station's emulated cards
+	// station is what the ceremonies run on.
+	station *consoleStation
+	feed    *feed
+	log     *log.Logger
 	// stepTimeout is the deadline of each step that waits for a person.
 	stepTimeout time.Duration
 
@@ -68,7 +67,7 @@ type console struct {
 // liveRun is one ceremony this console drives.
 type liveRun struct {
 	pad    *web.Pad
-	reader *cardemu.Reader
+	reader *cardemu.Reader // the emulated reader (nil on a real station)
 	cards  []*cardemu.Card
 	desk   *web.Desk
 	cancel context.CancelFunc
@@ -154,7 +153,7 @@ func toWebEvent(r events.Record) web.Event {
 
 // newConsole builds the backend on an open store: the engine replays the
 // stream and follows it until ctx ends.
-func newConsole(ctx context.Context, a *app, fd *feed, dataDir, cardsDir string, stepTimeout time.Duration, logger *log.Logger) (*console, error) {
+func newConsole(ctx context.Context, a *app, fd *feed, dataDir string, station *consoleStation, stepTimeout time.Duration, logger *log.Logger) (*console, error) {
 	signer, made, err := keyfile.LoadOrCreate(filepath.Join(dataDir, "console-export.key"))
 	if err != nil {
 		return nil, fmt.Errorf("the console's export signing key: %w", err)
@@ -162,16 +161,18 @@ func newConsole(ctx context.Context, a *app, fd *feed, dataDir, cardsDir string,
 	if made {
 		logger.Printf("serve: made the console's export signing key %s", filepath.Join(dataDir, "console-export.key"))
 	}
-	cards, _, err := rehearsalCards(cardsDir, 3)
-	if err != nil {
-		return nil, fmt.Errorf("the console's emulated cards in %s: %w", cardsDir, err)
+	var cards []*cardemu.Card
+	if station.rehearsal() {
+		if cards, _, err = rehearsalCards(station.cardsDir, 3); err != nil {
+			return nil, fmt.Errorf("the console's emulated cards in %s: %w", station.cardsDir, err)
+		}
 	}
 	tl, err := openTranslog(translog.Dir(filepath.Join(dataDir, translog.DirName)), a.store.StreamName())
 	if err != nil {
 		return nil, fmt.Errorf("the station's checkpoints: %w", err)
 	}
 	return &console{ctx: ctx, a: a, pw: passwords.Open(filepath.Join(dataDir, passwordDBName)), signer: signer,
-		cards: cards, cardsDir: cardsDir, feed: fd, log: logger, stepTimeout: stepTimeout, runs: map[string]*liveRun{}, tlog: tl}, nil
+		cards: cards, station: station, feed: fd, log: logger, stepTimeout: stepTimeout, runs: map[string]*liveRun{}, tlog: tl}, nil
 }
 
 func (c *console) Kinds() []web.KindInfo {
@@ -242,8 +243,11 @@ func (c *console) Ceremony(id string) (web.Detail, error) {
 	c.mu.Unlock()
 	if r != nil {
 		v := r.pad.View()
-		b := r.Bench()
-		d.Pad, d.Station, d.Rehearsal = &v, &b, true
+		d.Pad = &v
+		if r.reader != nil {
+			b := r.Bench()
+			d.Station, d.Rehearsal = &b, true
+		}
 	}
 	d.PausedStep = inst.PausedStep()
 	d.Resumable = c.resumable(c.ctx, inst) == ""
@@ -329,27 +333,32 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 			return "", usageForWeb(err)
 		}
 	}
-	reader, port := rehearsal.NewReader(consoleReader)
-	hsm := memhsm.New(consoleHSM)
-	first, err := k.Start.Begin(p, ceremonies.StartInfo{Operator: who.Name, Reader: port.Name(), HSM: hsm.Name(), Inventory: c.a.views.Inventory})
-	if err != nil {
-		return "", usageForWeb(err)
-	}
 	id := k.Start.IDPrefix + "-" + engine.RandomID()[:8]
-	inst, err := c.a.eng.Start(c.ctx, k.Name(), id, events.SourceOperator, first[0])
+	rs, err := c.station.take(id)
 	if err != nil {
 		return "", err
 	}
+	first, err := k.Start.Begin(p, ceremonies.StartInfo{Operator: who.Name, Reader: rs.port.Name(), HSM: rs.hsm.Name(), Inventory: c.a.views.Inventory})
+	if err != nil {
+		rs.free()
+		return "", usageForWeb(err)
+	}
+	inst, err := c.a.eng.Start(c.ctx, k.Name(), id, events.SourceOperator, first[0])
+	if err != nil {
+		rs.free()
+		return "", err
+	}
 	// The station after the first event, as every start command records
-	// it (ARCHITECTURE.md, "Audit"): the report marks the rehearsal, and
-	// Resume knows the ceremony ran on this console's station.
-	desc := (&stationFlags{cardsDir: c.cardsDir}).describeStation(&ceremonies.Station{Reader: port, HSM: hsm})
-	for _, pl := range append(first[1:], events.Payload(desc)) {
+	// it (ARCHITECTURE.md, "Audit"): the report names the reader and the
+	// HSM and marks a rehearsal, and Resume knows the ceremony ran on this
+	// console's station.
+	for _, pl := range append(first[1:], events.Payload(rs.desc)) {
 		if err := inst.Record(c.ctx, events.SourceOperator, pl); err != nil {
+			rs.free()
 			return "", err
 		}
 	}
-	c.launch(k, inst, reader, port, hsm, who, false)
+	c.launch(k, inst, rs, who, false)
 	return id, nil
 }
 
@@ -401,6 +410,16 @@ func (c *console) Witness(ctx context.Context, who web.Actor, id, statement stri
 			return fmt.Errorf("%s signed ceremony %s off already (event %d): its %d required sign-offs are by distinct witnesses: %w", who.Name, id, at, required, web.ErrConflict)
 		}
 	}
+	// A ceremony bound to a script takes the sign-offs of the witnesses
+	// it names (ARCHITECTURE.md, "Ceremony semantics"), as at a station.
+	script, err := scriptOf(ctx, c.a, id)
+	if err != nil {
+		return err
+	}
+	named, msg := ceremonies.ScriptNamesWitness(script, who.Name, who.Role)
+	if !named && !script.Deviates() {
+		return fmt.Errorf("%s: the sign-off is not taken; a witness account the script names signs off: %w", msg, web.ErrConflict)
+	}
 	c.mu.Lock()
 	r := c.runs[id]
 	c.mu.Unlock()
@@ -413,6 +432,13 @@ func (c *console) Witness(ctx context.Context, who web.Actor, id, statement stri
 			// The run waits at its witness desk: it records the sign-off.
 			c.log.Printf("console: %s signed %s off at the witness desk", who.Name, id)
 			return nil
+		}
+	}
+	if !named {
+		// The script says to go on and record it as a deviation.
+		if err := inst.Record(ctx, events.SourceOperator, &events.Unscripted{What: "witness", Name: who.Name,
+			Message: msg + "; the script says to go on and record it as a deviation"}); err != nil {
+			return err
 		}
 	}
 	w := &events.Witnessed{Name: who.Name, Role: who.Role, Statement: statement, UpTo: inst.LastHash()}
@@ -429,6 +455,9 @@ func (c *console) Live(id string) (*web.Pad, web.Station, bool) {
 	r := c.runs[id]
 	if r == nil {
 		return nil, nil, false
+	}
+	if r.reader == nil {
+		return r.pad, nil, true // a real reader: the cards go in by hand
 	}
 	return r.pad, r, true
 }

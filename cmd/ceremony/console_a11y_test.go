@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,8 +28,9 @@ type axeViolation struct {
 	Nodes  []string `json:"nodes"`
 }
 
-// axeCheck runs axe-core on the page ctx shows now.
-func axeCheck(t *testing.T, ctx context.Context, page string) {
+// axeCheck runs axe-core on the page ctx shows now. A violation of one
+// of the rules in strict fails whatever its impact.
+func axeCheck(t *testing.T, ctx context.Context, page string, strict ...string) {
 	t.Helper()
 	src, err := axeSource()
 	if err != nil {
@@ -50,7 +52,7 @@ func axeCheck(t *testing.T, ctx context.Context, page string) {
 	}
 	var bad []string
 	for _, v := range vs {
-		if v.Impact == "serious" || v.Impact == "critical" {
+		if v.Impact == "serious" || v.Impact == "critical" || slices.Contains(strict, v.ID) {
 			bad = append(bad, v.Impact+" "+v.ID+": "+v.Help+" ("+strings.Join(v.Nodes, ", ")+")")
 		} else {
 			t.Logf("%s: axe-core %s %s: %s (%s)", page, v.Impact, v.ID, v.Help, strings.Join(v.Nodes, ", "))

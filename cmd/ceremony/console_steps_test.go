@@ -104,4 +104,6 @@ func TestConsoleRetryAndResume(t *testing.T) {
 	if code, out := cs.apiCall(t, olga, "POST", "/api/v1/ceremonies/"+id+"/abort", csrf, map[string]string{"reason": "rehearsal of a retry over"}); code != 200 {
 		t.Fatalf("abort: %d %v", code, out["_raw"])
 	}
+	// The start, OK presses, retry, resume and abort all name the account.
+	attributedActions(t, id, cs.apiEvents(t, id))
 }

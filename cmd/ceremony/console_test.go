@@ -292,6 +292,8 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	if !strings.Contains(ev, `"operator":"olga"`) || !strings.Contains(ev, `"name":"wendy","role":"witness"`) {
 		t.Fatalf("the events do not name the accounts that acted:\n%s", ev)
 	}
+	// Every action (start, extend, OK presses, PINs, sign-off) names its account.
+	attributedActions(t, id, cs.apiEvents(t, id))
 
 	// Then a load of that key set, also only through the page.
 	do(t, op, "start a load", chromedp.Navigate(cs.url), chromedp.WaitVisible("#param-quorum"))
@@ -307,6 +309,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	if ev := cs.eventsOf(t, load); !strings.Contains(ev, "hsm.key_loaded") || !strings.Contains(ev, `"operator":"olga"`) {
 		t.Fatalf("the load through the page:\n%s", ev)
 	}
+	attributedActions(t, load, cs.apiEvents(t, load))
 
 	do(t, aud, "the auditor's dashboard", chromedp.Navigate(cs.url), chromedp.WaitVisible("#export"), until(`document.querySelectorAll("#health li").length > 0`))
 	// The dashboard: the key set with its quorum margin (3 usable shares
@@ -326,7 +329,9 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	if f := eval[string](t, wit, `getComputedStyle(document.body).fontFamily`); f != "sans-serif" {
 		t.Errorf("the report's style is not applied in the console (body font %q, want its sans-serif)", f)
 	}
-	axeCheck(t, wit, "the printable report")
+	// Its content is in its main landmark (axe-core's moderate region and
+	// landmark-one-main, checked here as failures).
+	axeCheck(t, wit, "the printable report", "region", "landmark-one-main")
 	pages := map[string][]byte{}
 	for name, ctx := range map[string]context.Context{"operator": op, "auditor": aud, "witness": wit} {
 		pages["page of "+name] = []byte(eval[string](t, ctx, `document.documentElement.outerHTML`))
@@ -589,6 +594,7 @@ func (cs *consoleSite) refusals(t *testing.T, id string) {
 	if ev := cs.eventsOf(t, second); !strings.Contains(ev, `"reason":"rehearsal over","by":"olga"`) {
 		t.Errorf("the abort does not name the account:\n%s", ev)
 	}
+	attributedActions(t, second, cs.apiEvents(t, second))
 	if code, out := cs.apiCall(t, op, "POST", "/api/v1/ceremonies/"+second+"/abort", opCSRF, map[string]string{"reason": "again"}); code != 409 {
 		t.Errorf("a second abort: %d %v, want 409", code, out["_raw"])
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/web"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/spf13/pflag"
@@ -29,6 +30,7 @@ type consoleFlags struct {
 	idle     time.Duration
 	step     time.Duration
 	clientCA string
+	reader   string
 }
 
 // consoleDefaultAddr is where --http alone serves the console.
@@ -43,13 +45,14 @@ func (f *consoleFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cardsDir, "console-cards-dir", "", "the console's emulated rehearsal cards (made if missing; default <data-dir>/console-cards)")
 	fs.DurationVar(&f.idle, "idle-timeout", 15*time.Minute, "a console session nobody used for this long ends")
 	fs.StringVar(&f.clientCA, "client-ca", "", "also log in by TLS client certificate: the PEM CA certificates that issue them; the certificate's subject CN (else its first email or DNS name) is the account name; password login still works")
+	fs.StringVar(&f.reader, "reader", "", "with --http: the console's ceremonies run on this PC/SC reader (see 'ceremony readers'; or readers.ceremony in --config) and load into the --hsm pkcs11 token, instead of the emulated rehearsal station")
 	fs.DurationVar(&f.step, "console-step-timeout", 10*time.Minute, "the deadline of each console ceremony step that waits for a person (an operator extends it from the page)")
 }
 
 // startConsole runs the web console on the service's store: an engine
 // that replays and follows the stream, and the HTTPS server. stop shuts
 // both down.
-func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f consoleFlags, logw io.Writer) (func(), error) {
+func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f consoleFlags, hsm ceremonies.HSM, logw io.Writer) (func(), error) {
 	if f.plain {
 		if err := web.CheckPlainHTTP(f.addr); err != nil {
 			return nil, usagef("%v", err)
@@ -82,15 +85,26 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 		stopEngine()
 		return nil, usagef("--console-step-timeout %s: give at least 1s (an operator extends a step from the page)", f.step)
 	}
-	con, err := newConsole(ctx, a, fd, dataDir, cards, f.step, logger)
+	station, err := openConsoleStation(f.reader, hsm, cards)
 	if err != nil {
 		stopEngine()
 		return nil, err
 	}
-	srv, err := web.New(web.Config{Backend: con, IdleTimeout: f.idle, Log: logger})
+	con, err := newConsole(ctx, a, fd, dataDir, station, f.step, logger)
 	if err != nil {
 		stopEngine()
 		return nil, err
+	}
+	info := station.info()
+	srv, err := web.New(web.Config{Backend: con, Station: info, IdleTimeout: f.idle, Log: logger})
+	if err != nil {
+		stopEngine()
+		return nil, err
+	}
+	if info.Rehearsal {
+		fmt.Fprintln(logw, "serve: the console's ceremonies are rehearsals: an emulated reader with the emulated cards of "+cards+" and an in-memory HSM (give --reader and --hsm pkcs11 for real devices)")
+	} else {
+		fmt.Fprintf(logw, "serve: the console's ceremonies run on the PC/SC reader %q and the HSM %s\n", info.Reader, info.HSM)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
 	scheme := "http"

@@ -8,10 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ceremony-hsm/ceremony/adapters/cardemu"
-	"github.com/ceremony-hsm/ceremony/adapters/memhsm"
-	"github.com/ceremony-hsm/ceremony/adapters/opgpcard"
-	"github.com/ceremony-hsm/ceremony/adapters/rehearsal"
 	"github.com/ceremony-hsm/ceremony/adapters/web"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
@@ -25,15 +21,22 @@ import (
 // resumes a ceremony no process runs (ARCHITECTURE.md, "Engine rules":
 // timeouts are events).
 
-// launch runs k's runner on inst in the background, on an emulated
-// reader and an in-memory HSM, driven from the web PIN pad.
-func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, reader *cardemu.Reader, port *opgpcard.Reader, hsm *memhsm.HSM, who web.Actor, resumed bool) {
+// launch runs k's runner on inst in the background, on its share of the
+// console's station, driven from the web PIN pad.
+func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, rs *runStation, who web.Actor, resumed bool) {
 	id := inst.ID()
 	pad := web.NewPad()
 	desk := web.NewDesk(pad)
-	station := &ceremonies.Station{Pad: pad, Reader: port, HSM: hsm, StepTimeout: c.stepTimeout, Witnesses: desk}
+	rs.say = pad.Say
+	station := &ceremonies.Station{Pad: pad, Reader: rs.port, HSM: rs.hsm, StepTimeout: c.stepTimeout, Witnesses: desk, Watch: rs.watch}
+	// A scripted ceremony's card and witness checks ride on the station.
+	if s, err := scriptOf(c.ctx, c.a, id); err == nil {
+		station.Script = s
+	} else {
+		c.log.Printf("console: ceremony %s: its script binding cannot be read (%v): it runs unchecked against a script", id, err)
+	}
 	rctx, cancel := context.WithCancel(c.ctx)
-	r := &liveRun{pad: pad, desk: desk, reader: reader, cards: c.cards, cancel: cancel}
+	r := &liveRun{pad: pad, desk: desk, reader: rs.emu, cards: c.cards, cancel: cancel}
 	c.mu.Lock()
 	c.runs[id] = r
 	c.mu.Unlock()
@@ -52,10 +55,12 @@ func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, reader *carde
 			}
 			return runner.Run(rctx, inst)
 		})
-		// The run's emulated cards go back on the bench for the next run.
-		if reader.Card() != nil {
-			reader.Remove()
+		// The run's emulated cards go back on the bench for the next run;
+		// a real reader is free for the next.
+		if rs.emu != nil && rs.emu.Card() != nil {
+			rs.emu.Remove()
 		}
+		rs.free()
 		// A stopped run may be resumed here; its pad stays for the
 		// watchers until then.
 		c.mu.Lock()
@@ -133,7 +138,7 @@ func (c *console) resumable(ctx context.Context, inst *engine.Instance) string {
 			continue
 		}
 		var st events.StationDescribed
-		if json.Unmarshal(rec.Payload, &st) == nil && len(st.Readers) == 1 && st.Readers[0].Name == consoleReader {
+		if json.Unmarshal(rec.Payload, &st) == nil && len(st.Readers) == 1 && st.Readers[0].Name == c.station.readerName() {
 			return ""
 		}
 	}
@@ -153,8 +158,11 @@ func (c *console) Resume(ctx context.Context, who web.Actor, id string) error {
 	if err != nil {
 		return err
 	}
-	reader, port := rehearsal.NewReader(consoleReader)
-	c.launch(k, inst, reader, port, memhsm.New(consoleHSM), who, true)
+	rs, err := c.station.take(id)
+	if err != nil {
+		return err
+	}
+	c.launch(k, inst, rs, who, true)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/spf13/cobra"
 )
 
@@ -46,11 +47,21 @@ With --http the service also serves the web console over HTTPS (a
 certificate given with --tls-cert and --tls-key, or a self-signed one
 made in the data directory on first start, whose SHA-256 fingerprint it
 prints): accounts made with 'ceremony account add' log in; operators run
-rehearsal ceremonies on emulated cards from the page, witnesses sign
-off, auditors watch, report and export. The JSON API is under /api/v1/.`,
+ceremonies from the page, witnesses sign off, auditors watch, report and
+export. The JSON API is under /api/v1/. Without --reader the console's
+station is a rehearsal one (an emulated reader, emulated cards inserted
+from the page, an in-memory HSM), marked so on every page and report.
+With --reader (or readers.ceremony in --config) and --hsm pkcs11 its
+ceremonies run on that PC/SC reader, one at a time, and load into that
+token (its PIN from --pkcs11-pin-file or --pkcs11-pin-env): the cards go
+into the reader by hand; on a reader without its own PIN pad the PINs
+are typed in the page's PIN pad and sent over TLS to the service, never
+logged or stored; on a class-3 reader they are typed on the reader.`,
 		Example: `  ceremony serve --data-dir /var/lib/ceremony
   ceremony serve --data-dir ceremony-data --listen 127.0.0.1:4250
-  ceremony serve --data-dir ceremony-data --http`,
+  ceremony serve --data-dir ceremony-data --http
+  ceremony serve --data-dir ceremony-data --http --reader "REINER SCT cyberJack RFID komfort 00 00" \
+      --hsm pkcs11 --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --pkcs11-token ceremony --pkcs11-pin-file token.pin`,
 		Args: noArgs,
 	}
 	c := &common{flags: cmd.Flags()}
@@ -118,7 +129,16 @@ func runServe(ctx context.Context, c *common, listen string, every uint64, cf co
 	fmt.Fprintf(log, "serve: event store %s (stream %s, sync %s) on %s, pid %d; clients find it through %s\n",
 		c.dataDir, st.StreamName(), st.Sync(), svc.URL, svc.PID, servicePath(c.dataDir))
 
-	stopCheckpoints, err := serveCheckpoints(ctx, st, c.dataDir, hf, backup, log)
+	// One session of the --hsm pkcs11 token for the service (a module
+	// opens a token once per process): its audit key signs the
+	// checkpoints, and the console's ceremonies on a PC/SC reader load
+	// into it.
+	hsm, closeHSM, err := serveHSM(ctx, hf)
+	if err != nil {
+		return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
+	}
+	defer closeHSM()
+	stopCheckpoints, err := serveCheckpoints(ctx, st, c.dataDir, hsm, backup, log)
 	if err != nil {
 		return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
 	}
@@ -129,7 +149,7 @@ func runServe(ctx context.Context, c *common, listen string, every uint64, cf co
 	}
 	stopConsole := func() {}
 	if cf.addr != "" {
-		if stopConsole, err = startConsole(ctx, st, c.dataDir, cf, log); err != nil {
+		if stopConsole, err = startConsole(ctx, st, c.dataDir, cf, hsm, log); err != nil {
 			stopEngine()
 			stopCheckpoints()
 			return errors.Join(err, os.Remove(servicePath(c.dataDir)), st.Close())
@@ -150,4 +170,19 @@ func runServe(ctx context.Context, c *common, listen string, every uint64, cf co
 	}
 	fmt.Fprintln(log, "serve: stopped")
 	return nil
+}
+
+// serveHSM opens the service's HSM: with --hsm pkcs11 the token (its PIN
+// from --pkcs11-pin-file or --pkcs11-pin-env: the service asks nobody),
+// else none (nil): the audit key file signs the checkpoints and the
+// console's rehearsal station has its in-memory HSMs.
+func serveHSM(ctx context.Context, hf *hsmFlags) (ceremonies.HSM, func(), error) {
+	switch hf.kind {
+	case "pkcs11":
+		return hf.open(ctx, nil)
+	case "soft":
+		return nil, func() {}, nil
+	default:
+		return nil, nil, usagef("--hsm %q: use soft (the audit key file signs the checkpoints) or pkcs11", hf.kind)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
+	"github.com/ceremony-hsm/ceremony/ceremonies"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/translog"
@@ -97,39 +98,29 @@ func (q *endingQueue) take() (n int, why string, completed bool) {
 // into the data directory's checkpoints/: at start (what was stored
 // before), after every event that ends a ceremony, every minute while
 // events arrive, and at shutdown (the returned stop function, which
-// waits). The key is the HSM's audit key with --hsm pkcs11, else the
-// station's audit key file (see openTranslog). A failed checkpoint is a
+// waits). The key is the audit key of hsm (the service's --hsm pkcs11
+// token, serveHSM), else with hsm nil the station's audit key file (see
+// openTranslog). A failed checkpoint is a
 // warning in the log; the service goes on. With backup, a completed
 // ceremony is also backed up (autoBackup.run) after its checkpoint.
-func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, h *hsmFlags, backup *autoBackup, log io.Writer) (stop func(), err error) {
+func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, hsm ceremonies.HSM, backup *autoBackup, log io.Writer) (stop func(), err error) {
 	dir := translog.Dir(filepath.Join(dataDir, translog.DirName))
 	tl, err := openTranslog(dir, st.StreamName())
 	if err != nil {
 		return nil, err
 	}
-	closeHSM := func() {}
-	switch h.kind {
-	case "pkcs11":
-		hsm, done, err := h.open(ctx, nil)
-		if err != nil {
-			return nil, err
-		}
-		closeHSM = done
+	if hsm != nil {
 		if tl, err = withHSMAuditKey(ctx, hsm, dir, st.StreamName(), tl, log); err != nil {
-			closeHSM()
 			return nil, fmt.Errorf("serve: checkpoints: %w", err)
 		}
-	case "soft":
-	default:
-		return nil, usagef("--hsm %q: use soft (the audit key file signs the checkpoints) or pkcs11", h.kind)
 	}
 	if tl == nil {
 		fmt.Fprintln(log, "serve: Note: no audit key: the service writes no checkpoints of the event store (and, with --backup-dir, no backups: a backup holds a checkpoint); 'ceremony audit key --create' makes one, or give --hsm pkcs11")
-		return closeHSM, nil
+		return func() {}, nil
 	}
 	if !tl.CanSign() {
 		fmt.Fprintf(log, "serve: Note: the checkpoints in %s are signed by the audit key %x, which the service has not: give --hsm pkcs11 with the token that holds it; no checkpoint (and no automatic backup) is written\n", dir, []byte(tl.Public()))
-		return closeHSM, nil
+		return func() {}, nil
 	}
 	write := func(why string) {
 		c, _, path, err := tl.Checkpoint(context.WithoutCancel(ctx), st, time.Now())
@@ -192,7 +183,6 @@ func serveCheckpoints(ctx context.Context, st *jetstream.Store, dataDir string, 
 		cancel()
 		wg.Wait()
 		write("at shutdown")
-		closeHSM()
 	}, nil
 }
 

@@ -65,7 +65,7 @@
 
   // Ceremony list, start form, health.
   async function index(s) {
-    $("rehearsal-banner").hidden = false;
+    $("rehearsal-banner").hidden = body.dataset.rehearsal !== "true"; // the station's
     const list = await api("GET", "/api/v1/ceremonies");
     const tb = document.querySelector("#ceremonies tbody");
     tb.textContent = "";
@@ -198,7 +198,7 @@
       say(st);
       $("status").dataset.phase = d.phase;
       if (d.pad && !padLive) pad(d.pad); // the stream's view is newer
-      if (isOp && d.station && acts === benchActs) bench(d.station);
+      if (isOp && d.station && $("bench") && acts === benchActs) bench(d.station);
     }
     function pad(p) {
       $("line1").textContent = p.line1; $("line2").textContent = p.line2;
@@ -207,6 +207,7 @@
       if (p.ended) w = "The run has ended.";
       else if (p.waiting === "confirm") w = "The PIN pad waits for OK or Cancel.";
       else if (p.waiting === "pin") w = "The PIN pad waits for a PIN" + (isOp ? ": type it below." : ".");
+      else if (p.waiting === "reader") w = "Enter the PIN on the reader: its own PIN pad collects it.";
       const desk = p.desk && p.desk.open;
       $("pad").dataset.desk = desk ? p.desk.n + "/" + p.desk.of : "";
       if (desk) w = "The ceremony waits for witness sign-off " + p.desk.n + " of " + p.desk.of + ": a witness signs off from their own session." + (s.role === "witness" ? " Use Sign off below." : "");
@@ -214,7 +215,9 @@
       $("waiting").textContent = w;
       if (isOp) {
         $("pin-form").hidden = p.waiting !== "pin";
-        $("ok").disabled = !p.waiting; $("cancel").disabled = !p.waiting;
+        $("reader-pin").hidden = p.waiting !== "reader";
+        const keys = p.waiting === "confirm" || p.waiting === "pin";
+        $("ok").disabled = !keys; $("cancel").disabled = !keys;
       }
     }
     function bench(b) {
@@ -238,7 +241,7 @@
         const pin = $("pin").value; $("pin").value = "";
         await act("POST", base + "/pin", { pin: pin });
       });
-      $("pull").addEventListener("click", () => cardAction({ action: "pull" }));
+      if ($("pull")) $("pull").addEventListener("click", () => cardAction({ action: "pull" }));
       $("extend-form").addEventListener("submit", async (ev) => {
         ev.preventDefault();
         const r = await act("POST", base + "/extend", { step: step.name, minutes: Number($("extend-minutes").value) });
