@@ -287,7 +287,7 @@ func decodeRecord(seq uint64, subject string, data []byte) (events.Record, error
 	if err != nil {
 		return events.Record{}, fmt.Errorf("stream sequence %d (%s): %w", seq, subject, err)
 	}
-	if want := eventSubject(env.CeremonyID, env.Type); subject != want {
+	if !isEventSubject(subject, env.CeremonyID, env.Type) {
 		return events.Record{}, fmt.Errorf("stream sequence %d: stored on subject %s, but the event is of ceremony %s, type %s", seq, subject, env.CeremonyID, env.Type)
 	}
 	return events.Record{Seq: seq, Data: data, Envelope: env}, nil
