@@ -119,14 +119,42 @@ func parseUTC[T ~string | ~[]byte](s T) (time.Time, bool) {
 			nsec *= 10
 		}
 	}
-	if year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day { // 30 February and the like: time.Date normalises
-		return time.Time{}, false
+	// What time.Date gives for these fields in UTC (the same Time value,
+	// TestParseUTCIsTimeDate), without its normalisation.
+	unix := (daysSinceEpoch(year, month, day)*24+int64(hour))*3600 + int64(minute)*60 + int64(sec)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+// daysIn returns the number of days of month (1-12) in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	return t, true
+	return 31
+}
+
+// daysSinceEpoch returns the days from 1970-01-01 to the given date of
+// the proleptic Gregorian calendar (year >= 0), by H. Hinnant's
+// days_from_civil ("chrono-Compatible Low-Level Date Algorithms").
+func daysSinceEpoch(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400                                    // [0, 399]
+	doy := (153*int64((month+9)%12)+2)/5 + int64(day) - 1 // [0, 365], from 1 March
+	doe := yoe*365 + yoe/4 - yoe/100 + doy                // [0, 146096]
+	return era*146097 + doe - 719468
 }
 
 type cursor struct {
