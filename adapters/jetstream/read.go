@@ -201,8 +201,9 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 		return fmt.Errorf("start reader: %w", err)
 	}
 	defer it.Stop()
+	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
-		msg, err := it.Next(natsjs.NextContext(ctx))
+		msg, err := it.Next(untilDone...)
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
@@ -350,8 +351,9 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) 
 // error; next is the sequence after the last one delivered. delivered
 // says whether any message was.
 func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uint64, fn func(events.Record) error) (delivered bool, err error) {
+	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
-		msg, err := it.Next(natsjs.NextContext(ctx))
+		msg, err := it.Next(untilDone...)
 		if ctx.Err() != nil {
 			return delivered, nil
 		}
