@@ -31,7 +31,7 @@ type Instance struct {
 	open        openStep // the step whose deadline runs, if any
 	timerErr    error
 	paused      string // the step that timed out, until retried
-	tally       map[string]tallied
+	tally       map[string]*tallied
 }
 
 // tallied is how many events of one type a ceremony has, and the last.
@@ -80,8 +80,10 @@ func (i *Instance) LastHash() string {
 func (i *Instance) Tally(typ string) (int, events.Payload) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	t := i.tally[typ]
-	return t.n, t.last
+	if t := i.tally[typ]; t != nil {
+		return t.n, t.last
+	}
+	return 0, nil
 }
 
 // View calls fn with the state under the instance lock. fn must not keep
@@ -201,15 +203,18 @@ func (i *Instance) recordLocked(ctx context.Context, src events.Source, p events
 
 // applyLocked folds one stored event: machine first, then state.
 func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p events.Payload, seq uint64) error {
-	if phase := i.machine.Current(); i.def.IsTerminal(phase) && !i.def.isAnnotation(env.Type) {
+	phase := i.machine.Current()
+	if i.def.IsTerminal(phase) && !i.def.isAnnotation(env.Type) {
 		// Record refuses these (ErrEnded); a stored one is a broken history.
 		return fmt.Errorf("%s after the ceremony ended in phase %q", env.Type, phase)
 	}
-	switch phase := i.machine.Current(); {
+	after := phase
+	switch {
 	case i.def.isTransition(env.Type):
 		if err := i.machine.Event(ctx, env.Type); err != nil {
 			return fmt.Errorf("%s in phase %q: %w", env.Type, phase, err)
 		}
+		after = i.machine.Current()
 	case phase == preStart:
 		return fmt.Errorf("%s cannot open a %s ceremony (want %s)", env.Type, i.def.Kind, i.def.First)
 	case i.def.isAnnotation(env.Type):
@@ -218,9 +223,13 @@ func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p event
 	}
 	i.state.Apply(env, p)
 	if i.tally == nil {
-		i.tally = map[string]tallied{}
+		i.tally = map[string]*tallied{}
 	}
-	i.tally[env.Type] = tallied{n: i.tally[env.Type].n + 1, last: p}
+	if t := i.tally[env.Type]; t != nil {
+		t.n, t.last = t.n+1, p
+	} else {
+		i.tally[env.Type] = &tallied{n: 1, last: p}
+	}
 	if i.position == 0 {
 		i.started = env.Time
 	}
@@ -230,7 +239,7 @@ func (i *Instance) applyLocked(ctx context.Context, env events.Envelope, p event
 	i.lastEventID = env.ID
 	i.updated = env.Time
 	i.trackStepLocked(p)
-	if i.def.IsTerminal(i.machine.Current()) {
+	if i.def.IsTerminal(after) {
 		i.open = openStep{}
 	}
 	return nil

@@ -2,7 +2,8 @@ package events
 
 import (
 	"encoding/json"
-	"strconv"
+	"math"
+	"strings"
 	"time"
 )
 
@@ -14,21 +15,23 @@ import (
 // decoder, which gives the precise error. Both accept exactly the same
 // inputs: the slow path refuses a valid but non-canonical event.
 
-// parseCanonical returns the envelope, its time as written, and true if
-// data is in the fast canonical form (ASCII strings without escapes). The
-// text fields share one copy of data (one allocation per event); the
+// parseCanonical returns the envelope, its time as written (aliasing
+// data), and true if data is in the fast canonical form (ASCII strings
+// without escapes). The text fields share one copy of their bytes (one
+// allocation per event, the payload and the field names left out); the
 // payload aliases data.
-func parseCanonical(data []byte) (Envelope, string, bool) {
-	c := cursor{b: data, s: string(data), ok: true}
+func parseCanonical(data []byte) (Envelope, []byte, bool) {
+	c := cursor{b: data, ok: true}
 	var e Envelope
+	var text [8]span // id, ceremony_id, kind, type, source, causation_id, prev_hash, hash
 	c.lit(`{"id":`)
-	e.ID = c.str()
+	text[0] = c.str()
 	c.lit(`,"ceremony_id":`)
-	e.CeremonyID = c.str()
+	text[1] = c.str()
 	c.lit(`,"kind":`)
-	e.Kind = c.str()
+	text[2] = c.str()
 	c.lit(`,"type":`)
-	e.Type = c.str()
+	text[3] = c.str()
 	c.lit(`,"version":`)
 	e.Version = int(c.uint())
 	c.lit(`,"position":`)
@@ -36,41 +39,62 @@ func parseCanonical(data []byte) (Envelope, string, bool) {
 	c.lit(`,"time":`)
 	ts := c.str()
 	c.lit(`,"source":`)
-	e.Source = Source(c.str())
+	text[4] = c.str()
 	if c.peek(`,"causation_id":`) {
 		c.lit(`,"causation_id":`)
-		e.CausationID = c.str()
-		if e.CausationID == "" {
-			return Envelope{}, "", false // omitempty would not write it
+		if text[5] = c.str(); text[5].empty() {
+			return Envelope{}, nil, false // omitempty would not write it
 		}
 	}
 	c.lit(`,"payload":`)
 	e.Payload = c.object()
 	c.lit(`,"prev_hash":`)
-	e.PrevHash = c.str()
+	text[6] = c.str()
 	c.lit(`,"hash":`)
-	e.Hash = c.str()
+	text[7] = c.str()
 	c.lit(`}`)
 	if !c.ok || c.i != len(data) {
-		return Envelope{}, "", false
+		return Envelope{}, nil, false
 	}
-	t, ok := parseUTC(ts)
+	t, ok := parseUTC(data[ts.from:ts.to])
 	if !ok {
-		return Envelope{}, "", false
+		return Envelope{}, nil, false
 	}
 	e.Time = t
-	return e, ts, true
+	n := 0
+	for _, f := range text {
+		n += f.to - f.from
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, f := range text {
+		sb.Write(data[f.from:f.to])
+	}
+	all, at := sb.String(), 0
+	field := func(f span) string {
+		v := all[at : at+f.to-f.from]
+		at += f.to - f.from
+		return v
+	}
+	e.ID, e.CeremonyID, e.Kind, e.Type = field(text[0]), field(text[1]), field(text[2]), field(text[3])
+	e.Source, e.CausationID, e.PrevHash, e.Hash = Source(field(text[4])), field(text[5]), field(text[6]), field(text[7])
+	return e, data[ts.from:ts.to], true
 }
+
+// span is where a string's text is in the data: data[from:to].
+type span struct{ from, to int }
+
+func (s span) empty() bool { return s.from == s.to }
 
 // parseUTC parses the form time.Time.MarshalJSON writes for a UTC time
 // with a four-digit year (RFC 3339, "Z", the fraction without trailing
 // zeros): exactly the strings t.Format(time.RFC3339Nano) returns for the
 // t it gives. Anything else reports false (the strict decoder decides).
-func parseUTC(s string) (time.Time, bool) {
+func parseUTC[T ~string | ~[]byte](s T) (time.Time, bool) {
 	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
 		return time.Time{}, false
 	}
-	num := func(v string) int {
+	num := func(v T) int {
 		n := 0
 		for i := 0; i < len(v); i++ {
 			if v[i] < '0' || v[i] > '9' {
@@ -83,7 +107,7 @@ func parseUTC(s string) (time.Time, bool) {
 	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
 	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
 	nsec := 0
-	if frac := s[19 : len(s)-1]; frac != "" {
+	if frac := s[19 : len(s)-1]; len(frac) != 0 {
 		digits := frac[1:]
 		if frac[0] != '.' || len(digits) < 1 || len(digits) > 9 || digits[len(digits)-1] == '0' {
 			return time.Time{}, false
@@ -95,19 +119,46 @@ func parseUTC(s string) (time.Time, bool) {
 			nsec *= 10
 		}
 	}
-	if year < 1 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day { // 30 February and the like: time.Date normalises
-		return time.Time{}, false
+	// What time.Date gives for these fields in UTC (the same Time value,
+	// TestParseUTCIsTimeDate), without its normalisation.
+	unix := (daysSinceEpoch(year, month, day)*24+int64(hour))*3600 + int64(minute)*60 + int64(sec)
+	return time.Unix(unix, int64(nsec)).UTC(), true
+}
+
+// daysIn returns the number of days of month (1-12) in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	return t, true
+	return 31
+}
+
+// daysSinceEpoch returns the days from 1970-01-01 to the given date of
+// the proleptic Gregorian calendar (year >= 0), by H. Hinnant's
+// days_from_civil ("chrono-Compatible Low-Level Date Algorithms").
+func daysSinceEpoch(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400                                    // [0, 399]
+	doy := (153*int64((month+9)%12)+2)/5 + int64(day) - 1 // [0, 365], from 1 March
+	doe := yoe*365 + yoe/4 - yoe/100 + doy                // [0, 146096]
+	return era*146097 + doe - 719468
 }
 
 type cursor struct {
 	b  []byte
-	s  string // b as a string: the text fields are its substrings
 	i  int
 	ok bool
 }
@@ -125,31 +176,39 @@ func (c *cursor) lit(s string) {
 }
 
 // safe reports whether json.Marshal writes byte b unescaped in a string.
-func safe(b byte) bool {
-	return b >= 0x20 && b < 0x7f && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
-}
+func safe(b byte) bool { return safeByte[b] }
 
-// str reads a string of safe ASCII bytes only (others take the slow path).
-func (c *cursor) str() string {
+// safeByte[b] is true for the printable ASCII bytes json.Marshal writes
+// unescaped in a string: all but '"', '\\', '<', '>' and '&'.
+var safeByte = func() (t [256]bool) {
+	for b := 0x20; b < 0x7f; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
+// str reads a string of safe ASCII bytes only (others take the slow path)
+// and returns where its text is.
+func (c *cursor) str() span {
 	if !c.ok || c.i >= len(c.b) || c.b[c.i] != '"' {
 		c.ok = false
-		return ""
+		return span{}
 	}
 	start := c.i + 1
 	for j := start; j < len(c.b); j++ {
-		if c.b[j] == '"' {
-			c.i = j + 1
-			return c.s[start:j]
-		}
-		if !safe(c.b[j]) {
+		if !safeByte[c.b[j]] {
+			if c.b[j] == '"' {
+				c.i = j + 1
+				return span{start, j}
+			}
 			break
 		}
 	}
 	c.ok = false
-	return ""
+	return span{}
 }
 
-// uint reads a decimal without leading zeros.
+// uint reads a decimal without leading zeros that fits in 63 bits.
 func (c *cursor) uint() uint64 {
 	if !c.ok {
 		return 0
@@ -159,12 +218,15 @@ func (c *cursor) uint() uint64 {
 		j++
 	}
 	s := c.b[c.i:j]
-	if len(s) == 0 || (len(s) > 1 && s[0] == '0') {
+	if len(s) == 0 || (len(s) > 1 && s[0] == '0') || len(s) > 19 {
 		c.ok = false
 		return 0
 	}
-	n, err := strconv.ParseUint(c.s[c.i:j], 10, 63)
-	if err != nil {
+	var n uint64 // at most 19 digits: below 2^64
+	for _, d := range s {
+		n = n*10 + uint64(d-'0')
+	}
+	if n > math.MaxInt64 {
 		c.ok = false
 		return 0
 	}

@@ -62,6 +62,23 @@ func TestParseUTC(t *testing.T) {
 	}
 }
 
+// TestParseUTCIsTimeDate: parseUTC gives the very Time value time.Date
+// gives (==, not only Equal), on every day of years around the leap-year
+// rules and at the ends of the four-digit years.
+func TestParseUTCIsTimeDate(t *testing.T) {
+	for _, year := range []int{1, 2, 4, 99, 100, 1600, 1700, 1899, 1900, 1969, 1970, 1971, 2000, 2024, 2026, 2100, 2400, 9999} {
+		for d := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == year; d = d.AddDate(0, 0, 1) {
+			for _, at := range []time.Time{d, d.Add(23*time.Hour + 59*time.Minute + 59*time.Second + 999999999), d.Add(12*time.Hour + 34*time.Minute + 56*time.Second + 1000)} {
+				want := time.Date(at.Year(), at.Month(), at.Day(), at.Hour(), at.Minute(), at.Second(), at.Nanosecond(), time.UTC)
+				s := want.Format(time.RFC3339Nano)
+				if got, ok := parseUTC(s); !ok || got != want {
+					t.Fatalf("parseUTC(%q) = %#v, %v; time.Date gives %#v", s, got, ok, want)
+				}
+			}
+		}
+	}
+}
+
 func FuzzParseUTC(f *testing.F) {
 	f.Add("2026-11-27T12:00:00.123456789Z")
 	f.Add("2026-02-29T12:00:00Z")

@@ -63,18 +63,21 @@ func Encode(e Envelope) ([]byte, error) {
 func Decode(data []byte) (Envelope, error) {
 	data = bytes.TrimRight(data, " \t\r\n") // a JSON Lines line may keep its newline
 	e, ts, fast := parseCanonical(data)
+	var match bool
 	if fast {
-		if err := checkFields(e); err != nil {
+		// parseCanonical took printable ASCII only: no UTF-8 to check.
+		if err := checkScalars(e); err != nil {
 			return Envelope{}, err
 		}
+		match = hashMatches(e, ts)
 	} else {
 		var err error
 		if e, err = decodeSlow(data); err != nil {
 			return Envelope{}, err
 		}
-		ts = e.Time.UTC().Format(time.RFC3339Nano)
+		match = hashMatches(e, e.Time.UTC().Format(time.RFC3339Nano))
 	}
-	if !hashMatches(e, ts) {
+	if !match {
 		return Envelope{}, fmt.Errorf("events: decode ceremony %s position %d: %w: hash does not match the content (altered or truncated)", e.CeremonyID, e.Position, ErrMalformed)
 	}
 	return e, nil
@@ -120,30 +123,36 @@ func malformed(e Envelope, what string) error {
 
 // checkFields checks every field but the payload.
 func checkFields(e Envelope) error {
-	bad := func(what string) error {
-		return fmt.Errorf("events: ceremony %q position %d: %w: %s", e.CeremonyID, e.Position, ErrMalformed, what)
+	if err := checkScalars(e); err != nil {
+		return err
 	}
+	if !utf8.ValidString(e.ID) || !utf8.ValidString(e.Kind) || !utf8.ValidString(e.Type) ||
+		!utf8.ValidString(e.CausationID) || !utf8.ValidString(e.PrevHash) {
+		// json.Marshal would store U+FFFD in place of the hashed bytes.
+		return malformed(e, "a text field is not valid UTF-8")
+	}
+	return nil
+}
+
+// checkScalars is checkFields without the UTF-8 check of the text fields.
+func checkScalars(e Envelope) error {
 	switch {
 	case e.ID == "":
-		return bad("empty event id")
+		return malformed(e, "empty event id")
 	case !ValidCeremonyID(e.CeremonyID):
-		return bad("ceremony id must be 1-64 letters, digits, '-' or '_'")
+		return malformed(e, "ceremony id must be 1-64 letters, digits, '-' or '_'")
 	case e.Kind == "":
-		return bad("empty ceremony kind")
+		return malformed(e, "empty ceremony kind")
 	case e.Type == "":
-		return bad("empty event type")
+		return malformed(e, "empty event type")
 	case e.Version < 1:
-		return bad("schema version must be >= 1")
+		return malformed(e, "schema version must be >= 1")
 	case e.Position < 1:
-		return bad("position must be >= 1")
+		return malformed(e, "position must be >= 1")
 	case e.Time.IsZero():
-		return bad("zero time")
-	case !utf8.ValidString(e.ID) || !utf8.ValidString(e.Kind) || !utf8.ValidString(e.Type) ||
-		!utf8.ValidString(e.CausationID) || !utf8.ValidString(e.PrevHash):
-		// json.Marshal would store U+FFFD in place of the hashed bytes.
-		return bad("a text field is not valid UTF-8")
+		return malformed(e, "zero time")
 	case !e.Source.valid():
-		return bad(fmt.Sprintf("unknown source %q", e.Source))
+		return malformed(e, fmt.Sprintf("unknown source %q", e.Source))
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func ComputeHash(e Envelope) string {
 
 // hashMatches reports whether e.Hash is the hash of e, whose time is
 // written ts (as ComputeHash formats it), without allocating.
-func hashMatches(e Envelope, ts string) bool {
+func hashMatches[T string | []byte](e Envelope, ts T) bool {
 	sum := hashSum(e, ts)
 	var h [2 * sha256.Size]byte
 	hex.Encode(h[:], sum[:])

@@ -201,8 +201,9 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 		return fmt.Errorf("start reader: %w", err)
 	}
 	defer it.Stop()
+	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
-		msg, err := it.Next(natsjs.NextContext(ctx))
+		msg, err := it.Next(untilDone...)
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
@@ -287,7 +288,7 @@ func decodeRecord(seq uint64, subject string, data []byte) (events.Record, error
 	if err != nil {
 		return events.Record{}, fmt.Errorf("stream sequence %d (%s): %w", seq, subject, err)
 	}
-	if want := eventSubject(env.CeremonyID, env.Type); subject != want {
+	if !isEventSubject(subject, env.CeremonyID, env.Type) {
 		return events.Record{}, fmt.Errorf("stream sequence %d: stored on subject %s, but the event is of ceremony %s, type %s", seq, subject, env.CeremonyID, env.Type)
 	}
 	return events.Record{Seq: seq, Data: data, Envelope: env}, nil
@@ -350,8 +351,9 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) 
 // error; next is the sequence after the last one delivered. delivered
 // says whether any message was.
 func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uint64, fn func(events.Record) error) (delivered bool, err error) {
+	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
-		msg, err := it.Next(natsjs.NextContext(ctx))
+		msg, err := it.Next(untilDone...)
 		if ctx.Err() != nil {
 			return delivered, nil
 		}

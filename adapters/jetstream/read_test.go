@@ -37,3 +37,25 @@ func TestAckSeqs(t *testing.T) {
 		}
 	}
 }
+
+// TestIsEventSubject: isEventSubject agrees with the subject eventSubject
+// builds.
+func TestIsEventSubject(t *testing.T) {
+	for _, c := range []struct{ subject, id, typ string }{
+		{"ceremony.c1.card.presented", "c1", "card.presented"},
+		{"ceremony.c1.card.presented", "c", "1.card.presented"},
+		{"ceremony.c1.card.presented", "c1", "card.presente"},
+		{"ceremony.c1.card.presented", "c1", "card.presentedx"},
+		{"ceremony.c1.card.presented", "c2", "card.presented"},
+		{"ceremony.c1card.presented", "c1", "card.presented"},
+		{"ceremonies.c1.card.presented", "c1", "card.presented"},
+		{"ceremony.c1.", "c1", ""},
+		{"ceremony.c1", "c1", ""},
+		{"", "c1", "x"},
+	} {
+		want := c.subject == eventSubject(c.id, c.typ)
+		if got := isEventSubject(c.subject, c.id, c.typ); got != want {
+			t.Errorf("isEventSubject(%q, %q, %q) = %v, want %v", c.subject, c.id, c.typ, got, want)
+		}
+	}
+}

@@ -16,6 +16,19 @@ import (
 // eventSubject returns the subject of an event of ceremonyID and type typ.
 func eventSubject(ceremonyID, typ string) string { return "ceremony." + ceremonyID + "." + typ }
 
+// isEventSubject reports whether subject is eventSubject(ceremonyID, typ),
+// without building it (a read checks it for every event).
+func isEventSubject(subject, ceremonyID, typ string) bool {
+	rest, ok := strings.CutPrefix(subject, "ceremony.")
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, ceremonyID); !ok {
+		return false
+	}
+	return len(rest) == len(typ)+1 && rest[0] == '.' && rest[1:] == typ
+}
+
 // ceremonyFilter returns the subject filter of every event of ceremonyID.
 func ceremonyFilter(ceremonyID string) string { return "ceremony." + ceremonyID + ".>" }
 
