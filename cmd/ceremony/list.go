@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 )
 
 func newListCmd() *cobra.Command {
@@ -25,12 +28,15 @@ func newListCmd() *cobra.Command {
 }
 
 func runList(ctx context.Context, c *common, out io.Writer) error {
-	a, err := c.openViews(ctx, out)
+	a, err := c.openViews(ctx, out, kinds.PartCeremonies)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	// tabwriter writes each cell and its padding apart: buffered, 50,000
+	// rows are one write per 4 KiB, not some 700,000 system calls.
+	bw := bufio.NewWriterSize(out, 64<<10)
+	tw := tabwriter.NewWriter(bw, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tPHASE\tSTARTED\tUPDATED\tEVENTS\tWAITING FOR")
 	for _, s := range a.eng.Ceremonies() {
 		waiting := "-"
@@ -39,5 +45,8 @@ func runList(ctx context.Context, c *common, out io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Kind, s.Phase, s.Started.Format(time.RFC3339), s.Updated.Format(time.RFC3339), s.Events, waiting)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

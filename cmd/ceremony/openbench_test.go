@@ -156,7 +156,7 @@ func TestOpenBenchStore(t *testing.T) {
 	}
 	// The same list from a full replay: no checkpoint.
 	withStore(t, data, func(st *jetstream.Store) {
-		if err := st.SaveProjection(context.Background(), []byte("{}")); err != nil {
+		if err := st.SaveProjection(context.Background(), map[string][]byte{kinds.PartMeta: []byte("{}")}); err != nil {
 			t.Fatal(err)
 		}
 	})
