@@ -2,7 +2,10 @@ package kinds_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -245,5 +248,25 @@ func TestCheckpointRefusedWhenForeign(t *testing.T) {
 	}
 	if _, err := cp.Encode(); err == nil {
 		t.Error("a checkpoint of some parts encoded")
+	}
+}
+
+// TestSchemaIsKindsAndEventVersions: the checkpoint's schema is a hash of
+// the checkpoint version, the kinds and the event types at their current
+// versions, and of nothing else: not the build (a new binary whose read
+// models fold as before keeps the checkpoint an older one wrote).
+func TestSchemaIsKindsAndEventVersions(t *testing.T) {
+	h := sha256.New()
+	fmt.Fprintf(h, "checkpoint v%d\n", kinds.CheckpointVersion)
+	for _, k := range kinds.List() {
+		fmt.Fprintf(h, "kind %s\n", k.Name())
+	}
+	reg := kinds.Registry()
+	for _, typ := range reg.Types() {
+		v, _ := reg.CurrentVersion(typ)
+		fmt.Fprintf(h, "type %s v%d\n", typ, v)
+	}
+	if want := hex.EncodeToString(h.Sum(nil)); kinds.Schema() != want {
+		t.Fatalf("Schema() = %s, want %s (the kinds and event versions alone)", kinds.Schema(), want)
 	}
 }
