@@ -39,7 +39,8 @@ func sameEvents(t *testing.T, what string, recs []events.Record, acked *appended
 // TestClusterReadsWaitForAnElection: with two of three nodes stopped the
 // stream has no leader; a Load, a Replay and a Follow begun then do not
 // fail: they retry until a node is back and a leader is elected, and
-// deliver every acknowledged event once. Then the stream leader is
+// deliver every acknowledged event once; so does an Open begun then (its
+// stream lookup). Then the stream leader is
 // stopped while a reader reads in a loop: every read succeeds.
 func TestClusterReadsWaitForAnElection(t *testing.T) {
 	c := clustertest.Start(t)
@@ -117,8 +118,27 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 			<-followDone
 		}
 	}()
-	for what, ch := range map[string]<-chan struct{}{"load": loadRetried, "replay": replayRetried, "follow": followRetried} {
+	// A store opened now: its stream lookup waits for a leader too.
+	openRetried := make(chan struct{})
+	var openOnce sync.Once
+	opened := make(chan error, 1)
+	go func() {
+		s, err := Open(t.Context(), Config{Stream: stream, Remote: Remote{URLs: c.URLs(0)},
+			readBudget: 5 * time.Minute, readRetried: func(error) { openOnce.Do(func() { close(openRetried) }) }})
+		if err == nil {
+			var recs []events.Record
+			recs, err = s.Load(t.Context(), id)
+			if err == nil && len(recs) != len(acked.seqs) {
+				err = fmt.Errorf("the store opened through the election loads %d events, want %d", len(recs), len(acked.seqs))
+			}
+			s.Close()
+		}
+		opened <- err
+	}()
+	for what, ch := range map[string]<-chan struct{}{"load": loadRetried, "replay": replayRetried, "follow": followRetried, "open": openRetried} {
 		select {
+		case err := <-opened:
+			t.Fatalf("%s: the open ended without a leader instead of retrying: %v", what, err)
 		case <-ch:
 		case r := <-loaded:
 			t.Fatalf("%s: the load ended without a leader instead of retrying: %d events, %v", what, len(r.recs), r.err)
@@ -132,6 +152,9 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 
 	// A node back: a leader is elected, the reads finish.
 	c.Start(1)
+	if err := <-opened; err != nil {
+		t.Fatalf("open through the election: %v", err)
+	}
 	r := <-loaded
 	if r.err != nil {
 		t.Fatalf("load through the election: %v", r.err)
