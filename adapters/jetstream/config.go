@@ -67,8 +67,7 @@ type Config struct {
 	// Listen are then unused (durability is the servers' sync_interval).
 	Remote Remote
 
-	readRetried func(error)   // tests: told of each retry of the stream lookup at Open
-	readBudget  time.Duration // tests: the store's readBudget (0: readBudget)
+	readBudget time.Duration // tests: the store's readBudget (0: readBudget)
 }
 
 // Remote is how to reach an existing NATS server or cluster, as the NATS

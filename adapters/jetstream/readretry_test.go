@@ -39,8 +39,7 @@ func sameEvents(t *testing.T, what string, recs []events.Record, acked *appended
 // TestClusterReadsWaitForAnElection: with two of three nodes stopped the
 // stream has no leader; a Load, a Replay and a Follow begun then do not
 // fail: they retry until a node is back and a leader is elected, and
-// deliver every acknowledged event once; so does an Open begun then (its
-// stream lookup). Then the stream leader is
+// deliver every acknowledged event once. Then the stream leader is
 // stopped while a reader reads in a loop: every read succeeds.
 func TestClusterReadsWaitForAnElection(t *testing.T) {
 	c := clustertest.Start(t)
@@ -118,27 +117,8 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 			<-followDone
 		}
 	}()
-	// A store opened now: its stream lookup waits for a leader too.
-	openRetried := make(chan struct{})
-	var openOnce sync.Once
-	opened := make(chan error, 1)
-	go func() {
-		s, err := Open(t.Context(), Config{Stream: stream, Remote: Remote{URLs: c.URLs(0)},
-			readBudget: 5 * time.Minute, readRetried: func(error) { openOnce.Do(func() { close(openRetried) }) }})
-		if err == nil {
-			var recs []events.Record
-			recs, err = s.Load(t.Context(), id)
-			if err == nil && len(recs) != len(acked.seqs) {
-				err = fmt.Errorf("the store opened through the election loads %d events, want %d", len(recs), len(acked.seqs))
-			}
-			s.Close()
-		}
-		opened <- err
-	}()
-	for what, ch := range map[string]<-chan struct{}{"load": loadRetried, "replay": replayRetried, "follow": followRetried, "open": openRetried} {
+	for what, ch := range map[string]<-chan struct{}{"load": loadRetried, "replay": replayRetried, "follow": followRetried} {
 		select {
-		case err := <-opened:
-			t.Fatalf("%s: the open ended without a leader instead of retrying: %v", what, err)
 		case <-ch:
 		case r := <-loaded:
 			t.Fatalf("%s: the load ended without a leader instead of retrying: %d events, %v", what, len(r.recs), r.err)
@@ -152,9 +132,6 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 
 	// A node back: a leader is elected, the reads finish.
 	c.Start(1)
-	if err := <-opened; err != nil {
-		t.Fatalf("open through the election: %v", err)
-	}
 	r := <-loaded
 	if r.err != nil {
 		t.Fatalf("load through the election: %v", r.err)
@@ -207,4 +184,60 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 	if err := <-readErr; err != nil {
 		t.Fatalf("a load while stream leader %s stopped: %v", c.Name(leader), err)
 	}
+}
+
+// TestClusterOpenWaitsForAnElection: a store opened while the stream has
+// no leader (two of three nodes stopped, the third stepped down) does
+// not fail: its stream lookup is retried like the reads until a node is
+// back and a leader is elected, then the store reads every acknowledged
+// event. (A follower may answer the lookup first; without the retry the
+// lookup failed with "context deadline exceeded".)
+func TestClusterOpenWaitsForAnElection(t *testing.T) {
+	c := clustertest.Start(t)
+	const stream, id = "OPENS", "cer-opens"
+	writer, gaveUp := openCluster(t, c, 0, stream), openCluster(t, c, 0, stream)
+	c.StreamLeader(stream)
+	chain := storetest.NewChain(id)
+	var acked appended
+	var last uint64
+	for range 5 {
+		eventID, data := chain.Next(t)
+		seq, err := writer.Append(t.Context(), id, eventID, last, data)
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		acked.add(seq, data)
+		last = seq
+	}
+	c.Stop(1)
+	c.Stop(2)
+	// Wait for node 0 to step down (as in TestClusterReadsWaitForAnElection).
+	gaveUp.readBudget = 300 * time.Millisecond
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		if _, err = gaveUp.Load(t.Context(), id); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err == nil || !strings.Contains(err.Error(), "the cluster has no quorum for stream "+stream) {
+		t.Fatalf("a load without a leader past its budget: %v, want an error saying the cluster has no quorum", err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		s, err := Open(t.Context(), Config{Stream: stream, Remote: Remote{URLs: c.URLs(0)}, readBudget: 5 * time.Minute})
+		if err == nil {
+			var recs []events.Record
+			if recs, err = s.Load(t.Context(), id); err == nil && len(recs) != len(acked.seqs) {
+				err = fmt.Errorf("the store opened during the election loads %d events, want %d", len(recs), len(acked.seqs))
+			}
+			s.Close()
+		}
+		opened <- err
+	}()
+	c.Start(1)
+	if err := <-opened; err != nil {
+		t.Fatalf("open during the election: %v", err)
+	}
+	c.StreamLeader(stream) // the restarted node has caught up before the cluster stops
 }

@@ -91,13 +91,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// During a cluster's election no stream leader answers the lookup:
 		// it is retried like every read (readretry.go), then says the
 		// cluster has no quorum.
-		s.replicas, s.readRetried, s.readBudget = replicas, cfg.readRetried, cfg.readBudget
+		s.replicas, s.readBudget = replicas, cfg.readBudget
 		err = s.retryRead(ctx, func(_, actx context.Context) error {
 			st, err := ensureStream(actx, s.js, s.name, replicas)
 			s.stream = st
 			return err
 		})
-		s.readRetried = nil
 	default:
 		s.stream, err = ensureStream(ctx, s.js, s.name, replicas)
 	}
