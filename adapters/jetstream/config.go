@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -65,6 +66,8 @@ type Config struct {
 	// cluster instead of starting the embedded server: DataDir, Sync and
 	// Listen are then unused (durability is the servers' sync_interval).
 	Remote Remote
+
+	readBudget time.Duration // tests: the store's readBudget (0: readBudget)
 }
 
 // Remote is how to reach an existing NATS server or cluster, as the NATS

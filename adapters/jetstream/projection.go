@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"sort"
+	"strings"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
@@ -21,11 +24,17 @@ func ProjectionBucket(stream string) string { return stream + "_projections" }
 // default max_payload (1 MiB).
 const projectionChunk = 512 << 10
 
-// projectionHead names the slot ("a" or "b") that holds the checkpoint,
-// its chunks and their SHA-256. A save writes the other slot, then the
-// head, so a reader sees one whole checkpoint or a digest mismatch.
+// projectionHead names the slot ("a" or "b") that holds the checkpoint
+// and, for each of its named parts, the number of chunks, the size and
+// the SHA-256. A save writes the other slot, then the head, so a reader
+// sees one whole checkpoint or a digest mismatch. A reader fetches only
+// the parts it needs.
 type projectionHead struct {
-	Slot   string `json:"slot"`
+	Slot  string                  `json:"slot"`
+	Parts map[string]headPartInfo `json:"parts"`
+}
+
+type headPartInfo struct {
 	Chunks int    `json:"chunks"`
 	Size   int    `json:"size"`
 	SHA256 []byte `json:"sha256"`
@@ -33,14 +42,26 @@ type projectionHead struct {
 
 const headKey = "head"
 
-func chunkKey(slot string, i int) string { return fmt.Sprintf("%s.%d", slot, i) }
+// partName is what a part may be called: it is part of a KV key.
+var partName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
-// SaveProjection stores data as the projection checkpoint, creating the
-// bucket (the stream's replicas) when it is missing. Only a command that
-// writes the store calls it.
-func (s *Store) SaveProjection(ctx context.Context, data []byte) error {
+func chunkKey(slot, part string, i int) string { return fmt.Sprintf("%s.%s.%d", slot, part, i) }
+
+// SaveProjection stores parts (name to bytes) as the projection
+// checkpoint, creating the bucket (the stream's replicas) when it is
+// missing. Keys of the slot written that the new checkpoint does not use
+// (a larger earlier one, an older layout) are purged after the head.
+func (s *Store) SaveProjection(ctx context.Context, parts map[string][]byte) error {
 	if err := s.usable("save the projection checkpoint"); err != nil {
 		return err
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("jetstream: a projection checkpoint of no parts")
+	}
+	for name := range parts {
+		if !partName.MatchString(name) {
+			return fmt.Errorf("jetstream: projection checkpoint part %q: use lower-case letters, digits and _", name)
+		}
 	}
 	bucket := ProjectionBucket(s.name)
 	kv, err := s.js.KeyValue(ctx, bucket)
@@ -54,18 +75,30 @@ func (s *Store) SaveProjection(ctx context.Context, data []byte) error {
 		return fmt.Errorf("jetstream: open the projection bucket %s: %w", bucket, err)
 	}
 	old, _ := readHead(ctx, kv)
-	head := projectionHead{Slot: "a", Size: len(data)}
+	head := projectionHead{Slot: "a", Parts: map[string]headPartInfo{}}
 	if old != nil && old.Slot == "a" {
 		head.Slot = "b"
 	}
-	sum := sha256.Sum256(data)
-	head.SHA256 = sum[:]
-	for off := 0; off < len(data) || head.Chunks == 0; off += projectionChunk {
-		end := min(off+projectionChunk, len(data))
-		if _, err := kv.Put(ctx, chunkKey(head.Slot, head.Chunks), data[off:end]); err != nil {
-			return fmt.Errorf("jetstream: write the projection checkpoint to %s: %w", bucket, err)
+	written := map[string]bool{headKey: true}
+	names := make([]string, 0, len(parts))
+	for name := range parts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		data := parts[name]
+		sum := sha256.Sum256(data)
+		info := headPartInfo{Size: len(data), SHA256: sum[:]}
+		for off := 0; off < len(data) || info.Chunks == 0; off += projectionChunk {
+			end := min(off+projectionChunk, len(data))
+			key := chunkKey(head.Slot, name, info.Chunks)
+			if _, err := kv.Put(ctx, key, data[off:end]); err != nil {
+				return fmt.Errorf("jetstream: write the projection checkpoint's %s to %s: %w", name, bucket, err)
+			}
+			written[key] = true
+			info.Chunks++
 		}
-		head.Chunks++
+		head.Parts[name] = info
 	}
 	hb, err := json.Marshal(head)
 	if err != nil {
@@ -74,20 +107,25 @@ func (s *Store) SaveProjection(ctx context.Context, data []byte) error {
 	if _, err := kv.Put(ctx, headKey, hb); err != nil {
 		return fmt.Errorf("jetstream: write the projection checkpoint's head to %s: %w", bucket, err)
 	}
-	// Chunks of this slot past the new end are left from a larger one.
-	for i := head.Chunks; ; i++ {
-		if _, err := kv.Get(ctx, chunkKey(head.Slot, i)); err != nil {
-			break
+	// What this slot held before, and keys of an older layout: the other
+	// slot's keys stay for a reader still reading them.
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil
+	}
+	for key := range keys.Keys() {
+		if !written[key] && (strings.HasPrefix(key, head.Slot+".") || strings.Count(key, ".") != 2) {
+			_ = kv.Purge(ctx, key)
 		}
-		_ = kv.Purge(ctx, chunkKey(head.Slot, i))
 	}
 	return nil
 }
 
-// LoadProjection returns the projection checkpoint's bytes, or nil when
-// there is none (no bucket, no head). It changes nothing on the server.
-// A checkpoint changed while it was read, or damaged, is an error.
-func (s *Store) LoadProjection(ctx context.Context) ([]byte, error) {
+// LoadProjection returns the named parts of the projection checkpoint
+// (every part when none is named), or nil when there is none (no bucket,
+// no head). It changes nothing on the server. A checkpoint changed while
+// it was read, damaged, or without a part named is an error.
+func (s *Store) LoadProjection(ctx context.Context, names ...string) (map[string][]byte, error) {
 	if err := s.usable("load the projection checkpoint"); err != nil {
 		return nil, err
 	}
@@ -103,22 +141,36 @@ func (s *Store) LoadProjection(ctx context.Context) ([]byte, error) {
 	if err != nil || head == nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	buf.Grow(head.Size)
-	for i := range head.Chunks {
-		e, err := kv.Get(ctx, chunkKey(head.Slot, i))
-		if err != nil {
-			return nil, fmt.Errorf("jetstream: projection checkpoint chunk %s.%d in %s: %w", head.Slot, i, bucket, err)
+	if len(names) == 0 {
+		for name := range head.Parts {
+			names = append(names, name)
 		}
-		buf.Write(e.Value())
 	}
-	if sum := sha256.Sum256(buf.Bytes()); buf.Len() != head.Size || !bytes.Equal(sum[:], head.SHA256) {
-		return nil, fmt.Errorf("jetstream: projection checkpoint in %s does not match its head (changed while read, or damaged)", bucket)
+	out := make(map[string][]byte, len(names))
+	for _, name := range names {
+		info, ok := head.Parts[name]
+		if !ok {
+			return nil, fmt.Errorf("jetstream: the projection checkpoint in %s has no part %q", bucket, name)
+		}
+		var buf bytes.Buffer
+		buf.Grow(info.Size)
+		for i := range info.Chunks {
+			e, err := kv.Get(ctx, chunkKey(head.Slot, name, i))
+			if err != nil {
+				return nil, fmt.Errorf("jetstream: projection checkpoint chunk %s in %s: %w", chunkKey(head.Slot, name, i), bucket, err)
+			}
+			buf.Write(e.Value())
+		}
+		if sum := sha256.Sum256(buf.Bytes()); buf.Len() != info.Size || !bytes.Equal(sum[:], info.SHA256) {
+			return nil, fmt.Errorf("jetstream: the projection checkpoint's %s in %s does not match its head (changed while read, or damaged)", name, bucket)
+		}
+		out[name] = buf.Bytes()
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
-// readHead returns the bucket's head, nil when there is none.
+// readHead returns the bucket's head, nil when there is none. A head of
+// another layout (one of an older build) does not decode.
 func readHead(ctx context.Context, kv natsjs.KeyValue) (*projectionHead, error) {
 	e, err := kv.Get(ctx, headKey)
 	if errors.Is(err, natsjs.ErrKeyNotFound) {
@@ -128,8 +180,15 @@ func readHead(ctx context.Context, kv natsjs.KeyValue) (*projectionHead, error) 
 		return nil, fmt.Errorf("jetstream: read the projection checkpoint's head: %w", err)
 	}
 	var h projectionHead
-	if err := json.Unmarshal(e.Value(), &h); err != nil || (h.Slot != "a" && h.Slot != "b") || h.Chunks < 1 {
-		return nil, fmt.Errorf("jetstream: the projection checkpoint's head does not decode")
+	d := json.NewDecoder(bytes.NewReader(e.Value()))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&h); err != nil || (h.Slot != "a" && h.Slot != "b") || len(h.Parts) == 0 {
+		return nil, fmt.Errorf("jetstream: the projection checkpoint's head does not decode (damaged, or of an older layout)")
+	}
+	for name, p := range h.Parts {
+		if !partName.MatchString(name) || p.Chunks < 1 || p.Size < 0 || len(p.SHA256) != sha256.Size {
+			return nil, fmt.Errorf("jetstream: the projection checkpoint's head does not decode (part %q)", name)
+		}
 	}
 	return &h, nil
 }

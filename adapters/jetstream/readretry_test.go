@@ -186,3 +186,59 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 		t.Fatalf("a load while stream leader %s stopped: %v", c.Name(leader), err)
 	}
 }
+
+// TestClusterOpenWaitsForAnElection: a store opened while the stream has
+// no leader (two of three nodes stopped, the third stepped down) does
+// not fail: its stream lookup is retried like the reads until a node is
+// back and a leader is elected, then the store reads every acknowledged
+// event. (A follower may answer the lookup first; without the retry the
+// lookup failed with "context deadline exceeded".)
+func TestClusterOpenWaitsForAnElection(t *testing.T) {
+	c := clustertest.Start(t)
+	const stream, id = "OPENS", "cer-opens"
+	writer, gaveUp := openCluster(t, c, 0, stream), openCluster(t, c, 0, stream)
+	c.StreamLeader(stream)
+	chain := storetest.NewChain(id)
+	var acked appended
+	var last uint64
+	for range 5 {
+		eventID, data := chain.Next(t)
+		seq, err := writer.Append(t.Context(), id, eventID, last, data)
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		acked.add(seq, data)
+		last = seq
+	}
+	c.Stop(1)
+	c.Stop(2)
+	// Wait for node 0 to step down (as in TestClusterReadsWaitForAnElection).
+	gaveUp.readBudget = 300 * time.Millisecond
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		if _, err = gaveUp.Load(t.Context(), id); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err == nil || !strings.Contains(err.Error(), "the cluster has no quorum for stream "+stream) {
+		t.Fatalf("a load without a leader past its budget: %v, want an error saying the cluster has no quorum", err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		s, err := Open(t.Context(), Config{Stream: stream, Remote: Remote{URLs: c.URLs(0)}, readBudget: 5 * time.Minute})
+		if err == nil {
+			var recs []events.Record
+			if recs, err = s.Load(t.Context(), id); err == nil && len(recs) != len(acked.seqs) {
+				err = fmt.Errorf("the store opened during the election loads %d events, want %d", len(recs), len(acked.seqs))
+			}
+			s.Close()
+		}
+		opened <- err
+	}()
+	c.Start(1)
+	if err := <-opened; err != nil {
+		t.Fatalf("open during the election: %v", err)
+	}
+	c.StreamLeader(stream) // the restarted node has caught up before the cluster stops
+}

@@ -255,3 +255,44 @@ func TestPrecheckNewStreamInUsedDirectory(t *testing.T) {
 	}
 	openTest(t, dir)
 }
+
+// TestPrecheckOutOfTimeIsNotDamage: when the caller's deadline ends the
+// check of the files on a copy (a large store after an unorderly
+// shutdown), Open says it did not finish in time; it does not call the
+// store damaged, and the store opens afterwards.
+func TestPrecheckOutOfTimeIsNotDamage(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	c := storetest.NewChain("cer-late")
+	id, data := c.Next(t)
+	if _, err := s.Append(t.Context(), "cer-late", id, 0, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A touched block (its inode change time moves): the seal no longer
+	// holds and the check on a copy runs.
+	blk := filepath.Join(dir, "jetstream", "jetstream", "$G", "streams", DefaultStream, "msgs", "1.blk")
+	if err := os.Chmod(blk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	late := func(cctx context.Context, _ *Store) error {
+		cancel() // the caller's deadline passes while the check reads
+		<-cctx.Done()
+		return fmt.Errorf("replay from 1: read: %w", cctx.Err())
+	}
+	_, err := Open(ctx, Config{DataDir: dir, Check: late})
+	var de *DamageError
+	if err == nil || errors.As(err, &de) || errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "did not finish in time") {
+		t.Fatalf("a check cut by the caller's deadline: %T %v; want an error saying it did not finish in time, not damage", err, err)
+	}
+	ok := func(context.Context, *Store) error { return nil }
+	s2, err := Open(t.Context(), Config{DataDir: dir, Check: ok})
+	if err != nil {
+		t.Fatalf("the store after the check ran out of time: %v", err)
+	}
+	s2.Close()
+}

@@ -80,7 +80,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	var err error
 	s.js, err = natsjs.New(s.nc)
-	if err == nil {
+	switch {
+	case err != nil:
+	case cfg.remote():
+		// During a cluster's election no stream leader answers the lookup:
+		// it is retried like every read (readretry.go), then says the
+		// cluster has no quorum.
+		s.replicas, s.readBudget = replicas, cfg.readBudget
+		err = s.retryRead(ctx, func(_, actx context.Context) error {
+			st, err := ensureStream(actx, s.js, s.name, replicas)
+			s.stream = st
+			return err
+		})
+	default:
 		s.stream, err = ensureStream(ctx, s.js, s.name, replicas)
 	}
 	if err == nil {

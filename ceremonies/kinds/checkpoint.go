@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
-	"sort"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/account"
 	"github.com/ceremony-hsm/ceremony/ceremonies/health"
@@ -15,30 +13,55 @@ import (
 	"github.com/ceremony-hsm/ceremony/engine"
 )
 
-// CheckpointVersion is the layout of a projection checkpoint. Raise it
-// whenever a read model folds differently; Schema also changes with the
-// kinds, the event types and versions, and the build.
-const CheckpointVersion = 1
+// CheckpointVersion is the layout of a projection checkpoint and the way
+// its read models fold. Raise it whenever a read model folds differently
+// or a part is encoded differently: Schema covers it, the kinds and the
+// event types at their versions, not the build, so a new binary whose
+// read models fold as before keeps using the stored checkpoint.
+const CheckpointVersion = 2
+
+// The parts of a checkpoint, stored apart so that a command reads only
+// those it shows (ARCHITECTURE.md, "Engine rules"): the meta part (which
+// stream, sequence and schema the checkpoint is of) is always read.
+const (
+	PartMeta       = "meta"       // JSON: version, schema, stream, seq, seq_hash
+	PartCeremonies = "ceremonies" // every ceremony's summary (summarycodec.go)
+	PartInventory  = "inventory"  // JSON: inventory.State
+	PartHealth     = "health"     // JSON: the open side effects
+	PartAccounts   = "accounts"   // JSON: the console's accounts
+)
+
+// Parts lists every part of a checkpoint but its meta.
+var Parts = []string{PartCeremonies, PartInventory, PartHealth, PartAccounts}
 
 // Checkpoint is the projection checkpoint (ARCHITECTURE.md, "Engine
 // rules"): the read models of Views and every ceremony's summary, as the
 // events up to stream sequence Seq leave them. It holds what the events
-// hold, never a secret.
+// hold, never a secret. One decoded from some parts only has the others
+// empty (Has says which it holds).
 type Checkpoint struct {
-	Version    int                      `json:"version"`
-	Schema     string                   `json:"schema"`
-	Stream     string                   `json:"stream"`
-	Seq        uint64                   `json:"seq"`
-	SeqHash    string                   `json:"seq_hash"` // the hash of the event at Seq: the checkpoint is of this history
-	Ceremonies []engine.CeremonySummary `json:"ceremonies"`
-	Inventory  inventory.State          `json:"inventory"`
-	Pending    []health.Pending         `json:"pending"`
-	Accounts   []account.Account        `json:"accounts"`
+	checkpointMeta
+	Ceremonies []engine.CeremonySummary
+	Inventory  inventory.State
+	Pending    []health.Pending
+	Accounts   []account.Account
+
+	has map[string]bool
+}
+
+// checkpointMeta is the meta part.
+type checkpointMeta struct {
+	Version int    `json:"version"`
+	Schema  string `json:"schema"`
+	Stream  string `json:"stream"`
+	Seq     uint64 `json:"seq"`
+	SeqHash string `json:"seq_hash"` // the hash of the event at Seq: the checkpoint is of this history
 }
 
 // Schema names what a checkpoint's content depends on: the checkpoint
-// layout, the kinds, the event types at their current versions, and the
-// build (a new binary replays once, then writes its own checkpoint).
+// layout and fold (CheckpointVersion), the kinds, and the event types at
+// their current versions. The build is not in it: an upgrade that
+// changes none of these reads the checkpoint an older binary wrote.
 func Schema() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "checkpoint v%d\n", CheckpointVersion)
@@ -50,16 +73,6 @@ func Schema() string {
 		v, _ := reg.CurrentVersion(t)
 		fmt.Fprintf(h, "type %s v%d\n", t, v)
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var vcs []string
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
-				vcs = append(vcs, s.Key+"="+s.Value)
-			}
-		}
-		sort.Strings(vcs)
-		fmt.Fprintf(h, "build %s %s %v\n", bi.Main.Path, bi.Main.Version, vcs)
-	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -68,54 +81,125 @@ func Schema() string {
 // event's hash is seqHash). Call it when nothing records or follows: the
 // views then hold exactly the events up to that sequence.
 func (v *Views) Checkpoint(stream string, eng *engine.Engine, seqHash string) Checkpoint {
-	return Checkpoint{
-		Version: CheckpointVersion, Schema: Schema(), Stream: stream, Seq: eng.Applied(), SeqHash: seqHash,
-		Ceremonies: eng.Ceremonies(), Inventory: v.Inventory.State(), Pending: v.Health.State(), Accounts: v.Accounts.List(),
+	c := Checkpoint{
+		checkpointMeta: checkpointMeta{Version: CheckpointVersion, Schema: Schema(), Stream: stream, Seq: eng.Applied(), SeqHash: seqHash},
+		Ceremonies:     eng.Ceremonies(), Inventory: v.Inventory.State(), Pending: v.Health.State(), Accounts: v.Accounts.List(),
+		has: map[string]bool{},
 	}
+	for _, p := range Parts {
+		c.has[p] = true
+	}
+	return c
 }
 
-// Encode returns the checkpoint's bytes (JSON).
-func (c Checkpoint) Encode() ([]byte, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode the projection checkpoint: %w", err)
+// Has says whether the checkpoint holds part (one of Parts).
+func (c Checkpoint) Has(part string) bool { return c.has[part] }
+
+// Complete says whether the checkpoint holds every part.
+func (c Checkpoint) Complete() bool {
+	for _, p := range Parts {
+		if !c.has[p] {
+			return false
+		}
 	}
-	return b, nil
+	return true
 }
 
-// DecodeCheckpoint reads a checkpoint of stream. A checkpoint of another
-// version, schema or stream, or one that does not decode strictly, is an
-// error saying which: the caller replays the whole stream instead.
-func DecodeCheckpoint(data []byte, stream string) (Checkpoint, error) {
+// Encode returns the checkpoint's parts by name (PartMeta and Parts).
+func (c Checkpoint) Encode() (map[string][]byte, error) {
+	if !c.Complete() {
+		return nil, fmt.Errorf("encode the projection checkpoint: it was read from some of its parts only")
+	}
+	out := map[string][]byte{PartCeremonies: encodeSummaries(c.Ceremonies)}
+	for name, v := range map[string]any{PartMeta: c.checkpointMeta, PartInventory: c.Inventory, PartHealth: c.Pending, PartAccounts: c.Accounts} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode the projection checkpoint's %s: %w", name, err)
+		}
+		out[name] = b
+	}
+	return out, nil
+}
+
+// DecodeCheckpoint reads a checkpoint of stream from its parts: the meta
+// part and those named in want (every part when want is empty). A
+// checkpoint of another version, schema or stream, a part missing, or
+// one that does not decode strictly, is an error saying which: the
+// caller replays the whole stream instead.
+func DecodeCheckpoint(parts map[string][]byte, stream string, want ...string) (Checkpoint, error) {
 	var c Checkpoint
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
-		return Checkpoint{}, fmt.Errorf("projection checkpoint does not decode: %w", err)
+	meta, ok := parts[PartMeta]
+	if !ok {
+		return Checkpoint{}, fmt.Errorf("projection checkpoint has no %s part", PartMeta)
 	}
-	if d.More() {
-		return Checkpoint{}, fmt.Errorf("projection checkpoint: data after its end")
+	if err := decodeStrict(meta, &c.checkpointMeta); err != nil {
+		return Checkpoint{}, fmt.Errorf("projection checkpoint's %s does not decode: %w", PartMeta, err)
 	}
 	switch {
 	case c.Version != CheckpointVersion:
 		return Checkpoint{}, fmt.Errorf("projection checkpoint version %d, this build reads %d", c.Version, CheckpointVersion)
 	case c.Schema != Schema():
-		return Checkpoint{}, fmt.Errorf("projection checkpoint made by another build or set of kinds (schema %.12s)", c.Schema)
+		return Checkpoint{}, fmt.Errorf("projection checkpoint made for another set of kinds or event versions (schema %.12s)", c.Schema)
 	case c.Stream != stream:
 		return Checkpoint{}, fmt.Errorf("projection checkpoint of stream %q, not %q", c.Stream, stream)
+	}
+	if len(want) == 0 {
+		want = Parts
+	}
+	c.has = map[string]bool{}
+	for _, name := range want {
+		b, ok := parts[name]
+		if !ok {
+			return Checkpoint{}, fmt.Errorf("projection checkpoint has no %s part", name)
+		}
+		var err error
+		switch name {
+		case PartCeremonies:
+			c.Ceremonies, err = decodeSummaries(b)
+		case PartInventory:
+			err = decodeStrict(b, &c.Inventory)
+		case PartHealth:
+			err = decodeStrict(b, &c.Pending)
+		case PartAccounts:
+			err = decodeStrict(b, &c.Accounts)
+		default:
+			err = fmt.Errorf("no such part")
+		}
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("projection checkpoint's %s does not decode: %w", name, err)
+		}
+		c.has[name] = true
 	}
 	return c, nil
 }
 
+// decodeStrict decodes one JSON value into v: unknown fields and data
+// after it are errors.
+func decodeStrict(data []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return fmt.Errorf("data after its end")
+	}
+	return nil
+}
+
 // Restore returns views holding the checkpoint's read models; events up to
-// c.Seq count as applied.
-func (c Checkpoint) Restore() *Views {
+// c.Seq count as applied. The checkpoint must be complete: views folded on
+// from a part missing would be wrong.
+func (c Checkpoint) Restore() (*Views, error) {
+	if !c.Complete() {
+		return nil, fmt.Errorf("restore the read models: the projection checkpoint was read from some of its parts only")
+	}
 	v := NewViews()
 	v.Inventory = inventory.Restore(c.Inventory)
 	v.Health.Restore(c.Pending)
 	v.Accounts.Restore(c.Accounts)
 	v.floor = c.Seq
-	return v
+	return v, nil
 }
 
 // Baseline returns what the engine needs of the checkpoint (OpenFrom).

@@ -2,7 +2,10 @@ package kinds_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +157,10 @@ func TestCheckpointPlusTailEqualsReplay(t *testing.T) {
 				if cp.Seq != s {
 					t.Fatalf("checkpoint at %d says %d", s, cp.Seq)
 				}
-				restored := cp.Restore()
+				restored, err := cp.Restore()
+				if err != nil {
+					t.Fatal(err)
+				}
 				ecfg = restored.EngineConfig(store)
 				ecfg.Passive = true
 				eng2, err := engine.New(ecfg)
@@ -175,8 +181,8 @@ func TestCheckpointPlusTailEqualsReplay(t *testing.T) {
 }
 
 // TestCheckpointRefusedWhenForeign: a checkpoint that is damaged, of
-// another version, schema or stream, or has unknown fields, does not
-// decode, with a message saying why.
+// another version, schema or stream, has unknown fields or lacks a part,
+// does not decode, with a message saying why.
 func TestCheckpointRefusedWhenForeign(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	eng, views := newEngine(t, store)
@@ -188,30 +194,79 @@ func TestCheckpointRefusedWhenForeign(t *testing.T) {
 	if _, err := kinds.DecodeCheckpoint(good, store.StreamName()); err != nil {
 		t.Fatalf("the good checkpoint: %v", err)
 	}
-	edit := func(f func(m map[string]any)) []byte {
+	with := func(part string, data []byte) map[string][]byte {
+		out := map[string][]byte{}
+		for k, v := range good {
+			out[k] = v
+		}
+		if data == nil {
+			delete(out, part)
+		} else {
+			out[part] = data
+		}
+		return out
+	}
+	editMeta := func(f func(m map[string]any)) map[string][]byte {
 		var m map[string]any
-		if err := json.Unmarshal(good, &m); err != nil {
+		if err := json.Unmarshal(good[kinds.PartMeta], &m); err != nil {
 			t.Fatal(err)
 		}
 		f(m)
 		b, _ := json.Marshal(m)
-		return b
+		return with(kinds.PartMeta, b)
 	}
+	cer := good[kinds.PartCeremonies]
 	for _, c := range []struct {
 		name string
-		data []byte
+		data map[string][]byte
 		want string
 	}{
-		{"truncated", good[:len(good)/2], "does not decode"},
-		{"garbage", []byte("\x00\x01not json"), "does not decode"},
-		{"another version", edit(func(m map[string]any) { m["version"] = kinds.CheckpointVersion + 1 }), "version"},
-		{"another schema", edit(func(m map[string]any) { m["schema"] = strings.Repeat("0", 64) }), "another build"},
-		{"another stream", edit(func(m map[string]any) { m["stream"] = "OTHER" }), "stream"},
-		{"unknown field", edit(func(m map[string]any) { m["extra"] = 1 }), "does not decode"},
-		{"trailing data", append(append([]byte{}, good...), []byte(" {}")...), "after its end"},
+		{"meta truncated", with(kinds.PartMeta, good[kinds.PartMeta][:len(good[kinds.PartMeta])/2]), "meta does not decode"},
+		{"meta garbage", with(kinds.PartMeta, []byte("\x00\x01not json")), "meta does not decode"},
+		{"no meta", with(kinds.PartMeta, nil), "no meta part"},
+		{"another version", editMeta(func(m map[string]any) { m["version"] = kinds.CheckpointVersion + 1 }), "version"},
+		{"another schema", editMeta(func(m map[string]any) { m["schema"] = strings.Repeat("0", 64) }), "another set of kinds"},
+		{"another stream", editMeta(func(m map[string]any) { m["stream"] = "OTHER" }), "stream"},
+		{"unknown field", editMeta(func(m map[string]any) { m["extra"] = 1 }), "does not decode"},
+		{"trailing data", with(kinds.PartMeta, append(append([]byte{}, good[kinds.PartMeta]...), []byte(" {}")...)), "after its end"},
+		{"ceremonies truncated", with(kinds.PartCeremonies, cer[:len(cer)-3]), "ceremonies does not decode"},
+		{"ceremonies with trailing bytes", with(kinds.PartCeremonies, append(append([]byte{}, cer...), 0)), "after the last ceremony"},
+		{"no inventory", with(kinds.PartInventory, nil), "no inventory part"},
+		{"inventory garbage", with(kinds.PartInventory, []byte("[1]")), "inventory does not decode"},
 	} {
 		if _, err := kinds.DecodeCheckpoint(c.data, store.StreamName()); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want one saying %q", c.name, err, c.want)
 		}
+	}
+	// A part not asked for is not read: list reads the ceremonies alone.
+	cp, err := kinds.DecodeCheckpoint(with(kinds.PartInventory, nil), store.StreamName(), kinds.PartCeremonies)
+	if err != nil || len(cp.Ceremonies) != 1 || cp.Has(kinds.PartInventory) || cp.Complete() {
+		t.Fatalf("ceremonies only: %d ceremonies, has inventory %v, complete %v (%v)", len(cp.Ceremonies), cp.Has(kinds.PartInventory), cp.Complete(), err)
+	}
+	if _, err := cp.Restore(); err == nil {
+		t.Error("read models restored from a checkpoint without its inventory")
+	}
+	if _, err := cp.Encode(); err == nil {
+		t.Error("a checkpoint of some parts encoded")
+	}
+}
+
+// TestSchemaIsKindsAndEventVersions: the checkpoint's schema is a hash of
+// the checkpoint version, the kinds and the event types at their current
+// versions, and of nothing else: not the build (a new binary whose read
+// models fold as before keeps the checkpoint an older one wrote).
+func TestSchemaIsKindsAndEventVersions(t *testing.T) {
+	h := sha256.New()
+	fmt.Fprintf(h, "checkpoint v%d\n", kinds.CheckpointVersion)
+	for _, k := range kinds.List() {
+		fmt.Fprintf(h, "kind %s\n", k.Name())
+	}
+	reg := kinds.Registry()
+	for _, typ := range reg.Types() {
+		v, _ := reg.CurrentVersion(typ)
+		fmt.Fprintf(h, "type %s v%d\n", typ, v)
+	}
+	if want := hex.EncodeToString(h.Sum(nil)); kinds.Schema() != want {
+		t.Fatalf("Schema() = %s, want %s (the kinds and event versions alone)", kinds.Schema(), want)
 	}
 }

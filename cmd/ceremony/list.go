@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 )
 
 func newListCmd() *cobra.Command {
@@ -25,19 +31,46 @@ func newListCmd() *cobra.Command {
 }
 
 func runList(ctx context.Context, c *common, out io.Writer) error {
-	a, err := c.openViews(ctx, out)
+	a, err := c.openViews(ctx, out, kinds.PartCeremonies)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tPHASE\tSTARTED\tUPDATED\tEVENTS\tWAITING FOR")
+	rows := [][]string{{"ID", "KIND", "PHASE", "STARTED", "UPDATED", "EVENTS", "WAITING FOR"}}
 	for _, s := range a.eng.Ceremonies() {
 		waiting := "-"
 		if s.OpenStep != "" {
 			waiting = fmt.Sprintf("%s (deadline %s)", s.OpenStep, s.Deadline.Format(time.RFC3339))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Kind, s.Phase, s.Started.Format(time.RFC3339), s.Updated.Format(time.RFC3339), s.Events, waiting)
+		rows = append(rows, []string{s.ID, s.Kind, s.Phase, s.Started.Format(time.RFC3339), s.Updated.Format(time.RFC3339), strconv.FormatUint(s.Events, 10), waiting})
 	}
-	return tw.Flush()
+	return writeColumns(out, rows)
+}
+
+// writeColumns writes rows as text/tabwriter does with padding 2 and
+// spaces (every row has every column; the last is not padded), in one
+// pass over the cells: 50,000 rows through tabwriter cost a third of
+// list's time on a 1M-event store (README, "Opening a large store").
+func writeColumns(out io.Writer, rows [][]string) error {
+	var width []int
+	for _, r := range rows {
+		for j, cell := range r[:len(r)-1] {
+			if j == len(width) {
+				width = append(width, 0)
+			}
+			width[j] = max(width[j], utf8.RuneCountInString(cell))
+		}
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	pad := strings.Repeat(" ", slices.Max(append(width, 0))+2)
+	for _, r := range rows {
+		for j, cell := range r {
+			bw.WriteString(cell)
+			if j < len(r)-1 {
+				bw.WriteString(pad[:width[j]+2-utf8.RuneCountInString(cell)])
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
 }

@@ -156,7 +156,7 @@ func TestOpenBenchStore(t *testing.T) {
 	}
 	// The same list from a full replay: no checkpoint.
 	withStore(t, data, func(st *jetstream.Store) {
-		if err := st.SaveProjection(context.Background(), []byte("{}")); err != nil {
+		if err := st.SaveProjection(context.Background(), map[string][]byte{kinds.PartMeta: []byte("{}")}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -189,6 +189,14 @@ func BenchmarkOpen(b *testing.B) {
 	if root == "" {
 		root = b.TempDir()
 	}
+	// Built before HOME moves: the go command's caches are under it.
+	bin := os.Getenv("BENCH_OPEN_BIN") // a binary built from this tree; default: built here
+	if bin == "" {
+		bin = filepath.Join(root, "ceremony")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
 	home := filepath.Join(root, "home")
 	b.Setenv("HOME", home)
 	b.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
@@ -196,13 +204,6 @@ func BenchmarkOpen(b *testing.B) {
 		var out bytes.Buffer
 		if code := run(context.Background(), []string{"audit", "key", "--create"}, strings.NewReader(""), &out, &out); code != exitOK {
 			b.Fatalf("audit key --create: exit %d\n%s", code, out.String())
-		}
-	}
-	bin := os.Getenv("BENCH_OPEN_BIN") // a binary built from this tree; default: built here
-	if bin == "" {
-		bin = filepath.Join(root, "ceremony")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			b.Fatalf("go build: %v\n%s", err, out)
 		}
 	}
 	for _, n := range sizes {

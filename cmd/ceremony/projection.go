@@ -22,13 +22,34 @@ func debugf(format string, args ...any) {
 	}
 }
 
+// openDeadline bounds opening the store and reading the checkpoint;
+// replayPerEvent is added for each event a read command must apply
+// after the checkpoint (or from the start without one), so that a long
+// replay (after an upgrade that changed the schema) is not cut off while
+// it makes progress.
+const (
+	openDeadline   = 30 * time.Second
+	replayPerEvent = 50 * time.Microsecond
+)
+
+// readSaveEvents is how many events a read command applies after the
+// checkpoint (or from the start without one) before it saves a fresh
+// checkpoint at the end, so that the next read does not replay them
+// again; fewer are cheaper to replay than to save.
+const readSaveEvents = 1000
+
 // openViews opens the store for a command that reads the read models
 // and the ceremony list (list, cards, health): from the projection
 // checkpoint and the events after it, or by replaying the whole stream
 // when there is no usable checkpoint (ARCHITECTURE.md, "Engine rules").
-// The engine is passive: nothing is written.
-func (c *common) openViews(ctx context.Context, out io.Writer) (*app, error) {
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// The engine is passive: no deadline fires, nothing is recorded. With
+// parts (kinds.Parts), only those parts of the checkpoint are read and,
+// when the checkpoint is used, the read models are not fed (a.views is
+// nil): list needs the ceremonies alone. After applying readSaveEvents
+// events or more with every read model fed, it saves a fresh checkpoint
+// (a KV write, never an event).
+func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) (*app, error) {
+	octx, cancel := context.WithTimeout(ctx, openDeadline)
 	defer cancel()
 	t0 := time.Now()
 	a, where, err := c.connect(octx, out)
@@ -37,31 +58,60 @@ func (c *common) openViews(ctx context.Context, out io.Writer) (*app, error) {
 	}
 	debugf("connected to the event store in %v", time.Since(t0))
 	t0 = time.Now()
-	cp, why := loadCheckpoint(octx, a.store)
+	cp, why := loadCheckpoint(octx, a.store, parts...)
 	debugf("projection checkpoint read in %v", time.Since(t0))
 	t0 = time.Now()
-	views := kinds.NewViews()
-	if cp != nil {
-		views = cp.Restore()
+	var views *kinds.Views
+	switch {
+	case cp == nil:
+		views = kinds.NewViews()
+	case cp.Complete():
+		if views, err = cp.Restore(); err != nil {
+			a.close()
+			return nil, err
+		}
 	}
 	if err := a.setViews(views, true); err != nil {
 		a.close()
 		return nil, err
 	}
+	from := uint64(0)
+	if cp != nil {
+		from = cp.Seq
+	}
+	last, err := a.store.LastSeq(octx)
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("the event store %s: %w", where, err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, openDeadline+time.Duration(last-min(from, last))*replayPerEvent)
+	defer rcancel()
 	if cp != nil {
 		debugf("projection checkpoint: stream sequence %d, %d ceremonies; applying the events after it", cp.Seq, len(cp.Ceremonies))
-		err = a.eng.OpenFrom(octx, cp.Baseline())
+		err = a.eng.OpenFrom(rctx, cp.Baseline())
 	} else {
 		debugf("projection checkpoint not used (%s): replaying the whole stream", why)
-		err = a.eng.Open(octx)
+		err = a.eng.Open(rctx)
 	}
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
 	}
 	debugf("engine opened at stream sequence %d in %v", a.eng.Applied(), time.Since(t0))
+	if applied := a.eng.Applied() - from; applied >= readSaveEvents {
+		if views == nil {
+			debugf("%d events after the projection checkpoint: not saving one (this command reads the ceremonies only)", applied)
+		} else {
+			t0 = time.Now()
+			if err := saveViews(rctx, a.store, views, a.eng); err != nil {
+				debugf("no projection checkpoint saved after applying %d events: %v", applied, err)
+			} else {
+				debugf("projection checkpoint saved at stream sequence %d (%d events applied) in %v", a.eng.Applied(), applied, time.Since(t0))
+			}
+		}
+	}
 	t0 = time.Now()
-	if err := a.resumeLog(octx); err != nil {
+	if err := a.resumeLog(rctx); err != nil {
 		a.close()
 		return nil, fmt.Errorf("the event store %s: %w", where, err)
 	}
@@ -70,9 +120,12 @@ func (c *common) openViews(ctx context.Context, out io.Writer) (*app, error) {
 }
 
 // setViews replaces the app's engine (nothing opened yet) by one feeding
-// views.
+// views, or no read model when views is nil.
 func (a *app) setViews(views *kinds.Views, passive bool) error {
-	ecfg := views.EngineConfig(a.store)
+	ecfg := engine.Config{Store: a.store, Registry: kinds.Registry(), Definitions: kinds.Definitions()}
+	if views != nil {
+		ecfg = views.EngineConfig(a.store)
+	}
 	ecfg.Leases = a.leases
 	ecfg.Passive = passive
 	eng, err := engine.New(ecfg)
@@ -84,19 +137,26 @@ func (a *app) setViews(views *kinds.Views, passive bool) error {
 	return nil
 }
 
-// loadCheckpoint returns the store's projection checkpoint, or nil and
-// why it cannot be used: none, unreadable, another version, schema or
-// stream, or not of this history (past the stream's end, or another
-// event at its sequence). Reading it changes nothing.
-func loadCheckpoint(ctx context.Context, st *jetstream.Store) (*kinds.Checkpoint, string) {
-	data, err := st.LoadProjection(ctx)
+// loadCheckpoint returns the store's projection checkpoint (the parts
+// named, every part when none is), or nil and why it cannot be used:
+// none, unreadable, another version, schema or stream, or not of this
+// history (past the stream's end, or another event at its sequence).
+// Reading it changes nothing.
+func loadCheckpoint(ctx context.Context, st *jetstream.Store, parts ...string) (*kinds.Checkpoint, string) {
+	names := []string{kinds.PartMeta}
+	if len(parts) == 0 {
+		names = append(names, kinds.Parts...)
+	} else {
+		names = append(names, parts...)
+	}
+	data, err := st.LoadProjection(ctx, names...)
 	if err != nil {
 		return nil, err.Error()
 	}
 	if data == nil {
 		return nil, "there is none yet"
 	}
-	cp, err := kinds.DecodeCheckpoint(data, st.StreamName())
+	cp, err := kinds.DecodeCheckpoint(data, st.StreamName(), parts...)
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -127,7 +187,10 @@ func buildCheckpoint(ctx context.Context, st *jetstream.Store) (*kinds.Checkpoin
 	cp, why := loadCheckpoint(ctx, st)
 	views := kinds.NewViews()
 	if cp != nil {
-		views = cp.Restore()
+		var err error
+		if views, err = cp.Restore(); err != nil {
+			return nil, err
+		}
 	} else {
 		debugf("projection checkpoint not used (%s): building one from the whole stream", why)
 	}
@@ -146,12 +209,17 @@ func buildCheckpoint(ctx context.Context, st *jetstream.Store) (*kinds.Checkpoin
 	if err != nil {
 		return nil, err
 	}
-	seq := eng.Applied()
-	if cp != nil && seq == cp.Seq {
+	if cp != nil && eng.Applied() == cp.Seq {
 		return nil, nil
 	}
+	return checkpointOf(ctx, st, views, eng)
+}
+
+// checkpointOf returns the checkpoint of views, which eng feeds, at the
+// stream sequence eng applied. Nothing may record or follow meanwhile.
+func checkpointOf(ctx context.Context, st *jetstream.Store, views *kinds.Views, eng *engine.Engine) (*kinds.Checkpoint, error) {
 	var hash string
-	if seq > 0 {
+	if seq := eng.Applied(); seq > 0 {
 		r, err := st.RecordAt(ctx, seq)
 		if err != nil {
 			return nil, err
@@ -160,6 +228,20 @@ func buildCheckpoint(ctx context.Context, st *jetstream.Store) (*kinds.Checkpoin
 	}
 	next := views.Checkpoint(st.StreamName(), eng, hash)
 	return &next, nil
+}
+
+// saveViews saves the checkpoint of views, which the passive engine eng
+// feeds (a read command's, after a long replay).
+func saveViews(ctx context.Context, st *jetstream.Store, views *kinds.Views, eng *engine.Engine) error {
+	cp, err := checkpointOf(ctx, st, views, eng)
+	if err != nil {
+		return err
+	}
+	data, err := cp.Encode()
+	if err != nil {
+		return err
+	}
+	return st.SaveProjection(ctx, data)
 }
 
 // saveProjection writes a new projection checkpoint when events came
@@ -186,6 +268,10 @@ func writeProjection(ctx context.Context, st *jetstream.Store) (uint64, error) {
 	if err := st.SaveProjection(ctx, data); err != nil {
 		return 0, err
 	}
-	debugf("projection checkpoint written: stream sequence %d, %d ceremonies, %d bytes", cp.Seq, len(cp.Ceremonies), len(data))
+	size := 0
+	for _, b := range data {
+		size += len(b)
+	}
+	debugf("projection checkpoint written: stream sequence %d, %d ceremonies, %d bytes", cp.Seq, len(cp.Ceremonies), size)
 	return cp.Seq, nil
 }

@@ -35,7 +35,7 @@ func TestProjectionCheckpointUsedOrIgnored(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	ctx := context.Background()
-	var good []byte
+	var good map[string][]byte
 	withStore(t, data, func(st *jetstream.Store) {
 		cp, why := loadCheckpoint(ctx, st)
 		last, err := st.LastSeq(ctx)
@@ -62,21 +62,32 @@ func TestProjectionCheckpointUsedOrIgnored(t *testing.T) {
 		t.Fatalf("list shows no generate:\n%s", want)
 	}
 
-	edit := func(f func(m map[string]any)) []byte {
+	with := func(part string, data []byte) map[string][]byte {
+		out := map[string][]byte{}
+		for k, v := range good {
+			out[k] = v
+		}
+		out[part] = data
+		return out
+	}
+	edit := func(f func(m map[string]any)) map[string][]byte {
 		var m map[string]any
-		if err := json.Unmarshal(good, &m); err != nil {
+		if err := json.Unmarshal(good[kinds.PartMeta], &m); err != nil {
 			t.Fatal(err)
 		}
 		f(m)
 		b, _ := json.Marshal(m)
-		return b
+		return with(kinds.PartMeta, b)
 	}
+	cer := good[kinds.PartCeremonies]
 	for _, c := range []struct {
 		name, why string
-		data      []byte
+		data      map[string][]byte
 	}{
-		{"damaged", "does not decode", good[:len(good)-7]},
+		{"damaged", "does not decode", with(kinds.PartCeremonies, cer[:len(cer)-7])},
+		{"damaged inventory", "inventory does not decode", with(kinds.PartInventory, []byte("{"))},
 		{"another version", "version", edit(func(m map[string]any) { m["version"] = kinds.CheckpointVersion + 1 })},
+		{"another schema", "another set of kinds", edit(func(m map[string]any) { m["schema"] = strings.Repeat("0", 64) })},
 		{"past the end", "the stream ends at", edit(func(m map[string]any) { m["seq"] = m["seq"].(float64) + 100 })},
 		{"another history", "holds another event", edit(func(m map[string]any) { m["seq_hash"] = strings.Repeat("0", 64) })},
 	} {
@@ -95,11 +106,17 @@ func TestProjectionCheckpointUsedOrIgnored(t *testing.T) {
 
 	// The control: a checkpoint that decodes but says otherwise is used.
 	withStore(t, data, func(st *jetstream.Store) {
-		lying := edit(func(m map[string]any) {
-			for _, c := range m["ceremonies"].([]any) {
-				c.(map[string]any)["phase"] = "lied-about"
-			}
-		})
+		cp, err := kinds.DecodeCheckpoint(good, st.StreamName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range cp.Ceremonies {
+			cp.Ceremonies[i].Phase = "lied-about"
+		}
+		lying, err := cp.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := st.SaveProjection(ctx, lying); err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,9 @@ func startServeEngine(ctx context.Context, st *jetstream.Store, every uint64, lo
 	cp, why := loadCheckpoint(octx, st)
 	views := kinds.NewViews()
 	if cp != nil {
-		views = cp.Restore()
+		if views, err = cp.Restore(); err != nil {
+			return nil, err
+		}
 	}
 	ecfg := views.EngineConfig(st)
 	ecfg.Passive = true
