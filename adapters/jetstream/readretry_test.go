@@ -213,14 +213,13 @@ func TestClusterOpenWaitsForAnElection(t *testing.T) {
 	c.Stop(1)
 	c.Stop(2)
 	// Wait for node 0 to step down (as in TestClusterReadsWaitForAnElection).
-	gaveUp.readBudget = 300 * time.Millisecond
-	var err error
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
-		if _, err = gaveUp.Load(t.Context(), id); err != nil {
-			break
+	for deadline := time.Now().Add(time.Minute); c.LeadsStream(0, stream); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 0 still leads the stream a minute after it lost its peers")
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	gaveUp.readBudget = 300 * time.Millisecond
+	_, err := gaveUp.Load(t.Context(), id)
 	if err == nil || !strings.Contains(err.Error(), "the cluster has no quorum for stream "+stream) {
 		t.Fatalf("a load without a leader past its budget: %v, want an error saying the cluster has no quorum", err)
 	}
