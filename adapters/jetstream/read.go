@@ -163,6 +163,9 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
 		cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
 		return s.read(ctx, actx, cfg, last, func(r events.Record, _ uint64) error {
+			if r.Seq != next {
+				return stopRead{s.skipped(next, r.Seq)}
+			}
 			if fnErr = fn(r); fnErr != nil {
 				return stopRead{fnErr}
 			}
@@ -173,8 +176,39 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	if fnErr != nil {
 		return fnErr
 	}
+	if errors.Is(err, ErrReplicaDamaged) {
+		// The reader ran on a replica that lacks events: the rest is
+		// read from the stream leader, one get each (slower, but the
+		// history its quorum acknowledged).
+		err = s.replayFromLeader(ctx, next, last, fn)
+	}
 	if err != nil {
 		return fmt.Errorf("jetstream: replay from %d: %w", from, err)
+	}
+	return nil
+}
+
+// replayFromLeader calls fn for the events next..last, each got from the
+// stream leader by its sequence (a message get, which only the leader
+// answers).
+func (s *Store) replayFromLeader(ctx context.Context, next, last uint64, fn func(events.Record) error) error {
+	for seq := next; seq <= last; seq++ {
+		var rec events.Record
+		err := s.retryRead(ctx, func(_, actx context.Context) error {
+			var err error
+			rec, err = s.RecordAt(actx, seq)
+			return err
+		})
+		if errors.Is(err, natsjs.ErrMsgNotFound) {
+			return fmt.Errorf("%w: the stream leader's copy of stream %s has no event %d (of 1-%d; the stream never deletes): make another replica the leader ('nats stream cluster step-down %s'), then check the replicas ('ceremony audit verify-store --nats URL --nats-system-creds FILE')",
+				ErrReplicaDamaged, s.name, seq, last, s.name)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -201,12 +235,23 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 		return fmt.Errorf("start reader: %w", err)
 	}
 	defer it.Stop()
+	var seq, pending uint64
 	for {
-		msg, err := it.Next(natsjs.NextContext(ctx))
+		nctx, cancel := ctx, context.CancelFunc(func() {})
+		if seq > 0 && pending == 0 && seq < until {
+			// The reader's replica has nothing more, the leader has.
+			nctx, cancel = context.WithTimeout(ctx, shortReadWait)
+		}
+		msg, err := it.Next(natsjs.NextContext(nctx))
+		cancel()
+		if err != nil && ctx.Err() == nil && nctx.Err() != nil {
+			return stopRead{s.stopsShort(seq, until)}
+		}
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		seq, pending, ok := ackSeqs(msg.Reply())
+		var ok bool
+		seq, pending, ok = ackSeqs(msg.Reply())
 		if !ok {
 			return fmt.Errorf("read: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
 		}
@@ -361,6 +406,9 @@ func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uin
 		seq, _, ok := ackSeqs(msg.Reply())
 		if !ok {
 			return delivered, stopRead{fmt.Errorf("jetstream: follow: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())}
+		}
+		if seq != *next {
+			return delivered, stopRead{fmt.Errorf("jetstream: follow: %w", s.skipped(*next, seq))}
 		}
 		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
 		if err != nil {
