@@ -18,9 +18,10 @@ func newAuditVerifyStoreCmd() *cobra.Command {
 		Long: `Check every event in the event store: its hash, and its place in its
 ceremony's hash chain; then that the stream is the history recorded in
 the data directory's tree hashes and its newest signed checkpoint (and in
-each --checkpoint FILE): nothing missing, nothing changed. Exits 6 naming
-the ceremony, the stream sequences and the first bad record when one does
-not hold.
+each --checkpoint FILE): nothing missing, nothing changed; and that every
+witness co-signature next to a checkpoint verifies with the key of its
+signed sign-off. Exits 6 naming the ceremony, the stream sequences and
+the first bad record, or the co-signature file, when one does not hold.
 
 With --nats and a user of the system account (--nats-system-creds or
 --nats-system-nkey), each server of the stream's replica set is asked what
@@ -72,6 +73,9 @@ func runAuditVerifyStore(ctx context.Context, c *common, sys *systemUserFlags, c
 	}
 	fmt.Fprintf(out, "OK: %d events of %d ceremonies, every hash and chain holds\n", len(recs), len(byID))
 	if a.tlog != nil {
+		if err := checkStoreCosignatures(a.tlog.Dir(), recs, out); err != nil {
+			return err
+		}
 		root, err := a.tlog.Tree().Root(a.tlog.Tree().Size())
 		if err != nil {
 			return err
