@@ -98,7 +98,36 @@ func Start(t testing.TB) *Cluster {
 		}
 	}
 	c.waitMetaLeader()
+	c.waitPlacement()
 	return c
+}
+
+// waitPlacement waits until the meta leader can place a stream on every
+// node: it knows a peer as offline until that peer's first state update
+// (through the system account) arrives, which can come after the meta
+// leader answers. A probe stream of one replica per node is created and
+// deleted.
+func (c *Cluster) waitPlacement() {
+	c.t.Helper()
+	nc, js := c.connect()
+	defer nc.Close()
+	deadline := time.Now().Add(readyTimeout)
+	cfg := natsjs.StreamConfig{Name: "CLUSTERTEST_PROBE", Subjects: []string{"clustertest.probe"}, Storage: natsjs.MemoryStorage, Replicas: len(c.nodes)}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.CreateStream(ctx, cfg)
+		if err == nil {
+			err = js.DeleteStream(ctx, cfg.Name)
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("clustertest: a stream of %d replicas cannot be placed after %s: %v", len(c.nodes), readyTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // startAttempts bounds the starts of a new cluster (see Start).
