@@ -97,19 +97,24 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 	// starts after its first event and stops at until. Resumed after the
 	// last event delivered if a stream leader is lost meanwhile
 	// (retryRead).
-	next := uint64(1)
+	next, pos := uint64(1), uint64(1)
 	deliver := func(r events.Record) error {
 		if r.CeremonyID != ceremonyID {
 			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
 		}
+		if uint64(r.Position) != pos {
+			// A replica that lost events (README.md, "Running on a
+			// NATS cluster"); not retried on the same reader.
+			return fmt.Errorf("%w: the copy of stream %s on %s skips from event %d to %d of ceremony %s", ErrReplicaDamaged, s.name, s.serverName(), pos, r.Position, ceremonyID)
+		}
 		if err := fn(r); err != nil {
 			return stopRead{err}
 		}
-		next = r.Seq + 1
+		next, pos = r.Seq+1, pos+1
 		return nil
 	}
-	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
-		for next <= until && (next == 1 || count <= directReads) {
+	gets := func(actx context.Context, all bool) error {
+		for next <= until && (all || next == 1 || count <= directReads) {
 			msg, err := s.stream.GetMsg(actx, next, natsjs.WithGetMsgSubject(filter))
 			if err != nil {
 				return fmt.Errorf("read from sequence %d: %w", next, err)
@@ -122,15 +127,23 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 				return stopRead{err}
 			}
 			if err := deliver(r); err != nil {
-				return err
+				return stopRead{err}
 			}
 		}
-		if next > until {
-			return nil
+		return nil
+	}
+	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
+		if err := gets(actx, false); err != nil || next > until {
+			return err
 		}
 		cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
 		return s.read(ctx, actx, cfg, until, func(r events.Record, _ uint64) error { return deliver(r) })
 	})
+	if errors.Is(err, ErrReplicaDamaged) && next <= until {
+		// The reader ran on a replica that lacks events: the rest is
+		// asked of the stream leader, one get each.
+		err = s.retryRead(ctx, func(_, actx context.Context) error { return gets(actx, true) })
+	}
 	if err != nil {
 		return fmt.Errorf("jetstream: %s ceremony %s: %w", op, ceremonyID, err)
 	}
