@@ -98,19 +98,21 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 	// last event delivered if a stream leader is lost meanwhile
 	// (retryRead).
 	next, pos := uint64(1), uint64(1)
-	deliver := func(r events.Record) error {
+	deliver := func(r events.Record, fromReader bool) error {
 		if r.CeremonyID != ceremonyID {
 			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
 		}
-		if uint64(r.Position) != pos {
-			// A replica that lost events (README.md, "Running on a
-			// NATS cluster"); not retried on the same reader.
+		if fromReader && uint64(r.Position) != pos {
+			// A reader on a replica that lost events (README.md,
+			// "Running on a NATS cluster"): the rest is asked of the
+			// leader, whose answer is the history as stored (the
+			// engine judges its chain).
 			return fmt.Errorf("%w: the copy of stream %s on %s skips from event %d to %d of ceremony %s", ErrReplicaDamaged, s.name, s.serverName(), pos, r.Position, ceremonyID)
 		}
 		if err := fn(r); err != nil {
 			return stopRead{err}
 		}
-		next, pos = r.Seq+1, pos+1
+		next, pos = r.Seq+1, uint64(r.Position)+1
 		return nil
 	}
 	gets := func(actx context.Context, all bool) error {
@@ -126,8 +128,8 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			if err != nil {
 				return stopRead{err}
 			}
-			if err := deliver(r); err != nil {
-				return stopRead{err}
+			if err := deliver(r, false); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -137,7 +139,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			return err
 		}
 		cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
-		return s.read(ctx, actx, cfg, until, func(r events.Record, _ uint64) error { return deliver(r) })
+		return s.read(ctx, actx, cfg, until, func(r events.Record, _ uint64) error { return deliver(r, true) })
 	})
 	if errors.Is(err, ErrReplicaDamaged) && next <= until {
 		// The reader ran on a replica that lacks events: the rest is
