@@ -97,19 +97,26 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 	// starts after its first event and stops at until. Resumed after the
 	// last event delivered if a stream leader is lost meanwhile
 	// (retryRead).
-	next := uint64(1)
-	deliver := func(r events.Record) error {
+	next, pos := uint64(1), uint64(1)
+	deliver := func(r events.Record, fromReader bool) error {
 		if r.CeremonyID != ceremonyID {
 			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+		}
+		if fromReader && uint64(r.Position) != pos {
+			// A reader on a replica that lost events (README.md,
+			// "Running on a NATS cluster"): the rest is asked of the
+			// leader, whose answer is the history as stored (the
+			// engine judges its chain).
+			return fmt.Errorf("%w: the copy of stream %s on %s skips from event %d to %d of ceremony %s", ErrReplicaDamaged, s.name, s.serverName(), pos, r.Position, ceremonyID)
 		}
 		if err := fn(r); err != nil {
 			return stopRead{err}
 		}
-		next = r.Seq + 1
+		next, pos = r.Seq+1, uint64(r.Position)+1
 		return nil
 	}
-	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
-		for next <= until && (next == 1 || count <= directReads) {
+	gets := func(actx context.Context, all bool) error {
+		for next <= until && (all || next == 1 || count <= directReads) {
 			msg, err := s.stream.GetMsg(actx, next, natsjs.WithGetMsgSubject(filter))
 			if err != nil {
 				return fmt.Errorf("read from sequence %d: %w", next, err)
@@ -121,16 +128,24 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			if err != nil {
 				return stopRead{err}
 			}
-			if err := deliver(r); err != nil {
+			if err := deliver(r, false); err != nil {
 				return err
 			}
 		}
-		if next > until {
-			return nil
+		return nil
+	}
+	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
+		if err := gets(actx, false); err != nil || next > until {
+			return err
 		}
 		cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
-		return s.read(ctx, actx, cfg, until, func(r events.Record, _ uint64) error { return deliver(r) })
+		return s.read(ctx, actx, cfg, until, func(r events.Record, _ uint64) error { return deliver(r, true) })
 	})
+	if errors.Is(err, ErrReplicaDamaged) && next <= until {
+		// The reader ran on a replica that lacks events: the rest is
+		// asked of the stream leader, one get each.
+		err = s.retryRead(ctx, func(_, actx context.Context) error { return gets(actx, true) })
+	}
 	if err != nil {
 		return fmt.Errorf("jetstream: %s ceremony %s: %w", op, ceremonyID, err)
 	}
@@ -163,6 +178,9 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
 		cfg := natsjs.OrderedConsumerConfig{DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
 		return s.read(ctx, actx, cfg, last, func(r events.Record, _ uint64) error {
+			if r.Seq != next {
+				return stopRead{s.skipped(next, r.Seq)}
+			}
 			if fnErr = fn(r); fnErr != nil {
 				return stopRead{fnErr}
 			}
@@ -173,8 +191,39 @@ func (s *Store) Replay(ctx context.Context, from uint64, fn func(events.Record) 
 	if fnErr != nil {
 		return fnErr
 	}
+	if errors.Is(err, ErrReplicaDamaged) {
+		// The reader ran on a replica that lacks events: the rest is
+		// read from the stream leader, one get each (slower, but the
+		// history its quorum acknowledged).
+		err = s.replayFromLeader(ctx, next, last, fn)
+	}
 	if err != nil {
 		return fmt.Errorf("jetstream: replay from %d: %w", from, err)
+	}
+	return nil
+}
+
+// replayFromLeader calls fn for the events next..last, each got from the
+// stream leader by its sequence (a message get, which only the leader
+// answers).
+func (s *Store) replayFromLeader(ctx context.Context, next, last uint64, fn func(events.Record) error) error {
+	for seq := next; seq <= last; seq++ {
+		var rec events.Record
+		err := s.retryRead(ctx, func(_, actx context.Context) error {
+			var err error
+			rec, err = s.RecordAt(actx, seq)
+			return err
+		})
+		if errors.Is(err, natsjs.ErrMsgNotFound) {
+			return fmt.Errorf("%w: the stream leader's copy of stream %s has no event %d (of 1-%d; the stream never deletes): make another replica the leader ('nats stream cluster step-down %s'), then check the replicas ('ceremony audit verify-store --nats URL --nats-system-creds FILE')",
+				ErrReplicaDamaged, s.name, seq, last, s.name)
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -201,13 +250,25 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 		return fmt.Errorf("start reader: %w", err)
 	}
 	defer it.Stop()
+	var seq, pending uint64
 	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
-		msg, err := it.Next(untilDone...)
+		nctx, opts, cancel := ctx, untilDone, context.CancelFunc(func() {})
+		if seq > 0 && pending == 0 && seq < until {
+			// The reader's replica has nothing more, the leader has.
+			nctx, cancel = context.WithTimeout(ctx, shortReadWait)
+			opts = []natsjs.NextOpt{natsjs.NextContext(nctx)}
+		}
+		msg, err := it.Next(opts...)
+		cancel()
+		if err != nil && ctx.Err() == nil && nctx.Err() != nil {
+			return stopRead{s.stopsShort(seq, until)}
+		}
 		if err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
-		seq, pending, ok := ackSeqs(msg.Reply())
+		var ok bool
+		seq, pending, ok = ackSeqs(msg.Reply())
 		if !ok {
 			return fmt.Errorf("read: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
 		}
@@ -363,6 +424,9 @@ func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uin
 		seq, _, ok := ackSeqs(msg.Reply())
 		if !ok {
 			return delivered, stopRead{fmt.Errorf("jetstream: follow: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())}
+		}
+		if seq != *next {
+			return delivered, stopRead{fmt.Errorf("jetstream: follow: %w", s.skipped(*next, seq))}
 		}
 		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
 		if err != nil {

@@ -18,32 +18,43 @@ const connectTimeout = 5 * time.Second
 // TLS when a certificate or CA is given.
 func (s *Store) connectRemote(cfg Config) error {
 	r := cfg.Remote
+	nc, err := dialRemote(r, cfg.NkeySeedFile, s.connOptions())
+	if err != nil {
+		return err
+	}
+	s.nc = nc
+	return nil
+}
+
+// dialRemote connects to the servers of r as the user of r.CredsFile or
+// nkeyFile, with extra options.
+func dialRemote(r Remote, nkeyFile string, extra []nats.Option) (*nats.Conn, error) {
 	if r.Replicas < 0 || r.Replicas > 5 {
-		return fmt.Errorf("jetstream: replicas %d: want 1-5 (JetStream's limit), or 0 for the default", r.Replicas)
+		return nil, fmt.Errorf("jetstream: replicas %d: want 1-5 (JetStream's limit), or 0 for the default", r.Replicas)
 	}
 	for _, u := range r.URLs {
 		if err := checkURL(u); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	opts := []nats.Option{nats.Timeout(connectTimeout)}
 	switch {
-	case r.CredsFile != "" && cfg.NkeySeedFile != "":
-		return fmt.Errorf("jetstream: both a credentials file and an nkey seed file: give one")
+	case r.CredsFile != "" && nkeyFile != "":
+		return nil, fmt.Errorf("jetstream: both a credentials file and an nkey seed file: give one")
 	case r.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(r.CredsFile))
-	case cfg.NkeySeedFile != "":
-		if _, err := readUserSeed(cfg.NkeySeedFile); err != nil {
-			return err
+	case nkeyFile != "":
+		if _, err := readUserSeed(nkeyFile); err != nil {
+			return nil, err
 		}
-		nkey, err := nats.NkeyOptionFromSeed(cfg.NkeySeedFile)
+		nkey, err := nats.NkeyOptionFromSeed(nkeyFile)
 		if err != nil {
-			return fmt.Errorf("jetstream: nkey seed file %s: %w", cfg.NkeySeedFile, err)
+			return nil, fmt.Errorf("jetstream: nkey seed file %s: %w", nkeyFile, err)
 		}
 		opts = append(opts, nkey)
 	}
 	if (r.TLSCert == "") != (r.TLSKey == "") {
-		return fmt.Errorf("jetstream: a TLS client certificate needs both the certificate and its key")
+		return nil, fmt.Errorf("jetstream: a TLS client certificate needs both the certificate and its key")
 	}
 	if r.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(r.TLSCert, r.TLSKey))
@@ -51,12 +62,11 @@ func (s *Store) connectRemote(cfg Config) error {
 	if r.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(r.TLSCA))
 	}
-	nc, err := nats.Connect(strings.Join(r.URLs, ","), append(opts, s.connOptions()...)...)
+	nc, err := nats.Connect(strings.Join(r.URLs, ","), append(opts, extra...)...)
 	if err != nil {
-		return fmt.Errorf("jetstream: connect to %s: %w", strings.Join(r.URLs, ","), explainConnect(err))
+		return nil, fmt.Errorf("jetstream: connect to %s: %w", strings.Join(r.URLs, ","), explainConnect(err))
 	}
-	s.nc = nc
-	return nil
+	return nc, nil
 }
 
 // checkURL refuses what is not a NATS server URL, naming it.

@@ -28,7 +28,9 @@ against it: the checkpoint's signature under the key the signed manifest
 names, and each event's inclusion proof in the checkpoint's tree, so even
 an export of one ceremony is proven part of the checkpointed log. Each
 --witness-key must have co-signed that checkpoint (C2SP
-tlog-cosignature); each is reported, and one that did not exits 6.`,
+tlog-cosignature); each is reported, and one that did not exits 6. The
+checkpoint's co-signatures by witnesses whose signed sign-off is in the
+export are checked too: a changed one exits 6.`,
 		Example: `  ceremony audit verify exp/ --public-key 3b6a27bc...
   ceremony audit verify exp/ --public-key audit-key.pub --witness-key wendy.pub --witness-key walter.pub
   ceremony audit verify exp/ --public-key audit-key.pub`,
@@ -59,6 +61,9 @@ tlog-cosignature); each is reported, and one that did not exits 6.`,
 		fmt.Fprintf(out, "OK: %d events of %d ceremonies (stream %d..%d), signed by %s\n", m.Events, len(m.Ceremonies), m.FirstSeq, m.LastSeq, m.Fingerprint)
 		if cp := m.Checkpoint; cp != nil {
 			fmt.Fprintf(out, "OK: every event is included in the signed checkpoint of %q: %d events, root %s (checkpoint key %s)\n", cp.Origin, cp.Size, cp.RootHash, export.FingerprintHex(cp.PublicKey))
+			if err := checkExportCosignatures(pos[0], out); err != nil {
+				return err
+			}
 		} else {
 			fmt.Fprintln(out, "Note: this export holds no checkpoint (the station had no audit key): it is not proven part of the station's log")
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -86,6 +87,7 @@ func TestExportVerifiesAgainstACosignedCheckpoint(t *testing.T) {
 	if code, out := verify(exp1, walterPub); code != exitAltered {
 		t.Fatalf("the first export verified against Walter's later co-signature: exit %d\n%s", code, out)
 	}
+	checkCosignatureDamage(t, s, exp2, auditPub)
 	secrets := cardSecrets(t, s.cardsDir, map[string]string{"card1": newPIN, "card2": testPINs["card2"], "card3": testPINs["card3"]})
 	secrets["old PIN of card1"] = []byte(testPINs["card1"])
 	for name, key := range map[string]string{"Wendy's key file": wendy, "Walter's key file": walter} {
@@ -101,4 +103,57 @@ func TestExportVerifiesAgainstACosignedCheckpoint(t *testing.T) {
 	scan(t, secrets, s.dataDir, outs)
 	scan(t, secrets, exp1, map[string][]byte{})
 	scan(t, secrets, exp2, map[string][]byte{})
+}
+
+// checkCosignatureDamage: the co-signatures verify (verify-store, audit
+// verify of export exp); a changed character of one in the checkpoints
+// directory, the same file cut, or a changed one in the export, is named,
+// exit 6.
+func checkCosignatureDamage(t *testing.T, s *site, exp, auditPub string) {
+	t.Helper()
+	if code, out := s.runCLI(t, "audit", "verify-store"); code != exitOK || !strings.Contains(out, "OK: 2 witness co-signature(s) of the checkpoints verify") {
+		t.Fatalf("verify-store with two co-signatures: exit %d\n%s", code, out)
+	}
+	if code, out := runBare(t, s, "audit", "verify", exp, "--public-key", auditPub); code != exitOK || !strings.Contains(out, "OK: 1 witness co-signature(s) of the checkpoint verify") {
+		t.Fatalf("audit verify of an export with a co-signed checkpoint: exit %d\n%s", code, out)
+	}
+	files, err := filepath.Glob(filepath.Join(s.dataDir, "checkpoints", "*.cosignature"))
+	if err != nil || len(files) != 2 {
+		t.Fatalf("co-signature files: %v (%v), want 2", files, err)
+	}
+	f := files[0]
+	good := readFile(t, f)
+	for what, bad := range map[string][]byte{"a changed character": changeSigChar(good), "cut in half": good[:len(good)/2]} {
+		if err := os.WriteFile(f, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := s.runCLI(t, "audit", "verify-store")
+		if code != exitAltered || !strings.Contains(out, "co-signature "+f) {
+			t.Fatalf("verify-store with co-signature %s %s: exit %d, want %d naming it\n%s", f, what, code, exitAltered, out)
+		}
+	}
+	if err := os.WriteFile(f, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(exp, "checkpoint")
+	signed := readFile(t, cp)
+	if err := os.WriteFile(cp, changeSigChar(signed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runBare(t, s, "audit", "verify", exp, "--public-key", auditPub); code != exitAltered || !strings.Contains(out, "checkpoint: translog: the co-signature of ceremony-witness/") {
+		t.Fatalf("audit verify of an export whose co-signature was changed: exit %d, want %d naming it\n%s", code, exitAltered, out)
+	}
+}
+
+// changeSigChar changes one base64 character of the last signature line
+// of a note (a co-signature's, in these files): the tenth from its end.
+func changeSigChar(b []byte) []byte {
+	out := bytes.Clone(b)
+	i := len(out) - 10
+	if out[i] == 'A' {
+		out[i] = 'B'
+	} else {
+		out[i] = 'A'
+	}
+	return out
 }

@@ -24,23 +24,33 @@ func newHealthCmd() *cobra.Command {
 outcome, stalled ceremonies, key sets with no spare share or below their
 quorum, blocked cards or cards on a factory-default PIN, an HSM holding
 another Backup Key; each with what to do. Exits 5 while a critical
-finding is open.`,
+finding is open.
+
+With --nats and a user of the system account (--nats-system-creds or
+--nats-system-nkey), also each server's copy of the stream: a replica
+missing events is critical, one behind or not answering a warning.`,
 		Args: noArgs,
 	}
 	c := storeFlags(cmd)
+	var sys systemUserFlags
+	sys.register(cmd.Flags())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return runHealth(cmd.Context(), c, cmd.OutOrStdout())
+		return runHealth(cmd.Context(), c, &sys, cmd.OutOrStdout())
 	}
 	return cmd
 }
 
-func runHealth(ctx context.Context, c *common, out io.Writer) error {
+func runHealth(ctx context.Context, c *common, sys *systemUserFlags, out io.Writer) error {
+	if err := sys.check(c); err != nil {
+		return err
+	}
 	a, err := c.openViews(ctx, out)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	fs2 := append(a.views.Findings(a.eng, time.Now()), backupFindings(filepath.Dir(string(a.cpDir)))...)
+	fs2 = append(fs2, sys.replicaFindings(ctx, c, a.store)...)
 	if len(fs2) == 0 {
 		fmt.Fprintln(out, "No findings: every side effect has an outcome, every live key set has a spare share, no card is blocked or on a default PIN.")
 		return nil

@@ -9,12 +9,20 @@
 // client and route ports (free loopback ports) and the store directory (a
 // directory of the test). A node can be stopped and started again on the
 // same ports and store directory.
+//
+// Every node also gets a user of the system account, authenticated by an
+// nkey made for the test (SystemNkeyFile), as an operator would give one
+// for monitoring: "accounts { SYS: { users: [ { nkey: U... } ] } },
+// system_account: SYS" in each file. Clients without credentials still
+// land in the global account, as without it (the server adds a no-auth
+// user for it when only the system account is defined).
 package clustertest
 
 import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -27,6 +35,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // readyTimeout bounds a node's start and the wait for a leader. It is
@@ -43,9 +52,10 @@ func ConfigDir() string {
 
 // Cluster is a running test cluster. Its methods fail the test on error.
 type Cluster struct {
-	t     testing.TB
-	mu    sync.Mutex
-	nodes []*node
+	t       testing.TB
+	mu      sync.Mutex
+	nodes   []*node
+	sysSeed string // the system account user's nkey seed file
 }
 
 type node struct {
@@ -72,9 +82,11 @@ func Start(t testing.TB) *Cluster {
 	slices.Sort(files)
 	c := &Cluster{t: t}
 	t.Cleanup(c.shutdown)
+	sysPub := ""
+	c.sysSeed, sysPub = systemUser(t)
 	var failed []string
 	for attempt := 1; ; attempt++ {
-		c.nodes = configure(t, files)
+		c.nodes = configure(t, files, sysPub)
 		err := c.startAll()
 		if err == nil {
 			break
@@ -86,7 +98,36 @@ func Start(t testing.TB) *Cluster {
 		}
 	}
 	c.waitMetaLeader()
+	c.waitPlacement()
 	return c
+}
+
+// waitPlacement waits until the meta leader can place a stream on every
+// node: it knows a peer as offline until that peer's first state update
+// (through the system account) arrives, which can come after the meta
+// leader answers. A probe stream of one replica per node is created and
+// deleted.
+func (c *Cluster) waitPlacement() {
+	c.t.Helper()
+	nc, js := c.connect()
+	defer nc.Close()
+	deadline := time.Now().Add(readyTimeout)
+	cfg := natsjs.StreamConfig{Name: "CLUSTERTEST_PROBE", Subjects: []string{"clustertest.probe"}, Storage: natsjs.MemoryStorage, Replicas: len(c.nodes)}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.CreateStream(ctx, cfg)
+		if err == nil {
+			err = js.DeleteStream(ctx, cfg.Name)
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("clustertest: a stream of %d replicas cannot be placed after %s: %v", len(c.nodes), readyTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // startAttempts bounds the starts of a new cluster (see Start).
@@ -96,9 +137,35 @@ const startAttempts = 3
 // ready by then most likely lost one of its ports (see Start).
 const firstStartTimeout = 40 * time.Second
 
+// systemUser makes the nkey of the system account's user and writes its
+// seed to a file of mode 0600, returning the file and the public key.
+func systemUser(t testing.TB) (seedFile, pub string) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatalf("clustertest: make the system user's nkey: %v", err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatalf("clustertest: system user's seed: %v", err)
+	}
+	if pub, err = kp.PublicKey(); err != nil {
+		t.Fatalf("clustertest: system user's public key: %v", err)
+	}
+	seedFile = filepath.Join(t.TempDir(), "system-user.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatalf("clustertest: write the system user's seed: %v", err)
+	}
+	return seedFile, pub
+}
+
+// SystemNkeyFile returns the nkey seed file (mode 0600) of the system
+// account's user, for the servers' monitoring requests ($SYS.REQ.>).
+func (c *Cluster) SystemNkeyFile() string { return c.sysSeed }
+
 // configure reads the node files and gives every node free loopback
-// ports, the routes to match, and a store directory of its own.
-func configure(t testing.TB, files []string) []*node {
+// ports, the routes to match, a store directory of its own, and the
+// system account's user sysPub.
+func configure(t testing.TB, files []string, sysPub string) []*node {
 	var nodes []*node
 	routePorts := map[int]int{} // port in the file -> free port
 	for _, f := range files {
@@ -114,6 +181,10 @@ func configure(t testing.TB, files []string) []*node {
 		opts.Cluster.Port = routePorts[opts.Cluster.Port]
 		opts.StoreDir = filepath.Join(t.TempDir(), opts.ServerName)
 		opts.NoSigs, opts.NoLog = true, true
+		sys := server.NewAccount("SYS")
+		opts.Accounts = append(opts.Accounts, sys)
+		opts.SystemAccount = sys.Name
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: sysPub, Account: sys})
 		nodes = append(nodes, &node{name: opts.ServerName, opts: opts})
 	}
 	for _, n := range nodes {
