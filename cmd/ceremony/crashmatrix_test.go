@@ -99,7 +99,9 @@ func tornMatrix(t *testing.T) {
 }
 
 // golden compares text with a file under testdata (UPDATE_GOLDEN=1 writes it).
-func golden(t *testing.T, file, text string) { goldenAs(t, file, text, func(s string) string { return s }) }
+func golden(t *testing.T, file, text string) {
+	goldenAs(t, file, text, func(s string) string { return s })
+}
 
 // goldenAs is golden comparing what norm makes of both texts: the file
 // keeps the figures of the run that wrote it.
