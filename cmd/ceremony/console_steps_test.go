@@ -84,8 +84,11 @@ func TestConsoleRetryAndResume(t *testing.T) {
 	if eval[bool](t, op, `!document.getElementById("retry").hidden`) {
 		t.Fatal("a ceremony no process runs offers Retry instead of Resume")
 	}
-	do(t, op, "resume", chromedp.Click("#resume"), chromedp.WaitVisible("#pad"),
-		until(`document.getElementById("events").textContent.includes("ceremony.resumed")`))
+	// The page reloads once the resume is accepted: a mark set on the old
+	// page tells the new one, and the wait goes on across the reload.
+	eval[bool](t, op, `(() => { window.beforeResume = true; document.getElementById("resume").click(); return true })()`)
+	doAcrossReload(t, op, "resume", until(`!window.beforeResume && document.getElementById("pad") !== null &&
+		document.getElementById("events").textContent.includes("ceremony.resumed")`))
 	if ev := eventLine(t, cs.eventsOf(t, id), "ceremony.resumed"); !strings.Contains(ev, `"by":"olga"`) {
 		t.Fatalf("ceremony.resumed does not name the account:\n%s", ev)
 	}

@@ -182,6 +182,26 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 	}
 }
 
+// doAcrossReload is do for steps that run while the page reloads: a step
+// cut short by the navigation ("Inspected target navigated or closed") is
+// run again on the new page, within do's liveness bound.
+func doAcrossReload(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := chromedp.Do(lctx, steps...)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
 	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
