@@ -382,6 +382,18 @@ func (c *Cluster) LeadsStream(i int, stream string) bool {
 	return n.srv != nil && n.srv.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream)
 }
 
+// WaitStepDown waits until node i no longer leads stream: a leader cut off
+// from its peers keeps answering until it notices it lost its quorum. It
+// fails the test after a minute (a liveness bound).
+func (c *Cluster) WaitStepDown(i int, stream string) {
+	c.t.Helper()
+	for deadline := time.Now().Add(time.Minute); c.LeadsStream(i, stream); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("clustertest: node %s still leads stream %s a minute after it lost its peers", c.nodes[i].name, stream)
+		}
+	}
+}
+
 // currentPeers counts the followers that are online and current.
 func (c *Cluster) currentPeers(peers []*natsjs.PeerInfo) int {
 	n := 0
