@@ -149,18 +149,26 @@ func rawRead(st *jetstream.Store, filter string, n int) func(int) (int, error) {
 	}
 }
 
+// rebuildStore opens the benchmark store with one ceremony of rebuildN
+// events for the rebuild benchmarks.
+func rebuildStore(b *testing.B) (*engine.Engine, *jetstream.Store) {
+	b.Helper()
+	eng, st := openBench(b)
+	inst := startBench(b, eng, "bench-rebuild")
+	for range rebuildN - 2 {
+		if err := inst.Record(context.Background(), events.SourceReader, benchPayload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return eng, st
+}
+
 // BenchmarkRebuild: a ceremony of 1,000 events rebuilt by the engine
 // (load, decode, verify hashes, decode payloads, fold through the FSM)
 // against an ordered consumer reading the same messages' bytes.
 func BenchmarkRebuild(b *testing.B) {
-	eng, st := openBench(b)
+	eng, st := rebuildStore(b)
 	ctx := context.Background()
-	inst := startBench(b, eng, "bench-rebuild")
-	for range rebuildN - 2 {
-		if err := inst.Record(ctx, events.SourceReader, benchPayload); err != nil {
-			b.Fatal(err)
-		}
-	}
 	for range b.N {
 		benchratio.Run(b, benchReps, 40, "events/s", benchratio.Pair{
 			Name: "engine",
@@ -233,14 +241,8 @@ func BenchmarkMemory(b *testing.B) {
 //
 //	go test -run '^$' -bench RebuildCPU -benchtime 1x ./engine/
 func BenchmarkRebuildCPU(b *testing.B) {
-	eng, st := openBench(b)
+	eng, st := rebuildStore(b)
 	ctx := context.Background()
-	inst := startBench(b, eng, "bench-rebuild")
-	for range rebuildN - 2 {
-		if err := inst.Record(ctx, events.SourceReader, benchPayload); err != nil {
-			b.Fatal(err)
-		}
-	}
 	raw := rawRead(st, "ceremony.bench-rebuild.>", rebuildN)
 	cpu := func() time.Duration {
 		var r syscall.Rusage
