@@ -158,16 +158,13 @@ func (s *Server) apiKey(w http.ResponseWriter, r *http.Request, who Actor) *apiE
 }
 
 // apiPIN hands the PIN to the runner. The PIN is in this request's body
-// only (over TLS); it is never logged, stored or echoed.
+// only (over TLS); it is never logged, stored or echoed. It is read as
+// bytes (readPIN), never a string, and the runner wipes it after use.
 func (s *Server) apiPIN(w http.ResponseWriter, r *http.Request, who Actor) *apiError {
-	var req struct {
-		PIN string `json:"pin"`
-	}
-	if e := decode(r, &req); e != nil {
+	pin, e := readPIN(r.Body)
+	if e != nil {
 		return e
 	}
-	pin := []byte(req.PIN)
-	req.PIN = ""
 	if len(pin) < 6 || len(pin) > 127 {
 		ceremonies.Wipe(pin)
 		return &apiError{http.StatusBadRequest, "bad_pin", "a PIN has 6 to 127 characters"}
