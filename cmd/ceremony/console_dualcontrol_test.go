@@ -130,3 +130,20 @@ func dualControlInTheConsole(t *testing.T, cs *consoleSite, first context.Contex
 	}
 	attributedActions(t, id, cs.apiEvents(t, id))
 }
+
+// TestServeRefusesAnUnknownDualControlKind: a kind name --dual-control
+// does not know is refused, with the kinds that can be started, before
+// anything is served or written.
+func TestServeRefusesAnUnknownDualControlKind(t *testing.T) {
+	s := newSite(t)
+	code, out := s.runCLI(t, "serve", "--http=127.0.0.1:0", "--dual-control", "backup-key-generate,backup-key-lode")
+	if code != exitUsage || !strings.Contains(out, "--dual-control backup-key-lode: no kind of that name can be started: give kinds among") ||
+		!strings.Contains(out, "backup-key-load") {
+		t.Fatalf("serve --dual-control with an unknown kind: exit %d\n%s", code, out)
+	}
+	if svc, err := readService(s.dataDir); err != nil {
+		t.Fatal(err)
+	} else if svc != nil {
+		t.Fatalf("serve wrote %s before refusing its flags", servicePath(s.dataDir))
+	}
+}

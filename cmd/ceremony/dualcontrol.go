@@ -13,8 +13,8 @@ import (
 // (dual_control) or the service running on its data directory ('serve
 // --dual-control', announced in serve.json). A second operator's
 // approval is an authenticated account's, taken in the console; a name
-// typed at this terminal cannot stand for a second person (README.md,
-// "Dual control").
+// typed at this terminal cannot stand for a second person
+// (ARCHITECTURE.md, "Console").
 func refuseDualControl(cmd *cobra.Command, c *common, k ceremonies.Kind) error {
 	var where string
 	if f := cmd.Flags().Lookup(configFlag); f != nil && f.Value.String() != "" {
