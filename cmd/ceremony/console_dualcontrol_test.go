@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,6 +118,17 @@ func dualControlInTheConsole(t *testing.T, cs *consoleSite, first context.Contex
 	if code, out := cs.apiCall(t, davecl, "POST", "/api/v1/ceremonies/"+id+"/approve", daveCSRF, map[string]string{}); code != http.StatusConflict ||
 		!strings.Contains(fmt.Sprint(out["message"]), "approved already, by dave") {
 		t.Errorf("a second approval: %d %v, want 409", code, out["_raw"])
+	}
+
+	alan, _ := cs.login(t, "alan")
+	resp, err := alan.Get(cs.url + "api/v1/ceremonies/" + id + "/report")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "(started by olga); approved by dave (operator) at ") {
+		t.Errorf("the report does not say who approved:\n%s", page)
 	}
 
 	// The terminal cannot take a second operator's approval: refused.
