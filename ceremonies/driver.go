@@ -120,6 +120,8 @@ func (d *Driver) Loop(ctx context.Context, steps Steps) error {
 		var err error
 		if d.Station.pendingScriptStep() && !engine.IsPaused(phase) {
 			err = d.checkOffScriptStep(ctx)
+		} else if d.approvalPending() && !engine.IsPaused(phase) {
+			err = d.RequireApproval(ctx) // dual control: before the first card step
 		} else if step, ok := steps[phase]; ok {
 			err = step(ctx)
 		} else if engine.IsPaused(phase) {

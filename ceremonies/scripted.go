@@ -40,11 +40,14 @@ func ScriptedFrom(ps []events.Payload) *Scripted {
 
 // StartEvents are the data events the start command records, for every
 // kind, right after a ceremony's first event: the station, the script
-// binding and the witness requirement of the generic --witnesses
-// parameter (WithWitnesses). An unscripted operator (ceremony.unscripted)
+// binding, the witness requirement of the generic --witnesses
+// parameter (WithWitnesses) and the dual control's (ApprovalRequired:
+// the requirement a console start records, the approval its run records
+// before the first card step, Driver.RequireApproval). An unscripted operator (ceremony.unscripted)
 // is an annotation of every kind (ceremonies/kinds).
 func StartEvents() []string {
-	return types(&events.StationDescribed{}, &events.ScriptBound{}, &events.WitnessesRequired{})
+	return types(&events.StationDescribed{}, &events.ScriptBound{}, &events.WitnessesRequired{},
+		&events.ApprovalRequired{}, &events.Approved{})
 }
 
 // Deviates says whether the script records what it does not name as a

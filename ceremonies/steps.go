@@ -24,6 +24,7 @@ type Station struct {
 	Slots       Slots         // the PKCS#11 slot user cards stand for (Needs.Slots)
 	StepTimeout time.Duration // 0: DefaultStepTimeout
 	Witnesses   WitnessDesk   // nil: no sign-off can be taken at this station
+	Approvals   ApprovalDesk  // nil: no dual-control approval can be taken here
 	Script      *Scripted     // nil: the ceremony was not started from a script
 	// Watch collects the reader's and the PC/SC service's losses the
 	// reader's adapter sees while a step waits (nil: none are seen).

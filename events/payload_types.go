@@ -73,8 +73,8 @@ func (r *Registry) Add(pts ...PayloadType) error {
 
 // CommonPayloads are the payload types every kind may record: the
 // lifecycle (abort, fail, resume, secrets lost), the engine's step
-// deadlines, the card observations of the shared card steps, and witness
-// sign-offs.
+// deadlines, the card observations of the shared card steps, witness
+// sign-offs and the dual control's approval.
 func CommonPayloads() []PayloadType {
 	return []PayloadType{
 		Declare[CeremonyAborted](),
@@ -97,6 +97,8 @@ func CommonPayloads() []PayloadType {
 		Declare[ReaderEvent](),
 		Declare[Witnessed](),
 		Declare[WitnessesRequired]().Upcast(1, UpcastUnchanged),
+		Declare[ApprovalRequired](),
+		Declare[Approved](),
 		Declare[ScriptBound](),
 		Declare[ScriptStepChecked](),
 		Declare[Unscripted](),

@@ -128,3 +128,20 @@ type WitnessesRequired struct {
 func UpcastUnchanged(old json.RawMessage) (json.RawMessage, error) { return old, nil }
 
 func (WitnessesRequired) EventType() string { return "ceremony.witnesses_required" }
+
+// ApprovalRequired: the ceremony is under dual control (the station's
+// policy for its kind): a second operator, not Starter, must approve it
+// (ceremony.approved) before its first card step.
+type ApprovalRequired struct {
+	Starter string `json:"starter"`
+}
+
+// Approved is the second operator's approval of a ceremony under dual
+// control: the approving account and its role.
+type Approved struct {
+	By   string `json:"by"`
+	Role string `json:"role"`
+}
+
+func (ApprovalRequired) EventType() string { return "ceremony.approval_required" }
+func (Approved) EventType() string         { return "ceremony.approved" }

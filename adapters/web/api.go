@@ -229,6 +229,17 @@ func (s *Server) apiWitness(w http.ResponseWriter, r *http.Request, who Actor) *
 	return nil
 }
 
+// apiApprove is a second operator's approval of a ceremony under dual
+// control (ceremony.approved): only an operator reaches it, and not the
+// one who started the ceremony (409).
+func (s *Server) apiApprove(w http.ResponseWriter, r *http.Request, who Actor) *apiError {
+	if err := s.cfg.Backend.Approve(r.Context(), who, r.PathValue("id")); err != nil {
+		return backendError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
+	return nil
+}
+
 func (s *Server) apiHealth(w http.ResponseWriter, _ *http.Request, _ Actor) *apiError {
 	writeJSON(w, http.StatusOK, s.cfg.Backend.Health())
 	return nil

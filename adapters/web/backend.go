@@ -141,6 +141,9 @@ type Backend interface {
 	// (ceremony.resumed, by who).
 	Resume(ctx context.Context, who Actor, id string) error
 	Witness(ctx context.Context, who Actor, id, statement string) error
+	// Approve is a second operator's approval of a ceremony under dual
+	// control that waits for it (ceremony.approved, by who).
+	Approve(ctx context.Context, who Actor, id string) error
 	// Live returns the PIN pad and station of a ceremony this console runs.
 	Live(id string) (*Pad, Station, bool)
 	// Checkpoint returns the newest signed checkpoint of the event stream

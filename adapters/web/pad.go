@@ -34,6 +34,9 @@ type PadView struct {
 	// Desk is the witness desk: open while the run waits for a witness
 	// account's sign-off.
 	Desk DeskView `json:"desk"`
+	// Approval is the approval desk (dual control): open while the run
+	// waits for a second operator's approval.
+	Approval ApprovalView `json:"approval"`
 }
 
 // NewPad returns a web PIN pad.

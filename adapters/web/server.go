@@ -77,6 +77,7 @@ func routes() []route {
 		{"POST", "/api/v1/ceremonies/{id}/pin", []string{roleOperator}, (*Server).apiPIN},
 		{"POST", "/api/v1/ceremonies/{id}/card", []string{roleOperator}, (*Server).apiCard},
 		{"POST", "/api/v1/ceremonies/{id}/witness", []string{roleWitness}, (*Server).apiWitness},
+		{"POST", "/api/v1/ceremonies/{id}/approve", []string{roleOperator}, (*Server).apiApprove},
 		{"GET", "/api/v1/health", readers, (*Server).apiHealth},
 		{"GET", "/api/v1/checkpoint", readers, (*Server).apiCheckpoint},
 		{"GET", "/api/v1/keysets", readers, (*Server).apiKeySets},

@@ -55,6 +55,7 @@ type report struct {
 	Rehearsal              string                   // the marking on every page of a rehearsal, else empty
 	PageCSS                template.CSS             // the @page rule printing it in every page's margins
 	Checkpoint             *reportCheckpoint        // the signed checkpoint covering the ceremony, with an audit key
+	DualControl            string                   // the dual control's requirement and approval, if required
 }
 
 // reportScript is the reviewed script a ceremony was bound to, and each of
@@ -182,6 +183,10 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 			r.Witnesses = append(r.Witnesses, w)
 			r.SignOffs = append(r.SignOffs, reportSignOff{Name: ev.Name, Role: ev.Role, Time: rec.Time.Format(time.RFC3339), UpTo: ev.UpTo,
 				How: how, Statement: ev.Statement, AfterEnd: rec.Time.After(last)})
+		case *events.ApprovalRequired:
+			r.DualControl = "required: a second operator approves before the first card step (started by " + ev.Starter + "); not approved"
+		case *events.Approved:
+			r.DualControl = strings.TrimSuffix(r.DualControl, "; not approved") + "; approved by " + ev.By + " (" + ev.Role + ") at " + rec.Time.Format(time.RFC3339)
 		case *events.StationDescribed:
 			if r.Station == nil {
 				r.Station = ev
@@ -291,6 +296,7 @@ table.sign{margin-top:2em} table.sign td{height:2.5em;width:22%}
 <tr><th>Ended (last ceremony event)</th><td>{{.Ended}}</td></tr>
 <tr><th>Duration</th><td>{{.Duration}} (to the last ceremony event; sign-offs are listed below)</td></tr>
 <tr><th>Operators</th><td>{{join .Operators ", "}}</td></tr>
+{{with .DualControl}}<tr><th>Dual control</th><td>{{.}}</td></tr>{{end}}
 {{range .Facts}}<tr><th>{{.Name}}</th><td class="mono">{{.Value}}</td></tr>
 {{end}}
 </table>

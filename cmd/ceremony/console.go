@@ -55,6 +55,11 @@ type console struct {
 	// stepTimeout is the deadline of each step that waits for a person.
 	stepTimeout time.Duration
 
+	// dualControl names the kinds whose start waits for a second
+	// operator's approval before the first card step (serve
+	// --dual-control; consoleapproval.go).
+	dualControl map[string]bool
+
 	mu   sync.Mutex
 	runs map[string]*liveRun
 
@@ -66,12 +71,13 @@ type console struct {
 
 // liveRun is one ceremony this console drives.
 type liveRun struct {
-	pad    *web.Pad
-	reader *cardemu.Reader // the emulated reader (nil on a real station)
-	cards  []*cardemu.Card
-	desk   *web.Desk
-	cancel context.CancelFunc
-	done   bool // the run returned (guarded by console.mu)
+	pad       *web.Pad
+	reader    *cardemu.Reader // the emulated reader (nil on a real station)
+	cards     []*cardemu.Card
+	desk      *web.Desk
+	approvals *web.Approvals
+	cancel    context.CancelFunc
+	done      bool // the run returned (guarded by console.mu)
 }
 
 func (r *liveRun) Bench() web.Bench {
@@ -352,7 +358,7 @@ func (c *console) Start(_ context.Context, who web.Actor, kind string, params ma
 	// it (ARCHITECTURE.md, "Audit"): the report names the reader and the
 	// HSM and marks a rehearsal, and Resume knows the ceremony ran on this
 	// console's station.
-	for _, pl := range append(first[1:], events.Payload(rs.desc)) {
+	for _, pl := range append(append(first[1:], events.Payload(rs.desc)), c.approvalRequired(k, who)...) {
 		if err := inst.Record(c.ctx, events.SourceOperator, pl); err != nil {
 			rs.free()
 			return "", err

@@ -16,9 +16,10 @@ import (
 // disables and enables it, changes its role and resets its password; each
 // change is an account.changed naming the admin, and takes effect at
 // once. Non-admins cannot reach the page or its API; an admin cannot lock
-// themselves out; no password is in any event, log, page or file.
+// themselves out; no password is in any event, log, page or file. The
+// site runs with --dual-control: dualControlInTheConsole runs on it.
 func TestConsoleAdminPages(t *testing.T) {
-	cs := newConsoleSite(t)
+	cs := newConsoleSite(t, "--dual-control", "backup-key-generate,backup-key-load")
 	actx := browser(t)
 	adm := tab(t, actx, true)
 	do(t, adm, "the admin logs in and lands on the accounts page", chromedp.Navigate(cs.url), chromedp.WaitVisible("#login-form"),
@@ -129,6 +130,7 @@ func TestConsoleAdminPages(t *testing.T) {
 	for n, p := range cs.passwords {
 		secrets["password of "+n] = []byte(p)
 	}
+	dualControlInTheConsole(t, cs, adm)
 	scan(t, secrets, cs.dataDir, map[string][]byte{
 		"accounts page": []byte(eval[string](t, adm, `document.documentElement.outerHTML`)),
 		"serve log":     []byte(cs.srv.output()),

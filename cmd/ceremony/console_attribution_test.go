@@ -11,7 +11,7 @@ import (
 // describesTheStart are the events a console start records with its
 // first event that describe it rather than act: they follow the start
 // event, which names the account (attributedActions checks that).
-var describesTheStart = map[string]bool{"ceremony.station": true, "ceremony.witnesses_required": true}
+var describesTheStart = map[string]bool{"ceremony.station": true, "ceremony.witnesses_required": true, "ceremony.approval_required": true}
 
 // attributedActions walks a console ceremony's events and fails on a
 // person's action that does not name a console account: every event of

@@ -31,6 +31,7 @@ type consoleFlags struct {
 	step     time.Duration
 	clientCA string
 	reader   string
+	dual     []string
 }
 
 // consoleDefaultAddr is where --http alone serves the console.
@@ -46,6 +47,7 @@ func (f *consoleFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.idle, "idle-timeout", 15*time.Minute, "a console session nobody used for this long ends")
 	fs.StringVar(&f.clientCA, "client-ca", "", "also log in by TLS client certificate: the PEM CA certificates that issue them; the certificate's subject CN (else its first email or DNS name) is the account name; password login still works")
 	fs.StringVar(&f.reader, "reader", "", "with --http: the console's ceremonies run on this PC/SC reader (see 'ceremony readers'; or readers.ceremony in --config) and load into the --hsm pkcs11 token, instead of the emulated rehearsal station")
+	fs.StringSliceVar(&f.dual, "dual-control", nil, "with --http: the kinds (comma-separated, e.g. backup-key-generate,backup-key-load; or dual_control in --config) whose console start waits before its first card step for a second operator's approval from their own session (ceremony.approved)")
 	fs.DurationVar(&f.step, "console-step-timeout", 10*time.Minute, "the deadline of each console ceremony step that waits for a person (an operator extends it from the page)")
 }
 
@@ -85,6 +87,11 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 		stopEngine()
 		return nil, usagef("--console-step-timeout %s: give at least 1s (an operator extends a step from the page)", f.step)
 	}
+	dual, err := dualControlKinds(f.dual)
+	if err != nil {
+		stopEngine()
+		return nil, err
+	}
 	station, err := openConsoleStation(f.reader, hsm, cards)
 	if err != nil {
 		stopEngine()
@@ -95,6 +102,7 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 		stopEngine()
 		return nil, err
 	}
+	con.dualControl = dual
 	info := station.info()
 	srv, err := web.New(web.Config{Backend: con, Station: info, IdleTimeout: f.idle, Log: logger})
 	if err != nil {

@@ -27,8 +27,9 @@ func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, rs *runStatio
 	id := inst.ID()
 	pad := web.NewPad()
 	desk := web.NewDesk(pad)
+	approvals := web.NewApprovals(pad)
 	rs.say = pad.Say
-	station := &ceremonies.Station{Pad: pad, Reader: rs.port, HSM: rs.hsm, StepTimeout: c.stepTimeout, Witnesses: desk, Watch: rs.watch}
+	station := &ceremonies.Station{Pad: pad, Reader: rs.port, HSM: rs.hsm, StepTimeout: c.stepTimeout, Witnesses: desk, Approvals: approvals, Watch: rs.watch}
 	// A scripted ceremony's card and witness checks ride on the station.
 	if s, err := scriptOf(c.ctx, c.a, id); err == nil {
 		station.Script = s
@@ -36,7 +37,7 @@ func (c *console) launch(k ceremonies.Kind, inst *engine.Instance, rs *runStatio
 		c.log.Printf("console: ceremony %s: its script binding cannot be read (%v): it runs unchecked against a script", id, err)
 	}
 	rctx, cancel := context.WithCancel(c.ctx)
-	r := &liveRun{pad: pad, desk: desk, reader: rs.emu, cards: c.cards, cancel: cancel}
+	r := &liveRun{pad: pad, desk: desk, approvals: approvals, reader: rs.emu, cards: c.cards, cancel: cancel}
 	c.mu.Lock()
 	c.runs[id] = r
 	c.mu.Unlock()

@@ -27,6 +27,10 @@ type service struct {
 	PID      int       `json:"pid"`
 	Started  time.Time `json:"started"`
 	Sync     string    `json:"sync"`
+	// DualControl names the kinds the service's console puts under dual
+	// control: a start of one from a terminal is refused
+	// (refuseDualControl).
+	DualControl []string `json:"dual_control,omitempty"`
 }
 
 func servicePath(dataDir string) string { return filepath.Join(dataDir, serviceFile) }

@@ -93,6 +93,10 @@ func runServe(ctx context.Context, c *common, listen string, every uint64, cf co
 	if err != nil {
 		return err
 	}
+	dual, err := dualControlNames(cf.dual)
+	if err != nil {
+		return err
+	}
 	if svc, err := readService(c.dataDir); err != nil {
 		return err
 	} else if svc != nil && svc.alive() {
@@ -122,7 +126,7 @@ func runServe(ctx context.Context, c *common, listen string, every uint64, cf co
 	if err != nil {
 		return fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
 	}
-	svc := service{URL: st.ClientURL(), NkeyFile: seed, PID: os.Getpid(), Started: time.Now().UTC(), Sync: st.Sync().String()}
+	svc := service{URL: st.ClientURL(), NkeyFile: seed, PID: os.Getpid(), Started: time.Now().UTC(), Sync: st.Sync().String(), DualControl: dual}
 	if err := writeService(c.dataDir, svc); err != nil {
 		return errors.Join(err, st.Close())
 	}

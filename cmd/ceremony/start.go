@@ -102,6 +102,9 @@ func newStartCmd(k ceremonies.Kind, use string) *cobra.Command {
 		if sf.operator == "" {
 			return usagef("--operator is required: the events record who ran the ceremony")
 		}
+		if err := refuseDualControl(cmd, c, k); err != nil {
+			return err
+		}
 		if *id == "" {
 			*id = s.IDPrefix + "-" + engine.RandomID()[:8]
 		}

@@ -33,6 +33,9 @@ type Config struct {
 	HSM         HSM           `yaml:"hsm"`
 	StepTimeout time.Duration `yaml:"step_timeout"` // --step-timeout
 	BackupDir   string        `yaml:"backup_dir"`   // --backup-dir
+	// DualControl names the kinds whose console start needs a second
+	// operator's approval before the first card step (serve --dual-control).
+	DualControl []string `yaml:"dual_control"`
 
 	File  string         `yaml:"-"` // the path it was read from
 	lines map[string]int // "store.nats.creds" -> its line
@@ -270,7 +273,7 @@ func yamlErrors(file string, err error) error {
 
 // knownKeys says, for each part of the file, which keys it has.
 var knownKeys = map[string]string{
-	"Config":  "a station config has store, readers, hsm, step_timeout, backup_dir",
+	"Config":  "a station config has store, readers, hsm, step_timeout, backup_dir, dual_control",
 	"Store":   "store has data_dir, sync, nats",
 	"NATS":    "store.nats has urls, creds, nkey, tlscert, tlskey, tlsca, replicas",
 	"Readers": "readers has ceremony, spare",

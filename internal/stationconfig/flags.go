@@ -60,6 +60,7 @@ func (c *Config) Settings(changed Changed) []Setting {
 		add("step-timeout", c.StepTimeout.String(), "step_timeout")
 	}
 	add("backup-dir", c.BackupDir, "backup_dir")
+	add("dual-control", strings.Join(c.DualControl, ","), "dual_control")
 	h := c.HSM
 	if kind, ok := changed("hsm"); ok && kind != "pkcs11" {
 		return out // the user chose another HSM for this command

@@ -211,6 +211,10 @@
       const desk = p.desk && p.desk.open;
       $("pad").dataset.desk = desk ? p.desk.n + "/" + p.desk.of : "";
       if (desk) w = "The ceremony waits for witness sign-off " + p.desk.n + " of " + p.desk.of + ": a witness signs off from their own session." + (s.role === "witness" ? " Use Sign off below." : "");
+      const appr = p.approval && p.approval.open;
+      const approver = isOp && appr && s.name !== p.approval.starter;
+      $("pad").dataset.approval = appr ? "open" : "";
+      if (appr) w = "Waiting for a second operator's approval: " + p.approval.starter + " started this ceremony under dual control, and another operator approves it from their own session before its first card step." + (approver ? " Use Approve below." : "");
       if (p.said) w = p.said + " " + w;
       $("waiting").textContent = w;
       if (isOp) {
@@ -218,6 +222,7 @@
         $("reader-pin").hidden = p.waiting !== "reader";
         const keys = p.waiting === "confirm" || p.waiting === "pin";
         $("ok").disabled = !keys; $("cancel").disabled = !keys;
+        $("approve").hidden = !approver;
       }
     }
     function bench(b) {
@@ -247,6 +252,7 @@
         const r = await act("POST", base + "/extend", { step: step.name, minutes: Number($("extend-minutes").value) });
         if (r) $("step-notice").textContent = "The step " + r.step + " now ends at " + new Date(r.deadline).toLocaleTimeString() + ".";
       });
+      $("approve").addEventListener("click", async () => { if (await act("POST", base + "/approve", {})) say("Approved."); });
       $("retry").addEventListener("click", async () => { if (await act("POST", base + "/retry", {})) say("Retried."); });
       $("resume").addEventListener("click", async () => { if (await act("POST", base + "/resume", {})) location.reload(); });
       $("abort-form").addEventListener("submit", async (ev) => {
