@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
@@ -51,7 +52,8 @@ readers it lists are reported present or absent when pcscd answers (a
 warning, not an error); the NATS servers it names are connected to with
 its credentials and TLS files, JetStream must answer, and an existing
 stream must have the settings the store needs (nothing is created; a
-server older than 2.12.3 or a replica offline or behind is a warning). Exit 0 when nothing is wrong (warnings allowed),
+server older than 2.12.3 or a replica offline or behind is a warning);
+the kinds under dual_control must be kinds this build starts. Exit 0 when nothing is wrong (warnings allowed),
 2 when the file itself is wrong, 1 when what it names is.`,
 		Example: `  ceremony config example > station.yaml
   ceremony config check station.yaml
@@ -88,6 +90,7 @@ func checkConfig(ctx context.Context, file string, out io.Writer) error {
 		findings = append(findings, f)
 	}
 	findings = append(findings, checkReaders(cfg)...)
+	findings = append(findings, checkDualControl(cfg)...)
 	findings = append(findings, checkNATS(ctx, cfg)...)
 	count := map[stationconfig.Severity]int{}
 	for _, f := range findings {
@@ -185,4 +188,18 @@ func checkNATS(ctx context.Context, cfg *stationconfig.Config) []stationconfig.F
 		out = append(out, finding(stationconfig.OK, "stream %s has the settings the store needs (replicas: %d%s)", r.Stream, r.Replicas, leader))
 	}
 	return out
+}
+
+// checkDualControl checks that dual_control names kinds this build starts.
+func checkDualControl(cfg *stationconfig.Config) []stationconfig.Finding {
+	if len(cfg.DualControl) == 0 {
+		return nil
+	}
+	f := stationconfig.Finding{Line: cfg.Line("dual_control"), Key: "dual_control"}
+	if names, err := dualControlNames(cfg.DualControl); err != nil {
+		f.Severity, f.Msg = stationconfig.Problem, strings.TrimPrefix(err.Error(), "--dual-control ")
+	} else {
+		f.Msg = "a console start of " + strings.Join(names, ", ") + " waits for a second operator's approval"
+	}
+	return []stationconfig.Finding{f}
 }

@@ -194,6 +194,14 @@ step_timeout: 5m
 		}
 	})
 
+	t.Run("a kind under dual control that no kind is", func(t *testing.T) {
+		f := writeFile(t, filepath.Join(dir, "dual.yaml"), "store:\n  data_dir: d\ndual_control: [backup-key-generate, backup-key-lode]\n", 0o600)
+		code, out := s.runBare(t, "config", "check", f)
+		if want := "dual.yaml:3: error: dual_control: backup-key-lode: no kind of that name can be started: give kinds among"; code != exitError || !strings.Contains(out, want) {
+			t.Fatalf("exit %d, want %d and %q:\n%s", code, exitError, want, out)
+		}
+	})
+
 	t.Run("unknown keys and bad types name their lines", func(t *testing.T) {
 		f := writeFile(t, filepath.Join(dir, "typo.yaml"), "store:\n  data_dir: d\nstep_timeout: soon\nreaders:\n  ceremoni: x\n", 0o600)
 		code, out := s.runBare(t, "config", "check", f)
