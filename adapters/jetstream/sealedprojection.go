@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,28 +209,27 @@ func ReadSealedProjection(cfg Config, names ...string) (SealedProjection, error)
 	for _, n := range names {
 		want[n] = true
 	}
+	// The parts follow the header line; only those asked for are read.
+	off := int64(len(line))
 	out := SealedProjection{Stream: h.Stream, LastSeq: h.LastSeq, Parts: map[string][]byte{}}
 	for _, p := range h.Parts {
 		if p.Size < 0 || p.Size > 1<<34 {
 			return SealedProjection{}, fmt.Errorf("%s: part %q has size %d", path, p.Name, p.Size)
 		}
-		if len(names) > 0 && !want[p.Name] {
-			if _, err := r.Discard(int(p.Size)); err != nil {
+		if len(names) == 0 || want[p.Name] {
+			b := make([]byte, p.Size)
+			if _, err := f.ReadAt(b, off); err != nil {
 				return SealedProjection{}, fmt.Errorf("%s: part %q is cut short: %w", path, p.Name, err)
 			}
-			continue
+			if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != p.SHA256 {
+				return SealedProjection{}, fmt.Errorf("%s: part %q does not match its SHA-256 (damaged)", path, p.Name)
+			}
+			out.Parts[p.Name] = b
 		}
-		b := make([]byte, p.Size)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return SealedProjection{}, fmt.Errorf("%s: part %q is cut short: %w", path, p.Name, err)
-		}
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != p.SHA256 {
-			return SealedProjection{}, fmt.Errorf("%s: part %q does not match its SHA-256 (damaged)", path, p.Name)
-		}
-		out.Parts[p.Name] = b
+		off += p.Size
 	}
-	if _, err := r.ReadByte(); err != io.EOF {
-		return SealedProjection{}, fmt.Errorf("%s: data after its last part (damaged)", path)
+	if info, err := f.Stat(); err != nil || info.Size() != off {
+		return SealedProjection{}, fmt.Errorf("%s: its size is not that of its header and parts (cut short or damaged)", path)
 	}
 	for _, n := range names {
 		if _, ok := out.Parts[n]; !ok {
