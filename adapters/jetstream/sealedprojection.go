@@ -185,7 +185,7 @@ func ReadSealedProjection(cfg Config, names ...string) (SealedProjection, error)
 		return SealedProjection{}, fmt.Errorf("no sealed projection file: %w", err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	r := bufio.NewReaderSize(f, 64<<10) // the header line
 	line, err := r.ReadBytes('\n')
 	if err != nil {
 		return SealedProjection{}, fmt.Errorf("%s: no header: %w", path, err)
