@@ -324,13 +324,19 @@ func (e *Engine) Ceremonies() []CeremonySummary {
 	for _, i := range insts {
 		out = append(out, i.Summary())
 	}
+	SortCeremonies(out)
+	return out
+}
+
+// SortCeremonies sorts summaries as Ceremonies lists them: the newest
+// started first, then by id.
+func SortCeremonies(out []CeremonySummary) {
 	sort.Slice(out, func(a, b int) bool {
 		if !out[a].Started.Equal(out[b].Started) {
 			return out[a].Started.After(out[b].Started)
 		}
 		return out[a].ID < out[b].ID
 	})
-	return out
 }
 
 // project feeds one stored event to every projection.

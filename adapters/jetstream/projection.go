@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -61,6 +62,12 @@ func (s *Store) SaveProjection(ctx context.Context, parts map[string][]byte) err
 	for name := range parts {
 		if !partName.MatchString(name) {
 			return fmt.Errorf("jetstream: projection checkpoint part %q: use lower-case letters, digits and _", name)
+		}
+	}
+	if s.storeDir != "" {
+		// The copy next to the seal is no longer this checkpoint's.
+		if err := removeSealedProjection(filepath.Dir(s.storeDir)); err != nil {
+			return err
 		}
 	}
 	bucket := ProjectionBucket(s.name)

@@ -56,6 +56,10 @@ type Store struct {
 	readRetried  func(error)   // tests: told of each retry of a read (retryRead)
 	readBudget   time.Duration // tests: 0 is the constant readBudget
 
+	sealMu    sync.Mutex        // guards sealParts and sealSeq
+	sealParts map[string][]byte // copied next to the seal at shutdown (SealProjection)
+	sealSeq   uint64
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -174,6 +178,12 @@ func (s *Store) Close() error {
 
 func (s *Store) shutdown() error {
 	var err error
+	var sealParts map[string][]byte
+	var sealSeq uint64
+	var sealWhy string
+	if s.srv != nil {
+		sealParts, sealSeq, sealWhy = s.sealedProjectionToWrite()
+	}
 	if derr := s.nc.Drain(); derr != nil {
 		err = fmt.Errorf("jetstream: drain connection: %w", derr)
 		s.nc.Close()
@@ -190,6 +200,11 @@ func (s *Store) shutdown() error {
 		if err == nil && s.storeDir != "" {
 			// An orderly shutdown vouches for the files (seal.go).
 			err = writeSeal(filepath.Dir(s.storeDir), s.storeDir, s.name)
+		}
+		if err == nil && s.storeDir != "" && (sealParts != nil || sealWhy != "") {
+			// The projection checkpoint's copy names the seal just
+			// written (sealedprojection.go); removed when not written.
+			err = writeSealedProjection(filepath.Dir(s.storeDir), s.name, sealParts, sealSeq)
 		}
 	}
 	if uerr := s.unlock(); uerr != nil {

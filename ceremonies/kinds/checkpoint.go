@@ -128,20 +128,9 @@ func (c Checkpoint) Encode() (map[string][]byte, error) {
 // caller replays the whole stream instead.
 func DecodeCheckpoint(parts map[string][]byte, stream string, want ...string) (Checkpoint, error) {
 	var c Checkpoint
-	meta, ok := parts[PartMeta]
-	if !ok {
-		return Checkpoint{}, fmt.Errorf("projection checkpoint has no %s part", PartMeta)
-	}
-	if err := decodeStrict(meta, &c.checkpointMeta); err != nil {
-		return Checkpoint{}, fmt.Errorf("projection checkpoint's %s does not decode: %w", PartMeta, err)
-	}
-	switch {
-	case c.Version != CheckpointVersion:
-		return Checkpoint{}, fmt.Errorf("projection checkpoint version %d, this build reads %d", c.Version, CheckpointVersion)
-	case c.Schema != Schema():
-		return Checkpoint{}, fmt.Errorf("projection checkpoint made for another set of kinds or event versions (schema %.12s)", c.Schema)
-	case c.Stream != stream:
-		return Checkpoint{}, fmt.Errorf("projection checkpoint of stream %q, not %q", c.Stream, stream)
+	var err error
+	if c.checkpointMeta, err = decodeMeta(parts, stream); err != nil {
+		return Checkpoint{}, err
 	}
 	if len(want) == 0 {
 		want = Parts
@@ -152,7 +141,6 @@ func DecodeCheckpoint(parts map[string][]byte, stream string, want ...string) (C
 		if !ok {
 			return Checkpoint{}, fmt.Errorf("projection checkpoint has no %s part", name)
 		}
-		var err error
 		switch name {
 		case PartCeremonies:
 			c.Ceremonies, err = decodeSummaries(b)
@@ -171,6 +159,35 @@ func DecodeCheckpoint(parts map[string][]byte, stream string, want ...string) (C
 		c.has[name] = true
 	}
 	return c, nil
+}
+
+// CheckpointCovers decodes only the meta part of a checkpoint of stream,
+// with DecodeCheckpoint's checks, and returns the stream sequence it
+// covers and the hash of the event there.
+func CheckpointCovers(parts map[string][]byte, stream string) (seq uint64, seqHash string, err error) {
+	m, err := decodeMeta(parts, stream)
+	return m.Seq, m.SeqHash, err
+}
+
+// decodeMeta decodes and checks the meta part.
+func decodeMeta(parts map[string][]byte, stream string) (checkpointMeta, error) {
+	var m checkpointMeta
+	meta, ok := parts[PartMeta]
+	if !ok {
+		return m, fmt.Errorf("projection checkpoint has no %s part", PartMeta)
+	}
+	if err := decodeStrict(meta, &m); err != nil {
+		return m, fmt.Errorf("projection checkpoint's %s does not decode: %w", PartMeta, err)
+	}
+	switch {
+	case m.Version != CheckpointVersion:
+		return m, fmt.Errorf("projection checkpoint version %d, this build reads %d", m.Version, CheckpointVersion)
+	case m.Schema != Schema():
+		return m, fmt.Errorf("projection checkpoint made for another set of kinds or event versions (schema %.12s)", m.Schema)
+	case m.Stream != stream:
+		return m, fmt.Errorf("projection checkpoint of stream %q, not %q", m.Stream, stream)
+	}
+	return m, nil
 }
 
 // decodeStrict decodes one JSON value into v: unknown fields and data

@@ -282,6 +282,9 @@ func (a *app) close() {
 		a.checkpoint(context.Background(), a.out, "at shutdown")
 		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		saveProjection(pctx, a.store, a.out)
+		if a.dataDir != "" {
+			sealProjection(pctx, a.store)
+		}
 		cancel()
 	}
 	a.eng.Close()

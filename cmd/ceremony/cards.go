@@ -10,6 +10,7 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/spf13/cobra"
 )
 
@@ -33,6 +34,10 @@ which are blocked, and whether a write's outcome is unknown.`,
 }
 
 func runCards(ctx context.Context, c *common, out io.Writer) error {
+	if cp := c.readSealed(out, kinds.PartInventory); cp != nil {
+		printCards(inventory.Restore(cp.Inventory), out)
+		return nil
+	}
 	a, err := c.openViews(ctx, out)
 	if err != nil {
 		return err

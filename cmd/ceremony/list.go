@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/engine"
 )
 
 func newListCmd() *cobra.Command {
@@ -31,13 +32,22 @@ func newListCmd() *cobra.Command {
 }
 
 func runList(ctx context.Context, c *common, out io.Writer) error {
+	if cp := c.readSealed(out, kinds.PartCeremonies); cp != nil {
+		engine.SortCeremonies(cp.Ceremonies)
+		return writeList(out, cp.Ceremonies)
+	}
 	a, err := c.openViews(ctx, out, kinds.PartCeremonies)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	return writeList(out, a.eng.Ceremonies())
+}
+
+// writeList writes the ceremonies, in the order given, as list shows them.
+func writeList(out io.Writer, list []engine.CeremonySummary) error {
 	rows := [][]string{{"ID", "KIND", "PHASE", "STARTED", "UPDATED", "EVENTS", "WAITING FOR"}}
-	for _, s := range a.eng.Ceremonies() {
+	for _, s := range list {
 		waiting := "-"
 		if s.OpenStep != "" {
 			waiting = fmt.Sprintf("%s (deadline %s)", s.OpenStep, s.Deadline.Format(time.RFC3339))

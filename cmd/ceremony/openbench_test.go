@@ -120,6 +120,7 @@ func buildOpenStore(tb testing.TB, data string, n int) {
 	if out.Len() > 0 {
 		tb.Fatalf("projection checkpoint: %s", out.String())
 	}
+	sealProjection(ctx, st) // as a writer's close (app.close)
 	tl, err := openTranslog(translog.Dir(filepath.Join(data, translog.DirName)), st.StreamName())
 	if err != nil {
 		tb.Fatal(err)
