@@ -81,6 +81,24 @@ func (a *appended) add(seq uint64, data []byte) {
 	a.data = append(a.data, data)
 }
 
+// appendNext appends chain's next event of ceremony id through s after
+// the last acknowledged one, and records its acknowledgement.
+func (a *appended) appendNext(t *testing.T, s *Store, chain *storetest.Chain, id string) {
+	t.Helper()
+	var last uint64
+	a.mu.Lock()
+	if n := len(a.seqs); n > 0 {
+		last = a.seqs[n-1]
+	}
+	a.mu.Unlock()
+	eventID, data := chain.Next(t)
+	seq, err := s.Append(t.Context(), id, eventID, last, data)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	a.add(seq, data)
+}
+
 func (a *appended) len() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -50,17 +50,7 @@ func TestClusterReadsWaitForAnElection(t *testing.T) {
 	c.StreamLeader(stream)
 	chain := storetest.NewChain(id)
 	var acked appended
-	var last uint64
-	appendNext := func() {
-		t.Helper()
-		eventID, data := chain.Next(t)
-		seq, err := writer.Append(t.Context(), id, eventID, last, data)
-		if err != nil {
-			t.Fatalf("append: %v", err)
-		}
-		acked.add(seq, data)
-		last = seq
-	}
+	appendNext := func() { t.Helper(); acked.appendNext(t, writer, chain, id) }
 	for range 30 {
 		appendNext()
 	}
@@ -196,15 +186,8 @@ func TestClusterOpenWaitsForAnElection(t *testing.T) {
 	c.StreamLeader(stream)
 	chain := storetest.NewChain(id)
 	var acked appended
-	var last uint64
 	for range 5 {
-		eventID, data := chain.Next(t)
-		seq, err := writer.Append(t.Context(), id, eventID, last, data)
-		if err != nil {
-			t.Fatalf("append: %v", err)
-		}
-		acked.add(seq, data)
-		last = seq
+		acked.appendNext(t, writer, chain, id)
 	}
 	c.Stop(1)
 	c.Stop(2)

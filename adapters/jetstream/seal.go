@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,12 +115,22 @@ func writeSeal(dataDir, storeDir, stream string) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
+	return replaceFile(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// replaceFile writes path (mode 0600) through write into path.new,
+// fsynced, then renames it over path: a reader finds the old file or the
+// whole new one.
+func replaceFile(path string, write func(io.Writer) error) error {
 	tmp := path + ".new"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("jetstream: write %s: %w", path, err)
 	}
-	_, werr := f.Write(data)
+	werr := write(f)
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,28 +122,15 @@ func writeSealedProjection(dataDir, stream string, parts map[string][]byte, seq 
 	if err != nil {
 		return err
 	}
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("jetstream: write %s: %w", path, err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.Write(hb)
-	w.WriteByte('\n')
-	for _, name := range names {
-		w.Write(parts[name])
-	}
-	werr := w.Flush()
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("jetstream: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("jetstream: write %s: %w", path, err)
-	}
-	return nil
+	return replaceFile(path, func(f io.Writer) error {
+		w := bufio.NewWriterSize(f, 1<<20)
+		w.Write(hb)
+		w.WriteByte('\n')
+		for _, name := range names {
+			w.Write(parts[name])
+		}
+		return w.Flush()
+	})
 }
 
 // removeSealedProjection removes the file: the projection checkpoint in

@@ -15,13 +15,13 @@ import (
 type Approvals struct {
 	mu      sync.Mutex
 	starter string // who started the ceremony; "": not waiting
-	answers chan Actor
+	answers handoff
 	pad     *Pad // mirrors the desk's state to every page watching
 }
 
 // NewApprovals returns the approval desk of the run whose PIN pad is pad.
 func NewApprovals(pad *Pad) *Approvals {
-	return &Approvals{answers: make(chan Actor, 1), pad: pad}
+	return &Approvals{answers: newHandoff(), pad: pad}
 }
 
 // ApprovalView is what the pages show of the approval desk: open while
@@ -41,18 +41,11 @@ func (d *Approvals) set(starter string) {
 // AskApproval implements ceremonies.ApprovalDesk: it waits for an
 // operator account's approval from a page.
 func (d *Approvals) AskApproval(ctx context.Context, starter string) (ceremonies.ApprovalAnswer, error) {
-	select {
-	case <-d.answers: // an approval left from an earlier wait
-	default:
+	who, err := d.answers.wait(ctx, func() { d.set(starter) }, func() { d.set("") })
+	if err != nil {
+		return ceremonies.ApprovalAnswer{}, err
 	}
-	d.set(starter)
-	defer d.set("")
-	select {
-	case who := <-d.answers:
-		return ceremonies.ApprovalAnswer{Name: who.Name, Role: who.Role}, nil
-	case <-ctx.Done():
-		return ceremonies.ApprovalAnswer{}, ctx.Err()
-	}
+	return ceremonies.ApprovalAnswer{Name: who.Name, Role: who.Role}, nil
 }
 
 // Approve hands who's approval to the waiting runner. It returns false
@@ -67,13 +60,11 @@ func (d *Approvals) Approve(who Actor) (bool, error) {
 	if err := ceremonies.CheckApprover(d.starter, who.Name, who.Role); err != nil {
 		return false, fmt.Errorf("%v: another operator approves from their own session: %w", err, ErrConflict)
 	}
-	select {
-	case d.answers <- who:
-		d.starter = "" // taken: the runner records it
-		return true, nil
-	default:
+	if !d.answers.give(who) {
 		return false, nil
 	}
+	d.starter = "" // taken: the runner records it
+	return true, nil
 }
 
 var _ ceremonies.ApprovalDesk = (*Approvals)(nil)

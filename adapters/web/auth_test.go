@@ -27,20 +27,27 @@ func (b *accountsOnly) CheckPassword(_ string, pw []byte) error {
 }
 func (b *accountsOnly) Health() []Finding { return []Finding{} }
 
+// logIn logs name in on srv with the password accountsOnly takes and
+// returns the response: its first cookie is the session's.
+func logIn(t *testing.T, srv http.Handler, name string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"`+name+`","password":"right-password"}`))
+	req.Header.Set("Content-Type", "application/json")
+	srv.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("login: %d %s", rec.Code, rec.Body)
+	}
+	return rec
+}
+
 func TestIdleTimeoutEndsTheSession(t *testing.T) {
 	now := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	srv, err := New(Config{Backend: &accountsOnly{role: roleAuditor, active: true}, IdleTimeout: 10 * time.Minute, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"a","password":"right-password"}`))
-	req.Header.Set("Content-Type", "application/json")
-	srv.ServeHTTP(rec, req)
-	if rec.Code != 200 {
-		t.Fatalf("login: %d %s", rec.Code, rec.Body)
-	}
-	cookie := rec.Result().Cookies()[0]
+	cookie := logIn(t, srv, "a").Result().Cookies()[0]
 	if !cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("session cookie %+v: want Secure, HttpOnly, SameSite=Strict", cookie)
 	}

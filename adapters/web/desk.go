@@ -15,7 +15,7 @@ import (
 type Desk struct {
 	mu      sync.Mutex
 	n, of   int // the sign-off asked for, of how many; 0: not waiting
-	answers chan Actor
+	answers handoff
 	pad     *Pad            // mirrors the desk's state to every page watching
 	signed  map[string]bool // the accounts whose sign-off the desk took
 }
@@ -23,7 +23,7 @@ type Desk struct {
 // NewDesk returns the witness desk of the run whose PIN pad is pad: the
 // pad's view carries the desk's state to every page.
 func NewDesk(pad *Pad) *Desk {
-	return &Desk{answers: make(chan Actor, 1), pad: pad, signed: map[string]bool{}}
+	return &Desk{answers: newHandoff(), pad: pad, signed: map[string]bool{}}
 }
 
 // DeskView is what the pages show of the desk.
@@ -50,18 +50,11 @@ func (d *Desk) set(n, of int) {
 // AskWitness implements ceremonies.WitnessDesk: it waits for a witness
 // account's sign-off from a page.
 func (d *Desk) AskWitness(ctx context.Context, n, of int) (ceremonies.WitnessAnswer, error) {
-	select {
-	case <-d.answers: // a sign-off left from an earlier wait
-	default:
+	who, err := d.answers.wait(ctx, func() { d.set(n, of) }, func() { d.set(0, 0) })
+	if err != nil {
+		return ceremonies.WitnessAnswer{}, err
 	}
-	d.set(n, of)
-	defer d.set(0, 0)
-	select {
-	case who := <-d.answers:
-		return ceremonies.WitnessAnswer{Name: who.Name, Role: who.Role}, nil
-	case <-ctx.Done():
-		return ceremonies.WitnessAnswer{}, ctx.Err()
-	}
+	return ceremonies.WitnessAnswer{Name: who.Name, Role: who.Role}, nil
 }
 
 // SignOff hands who's sign-off to the waiting runner. It returns false
@@ -76,13 +69,45 @@ func (d *Desk) SignOff(who Actor) (bool, error) {
 	if d.signed[who.Name] {
 		return false, fmt.Errorf("%s signed off at this witness desk already: another witness signs off: %w", who.Name, ErrConflict)
 	}
-	select {
-	case d.answers <- who:
-		d.n = 0 // taken: the next sign-off waits for the runner to ask again
-		d.signed[who.Name] = true
-		return true, nil
-	default:
+	if !d.answers.give(who) {
 		return false, nil
+	}
+	d.n = 0 // taken: the next sign-off waits for the runner to ask again
+	d.signed[who.Name] = true
+	return true, nil
+}
+
+// handoff passes one account's answer from a page to the runner waiting
+// at a desk (the witness desk, the approval desk).
+type handoff struct{ answers chan Actor }
+
+func newHandoff() handoff { return handoff{answers: make(chan Actor, 1)} }
+
+// wait drops an answer left from an earlier wait, opens the desk, waits
+// for the next answer or the end of ctx, and closes the desk.
+func (h handoff) wait(ctx context.Context, open, shut func()) (Actor, error) {
+	select {
+	case <-h.answers:
+	default:
+	}
+	open()
+	defer shut()
+	select {
+	case who := <-h.answers:
+		return who, nil
+	case <-ctx.Done():
+		return Actor{}, ctx.Err()
+	}
+}
+
+// give hands who to the waiting runner; false when an answer is already
+// on its way.
+func (h handoff) give(who Actor) bool {
+	select {
+	case h.answers <- who:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -52,15 +52,9 @@ func TestLiveViewSaysTheStation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"olga","password":"right-password"}`))
-		req.Header.Set("Content-Type", "application/json")
-		srv.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			t.Fatalf("login: %d %s", rec.Code, rec.Body)
-		}
+		rec := logIn(t, srv, "olga")
 		rec2 := httptest.NewRecorder()
-		req = httptest.NewRequest("GET", "/ceremonies/gen-1", nil)
+		req := httptest.NewRequest("GET", "/ceremonies/gen-1", nil)
 		req.AddCookie(rec.Result().Cookies()[0])
 		srv.ServeHTTP(rec2, req)
 		page := rec2.Body.String()

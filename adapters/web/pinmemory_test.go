@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"testing"
 
 	"github.com/ceremony-hsm/ceremony/ceremonies"
@@ -39,13 +38,7 @@ func TestWebPINCopiesInProcessMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"name":"olga","password":"right-password"}`))
-	req.Header.Set("Content-Type", "application/json")
-	srv.ServeHTTP(rec, req)
-	if rec.Code != 200 {
-		t.Fatalf("login: %d %s", rec.Code, rec.Body)
-	}
+	rec := logIn(t, srv, "olga")
 	cookie := rec.Result().Cookies()[0]
 	var login struct{ CSRF string }
 	if err := json.Unmarshal(rec.Body.Bytes(), &login); err != nil {
@@ -91,7 +84,7 @@ func TestWebPINCopiesInProcessMemory(t *testing.T) {
 		<-changed
 	}
 	b := body()
-	req = httptest.NewRequest("POST", "/api/v1/ceremonies/gen-1/pin", bytes.NewReader(b))
+	req := httptest.NewRequest("POST", "/api/v1/ceremonies/gen-1/pin", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(csrfHeader, login.CSRF)
 	req.AddCookie(cookie)
