@@ -6,7 +6,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies/inventory"
@@ -35,21 +34,18 @@ which are blocked, and whether a write's outcome is unknown.`,
 
 func runCards(ctx context.Context, c *common, out io.Writer) error {
 	if cp := c.readSealed(out, kinds.PartInventory); cp != nil {
-		printCards(inventory.Restore(cp.Inventory), out)
-		return nil
+		return printCards(inventory.Restore(cp.Inventory), out)
 	}
 	a, err := c.openViews(ctx, out)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	printCards(a.views.Inventory, out)
-	return nil
+	return printCards(a.views.Inventory, out)
 }
 
-func printCards(inv *inventory.Inventory, out io.Writer) {
-	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIAL\tLABEL\tCUSTODIAN\tKEY SET\tSET STATUS\tSHARE\tLAST VERIFIED\tDEFAULT PIN\tBLOCKED\tNOTE")
+func printCards(inv *inventory.Inventory, out io.Writer) error {
+	rows := [][]string{{"SERIAL", "LABEL", "CUSTODIAN", "KEY SET", "SET STATUS", "SHARE", "LAST VERIFIED", "DEFAULT PIN", "BLOCKED", "NOTE"}}
 	for _, cr := range inv.Cards() {
 		set, status, share := "-", "-", "-"
 		if cr.KeySetID != "" {
@@ -69,9 +65,9 @@ func printCards(inv *inventory.Inventory, out io.Writer) {
 		if !cr.LastVerified.IsZero() {
 			verified = fmt.Sprintf("%s (%d tries)", cr.LastVerified.UTC().Format("2006-01-02"), cr.VerifiedTries)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", pinpad.Escape(cr.Serial), pinpad.Escape(dash(cr.Label)), pinpad.Escape(dash(cr.Custodian)), set, status, share, verified, flags(cr.DefaultPIN), flags(cr.Blocked), pinpad.Escape(note))
+		rows = append(rows, []string{pinpad.Escape(cr.Serial), pinpad.Escape(dash(cr.Label)), pinpad.Escape(dash(cr.Custodian)), set, status, share, verified, flags(cr.DefaultPIN), flags(cr.Blocked), pinpad.Escape(note)})
 	}
-	tw.Flush()
+	return writeColumns(out, rows)
 }
 
 func dash(s string) string {

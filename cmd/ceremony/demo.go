@@ -162,7 +162,9 @@ added to that store, next to what it holds.`,
 			return err
 		}
 		fmt.Fprintln(out, "\nCard registry:")
-		printCards(a.views.Inventory, out)
+		if err := printCards(a.views.Inventory, out); err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "\nCeremony %s: %s. Inspect it with: ceremony show %s --data-dir %s\n", id, inst.Phase(), id, c.dataDir)
 		return outcome(inst)
 	}

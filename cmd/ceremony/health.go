@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
@@ -55,16 +54,15 @@ func runHealth(ctx context.Context, c *common, sys *systemUserFlags, out io.Writ
 		fmt.Fprintln(out, "No findings: every side effect has an outcome, every live key set has a spare share, no card is blocked or on a default PIN.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tSUBJECT\tWHAT\tWHAT TO DO")
+	rows := [][]string{{"SEVERITY", "SUBJECT", "WHAT", "WHAT TO DO"}}
 	critical := 0
 	for _, f := range fs2 {
 		if f.Severity == health.Critical {
 			critical++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, pinpad.Escape(f.Subject), pinpad.Escape(f.What), pinpad.Escape(f.Recovery))
+		rows = append(rows, []string{f.Severity, pinpad.Escape(f.Subject), pinpad.Escape(f.What), pinpad.Escape(f.Recovery)})
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeColumns(out, rows); err != nil {
 		return err
 	}
 	if critical > 0 {
