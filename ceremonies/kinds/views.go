@@ -101,6 +101,16 @@ func (v *Views) Findings(eng *engine.Engine, now time.Time) []health.Finding {
 	return v.Health.Findings(now, list, v.Inventory, running)
 }
 
+// FindingsAtRest is Findings for a store no process has open, read
+// without a server from the sealed projection file (ARCHITECTURE.md, "A
+// read without a server"): the reader holds the data directory's lock, so
+// no process runs a ceremony and no runner lease is held; every open
+// ceremony is reported as run by no process. list is every ceremony's
+// summary, in the engine's order (engine.SortCeremonies).
+func (v *Views) FindingsAtRest(list []engine.CeremonySummary, now time.Time) []health.Finding {
+	return v.Health.Findings(now, list, v.Inventory, map[string]bool{})
+}
+
 // EngineConfig returns the engine configuration for store with these
 // views: every kind's definition, the full events registry.
 func (v *Views) EngineConfig(store events.Store) engine.Config {

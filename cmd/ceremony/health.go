@@ -9,6 +9,8 @@ import (
 
 	"github.com/ceremony-hsm/ceremony/adapters/pinpad"
 	"github.com/ceremony-hsm/ceremony/ceremonies/health"
+	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/spf13/cobra"
 )
 
@@ -43,13 +45,23 @@ func runHealth(ctx context.Context, c *common, sys *systemUserFlags, out io.Writ
 	if err := sys.check(c); err != nil {
 		return err
 	}
-	a, err := c.openViews(ctx, out)
-	if err != nil {
-		return err
+	var fs2 []health.Finding
+	if cp := c.readSealed(out, kinds.Parts...); cp != nil {
+		views, err := cp.Restore()
+		if err != nil {
+			return err
+		}
+		engine.SortCeremonies(cp.Ceremonies)
+		fs2 = append(views.FindingsAtRest(cp.Ceremonies, time.Now()), backupFindings(filepath.Dir(string(c.cpDirFor())))...)
+	} else {
+		a, err := c.openViews(ctx, out)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		fs2 = append(a.views.Findings(a.eng, time.Now()), backupFindings(filepath.Dir(string(a.cpDir)))...)
+		fs2 = append(fs2, sys.replicaFindings(ctx, c, a.store)...)
 	}
-	defer a.close()
-	fs2 := append(a.views.Findings(a.eng, time.Now()), backupFindings(filepath.Dir(string(a.cpDir)))...)
-	fs2 = append(fs2, sys.replicaFindings(ctx, c, a.store)...)
 	if len(fs2) == 0 {
 		fmt.Fprintln(out, "No findings: every side effect has an outcome, every live key set has a spare share, no card is blocked or on a default PIN.")
 		return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,17 @@ import (
 // returns stdout and stderr apart.
 func debugRun(t *testing.T, args ...string) (string, string) {
 	t.Helper()
+	stdout, stderr, code := debugRunCode(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s\n%s", args, code, stdout, stderr)
+	}
+	return stdout, stderr
+}
+
+// debugRunCode is debugRun that returns the exit code instead of
+// failing on one.
+func debugRunCode(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -26,10 +38,12 @@ func debugRun(t *testing.T, args ...string) (string, string) {
 	cmd.Env = append(os.Environ(), debugEnv+"=1", "CEREMONY_TEST_MAIN=1")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v: %v\n%s\n%s", args, err, stdout.String(), stderr.String())
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("%v: %v", args, err)
 	}
-	return stdout.String(), stderr.String()
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }
 
 // TestASchemaChangeCostsOneReplay: a checkpoint of another schema (a

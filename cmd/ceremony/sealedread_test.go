@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,9 +44,10 @@ func TestReadsWithoutServerWhenSealed(t *testing.T) {
 	reads := func(what string, wantPath, wantWhy string) string {
 		t.Helper()
 		var outs []string
-		for _, cmd := range []string{"list", "cards"} {
-			out, dbg := debugRun(t, cmd, "--data-dir", data)
-			if cmd == "cards" && wantPath == "server" {
+		for _, cmd := range []string{"list", "cards", "health"} {
+			out, dbg, code := debugRunCode(t, cmd, "--data-dir", data)
+			out = fmt.Sprintf("%s exit %d:\n%s", cmd, code, out)
+			if cmd != "list" && wantPath == "server" {
 				wantWhy = "sealed projection file not used"
 			}
 			fast := strings.Contains(dbg, sealedUsed) && !strings.Contains(dbg, serverOpened)
@@ -75,7 +77,7 @@ func TestReadsWithoutServerWhenSealed(t *testing.T) {
 	}
 
 	fast := reads("untouched store", "fast", sealedUsed)
-	if !strings.Contains(fast, "gen-0000019") || !strings.Contains(fast, "SERIAL") || strings.Count(fast, "\n0005") < 3 {
+	if !strings.Contains(fast, "gen-0000019") || !strings.Contains(fast, "SERIAL") || !strings.Contains(fast, "health exit 5:\nSEVERITY") || strings.Count(fast, "\n0005") < 3 {
 		t.Fatalf("list and cards from the copy show no ceremonies or cards:\n%.2000s", fast)
 	}
 	if want := server("untouched store"); fast != want {
