@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -303,7 +302,22 @@ func ackSeqs(reply string) (seq, pending uint64, ok bool) {
 	if len(reply) <= len(prefix) || reply[:len(prefix)] != prefix {
 		return 0, 0, false
 	}
-	n := strings.Count(reply, ".") + 1
+	// One pass: where each of the first 11 tokens ends, and how many
+	// tokens there are.
+	var end [11]int
+	n := 0
+	for i := 0; i < len(reply); i++ {
+		if reply[i] == '.' {
+			if n < len(end) {
+				end[n] = i
+			}
+			n++
+		}
+	}
+	if n < len(end) {
+		end[n] = len(reply)
+	}
+	n++                      // tokens: dots + 1
 	seqAt, pendingAt := 5, 8 // v1, 9 tokens
 	switch {
 	case n == 9:
@@ -312,17 +326,10 @@ func ackSeqs(reply string) (seq, pending uint64, ok bool) {
 	default:
 		return 0, 0, false
 	}
+	token := func(i int) string { return reply[end[i-1]+1 : end[i]] }
 	var seqOK, pendingOK bool
-	for i, rest := 0, reply; i <= pendingAt; i++ {
-		tok, after, _ := strings.Cut(rest, ".")
-		rest = after
-		switch i {
-		case seqAt:
-			seq, seqOK = parseUint(tok)
-		case pendingAt:
-			pending, pendingOK = parseUint(tok)
-		}
-	}
+	seq, seqOK = parseUint(token(seqAt))
+	pending, pendingOK = parseUint(token(pendingAt))
 	return seq, pending, seqOK && pendingOK && seq > 0
 }
 
