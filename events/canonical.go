@@ -17,10 +17,11 @@ import (
 
 // parseCanonical returns the envelope, its time as written (aliasing
 // data), and true if data is in the fast canonical form (ASCII strings
-// without escapes). The text fields share one copy of their bytes (one
-// allocation per event, the payload and the field names left out); the
+// without escapes). A text field equal to its counterpart in prev (nil:
+// none) is prev's string; the others share one copy of their bytes (one
+// allocation per event, the payload and the field names left out). The
 // payload aliases data.
-func parseCanonical(data []byte) (Envelope, []byte, bool) {
+func parseCanonical(data []byte, prev *Envelope) (Envelope, []byte, bool) {
 	c := cursor{b: data, ok: true}
 	var e Envelope
 	var text [8]span // id, ceremony_id, kind, type, source, causation_id, prev_hash, hash
@@ -61,23 +62,40 @@ func parseCanonical(data []byte) (Envelope, []byte, bool) {
 		return Envelope{}, nil, false
 	}
 	e.Time = t
+	// What an event usually repeats of the one before it in its
+	// ceremony: the ceremony id, kind, type and source; its causation id
+	// is the previous id, its previous hash the previous hash field.
+	var same [8]string
+	if prev != nil {
+		same = [8]string{1: prev.CeremonyID, 2: prev.Kind, 3: prev.Type, 4: string(prev.Source), 5: prev.ID, 6: prev.Hash}
+	}
+	var out [8]string // text's strings; "" until set (or empty)
 	n := 0
-	for _, f := range text {
-		n += f.to - f.from
+	for k, f := range text {
+		if same[k] != "" && string(data[f.from:f.to]) == same[k] {
+			out[k] = same[k]
+		} else {
+			n += f.to - f.from
+		}
 	}
-	var sb strings.Builder
-	sb.Grow(n)
-	for _, f := range text {
-		sb.Write(data[f.from:f.to])
+	if n > 0 {
+		var sb strings.Builder
+		sb.Grow(n)
+		for k, f := range text {
+			if out[k] == "" {
+				sb.Write(data[f.from:f.to])
+			}
+		}
+		all, at := sb.String(), 0
+		for k, f := range text {
+			if out[k] == "" {
+				out[k] = all[at : at+f.to-f.from]
+				at += f.to - f.from
+			}
+		}
 	}
-	all, at := sb.String(), 0
-	field := func(f span) string {
-		v := all[at : at+f.to-f.from]
-		at += f.to - f.from
-		return v
-	}
-	e.ID, e.CeremonyID, e.Kind, e.Type = field(text[0]), field(text[1]), field(text[2]), field(text[3])
-	e.Source, e.CausationID, e.PrevHash, e.Hash = Source(field(text[4])), field(text[5]), field(text[6]), field(text[7])
+	e.ID, e.CeremonyID, e.Kind, e.Type = out[0], out[1], out[2], out[3]
+	e.Source, e.CausationID, e.PrevHash, e.Hash = Source(out[4]), out[5], out[6], out[7]
 	return e, data[ts.from:ts.to], true
 }
 

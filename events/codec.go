@@ -60,9 +60,36 @@ func Encode(e Envelope) ([]byte, error) {
 // does not decode the payload (see Registry.DecodePayload) so that tools
 // that only move events (export, verify) need no payload types. Only the
 // canonical form Encode writes is accepted (trailing white space aside).
-func Decode(data []byte) (Envelope, error) {
+func Decode(data []byte) (Envelope, error) { return decodeAfter(data, nil) }
+
+// A Decoder decodes a sequence of events, such as one ceremony's in
+// order: Decode, except that a text field equal to the one it repeats in
+// the event decoded before (the ceremony id, kind, type and source; the
+// causation id, which is the previous event's id; the previous hash, the
+// previous event's hash) is that event's string rather than a new copy.
+// The envelopes are the same; only the strings' memory is shared, so a
+// read allocates less. The zero Decoder is ready; it keeps the text
+// fields of the last event decoded (not its payload, nor its bytes). Not
+// for use by more than one goroutine at a time.
+type Decoder struct {
+	prev Envelope // without its payload
+}
+
+// Decode is Decode, sharing strings with the last event d decoded.
+func (d *Decoder) Decode(data []byte) (Envelope, error) {
+	e, err := decodeAfter(data, &d.prev)
+	if err == nil {
+		d.prev = e
+		d.prev.Payload = nil
+	}
+	return e, err
+}
+
+// decodeAfter is Decode; prev (nil: none) is the event decoded before
+// data, whose strings it shares where they are equal.
+func decodeAfter(data []byte, prev *Envelope) (Envelope, error) {
 	data = bytes.TrimRight(data, " \t\r\n") // a JSON Lines line may keep its newline
-	e, ts, fast := parseCanonical(data)
+	e, ts, fast := parseCanonical(data, prev)
 	var match bool
 	if fast {
 		// parseCanonical took printable ASCII only: no UTF-8 to check.

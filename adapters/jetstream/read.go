@@ -72,7 +72,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			return err
 		}
 		until = last.Sequence
-		if r, err := decodeRecord(last.Sequence, last.Subject, last.Data); err == nil {
+		if r, err := decodeRecord(new(events.Decoder), last.Sequence, last.Subject, last.Data); err == nil {
 			count = uint64(r.Position) // the ceremony's number of events
 		}
 		return nil
@@ -97,6 +97,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 	// last event delivered if a stream leader is lost meanwhile
 	// (retryRead).
 	next, pos := uint64(1), uint64(1)
+	var dec events.Decoder // the gets' (the reader has its own)
 	deliver := func(r events.Record, fromReader bool) error {
 		if r.CeremonyID != ceremonyID {
 			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
@@ -123,7 +124,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			if msg.Sequence > until || msg.Sequence < next {
 				return stopRead{fmt.Errorf("read from sequence %d: the stream answered with sequence %d, outside %d-%d", next, msg.Sequence, next, until)}
 			}
-			r, err := decodeRecord(msg.Sequence, msg.Subject, msg.Data)
+			r, err := decodeRecord(&dec, msg.Sequence, msg.Subject, msg.Data)
 			if err != nil {
 				return stopRead{err}
 			}
@@ -250,6 +251,7 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 	}
 	defer it.Stop()
 	var seq, pending uint64
+	var dec events.Decoder
 	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
 		nctx, opts, cancel := ctx, untilDone, context.CancelFunc(func() {})
@@ -274,7 +276,7 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 		if seq > until {
 			return nil
 		}
-		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
+		rec, err := decodeRecord(&dec, seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return stopRead{err}
 		}
@@ -349,10 +351,11 @@ func parseUint(s string) (uint64, bool) {
 	return n, true
 }
 
-// decodeRecord decodes one stored message and checks that it is on the
+// decodeRecord decodes one stored message with dec (one per read, its
+// messages in order: see events.Decoder) and checks that it is on the
 // subject of its ceremony and type.
-func decodeRecord(seq uint64, subject string, data []byte) (events.Record, error) {
-	env, err := events.Decode(data)
+func decodeRecord(dec *events.Decoder, seq uint64, subject string, data []byte) (events.Record, error) {
+	env, err := dec.Decode(data)
 	if err != nil {
 		return events.Record{}, fmt.Errorf("stream sequence %d (%s): %w", seq, subject, err)
 	}
@@ -419,6 +422,7 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) 
 // error; next is the sequence after the last one delivered. delivered
 // says whether any message was.
 func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uint64, fn func(events.Record) error) (delivered bool, err error) {
+	var dec events.Decoder
 	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
 		msg, err := it.Next(untilDone...)
@@ -435,7 +439,7 @@ func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uin
 		if seq != *next {
 			return delivered, stopRead{fmt.Errorf("jetstream: follow: %w", s.skipped(*next, seq))}
 		}
-		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
+		rec, err := decodeRecord(&dec, seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return delivered, stopRead{fmt.Errorf("jetstream: follow: %w", err)}
 		}
