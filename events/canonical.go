@@ -17,22 +17,28 @@ import (
 
 // parseCanonical returns the envelope, its time as written (aliasing
 // data), and true if data is in the fast canonical form (ASCII strings
-// without escapes). A text field equal to its counterpart in prev (nil:
-// none) is prev's string; the others share one copy of their bytes (one
-// allocation per event, the payload and the field names left out). The
-// payload aliases data.
-func parseCanonical(data []byte, prev *Envelope) (Envelope, []byte, bool) {
+// without escapes). same (nil: none) is what the event before, if it took
+// this fast path, gives each text field to repeat (see repeats): a field
+// whose text is that string is that string, its bytes known to be safe
+// ASCII without scanning them again. The other fields share one copy of
+// their bytes (one allocation per event, the payload and the field names
+// left out). The payload aliases data.
+func parseCanonical(data []byte, same *[8]string) (Envelope, []byte, bool) {
+	if same == nil {
+		same = &[8]string{}
+	}
 	c := cursor{b: data, ok: true}
 	var e Envelope
 	var text [8]span // id, ceremony_id, kind, type, source, causation_id, prev_hash, hash
+	var out [8]string
 	c.lit(`{"id":`)
 	text[0] = c.str()
 	c.lit(`,"ceremony_id":`)
-	text[1] = c.str()
+	text[1] = c.strOr(same[1], &out[1])
 	c.lit(`,"kind":`)
-	text[2] = c.str()
+	text[2] = c.strOr(same[2], &out[2])
 	c.lit(`,"type":`)
-	text[3] = c.str()
+	text[3] = c.strOr(same[3], &out[3])
 	c.lit(`,"version":`)
 	e.Version = int(c.uint())
 	c.lit(`,"position":`)
@@ -40,17 +46,17 @@ func parseCanonical(data []byte, prev *Envelope) (Envelope, []byte, bool) {
 	c.lit(`,"time":`)
 	ts := c.str()
 	c.lit(`,"source":`)
-	text[4] = c.str()
+	text[4] = c.strOr(same[4], &out[4])
 	if c.peek(`,"causation_id":`) {
 		c.lit(`,"causation_id":`)
-		if text[5] = c.str(); text[5].empty() {
+		if text[5] = c.strOr(same[5], &out[5]); text[5].empty() {
 			return Envelope{}, nil, false // omitempty would not write it
 		}
 	}
 	c.lit(`,"payload":`)
 	e.Payload = c.object()
 	c.lit(`,"prev_hash":`)
-	text[6] = c.str()
+	text[6] = c.strOr(same[6], &out[6])
 	c.lit(`,"hash":`)
 	text[7] = c.str()
 	c.lit(`}`)
@@ -62,19 +68,9 @@ func parseCanonical(data []byte, prev *Envelope) (Envelope, []byte, bool) {
 		return Envelope{}, nil, false
 	}
 	e.Time = t
-	// What an event usually repeats of the one before it in its
-	// ceremony: the ceremony id, kind, type and source; its causation id
-	// is the previous id, its previous hash the previous hash field.
-	var same [8]string
-	if prev != nil {
-		same = [8]string{1: prev.CeremonyID, 2: prev.Kind, 3: prev.Type, 4: string(prev.Source), 5: prev.ID, 6: prev.Hash}
-	}
-	var out [8]string // text's strings; "" until set (or empty)
 	n := 0
 	for k, f := range text {
-		if same[k] != "" && string(data[f.from:f.to]) == same[k] {
-			out[k] = same[k]
-		} else {
+		if out[k] == "" {
 			n += f.to - f.from
 		}
 	}
@@ -97,6 +93,13 @@ func parseCanonical(data []byte, prev *Envelope) (Envelope, []byte, bool) {
 	e.ID, e.CeremonyID, e.Kind, e.Type = out[0], out[1], out[2], out[3]
 	e.Source, e.CausationID, e.PrevHash, e.Hash = Source(out[4]), out[5], out[6], out[7]
 	return e, data[ts.from:ts.to], true
+}
+
+// repeats returns what the event after e usually repeats of it, for
+// parseCanonical's same: its ceremony id, kind, type and source; its
+// causation id is e's id, its previous hash e's hash.
+func repeats(e Envelope) [8]string {
+	return [8]string{1: e.CeremonyID, 2: e.Kind, 3: e.Type, 4: string(e.Source), 5: e.ID, 6: e.Hash}
 }
 
 // span is where a string's text is in the data: data[from:to].
@@ -204,6 +207,19 @@ var safeByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// strOr reads a string as str does, except that a string whose text is
+// want (non-empty safe ASCII, already checked) is not scanned again: then
+// *got is set to want.
+func (c *cursor) strOr(want string, got *string) span {
+	if end := c.i + 1 + len(want); want != "" && c.ok && end < len(c.b) &&
+		c.b[c.i] == '"' && c.b[end] == '"' && string(c.b[c.i+1:end]) == want {
+		*got = want
+		c.i = end + 1
+		return span{end - len(want), end}
+	}
+	return c.str()
+}
 
 // str reads a string of safe ASCII bytes only (others take the slow path)
 // and returns where its text is.

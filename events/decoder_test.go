@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -11,7 +12,8 @@ import (
 // decoderInputs is a read's worth of stored bytes: one ceremony's chain,
 // an event of another ceremony in between, events the strict decoder
 // takes (non-ASCII text), events without a causation id, and refused
-// bytes (altered, truncated, empty) before the chain goes on.
+// bytes (altered, truncated, empty, not canonical) before the chain goes
+// on.
 func decoderInputs(t *testing.T) [][]byte {
 	t.Helper()
 	enc := func(e events.Envelope) []byte {
@@ -27,9 +29,14 @@ func decoderInputs(t *testing.T) [][]byte {
 	noCause := testEnvelope(5, chain[3].Hash, func(e *events.Envelope) { e.CausationID = "" })
 	altered := enc(chain[4])
 	altered[len(altered)-3] ^= 1 // a hash digit
+	// The strict decoder takes "a\u003cb" (canonical); the same kind
+	// written "a<b" after it is not canonical, though its hash matches.
+	escaped := testEnvelope(6, chain[4].Hash, func(e *events.Envelope) { e.Kind = "a<b" })
+	unescaped := bytes.Replace(enc(testEnvelope(7, escaped.Hash, func(e *events.Envelope) { e.Kind = "a<b" })), []byte(`\u003c`), []byte("<"), 1)
 	return [][]byte{
 		enc(chain[0]), enc(chain[1]), enc(other), enc(chain[2]), enc(accented), enc(chain[3]), enc(noCause),
 		altered, enc(chain[4]), enc(chain[4])[:40], {}, enc(chain[5]), append(enc(chain[5]), '\n'), enc(chain[0]),
+		enc(escaped), unescaped, enc(chain[5]),
 	}
 }
 
