@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -58,4 +59,47 @@ func BenchmarkDecodePayload(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchChain is a ceremony's run of n card observations, stored form, as
+// a read hands them over (each causation id the previous id, each
+// previous hash the previous hash).
+func benchChain(b *testing.B, n int) [][]byte {
+	b.Helper()
+	first, err := events.Decode(benchEvent(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([][]byte, 0, n)
+	prev := first
+	for i := range n {
+		e := prev
+		e.ID = fmt.Sprintf("0d4c9f8e-6b1a-4f6e-9d7c-%012d", i)
+		e.CausationID, e.Position = prev.ID, prev.Position+1
+		e.Time = prev.Time.Add(time.Millisecond)
+		events.Seal(&e, prev.Hash)
+		data, err := events.Encode(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, data)
+		prev = e
+	}
+	return out
+}
+
+// BenchmarkDecoder: a ceremony's events decoded in order by one Decoder
+// (per event), as a store's read does.
+func BenchmarkDecoder(b *testing.B) {
+	chain := benchChain(b, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		var dec events.Decoder
+		for _, data := range chain {
+			if _, err := dec.Decode(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(chain)), "ns/event")
 }

@@ -17,21 +17,28 @@ import (
 
 // parseCanonical returns the envelope, its time as written (aliasing
 // data), and true if data is in the fast canonical form (ASCII strings
-// without escapes). The text fields share one copy of their bytes (one
-// allocation per event, the payload and the field names left out); the
-// payload aliases data.
-func parseCanonical(data []byte) (Envelope, []byte, bool) {
+// without escapes). same (nil: none) is what the event before, if it took
+// this fast path, gives each text field to repeat (see repeats): a field
+// whose text is that string is that string, its bytes known to be safe
+// ASCII without scanning them again. The other fields share one copy of
+// their bytes (one allocation per event, the payload and the field names
+// left out). The payload aliases data.
+func parseCanonical(data []byte, same *[8]string) (Envelope, []byte, bool) {
+	if same == nil {
+		same = &[8]string{}
+	}
 	c := cursor{b: data, ok: true}
 	var e Envelope
 	var text [8]span // id, ceremony_id, kind, type, source, causation_id, prev_hash, hash
+	var out [8]string
 	c.lit(`{"id":`)
 	text[0] = c.str()
 	c.lit(`,"ceremony_id":`)
-	text[1] = c.str()
+	text[1] = c.strOr(same[1], &out[1])
 	c.lit(`,"kind":`)
-	text[2] = c.str()
+	text[2] = c.strOr(same[2], &out[2])
 	c.lit(`,"type":`)
-	text[3] = c.str()
+	text[3] = c.strOr(same[3], &out[3])
 	c.lit(`,"version":`)
 	e.Version = int(c.uint())
 	c.lit(`,"position":`)
@@ -39,17 +46,17 @@ func parseCanonical(data []byte) (Envelope, []byte, bool) {
 	c.lit(`,"time":`)
 	ts := c.str()
 	c.lit(`,"source":`)
-	text[4] = c.str()
+	text[4] = c.strOr(same[4], &out[4])
 	if c.peek(`,"causation_id":`) {
 		c.lit(`,"causation_id":`)
-		if text[5] = c.str(); text[5].empty() {
+		if text[5] = c.strOr(same[5], &out[5]); text[5].empty() {
 			return Envelope{}, nil, false // omitempty would not write it
 		}
 	}
 	c.lit(`,"payload":`)
 	e.Payload = c.object()
 	c.lit(`,"prev_hash":`)
-	text[6] = c.str()
+	text[6] = c.strOr(same[6], &out[6])
 	c.lit(`,"hash":`)
 	text[7] = c.str()
 	c.lit(`}`)
@@ -62,23 +69,37 @@ func parseCanonical(data []byte) (Envelope, []byte, bool) {
 	}
 	e.Time = t
 	n := 0
-	for _, f := range text {
-		n += f.to - f.from
+	for k, f := range text {
+		if out[k] == "" {
+			n += f.to - f.from
+		}
 	}
-	var sb strings.Builder
-	sb.Grow(n)
-	for _, f := range text {
-		sb.Write(data[f.from:f.to])
+	if n > 0 {
+		var sb strings.Builder
+		sb.Grow(n)
+		for k, f := range text {
+			if out[k] == "" {
+				sb.Write(data[f.from:f.to])
+			}
+		}
+		all, at := sb.String(), 0
+		for k, f := range text {
+			if out[k] == "" {
+				out[k] = all[at : at+f.to-f.from]
+				at += f.to - f.from
+			}
+		}
 	}
-	all, at := sb.String(), 0
-	field := func(f span) string {
-		v := all[at : at+f.to-f.from]
-		at += f.to - f.from
-		return v
-	}
-	e.ID, e.CeremonyID, e.Kind, e.Type = field(text[0]), field(text[1]), field(text[2]), field(text[3])
-	e.Source, e.CausationID, e.PrevHash, e.Hash = Source(field(text[4])), field(text[5]), field(text[6]), field(text[7])
+	e.ID, e.CeremonyID, e.Kind, e.Type = out[0], out[1], out[2], out[3]
+	e.Source, e.CausationID, e.PrevHash, e.Hash = Source(out[4]), out[5], out[6], out[7]
 	return e, data[ts.from:ts.to], true
+}
+
+// repeats returns what the event after e usually repeats of it, for
+// parseCanonical's same: its ceremony id, kind, type and source; its
+// causation id is e's id, its previous hash e's hash.
+func repeats(e Envelope) [8]string {
+	return [8]string{1: e.CeremonyID, 2: e.Kind, 3: e.Type, 4: string(e.Source), 5: e.ID, 6: e.Hash}
 }
 
 // span is where a string's text is in the data: data[from:to].
@@ -186,6 +207,19 @@ var safeByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// strOr reads a string as str does, except that a string whose text is
+// want (non-empty safe ASCII, already checked) is not scanned again: then
+// *got is set to want.
+func (c *cursor) strOr(want string, got *string) span {
+	if end := c.i + 1 + len(want); want != "" && c.ok && end < len(c.b) &&
+		c.b[c.i] == '"' && c.b[end] == '"' && string(c.b[c.i+1:end]) == want {
+		*got = want
+		c.i = end + 1
+		return span{end - len(want), end}
+	}
+	return c.str()
+}
 
 // str reads a string of safe ASCII bytes only (others take the slow path)
 // and returns where its text is.

@@ -210,5 +210,5 @@ func (s *Store) RecordAt(ctx context.Context, seq uint64) (events.Record, error)
 	if err != nil {
 		return events.Record{}, fmt.Errorf("jetstream: read stream sequence %d: %w", seq, err)
 	}
-	return decodeRecord(seq, msg.Subject, msg.Data)
+	return decodeRecord(new(events.Decoder), seq, msg.Subject, msg.Data)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
@@ -73,7 +72,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			return err
 		}
 		until = last.Sequence
-		if r, err := decodeRecord(last.Sequence, last.Subject, last.Data); err == nil {
+		if r, err := decodeRecord(new(events.Decoder), last.Sequence, last.Subject, last.Data); err == nil {
 			count = uint64(r.Position) // the ceremony's number of events
 		}
 		return nil
@@ -98,6 +97,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 	// last event delivered if a stream leader is lost meanwhile
 	// (retryRead).
 	next, pos := uint64(1), uint64(1)
+	var dec events.Decoder // the gets' (the reader has its own)
 	deliver := func(r events.Record, fromReader bool) error {
 		if r.CeremonyID != ceremonyID {
 			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
@@ -124,7 +124,7 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 			if msg.Sequence > until || msg.Sequence < next {
 				return stopRead{fmt.Errorf("read from sequence %d: the stream answered with sequence %d, outside %d-%d", next, msg.Sequence, next, until)}
 			}
-			r, err := decodeRecord(msg.Sequence, msg.Subject, msg.Data)
+			r, err := decodeRecord(&dec, msg.Sequence, msg.Subject, msg.Data)
 			if err != nil {
 				return stopRead{err}
 			}
@@ -251,6 +251,7 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 	}
 	defer it.Stop()
 	var seq, pending uint64
+	var dec events.Decoder
 	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
 		nctx, opts, cancel := ctx, untilDone, context.CancelFunc(func() {})
@@ -275,7 +276,7 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 		if seq > until {
 			return nil
 		}
-		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
+		rec, err := decodeRecord(&dec, seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return stopRead{err}
 		}
@@ -303,7 +304,22 @@ func ackSeqs(reply string) (seq, pending uint64, ok bool) {
 	if len(reply) <= len(prefix) || reply[:len(prefix)] != prefix {
 		return 0, 0, false
 	}
-	n := strings.Count(reply, ".") + 1
+	// One pass: where each of the first 11 tokens ends, and how many
+	// tokens there are.
+	var end [11]int
+	n := 0
+	for i := 0; i < len(reply); i++ {
+		if reply[i] == '.' {
+			if n < len(end) {
+				end[n] = i
+			}
+			n++
+		}
+	}
+	if n < len(end) {
+		end[n] = len(reply)
+	}
+	n++                      // tokens: dots + 1
 	seqAt, pendingAt := 5, 8 // v1, 9 tokens
 	switch {
 	case n == 9:
@@ -312,17 +328,10 @@ func ackSeqs(reply string) (seq, pending uint64, ok bool) {
 	default:
 		return 0, 0, false
 	}
+	token := func(i int) string { return reply[end[i-1]+1 : end[i]] }
 	var seqOK, pendingOK bool
-	for i, rest := 0, reply; i <= pendingAt; i++ {
-		tok, after, _ := strings.Cut(rest, ".")
-		rest = after
-		switch i {
-		case seqAt:
-			seq, seqOK = parseUint(tok)
-		case pendingAt:
-			pending, pendingOK = parseUint(tok)
-		}
-	}
+	seq, seqOK = parseUint(token(seqAt))
+	pending, pendingOK = parseUint(token(pendingAt))
 	return seq, pending, seqOK && pendingOK && seq > 0
 }
 
@@ -342,10 +351,11 @@ func parseUint(s string) (uint64, bool) {
 	return n, true
 }
 
-// decodeRecord decodes one stored message and checks that it is on the
+// decodeRecord decodes one stored message with dec (one per read, its
+// messages in order: see events.Decoder) and checks that it is on the
 // subject of its ceremony and type.
-func decodeRecord(seq uint64, subject string, data []byte) (events.Record, error) {
-	env, err := events.Decode(data)
+func decodeRecord(dec *events.Decoder, seq uint64, subject string, data []byte) (events.Record, error) {
+	env, err := dec.Decode(data)
 	if err != nil {
 		return events.Record{}, fmt.Errorf("stream sequence %d (%s): %w", seq, subject, err)
 	}
@@ -412,6 +422,7 @@ func (s *Store) Follow(ctx context.Context, from uint64, fn func(events.Record) 
 // error; next is the sequence after the last one delivered. delivered
 // says whether any message was.
 func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uint64, fn func(events.Record) error) (delivered bool, err error) {
+	var dec events.Decoder
 	untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 	for {
 		msg, err := it.Next(untilDone...)
@@ -428,7 +439,7 @@ func (s *Store) follow(ctx context.Context, it natsjs.MessagesContext, next *uin
 		if seq != *next {
 			return delivered, stopRead{fmt.Errorf("jetstream: follow: %w", s.skipped(*next, seq))}
 		}
-		rec, err := decodeRecord(seq, msg.Subject(), msg.Data())
+		rec, err := decodeRecord(&dec, seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return delivered, stopRead{fmt.Errorf("jetstream: follow: %w", err)}
 		}

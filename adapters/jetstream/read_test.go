@@ -59,3 +59,11 @@ func TestIsEventSubject(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAckSeqs(b *testing.B) {
+	for b.Loop() {
+		if _, _, ok := ackSeqs("$JS.ACK.CEREMONY.Xk3jd8sL2p9QwE4rT6yU1i.1.1042.1001.1764676543123456789.958"); !ok {
+			b.Fatal("refused")
+		}
+	}
+}
