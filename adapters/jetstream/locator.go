@@ -206,28 +206,32 @@ func readFileFrom(path string, from, size int64) ([]byte, error) {
 
 // write writes the file atomically (replaceFile).
 func (b *locatorBuild) write(path string, h locatorHeader) error {
-	ids := make([]string, 0, len(b.ceremonies))
+	type keyed struct {
+		hash uint64
+		id   string
+	}
+	ids := make([]keyed, 0, len(b.ceremonies))
 	for id := range b.ceremonies {
 		if len(id) > 0xffff {
 			return fmt.Errorf("jetstream: %s: ceremony id of %d bytes", path, len(id))
 		}
-		ids = append(ids, id)
+		ids = append(ids, keyed{locatorHash(id), id})
 	}
-	slices.SortFunc(ids, func(x, y string) int {
-		if hx, hy := locatorHash(x), locatorHash(y); hx != hy {
-			if hx < hy {
+	slices.SortFunc(ids, func(x, y keyed) int {
+		if x.hash != y.hash {
+			if x.hash < y.hash {
 				return -1
 			}
 			return 1
 		}
-		return strings.Compare(x, y)
+		return strings.Compare(x.id, y.id)
 	})
 	h.Ceremonies = len(ids)
 	// The header's length depends on Size: fixed by iterating once more
 	// when Size's digits change it.
 	body := int64(len(ids)) * locatorTableEntry
-	for _, id := range ids {
-		body += 2 + int64(len(id)) + int64(len(b.ceremonies[id]))*locatorLocation
+	for _, k := range ids {
+		body += 2 + int64(len(k.id)) + int64(len(b.ceremonies[k.id]))*locatorLocation
 	}
 	var line []byte
 	for range 3 {
@@ -247,14 +251,15 @@ func (b *locatorBuild) write(path string, h locatorHeader) error {
 		w.Write(line)
 		area := uint64(len(line)) + uint64(len(ids))*locatorTableEntry
 		var buf [locatorTableEntry]byte
-		for _, id := range ids {
-			binary.BigEndian.PutUint64(buf[0:], locatorHash(id))
+		for _, k := range ids {
+			binary.BigEndian.PutUint64(buf[0:], k.hash)
 			le.PutUint64(buf[8:], area)
-			le.PutUint32(buf[16:], uint32(len(b.ceremonies[id])))
+			le.PutUint32(buf[16:], uint32(len(b.ceremonies[k.id])))
 			w.Write(buf[:])
-			area += 2 + uint64(len(id)) + uint64(len(b.ceremonies[id]))*locatorLocation
+			area += 2 + uint64(len(k.id)) + uint64(len(b.ceremonies[k.id]))*locatorLocation
 		}
-		for _, id := range ids {
+		for _, k := range ids {
+			id := k.id
 			var n [2]byte
 			le.PutUint16(n[:], uint16(len(id)))
 			w.Write(n[:])
@@ -350,6 +355,9 @@ func readWholeLocator(path, sealSum, stream string) (locatorBuild, error) {
 	}
 	le := binary.LittleEndian
 	b := locatorBuild{ceremonies: make(map[string][]location, h.Ceremonies), lastSeq: h.LastSeq, nextBlock: h.NextBlock, nextOffset: h.NextOffset}
+	// One allocation for every location; each ceremony's slice is capped,
+	// so that an append for a newer record copies it.
+	all := make([]location, 0, (h.Size-table)/locatorLocation)
 	for i := range int64(h.Ceremonies) {
 		e := data[table+i*locatorTableEntry:]
 		area, count := le.Uint64(e[8:]), uint64(le.Uint32(e[16:]))
@@ -362,12 +370,12 @@ func readWholeLocator(path, sealSum, stream string) (locatorBuild, error) {
 			return locatorBuild{}, fmt.Errorf("%s: entry %d points outside the file", path, i)
 		}
 		id := string(data[area+2 : area+2+idLen])
-		locs := make([]location, count)
-		for j := range locs {
-			l := data[area+2+idLen+uint64(j)*locatorLocation:]
-			locs[j] = location{Block: le.Uint32(l), Offset: le.Uint64(l[4:]), Seq: le.Uint64(l[12:])}
+		start := len(all)
+		for j := range count {
+			l := data[area+2+idLen+j*locatorLocation:]
+			all = append(all, location{Block: le.Uint32(l), Offset: le.Uint64(l[4:]), Seq: le.Uint64(l[12:])})
 		}
-		b.ceremonies[id] = locs
+		b.ceremonies[id] = all[start:len(all):len(all)]
 	}
 	return b, nil
 }
