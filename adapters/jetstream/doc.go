@@ -36,6 +36,11 @@
 //   - Load and Replay decode every stored event; a corrupt one is an error
 //     naming its stream sequence, never skipped. Replay stops at the stream's
 //     last sequence as it was when Replay started.
+//   - ReadSealedProjection and ReadSealedCeremony read without starting
+//     the server, only while the data directory's seal holds and the
+//     files an orderly close wrote next to it name that seal; any doubt is
+//     an error, and the caller starts the server. ReadSealedCeremony reads
+//     nats-server v2.15.2's block files itself (blockrecord.go).
 //   - A Store is safe for concurrent use by many goroutines. After Close
 //     every call returns an error wrapping ErrClosed.
 package jetstream

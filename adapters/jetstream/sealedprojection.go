@@ -160,13 +160,35 @@ func ReadSealedProjection(cfg Config, names ...string) (SealedProjection, error)
 		return SealedProjection{}, err
 	}
 	defer unlock()
+	seal, _, err := heldSeal(cfg)
+	if err != nil {
+		return SealedProjection{}, err
+	}
+	return readSealedParts(cfg, seal, names...)
+}
+
+// heldSeal returns the seal file's bytes and entries when they describe
+// the stream's files exactly as they are now (sealHolds). The caller
+// holds the data directory's lock.
+func heldSeal(cfg Config) ([]byte, []sealEntry, error) {
 	seal, err := os.ReadFile(filepath.Join(cfg.DataDir, sealFile))
 	if err != nil {
-		return SealedProjection{}, fmt.Errorf("no seal: %w", err)
+		return nil, nil, fmt.Errorf("no seal: %w", err)
 	}
-	if !sealHolds(cfg) {
-		return SealedProjection{}, fmt.Errorf("the stream's files are not as %s describes them (changed since the last orderly shutdown)", sealFile)
+	var sealed []sealEntry
+	if err := json.Unmarshal(seal, &sealed); err != nil || len(sealed) == 0 {
+		return nil, nil, fmt.Errorf("%s does not decode or lists no file (%v)", sealFile, err)
 	}
+	now, err := streamSeal(cfg.storeDir(), cfg.streamName())
+	if err != nil || !slices.Equal(sealed, now) {
+		return nil, nil, fmt.Errorf("the stream's files are not as %s describes them (changed since the last orderly shutdown)", sealFile)
+	}
+	return seal, sealed, nil
+}
+
+// readSealedParts reads the named parts of the sealed projection file,
+// which must name seal. The caller holds the data directory's lock.
+func readSealedParts(cfg Config, seal []byte, names ...string) (SealedProjection, error) {
 	path := filepath.Join(cfg.DataDir, sealedProjectionFile)
 	f, err := os.Open(path)
 	if err != nil {

@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -59,6 +61,7 @@ type Store struct {
 	sealMu    sync.Mutex        // guards sealParts and sealSeq
 	sealParts map[string][]byte // copied next to the seal at shutdown (SealProjection)
 	sealSeq   uint64
+	openSeal  string // SHA-256 of the seal that held at the start (hex), or ""
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -129,6 +132,11 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 	unlock, err := lockDir(cfg.lockFile())
 	if err != nil {
 		return openStorageError(cfg.storeDir(), err)
+	}
+	if seal, _, err := heldSeal(cfg); err == nil {
+		// The locator left with this seal leads on from it (locator.go).
+		sum := sha256.Sum256(seal)
+		s.openSeal = hex.EncodeToString(sum[:])
 	}
 	if err := precheck(ctx, cfg); err != nil {
 		return errors.Join(err, unlock())
@@ -205,6 +213,10 @@ func (s *Store) shutdown() error {
 			// The projection checkpoint's copy names the seal just
 			// written (sealedprojection.go); removed when not written.
 			err = writeSealedProjection(filepath.Dir(s.storeDir), s.name, sealParts, sealSeq)
+		}
+		if err == nil && s.storeDir != "" && (sealParts != nil || sealWhy != "") {
+			// So is the locator of each ceremony's events (locator.go).
+			err = s.writeLocator(sealParts != nil, sealSeq)
 		}
 	}
 	if uerr := s.unlock(); uerr != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/ceremony-hsm/ceremony/events/translog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -101,16 +102,18 @@ func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*a
 // for a command about that ceremony alone (show, events, abort,
 // witness): the read models stay empty. The caller closes the app.
 func (c *common) openOne(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
+	t0 := time.Now()
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	a, _, err := c.connect(octx, out)
 	if err != nil {
 		return nil, nil, err
 	}
+	debugf("connected to the event store in %v", time.Since(t0))
 	inst, err := a.eng.OpenCeremony(octx, id)
 	if errors.Is(err, engine.ErrNotFound) {
 		a.close()
-		return nil, nil, &codeError{exitNotFound, fmt.Errorf("no ceremony %q in this event store: 'ceremony list' shows them", id)}
+		return nil, nil, notFound(id)
 	}
 	if err != nil {
 		a.close()
@@ -296,9 +299,39 @@ func (a *app) close() {
 func (a *app) get(id string) (*engine.Instance, error) {
 	inst, err := a.eng.Get(id)
 	if errors.Is(err, engine.ErrNotFound) {
-		return nil, &codeError{exitNotFound, fmt.Errorf("no ceremony %q in this event store: 'ceremony list' shows them", id)}
+		return nil, notFound(id)
 	}
 	return inst, err
+}
+
+// notFound is the error, exit code 4, of a ceremony id the store does
+// not hold.
+func notFound(id string) error {
+	return &codeError{exitNotFound, fmt.Errorf("no ceremony %q in this event store: 'ceremony list' shows them", id)}
+}
+
+// oneCeremony is one ceremony loaded for a read command about it alone
+// (show, events): from the block files without a server
+// (readSealedOne), or through the store (openOne).
+type oneCeremony struct {
+	inst    *engine.Instance
+	records func(context.Context) ([]events.Record, error) // its events as stored
+	close   func()
+}
+
+// openRead loads ceremony id for a read command: without starting the
+// server when the store is sealed and its locator finds it
+// (readSealedOne), else through openOne. The caller calls close.
+func (c *common) openRead(ctx context.Context, out io.Writer, id string) (oneCeremony, error) {
+	if one, used, err := c.readSealedOne(ctx, out, id); used {
+		return one, err
+	}
+	a, inst, err := c.openOne(ctx, out, id)
+	if err != nil {
+		return oneCeremony{}, err
+	}
+	load := func(ctx context.Context) ([]events.Record, error) { return a.store.Load(ctx, inst.ID()) }
+	return oneCeremony{inst: inst, records: load, close: a.close}, nil
 }
 
 // outcome maps how a ceremony ended to an error for the exit code: its

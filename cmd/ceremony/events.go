@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ceremony-hsm/ceremony/events"
 	"github.com/spf13/cobra"
 )
 
@@ -31,22 +32,22 @@ With --json, the events exactly as stored, one JSON object a line.`,
 }
 
 func runEvents(ctx context.Context, c *common, id string, asJSON bool, out io.Writer) error {
-	a, inst, err := c.openOne(ctx, out, id)
+	one, err := c.openRead(ctx, out, id)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer one.close()
+	recs, err := one.records(ctx)
+	if err != nil {
+		return err
+	}
 	if asJSON {
-		recs, err := a.store.Load(ctx, inst.ID())
-		if err != nil {
-			return err
-		}
 		for _, r := range recs {
 			fmt.Fprintf(out, "%s\n", r.Data)
 		}
 		return nil
 	}
-	return printEvents(ctx, a, inst.ID(), out)
+	return printRecords(recs, out)
 }
 
 // printEvents prints a ceremony's events as a readable table.
@@ -55,6 +56,11 @@ func printEvents(ctx context.Context, a *app, id string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return printRecords(recs, out)
+}
+
+// printRecords prints events as a readable table.
+func printRecords(recs []events.Record, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "POS\tTIME\tSOURCE\tTYPE\tDETAILS")
 	for _, r := range recs {

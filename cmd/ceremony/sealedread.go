@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
+	"github.com/ceremony-hsm/ceremony/engine"
+	"github.com/ceremony-hsm/ceremony/events"
 )
 
 // readSealed answers a read command (list, cards) without starting the
@@ -87,4 +91,103 @@ func sealProjection(ctx context.Context, st *jetstream.Store) {
 	if why != "" {
 		debugf("projection checkpoint not copied next to the seal: %s", why)
 	}
+}
+
+// readSealedOne loads ceremony id for show or events without starting the
+// embedded server (ARCHITECTURE.md, "A read without a server"): its
+// records from the stream's block files through the locator an orderly
+// shutdown wrote next to the seal (jetstream.ReadSealedCeremony, which
+// checks each record), folded by a passive engine as OpenCeremony folds
+// them. used is false when anything does not match, and CEREMONY_DEBUG=1
+// says why: the caller then opens the store as before. The records must
+// be as many as the sealed projection's summary of the ceremony counts
+// (nothing left out); a ceremony in neither is not found, as through the
+// server. A ceremony whose step deadline has passed is left to the
+// server path, which records the timeout.
+func (c *common) readSealedOne(ctx context.Context, out io.Writer, id string) (one oneCeremony, used bool, err error) {
+	t0 := time.Now()
+	var notes bytes.Buffer
+	cfg, _, err := c.storeConfig(&notes)
+	if err != nil {
+		return oneCeremony{}, false, nil // opening the store says what is wrong
+	}
+	if cfg.DataDir == "" {
+		debugf("locator not used (the store is a service's or a cluster's): connecting")
+		return oneCeremony{}, false, nil
+	}
+	fallBack := func(format string, args ...any) (oneCeremony, bool, error) {
+		debugf("locator not used ("+format+"): starting the event store", args...)
+		return oneCeremony{}, false, nil
+	}
+	sc, err := jetstream.ReadSealedCeremony(cfg, id, kinds.PartMeta, kinds.PartCeremonies)
+	if err != nil {
+		return fallBack("%v", err)
+	}
+	sp := sc.Projection
+	cp, err := kinds.DecodeCheckpoint(sp.Parts, sp.Stream, kinds.PartCeremonies)
+	if err != nil {
+		return fallBack("%v", err)
+	}
+	if cp.Seq != sp.LastSeq {
+		return fallBack("the sealed projection covers stream sequence %d, the sealed stream ends at %d", cp.Seq, sp.LastSeq)
+	}
+	i := slices.IndexFunc(cp.Ceremonies, func(s engine.CeremonySummary) bool { return s.ID == id })
+	switch {
+	case i < 0 && len(sc.Records) == 0:
+		debugf("locator used: no ceremony %s at stream sequence %d, read in %v without starting the event store", id, sp.LastSeq, time.Since(t0))
+		out.Write(notes.Bytes())
+		return oneCeremony{}, true, notFound(id)
+	case i < 0:
+		return fallBack("the locator has %d events of ceremony %s, the sealed projection has no such ceremony", len(sc.Records), id)
+	case uint64(len(sc.Records)) != cp.Ceremonies[i].Events:
+		return fallBack("the locator has %d events of ceremony %s, the sealed projection counts %d", len(sc.Records), id, cp.Ceremonies[i].Events)
+	}
+	ecfg := kinds.NewViews().EngineConfig(sealedRecords{id: id, recs: sc.Records})
+	ecfg.Passive = true // a read changes nothing
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		return fallBack("%v", err)
+	}
+	inst, err := eng.OpenCeremony(ctx, id)
+	if err != nil {
+		eng.Close()
+		return fallBack("%v", err)
+	}
+	got, want := inst.Summary(), cp.Ceremonies[i]
+	if got.Kind != want.Kind || got.Phase != want.Phase || got.Ended != want.Ended || got.OpenStep != want.OpenStep {
+		eng.Close()
+		return fallBack("ceremony %s folds to %s/%s, the sealed projection says %s/%s", id, got.Kind, got.Phase, want.Kind, want.Phase)
+	}
+	if got.OpenStep != "" && !got.Deadline.After(time.Now()) {
+		eng.Close()
+		return fallBack("step %s of ceremony %s is past its deadline, which the event store records", got.OpenStep, id)
+	}
+	debugf("locator used: %d events of ceremony %s at stream sequence %d, read in %v without starting the event store", len(sc.Records), id, sp.LastSeq, time.Since(t0))
+	out.Write(notes.Bytes())
+	records := func(context.Context) ([]events.Record, error) { return sc.Records, nil }
+	return oneCeremony{inst: inst, records: records, close: func() { eng.Close() }}, true, nil
+}
+
+// sealedRecords is a read-only events.Store of one ceremony's records,
+// read from the block files (readSealedOne).
+type sealedRecords struct {
+	id   string
+	recs []events.Record
+}
+
+var errSealedReadOnly = errors.New("the ceremony was read from the sealed store's files: nothing can be appended or replayed")
+
+func (s sealedRecords) Append(context.Context, string, string, uint64, []byte) (uint64, error) {
+	return 0, errSealedReadOnly
+}
+
+func (s sealedRecords) Load(_ context.Context, id string) ([]events.Record, error) {
+	if id != s.id {
+		return nil, nil
+	}
+	return s.recs, nil
+}
+
+func (s sealedRecords) Replay(context.Context, uint64, func(events.Record) error) error {
+	return errSealedReadOnly
 }

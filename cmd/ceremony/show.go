@@ -30,11 +30,12 @@ the step it waits for and, if it has not ended, how to resume or abort it.`,
 }
 
 func runShow(ctx context.Context, c *common, id string, out io.Writer) error {
-	a, inst, err := c.openOne(ctx, out, id)
+	one, err := c.openRead(ctx, out, id)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer one.close()
+	inst := one.inst
 	sum := inst.Summary()
 	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
 	// Values come from the store (names, reasons, labels): escaped, so no
