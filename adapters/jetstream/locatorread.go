@@ -148,6 +148,7 @@ func readLocated(cfg Config, entries []sealEntry, locs []location, id string, la
 	}()
 	recs := make([]events.Record, 0, len(locs))
 	var prev uint64
+	var dec events.Decoder // one per read, as every read of the store (read.go)
 	for _, l := range locs {
 		b, ok := blocks[l.Block]
 		if !ok {
@@ -189,7 +190,7 @@ func readLocated(cfg Config, entries []sealEntry, locs []location, id string, la
 		if r.Tombstone || r.Seq != l.Seq {
 			return nil, fmt.Errorf("block %d at %d holds stream sequence %d (tombstone %v), not %d", l.Block, l.Offset, r.Seq, r.Tombstone, l.Seq)
 		}
-		rec, err := decodeRecord(r.Seq, r.Subject, r.Msg)
+		rec, err := decodeRecord(&dec, r.Seq, r.Subject, r.Msg)
 		if err != nil {
 			return nil, err
 		}
