@@ -82,14 +82,16 @@ func (c *common) resolveDataDir() {
 	}
 }
 
-// openCeremony opens the store, replays it and returns the ceremony id
-// with it. The caller closes the app.
+// openCeremony opens the store (open) and loads the ceremony id with it
+// (app.get). The caller closes the app.
 func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return nil, nil, err
 	}
-	inst, err := a.get(id)
+	lctx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
+	inst, err := a.get(lctx, id)
 	if err != nil {
 		a.close()
 		return nil, nil, err
@@ -135,24 +137,20 @@ type app struct {
 	backup     *autoBackup   // after every completed ceremony (--backup-dir), or nil
 }
 
-// open opens the store and replays every event into the engine and the
-// read models.
+// open opens the store for a command that may record (openStore on an
+// active engine): the read models from the projection checkpoint and the
+// events after it; a ceremony the tail does not touch is loaded by
+// app.get when the command asks for it. A command that writes saves a
+// fresh checkpoint at close (app.writer).
 func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a, where, err := c.connect(octx, out)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.eng.Open(octx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
-	}
-	if err := a.resumeLog(octx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("the event store %s: %w", where, err)
-	}
-	return a, nil
+	return c.openStore(ctx, out, openMode{})
+}
+
+// openAll opens the store by replaying the whole stream on purpose, on a
+// passive engine, for a command that checks every event (audit
+// verify-store); its deadline grows with the stream (replayDeadline).
+func (c *common) openAll(ctx context.Context, out io.Writer) (*app, error) {
+	return c.openStore(ctx, out, openMode{passive: true, full: true})
 }
 
 // connect opens the store and builds an engine on it, nothing loaded.
@@ -292,9 +290,20 @@ func (a *app) close() {
 	a.store.Close()
 }
 
-// get returns a ceremony or a not-found error with exit code 4.
-func (a *app) get(id string) (*engine.Instance, error) {
+// get returns a ceremony or a not-found error with exit code 4: a loaded
+// one, or else one read from its own subject (engine.OpenCeremony: a
+// ceremony known from the projection checkpoint only, or one another
+// process started since the open), which is then loaded and, on an
+// active engine, its open step deadline re-armed (ARCHITECTURE.md,
+// "Engine rules").
+func (a *app) get(ctx context.Context, id string) (*engine.Instance, error) {
 	inst, err := a.eng.Get(id)
+	if errors.Is(err, engine.ErrNotFound) {
+		t0 := time.Now()
+		if inst, err = a.eng.OpenCeremony(ctx, id); err == nil {
+			debugf("ceremony %s loaded from its own events (%d) in %v", id, inst.Position(), time.Since(t0))
+		}
+	}
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, &codeError{exitNotFound, fmt.Errorf("no ceremony %q in this event store: 'ceremony list' shows them", id)}
 	}

@@ -23,10 +23,8 @@ func debugf(format string, args ...any) {
 }
 
 // openDeadline bounds opening the store and reading the checkpoint;
-// replayPerEvent is added for each event a read command must apply
-// after the checkpoint (or from the start without one), so that a long
-// replay (after an upgrade that changed the schema) is not cut off while
-// it makes progress.
+// replayPerEvent is added for each event a command must apply after the
+// checkpoint (or from the start without one): see replayDeadline.
 const (
 	openDeadline   = 30 * time.Second
 	replayPerEvent = 50 * time.Microsecond
@@ -39,16 +37,36 @@ const (
 const readSaveEvents = 1000
 
 // openViews opens the store for a command that reads the read models
-// and the ceremony list (list, cards, health): from the projection
-// checkpoint and the events after it, or by replaying the whole stream
-// when there is no usable checkpoint (ARCHITECTURE.md, "Engine rules").
-// The engine is passive: no deadline fires, nothing is recorded. With
-// parts (kinds.Parts), only those parts of the checkpoint are read and,
-// when the checkpoint is used, the read models are not fed (a.views is
-// nil): list needs the ceremonies alone. After applying readSaveEvents
-// events or more with every read model fed, it saves a fresh checkpoint
-// (a KV write, never an event).
+// and the ceremony list (list, cards, health): openStore on a passive
+// engine (no deadline fires, nothing is recorded). With parts
+// (kinds.Parts), only those parts of the checkpoint are read and, when
+// the checkpoint is used, the read models are not fed (a.views is nil):
+// list needs the ceremonies alone. After applying readSaveEvents events
+// or more with every read model fed, it saves a fresh checkpoint (a KV
+// write, never an event).
 func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) (*app, error) {
+	return c.openStore(ctx, out, openMode{parts: parts, passive: true, save: true})
+}
+
+// openMode says how openStore opens the engine.
+type openMode struct {
+	parts   []string // the checkpoint parts to read; none: every part
+	passive bool     // no deadline fires, nothing is recorded (read commands)
+	save    bool     // save a checkpoint after applying readSaveEvents or more
+	full    bool     // replay the whole stream on purpose, checkpoint or not
+}
+
+// openStore opens the store (ARCHITECTURE.md, "Engine rules", "Opening
+// the store"): from the projection checkpoint, whose read models and
+// ceremony summaries are restored, and the events after it (the tail),
+// or by replaying the whole stream when there is no usable checkpoint or
+// m.full asks for it. Only the ceremonies the tail touches are loaded
+// (and, on an active engine, their open step deadlines re-armed); the
+// others are known by their summary until app.get loads one from its own
+// subject. The deadline is openDeadline for connecting and reading the
+// checkpoint, then openDeadline plus replayPerEvent for each event to
+// apply.
+func (c *common) openStore(ctx context.Context, out io.Writer, m openMode) (*app, error) {
 	octx, cancel := context.WithTimeout(ctx, openDeadline)
 	defer cancel()
 	t0 := time.Now()
@@ -57,9 +75,13 @@ func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) 
 		return nil, err
 	}
 	debugf("connected to the event store in %v", time.Since(t0))
-	t0 = time.Now()
-	cp, why := loadCheckpoint(octx, a.store, parts...)
-	debugf("projection checkpoint read in %v", time.Since(t0))
+	var cp *kinds.Checkpoint
+	why := "the command reads every event"
+	if !m.full {
+		t0 = time.Now()
+		cp, why = loadCheckpoint(octx, a.store, m.parts...)
+		debugf("projection checkpoint read in %v", time.Since(t0))
+	}
 	t0 = time.Now()
 	var views *kinds.Views
 	switch {
@@ -71,7 +93,7 @@ func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) 
 			return nil, err
 		}
 	}
-	if err := a.setViews(views, true); err != nil {
+	if err := a.setViews(views, m.passive); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -84,7 +106,7 @@ func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) 
 		a.close()
 		return nil, fmt.Errorf("the event store %s: %w", where, err)
 	}
-	rctx, rcancel := context.WithTimeout(ctx, openDeadline+time.Duration(last-min(from, last))*replayPerEvent)
+	rctx, rcancel := context.WithTimeout(ctx, replayDeadline(last-min(from, last)))
 	defer rcancel()
 	if cp != nil {
 		debugf("projection checkpoint: stream sequence %d, %d ceremonies; applying the events after it", cp.Seq, len(cp.Ceremonies))
@@ -97,8 +119,8 @@ func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) 
 		a.close()
 		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
 	}
-	debugf("engine opened at stream sequence %d in %v", a.eng.Applied(), time.Since(t0))
-	if applied := a.eng.Applied() - from; applied >= readSaveEvents {
+	debugf("engine opened at stream sequence %d in %v (%d events applied)", a.eng.Applied(), time.Since(t0), a.eng.Applied()-from)
+	if applied := a.eng.Applied() - from; m.save && applied >= readSaveEvents {
 		if views == nil {
 			debugf("%d events after the projection checkpoint: not saving one (this command reads the ceremonies only)", applied)
 		} else {
@@ -117,6 +139,14 @@ func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) 
 	}
 	debugf("transparency log checked in %v", time.Since(t0))
 	return a, nil
+}
+
+// replayDeadline is the time allowed to apply n events and check the
+// transparency log: openDeadline plus replayPerEvent for each event, so
+// that a long replay (after an upgrade that changed the schema) is not
+// cut off while it makes progress.
+func replayDeadline(n uint64) time.Duration {
+	return openDeadline + time.Duration(n)*replayPerEvent
 }
 
 // setViews replaces the app's engine (nothing opened yet) by one feeding
