@@ -103,12 +103,12 @@ func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*a
 // for a command about that ceremony alone (show, events, abort,
 // witness): the read models stay empty. The caller closes the app.
 func (c *common) openOne(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a, _, err := c.connect(octx, out)
+	a, _, err := c.connect(ctx, out)
 	if err != nil {
 		return nil, nil, err
 	}
+	octx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
 	inst, err := a.eng.OpenCeremony(octx, id)
 	if errors.Is(err, engine.ErrNotFound) {
 		a.close()
@@ -153,13 +153,17 @@ func (c *common) openAll(ctx context.Context, out io.Writer) (*app, error) {
 	return c.openStore(ctx, out, openMode{passive: true, full: true})
 }
 
-// connect opens the store and builds an engine on it, nothing loaded.
+// connect opens the store and builds an engine on it, nothing loaded,
+// within openDeadline (longer when the store's files are checked on a
+// copy first: jetstream.Config.CheckTimeout).
 func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, error) {
 	cfg, where, err := c.storeConfig(out)
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := jetstream.Open(ctx, cfg)
+	octx, cancel := context.WithTimeout(ctx, openDeadline)
+	st, err := jetstream.Open(octx, cfg)
+	cancel()
 	if errors.Is(err, jetstream.ErrLocked) {
 		return nil, "", fmt.Errorf("open the event store %s: %w; wait for it to end (to let several commands use one store at once, run 'ceremony serve --data-dir %s')", where, err, c.dataDir)
 	}
@@ -167,9 +171,11 @@ func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, erro
 		return nil, "", damaged(where, err)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("open the event store %s: %w", where, err)
+		return nil, "", fmt.Errorf("open the event store %s: %w%s", where, err, checkAdvice(err))
 	}
-	leases, err := st.OpenLeases(ctx, 0)
+	lctx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
+	leases, err := st.OpenLeases(lctx, 0)
 	if err != nil {
 		st.Close()
 		return nil, "", fmt.Errorf("the event store %s: %w", where, err)
@@ -269,7 +275,38 @@ func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 	if mode == jetstream.SyncRelaxed {
 		fmt.Fprintln(out, "WARNING: --sync relaxed: acknowledged events may be lost on a power cut. Use it for rehearsals only.")
 	}
-	return jetstream.Config{DataDir: c.dataDir, Sync: mode, Check: historyCheck(c.cpDirFor())}, "in " + c.dataDir, nil
+	check, err := checkTimeout()
+	if err != nil {
+		return jetstream.Config{}, "", err
+	}
+	return jetstream.Config{DataDir: c.dataDir, Sync: mode, Check: historyCheck(c.cpDirFor()), CheckTimeout: check}, "in " + c.dataDir, nil
+}
+
+// checkTimeoutEnv gives the time allowed to check the store's files on a
+// copy when they are not as an orderly shutdown left them
+// (jetstream.Config.CheckTimeout; default: 30 s plus 100 ms for each MiB
+// of the stream's files).
+const checkTimeoutEnv = "CEREMONY_STORE_CHECK_TIMEOUT"
+
+func checkTimeout() (time.Duration, error) {
+	v := os.Getenv(checkTimeoutEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usagef("%s=%q: give a duration, e.g. 30m", checkTimeoutEnv, v)
+	}
+	return d, nil
+}
+
+// checkAdvice says what to do when the check of the store's files on a
+// copy ran out of time.
+func checkAdvice(err error) string {
+	if !errors.Is(err, jetstream.ErrCheckUnfinished) {
+		return ""
+	}
+	return fmt.Sprintf("; the check reads every event of the stream: run the command again with more time for it, e.g. %s=30m (a duration)", checkTimeoutEnv)
 }
 
 func (a *app) close() {

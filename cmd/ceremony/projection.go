@@ -63,18 +63,18 @@ type openMode struct {
 // m.full asks for it. Only the ceremonies the tail touches are loaded
 // (and, on an active engine, their open step deadlines re-armed); the
 // others are known by their summary until app.get loads one from its own
-// subject. The deadline is openDeadline for connecting and reading the
-// checkpoint, then openDeadline plus replayPerEvent for each event to
+// subject. The deadline is openDeadline for connecting (connect) and
+// for reading the checkpoint, then replayDeadline for the events to
 // apply.
 func (c *common) openStore(ctx context.Context, out io.Writer, m openMode) (*app, error) {
-	octx, cancel := context.WithTimeout(ctx, openDeadline)
-	defer cancel()
 	t0 := time.Now()
-	a, where, err := c.connect(octx, out)
+	a, where, err := c.connect(ctx, out)
 	if err != nil {
 		return nil, err
 	}
 	debugf("connected to the event store in %v", time.Since(t0))
+	octx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
 	var cp *kinds.Checkpoint
 	why := "the command reads every event"
 	if !m.full {
