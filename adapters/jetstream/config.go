@@ -63,7 +63,7 @@ type Config struct {
 	Check func(ctx context.Context, s *Store) error
 	// CheckTimeout is the time Open allows, whatever ctx's deadline, when
 	// it checks the store's files on a copy (they are not as an orderly
-	// shutdown left them). 0: 30 s plus 100 ms for each MiB of the
+	// shutdown left them). 0: 30 s plus 200 ms for each MiB of the
 	// stream's files, when that is longer than ctx's deadline
 	// (precheck.go). Cancelling ctx still stops Open.
 	CheckTimeout time.Duration

@@ -113,11 +113,11 @@ func checkNeeded(cfg Config) bool {
 // the server then starts on the store's own files and reads them again.
 // Its time grows with the stream: Open then allows checkBase plus
 // checkPerMiB for each MiB of the stream's files (at 1M events, about
-// 730 MiB: 1 min 43 s) if that is longer than the caller's deadline, or
+// 730 MiB: 2 min 56 s) if that is longer than the caller's deadline, or
 // Config.CheckTimeout.
 const (
 	checkBase   = 30 * time.Second
-	checkPerMiB = 100 * time.Millisecond
+	checkPerMiB = 200 * time.Millisecond
 )
 
 // ErrCheckUnfinished is wrapped by Open's error when the check of the

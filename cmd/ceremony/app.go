@@ -284,7 +284,7 @@ func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 
 // checkTimeoutEnv gives the time allowed to check the store's files on a
 // copy when they are not as an orderly shutdown left them
-// (jetstream.Config.CheckTimeout; default: 30 s plus 100 ms for each MiB
+// (jetstream.Config.CheckTimeout; default: 30 s plus 200 ms for each MiB
 // of the stream's files).
 const checkTimeoutEnv = "CEREMONY_STORE_CHECK_TIMEOUT"
 
