@@ -97,7 +97,8 @@ func TestWriterAppliesOnlyTheTail(t *testing.T) {
 
 // TestResumeAndStartFromTheCheckpoint: a ceremony killed mid-way and
 // known only from the projection checkpoint (no event of it after the
-// checkpoint) is resumed to its end; a start then refuses its id, and a
+// checkpoint) is reported by health as run by no process, and is resumed
+// to its end; a start then refuses its id, and a
 // card it wrote is a share of a live key set to the next generate,
 // exactly as after a full replay.
 func TestResumeAndStartFromTheCheckpoint(t *testing.T) {
@@ -115,6 +116,10 @@ func TestResumeAndStartFromTheCheckpoint(t *testing.T) {
 		}
 	})
 	fromCP := regexp.MustCompile(`projection checkpoint: stream sequence \d+, 1 ceremonies; applying the events after it`)
+	// Known from the checkpoint only, nobody running it: health says so.
+	if _, out := s.runCLI(t, "health"); !fromCP.MatchString(out) || !strings.Contains(out, "ceremony gen-cp") || !strings.Contains(out, "no process is running it") {
+		t.Errorf("health from the checkpoint does not report gen-cp as not running:\n%s", out)
+	}
 
 	r := s.start("resume", "gen-cp", "--operator", "bob", "--cards-dir", s.cardsDir)
 	r.send("")
