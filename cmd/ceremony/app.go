@@ -100,8 +100,8 @@ func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*a
 }
 
 // openOne opens the store and loads ceremony id from its own events only,
-// for a command about that ceremony alone (show, events, abort,
-// witness): the read models stay empty. The caller closes the app.
+// for a command about that ceremony alone (show, events, witness): the
+// read models stay empty. The caller closes the app.
 func (c *common) openOne(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
 	a, _, err := c.connect(ctx, out)
 	if err != nil {

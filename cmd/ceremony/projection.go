@@ -56,14 +56,14 @@ type openMode struct {
 	full    bool     // replay the whole stream on purpose, checkpoint or not
 }
 
-// openStore opens the store (ARCHITECTURE.md, "Engine rules", "Opening
-// the store"): from the projection checkpoint, whose read models and
-// ceremony summaries are restored, and the events after it (the tail),
-// or by replaying the whole stream when there is no usable checkpoint or
-// m.full asks for it. Only the ceremonies the tail touches are loaded
-// (and, on an active engine, their open step deadlines re-armed); the
-// others are known by their summary until app.get loads one from its own
-// subject. The deadline is openDeadline for connecting (connect) and
+// openStore opens the store (ARCHITECTURE.md, "Engine rules"): from the
+// projection checkpoint, whose read models and ceremony summaries are
+// restored, and the events after it (the tail), or by replaying the whole
+// stream when there is no usable checkpoint or m.full asks for it. Only
+// the ceremonies the tail touches are loaded, and, on an active engine,
+// those whose summary has an open step, to re-arm its deadline
+// (Engine.OpenFrom); the others are known by their summary until app.get
+// loads one from its own subject. The deadline is openDeadline for connecting (connect) and
 // for reading the checkpoint, then replayDeadline for the events to
 // apply.
 func (c *common) openStore(ctx context.Context, out io.Writer, m openMode) (*app, error) {
