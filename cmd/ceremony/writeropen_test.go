@@ -95,10 +95,12 @@ func TestWriterAppliesOnlyTheTail(t *testing.T) {
 	}
 }
 
-// TestResumeAndStartFromTheCheckpoint: a ceremony killed mid-way and
-// known only from the projection checkpoint (no event of it after the
-// checkpoint) is reported by health as run by no process, and is resumed
-// to its end; a start then refuses its id, and a
+// TestResumeAndStartFromTheCheckpoint: a ceremony killed mid-way, at a
+// step, and known only from the projection checkpoint (no event after
+// it: the resume loads it from its subject, at the open since it waits
+// at a step, see engine TestOpenFromRearmsOpenSteps; app.get's load is
+// TestWriterAppliesOnlyTheTail's) is reported by health as run by no
+// process, and is resumed to its end; a start then refuses its id, and a
 // card it wrote is a share of a live key set to the next generate,
 // exactly as after a full replay.
 func TestResumeAndStartFromTheCheckpoint(t *testing.T) {
@@ -108,7 +110,7 @@ func TestResumeAndStartFromTheCheckpoint(t *testing.T) {
 	p.send("")
 	p.send(cardTurn("card1")...)
 	p.send(cardTurn("card2")...)
-	p.waitFor(t, "Share 2 written")
+	p.waitFor(t, "Insert 3. card") // after its step's deadline is stored
 	p.kill9(t)
 	withStore(t, s.dataDir, func(st *jetstream.Store) {
 		if _, err := writeProjection(context.Background(), st); err != nil {
@@ -128,10 +130,8 @@ func TestResumeAndStartFromTheCheckpoint(t *testing.T) {
 	if code := r.exit(t); code != exitOK || !strings.Contains(r.output(), "completed") {
 		t.Fatalf("resume: exit %d:\n%s", code, r.output())
 	}
-	for _, want := range []string{"(0 events applied)", "ceremony gen-cp loaded from its own events"} {
-		if !fromCP.MatchString(r.output()) || !strings.Contains(r.output(), want) {
-			t.Errorf("resume did not open from the checkpoint and load gen-cp from its events (%q):\n%s", want, r.output())
-		}
+	if !fromCP.MatchString(r.output()) || !strings.Contains(r.output(), "(0 events applied)") {
+		t.Errorf("resume did not open from the checkpoint alone:\n%s", r.output())
 	}
 	s.checkReplay(t, "gen-cp")
 
