@@ -315,8 +315,8 @@ func (a *app) close() {
 	}
 	if a.writer {
 		a.checkpoint(context.Background(), a.out, "at shutdown")
+		saveProjection(context.Background(), a.store, a.out) // its deadlines grow with the events to fold
 		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		saveProjection(pctx, a.store, a.out)
 		if a.dataDir != "" {
 			sealProjection(pctx, a.store)
 		}
