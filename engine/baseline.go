@@ -18,10 +18,14 @@ type Baseline struct {
 // OpenFrom is Open from a projection checkpoint: the projections already
 // hold the fold of the events up to base.Seq. It reads only the events
 // after base.Seq: each is fed to the projections, and each ceremony they
-// touch is loaded from its own subject. A ceremony the tail does not touch
-// is known by its summary alone: Ceremonies lists it, Get does not find
-// it, Start refuses its id, and Follow loads it when an event of it
-// arrives.
+// touch is loaded from its own subject. On an engine that is not passive,
+// each ceremony whose summary has an open step is loaded from its subject
+// too, so that its deadline is re-armed as after Open (deadlines survive
+// restarts): the cost grows with the ceremonies waiting at a step, not
+// with the history. Any other ceremony is known by its summary alone:
+// Ceremonies lists it, Get does not find it, Start refuses its id,
+// OpenCeremony loads it (and re-arms what it holds), and Follow loads it
+// when an event of it arrives.
 func (e *Engine) OpenFrom(ctx context.Context, base Baseline) error {
 	var order []string
 	touched := map[string]bool{}
@@ -41,6 +45,14 @@ func (e *Engine) OpenFrom(ctx context.Context, base Baseline) error {
 	})
 	if err != nil {
 		return fmt.Errorf("engine: open from stream sequence %d: %w", base.Seq, err)
+	}
+	if !e.passive {
+		for _, s := range base.Ceremonies {
+			if s.OpenStep != "" && !s.Ended && !touched[s.ID] {
+				touched[s.ID] = true
+				order = append(order, s.ID)
+			}
+		}
 	}
 	loaded := make([]*Instance, 0, len(order))
 	for _, id := range order {

@@ -61,6 +61,12 @@ type Config struct {
 	// record kept outside the store (the transparency log's hashes and
 	// checkpoints). Its error makes Open refuse with a *DamageError.
 	Check func(ctx context.Context, s *Store) error
+	// CheckTimeout is the time Open allows, whatever ctx's deadline, when
+	// it checks the store's files on a copy (they are not as an orderly
+	// shutdown left them). 0: 30 s plus 200 ms for each MiB of the
+	// stream's files, when that is longer than ctx's deadline
+	// (precheck.go). Cancelling ctx still stops Open.
+	CheckTimeout time.Duration
 
 	// Remote, when it has URLs, connects to an existing NATS server or
 	// cluster instead of starting the embedded server: DataDir, Sync and

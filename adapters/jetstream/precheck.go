@@ -37,11 +37,8 @@ func precheck(ctx context.Context, cfg Config) error {
 	if err := removeLeftovers(cfg.DataDir); err != nil {
 		return err
 	}
-	if dirs, _ := filepath.Glob(filepath.Join(src, "jetstream", "*", "streams", cfg.streamName())); len(dirs) == 0 {
-		return nil // a new store (a store that lost its whole stream directory fails the transparency log's check after open)
-	}
-	if sealHolds(cfg) {
-		return nil // the files are as the server left them at its last orderly shutdown (seal.go)
+	if !checkNeeded(cfg) {
+		return nil
 	}
 	before, err := digestDir(src)
 	if err != nil {
@@ -58,9 +55,9 @@ func precheck(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if checkErr != nil && ctx.Err() != nil {
-		// The caller's deadline, not the history, stopped the check: the
-		// store is not judged damaged.
-		return fmt.Errorf("jetstream: the check of the store's files on a copy (they are not as an orderly shutdown left them) did not finish in time: %w; nothing was changed: open it again with more time (at 1M events the check reads the whole stream, about 30 s)", checkErr)
+		// The deadline, not the history, stopped the check: the store is
+		// not judged damaged.
+		return fmt.Errorf("jetstream: the check of the store's files on a copy (they are not as an orderly shutdown left them) %w: %w; nothing was changed", unfinished(ctx), checkErr)
 	}
 	after, err := digestDir(trial.storeDir())
 	if err != nil {
@@ -97,6 +94,113 @@ func precheck(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	return dmg
+}
+
+// checkNeeded reports whether Open checks the store's files on a copy
+// first: the stream's directory is there and the files are not as the
+// server left them at its last orderly shutdown (seal.go). A new store is
+// not checked (a store that lost its whole stream directory fails the
+// transparency log's check after open).
+func checkNeeded(cfg Config) bool {
+	if dirs, _ := filepath.Glob(filepath.Join(cfg.storeDir(), "jetstream", "*", "streams", cfg.streamName())); len(dirs) == 0 {
+		return false
+	}
+	return !sealHolds(cfg)
+}
+
+// The check on a copy copies the stream's files, starts a server on the
+// copy, which reads them, and runs Config.Check, which reads every event;
+// the server then starts on the store's own files and reads them again.
+// Its time grows with the stream: Open then allows checkBase plus
+// checkPerMiB for each MiB of the stream's files (at 1M events, about
+// 730 MiB: 2 min 56 s) if that is longer than the caller's deadline, or
+// Config.CheckTimeout.
+const (
+	checkBase   = 30 * time.Second
+	checkPerMiB = 200 * time.Millisecond
+)
+
+// ErrCheckUnfinished is wrapped by Open's error when the check of the
+// store's files on a copy did not finish in the time allowed (or was
+// cancelled): nothing was changed; give Config.CheckTimeout more time.
+var ErrCheckUnfinished = errors.New("did not finish")
+
+// checkTimeout is the time Open allows when the files are checked on a
+// copy: Config.CheckTimeout, else checkBase plus checkPerMiB for each MiB
+// of the stream's files.
+func (cfg Config) checkTimeout() time.Duration {
+	if cfg.CheckTimeout > 0 {
+		return cfg.CheckTimeout
+	}
+	return checkBase + time.Duration(streamBytes(cfg)>>20)*checkPerMiB
+}
+
+// streamBytes is the size of the stream's files (0 when they cannot be
+// listed: the check then fails on its own).
+func streamBytes(cfg Config) int64 {
+	entries, _ := streamSeal(cfg.storeDir(), cfg.streamName())
+	var n int64
+	for _, e := range entries {
+		n += e.Size
+	}
+	return n
+}
+
+// openContext returns the context Open runs in: ctx, or, when the files
+// are checked on a copy first, ctx without its deadline and with
+// checkTimeout's: Config.CheckTimeout, else the default if it is later
+// than ctx's (cancelling ctx still stops Open).
+func (cfg Config) openContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if cfg.remote() || !checkNeeded(cfg) {
+		return ctx, func() {}
+	}
+	d := cfg.checkTimeout()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) >= d && cfg.CheckTimeout == 0 {
+		return ctx, func() {}
+	}
+	octx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), d, checkDeadline{d, streamBytes(cfg)})
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	return octx, func() { stop(); cancel() }
+}
+
+// checkDeadline is the cause of an Open cut off by the time allowed for
+// the check of the files on a copy.
+type checkDeadline struct {
+	allowed time.Duration
+	bytes   int64
+}
+
+func (c checkDeadline) Error() string {
+	return fmt.Sprintf("%v allowed for %d MiB of the stream's files", c.allowed, c.bytes>>20)
+}
+
+// unfinished says why the check stopped: out of the time allowed, the
+// caller's deadline (when it was later), or the caller cancelled.
+func unfinished(ctx context.Context) error {
+	var c checkDeadline
+	switch {
+	case errors.As(context.Cause(ctx), &c):
+		return fmt.Errorf("%w in the time allowed (%v)", ErrCheckUnfinished, c)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w before the caller's deadline", ErrCheckUnfinished)
+	default:
+		return fmt.Errorf("%w: it was cancelled", ErrCheckUnfinished)
+	}
+}
+
+// outOfCheckTime wraps err, when the time allowed for the check of the
+// files (openContext) ran out, with ErrCheckUnfinished and what it allowed.
+// Other errors are returned as they are.
+func outOfCheckTime(ctx context.Context, cfg Config, err error) error {
+	var c checkDeadline
+	if errors.Is(err, ErrCheckUnfinished) || !errors.As(context.Cause(ctx), &c) {
+		return err
+	}
+	return fmt.Errorf("jetstream: opening a store whose files are not as an orderly shutdown left them (checked on a copy first) %w: %w; nothing was changed", unfinished(ctx), err)
 }
 
 // trialResult is what the trial start saw of the stream.

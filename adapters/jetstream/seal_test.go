@@ -1,10 +1,13 @@
 package jetstream
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ceremony-hsm/ceremony/events/storetest"
 )
@@ -83,5 +86,63 @@ func TestSealSkipsOnlyUntouchedFiles(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(blk); string(after) != string(b) {
 		t.Fatal("the refused open changed the damaged block")
+	}
+}
+
+// TestCheckTimeAllowed: the check of the files on a copy (the seal does
+// not hold) gets its own deadline, not the caller's: an Open whose
+// caller's deadline has nearly passed still checks and opens the store.
+// With Config.CheckTimeout too short for it, Open fails wrapping
+// ErrCheckUnfinished, says nothing was changed, and changes no file; the
+// next Open with time enough opens it, every event there.
+func TestCheckTimeAllowed(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := storetest.NewChain("cer-check")
+	var seq uint64
+	for range 3 {
+		id, data := c.Next(t)
+		if seq, err = s.Append(t.Context(), "cer-check", id, seq, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, sealFile)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{DataDir: dir, CheckTimeout: time.Nanosecond}
+	before, err := digestDir(cfg.storeDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), cfg)
+	if !errors.Is(err, ErrCheckUnfinished) || !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "1ns allowed") {
+		t.Fatalf("Open with 1 ns for the check: %v, want ErrCheckUnfinished saying the time allowed and that nothing was changed", err)
+	}
+	after, err := digestDir(cfg.storeDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changes := compareDigests(before, after, cfg.storeDir(), cfg.storeDir()); len(changes) > 0 {
+		t.Fatalf("an Open out of time for the check changed files: %+v", changes)
+	}
+
+	// The caller's deadline is too short for the check; the default
+	// allows 30 s and more.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+	defer cancel()
+	s2, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("Open with the default time for the check: %v", err)
+	}
+	defer s2.Close()
+	recs, err := s2.Load(t.Context(), "cer-check")
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("after the check: %d events, %v; want 3", len(recs), err)
 	}
 }

@@ -82,8 +82,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 		replicas = cfg.Remote.replicasFor(len(s.nc.Servers()))
-	} else if err := s.startEmbedded(ctx, cfg); err != nil {
-		return nil, err
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = cfg.openContext(ctx)
+		defer cancel()
+		if err := s.startEmbedded(ctx, cfg); err != nil {
+			return nil, outOfCheckTime(ctx, cfg, err)
+		}
 	}
 	var err error
 	s.js, err = natsjs.New(s.nc)
@@ -110,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if cerr := s.shutdown(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
-		return nil, err
+		return nil, outOfCheckTime(ctx, cfg, err)
 	}
 	return s, nil
 }

@@ -83,14 +83,16 @@ func (c *common) resolveDataDir() {
 	}
 }
 
-// openCeremony opens the store, replays it and returns the ceremony id
-// with it. The caller closes the app.
+// openCeremony opens the store (open) and loads the ceremony id with it
+// (app.get). The caller closes the app.
 func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
 	a, err := c.open(ctx, out)
 	if err != nil {
 		return nil, nil, err
 	}
-	inst, err := a.get(id)
+	lctx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
+	inst, err := a.get(lctx, id)
 	if err != nil {
 		a.close()
 		return nil, nil, err
@@ -99,17 +101,17 @@ func (c *common) openCeremony(ctx context.Context, out io.Writer, id string) (*a
 }
 
 // openOne opens the store and loads ceremony id from its own events only,
-// for a command about that ceremony alone (show, events, abort,
-// witness): the read models stay empty. The caller closes the app.
+// for a command about that ceremony alone (show, events, witness): the
+// read models stay empty. The caller closes the app.
 func (c *common) openOne(ctx context.Context, out io.Writer, id string) (*app, *engine.Instance, error) {
 	t0 := time.Now()
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a, _, err := c.connect(octx, out)
+	a, _, err := c.connect(ctx, out)
 	if err != nil {
 		return nil, nil, err
 	}
 	debugf("connected to the event store in %v", time.Since(t0))
+	octx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
 	inst, err := a.eng.OpenCeremony(octx, id)
 	if errors.Is(err, engine.ErrNotFound) {
 		a.close()
@@ -138,33 +140,33 @@ type app struct {
 	backup     *autoBackup   // after every completed ceremony (--backup-dir), or nil
 }
 
-// open opens the store and replays every event into the engine and the
-// read models.
+// open opens the store for a command that may record (openStore on an
+// active engine): the read models from the projection checkpoint and the
+// events after it; a ceremony the tail does not touch is loaded by
+// app.get when the command asks for it. A command that writes saves a
+// fresh checkpoint at close (app.writer).
 func (c *common) open(ctx context.Context, out io.Writer) (*app, error) {
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a, where, err := c.connect(octx, out)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.eng.Open(octx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
-	}
-	if err := a.resumeLog(octx); err != nil {
-		a.close()
-		return nil, fmt.Errorf("the event store %s: %w", where, err)
-	}
-	return a, nil
+	return c.openStore(ctx, out, openMode{})
 }
 
-// connect opens the store and builds an engine on it, nothing loaded.
+// openAll opens the store by replaying the whole stream on purpose, on a
+// passive engine, for a command that checks every event (audit
+// verify-store); its deadline grows with the stream (replayDeadline).
+func (c *common) openAll(ctx context.Context, out io.Writer) (*app, error) {
+	return c.openStore(ctx, out, openMode{passive: true, full: true})
+}
+
+// connect opens the store and builds an engine on it, nothing loaded,
+// within openDeadline (longer when the store's files are checked on a
+// copy first: jetstream.Config.CheckTimeout).
 func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, error) {
 	cfg, where, err := c.storeConfig(out)
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := jetstream.Open(ctx, cfg)
+	octx, cancel := context.WithTimeout(ctx, openDeadline)
+	st, err := jetstream.Open(octx, cfg)
+	cancel()
 	if errors.Is(err, jetstream.ErrLocked) {
 		return nil, "", fmt.Errorf("open the event store %s: %w; wait for it to end (to let several commands use one store at once, run 'ceremony serve --data-dir %s')", where, err, c.dataDir)
 	}
@@ -172,9 +174,11 @@ func (c *common) connect(ctx context.Context, out io.Writer) (*app, string, erro
 		return nil, "", damaged(where, err)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("open the event store %s: %w", where, err)
+		return nil, "", fmt.Errorf("open the event store %s: %w%s", where, err, checkAdvice(err))
 	}
-	leases, err := st.OpenLeases(ctx, 0)
+	lctx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
+	leases, err := st.OpenLeases(lctx, 0)
 	if err != nil {
 		st.Close()
 		return nil, "", fmt.Errorf("the event store %s: %w", where, err)
@@ -274,7 +278,38 @@ func (c *common) storeConfig(out io.Writer) (jetstream.Config, string, error) {
 	if mode == jetstream.SyncRelaxed {
 		fmt.Fprintln(out, "WARNING: --sync relaxed: acknowledged events may be lost on a power cut. Use it for rehearsals only.")
 	}
-	return jetstream.Config{DataDir: c.dataDir, Sync: mode, Check: historyCheck(c.cpDirFor())}, "in " + c.dataDir, nil
+	check, err := checkTimeout()
+	if err != nil {
+		return jetstream.Config{}, "", err
+	}
+	return jetstream.Config{DataDir: c.dataDir, Sync: mode, Check: historyCheck(c.cpDirFor()), CheckTimeout: check}, "in " + c.dataDir, nil
+}
+
+// checkTimeoutEnv gives the time allowed to check the store's files on a
+// copy when they are not as an orderly shutdown left them
+// (jetstream.Config.CheckTimeout; default: 30 s plus 200 ms for each MiB
+// of the stream's files).
+const checkTimeoutEnv = "CEREMONY_STORE_CHECK_TIMEOUT"
+
+func checkTimeout() (time.Duration, error) {
+	v := os.Getenv(checkTimeoutEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usagef("%s=%q: give a duration, e.g. 30m", checkTimeoutEnv, v)
+	}
+	return d, nil
+}
+
+// checkAdvice says what to do when the check of the store's files on a
+// copy ran out of time.
+func checkAdvice(err error) string {
+	if !errors.Is(err, jetstream.ErrCheckUnfinished) {
+		return ""
+	}
+	return fmt.Sprintf("; the check reads every event of the stream: run the command again with more time for it, e.g. %s=30m (a duration)", checkTimeoutEnv)
 }
 
 func (a *app) close() {
@@ -283,8 +318,8 @@ func (a *app) close() {
 	}
 	if a.writer {
 		a.checkpoint(context.Background(), a.out, "at shutdown")
+		saveProjection(context.Background(), a.store, a.out) // its deadlines grow with the events to fold
 		pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		saveProjection(pctx, a.store, a.out)
 		if a.dataDir != "" {
 			sealProjection(pctx, a.store)
 		}
@@ -295,9 +330,20 @@ func (a *app) close() {
 	a.store.Close()
 }
 
-// get returns a ceremony or a not-found error with exit code 4.
-func (a *app) get(id string) (*engine.Instance, error) {
+// get returns a ceremony or a not-found error with exit code 4: a loaded
+// one, or else one read from its own subject (engine.OpenCeremony: a
+// ceremony known from the projection checkpoint only, or one another
+// process started since the open), which is then loaded and, on an
+// active engine, its open step deadline re-armed (ARCHITECTURE.md,
+// "Engine rules").
+func (a *app) get(ctx context.Context, id string) (*engine.Instance, error) {
 	inst, err := a.eng.Get(id)
+	if errors.Is(err, engine.ErrNotFound) {
+		t0 := time.Now()
+		if inst, err = a.eng.OpenCeremony(ctx, id); err == nil {
+			debugf("ceremony %s loaded from its own events (%d) in %v", id, inst.Position(), time.Since(t0))
+		}
+	}
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, notFound(id)
 	}

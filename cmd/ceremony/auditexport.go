@@ -143,9 +143,7 @@ the key is made in the token on first use (Ed25519, never extractable).`,
 // own pass checks each ceremony's history) and checks the stream against
 // the signed checkpoints, as every command does.
 func openForExport(ctx context.Context, c *common, out io.Writer) (*app, error) {
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a, where, err := c.connect(octx, out)
+	a, where, err := c.connect(ctx, out)
 	if err != nil {
 		return nil, err
 	}

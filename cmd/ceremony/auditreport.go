@@ -119,7 +119,7 @@ func cmdReport(ctx context.Context, a *app, id, outFile, exportDir string, out i
 	if len(recs) == 0 {
 		return &codeError{exitNotFound, fmt.Errorf("no ceremony %q", id)}
 	}
-	inst, err := a.get(id)
+	inst, err := a.get(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func runAuditVerifyStore(ctx context.Context, c *common, sys *systemUserFlags, c
 	// The replicas first: a read through a damaged one fails (or would
 	// miss events), and the report names it.
 	replicas := sys.checkReplicas(ctx, c, out)
-	a, err := c.open(ctx, out)
+	a, err := c.openAll(ctx, out)
 	if err != nil {
 		return errors.Join(err, replicas)
 	}

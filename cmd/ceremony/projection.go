@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,10 +24,8 @@ func debugf(format string, args ...any) {
 }
 
 // openDeadline bounds opening the store and reading the checkpoint;
-// replayPerEvent is added for each event a read command must apply
-// after the checkpoint (or from the start without one), so that a long
-// replay (after an upgrade that changed the schema) is not cut off while
-// it makes progress.
+// replayPerEvent is added for each event a command must apply after the
+// checkpoint (or from the start without one): see replayDeadline.
 const (
 	openDeadline   = 30 * time.Second
 	replayPerEvent = 50 * time.Microsecond
@@ -39,71 +38,51 @@ const (
 const readSaveEvents = 1000
 
 // openViews opens the store for a command that reads the read models
-// and the ceremony list (list, cards, health): from the projection
-// checkpoint and the events after it, or by replaying the whole stream
-// when there is no usable checkpoint (ARCHITECTURE.md, "Engine rules").
-// The engine is passive: no deadline fires, nothing is recorded. With
-// parts (kinds.Parts), only those parts of the checkpoint are read and,
-// when the checkpoint is used, the read models are not fed (a.views is
-// nil): list needs the ceremonies alone. After applying readSaveEvents
-// events or more with every read model fed, it saves a fresh checkpoint
-// (a KV write, never an event).
+// and the ceremony list (list, cards, health): openStore on a passive
+// engine (no deadline fires, nothing is recorded). With parts
+// (kinds.Parts), only those parts of the checkpoint are read and, when
+// the checkpoint is used, the read models are not fed (a.views is nil):
+// list needs the ceremonies alone. After applying readSaveEvents events
+// or more with every read model fed, it saves a fresh checkpoint (a KV
+// write, never an event).
 func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) (*app, error) {
-	octx, cancel := context.WithTimeout(ctx, openDeadline)
-	defer cancel()
+	return c.openStore(ctx, out, openMode{parts: parts, passive: true, save: true})
+}
+
+// openMode says how openStore opens the engine.
+type openMode struct {
+	parts   []string // the checkpoint parts to read; none: every part
+	passive bool     // no deadline fires, nothing is recorded (read commands)
+	save    bool     // save a checkpoint after applying readSaveEvents or more
+	full    bool     // replay the whole stream on purpose, checkpoint or not
+}
+
+// openStore opens the store (connect) and its engine (openEngine) for
+// a command, then checks the transparency log. With m.save, after
+// applying readSaveEvents events or more with every read model fed, it
+// saves a fresh checkpoint (a KV write, never an event).
+func (c *common) openStore(ctx context.Context, out io.Writer, m openMode) (*app, error) {
 	t0 := time.Now()
-	a, where, err := c.connect(octx, out)
+	a, where, err := c.connect(ctx, out)
 	if err != nil {
 		return nil, err
 	}
 	debugf("connected to the event store in %v", time.Since(t0))
-	t0 = time.Now()
-	cp, why := loadCheckpoint(octx, a.store, parts...)
-	debugf("projection checkpoint read in %v", time.Since(t0))
-	t0 = time.Now()
-	var views *kinds.Views
-	switch {
-	case cp == nil:
-		views = kinds.NewViews()
-	case cp.Complete():
-		if views, err = cp.Restore(); err != nil {
-			a.close()
-			return nil, err
-		}
-	}
-	if err := a.setViews(views, true); err != nil {
-		a.close()
-		return nil, err
-	}
-	from := uint64(0)
-	if cp != nil {
-		from = cp.Seq
-	}
-	last, err := a.store.LastSeq(octx)
-	if err != nil {
-		a.close()
-		return nil, fmt.Errorf("the event store %s: %w", where, err)
-	}
-	rctx, rcancel := context.WithTimeout(ctx, openDeadline+time.Duration(last-min(from, last))*replayPerEvent)
-	defer rcancel()
-	if cp != nil {
-		debugf("projection checkpoint: stream sequence %d, %d ceremonies; applying the events after it", cp.Seq, len(cp.Ceremonies))
-		err = a.eng.OpenFrom(rctx, cp.Baseline())
-	} else {
-		debugf("projection checkpoint not used (%s): replaying the whole stream", why)
-		err = a.eng.Open(rctx)
-	}
+	o, err := openEngine(ctx, a.store, a.leases, m)
 	if err != nil {
 		a.close()
 		return nil, fmt.Errorf("replay the event store %s: %w", where, err)
 	}
-	debugf("engine opened at stream sequence %d in %v", a.eng.Applied(), time.Since(t0))
-	if applied := a.eng.Applied() - from; applied >= readSaveEvents {
-		if views == nil {
+	a.eng.Close()
+	a.eng, a.views = o.eng, o.views
+	rctx, cancel := context.WithTimeout(ctx, replayDeadline(o.applied()))
+	defer cancel()
+	if applied := o.applied(); m.save && applied >= readSaveEvents {
+		if o.views == nil {
 			debugf("%d events after the projection checkpoint: not saving one (this command reads the ceremonies only)", applied)
 		} else {
 			t0 = time.Now()
-			if err := saveViews(rctx, a.store, views, a.eng); err != nil {
+			if err := saveViews(rctx, a.store, o.views, a.eng); err != nil {
 				debugf("no projection checkpoint saved after applying %d events: %v", applied, err)
 			} else {
 				debugf("projection checkpoint saved at stream sequence %d (%d events applied) in %v", a.eng.Applied(), applied, time.Since(t0))
@@ -119,22 +98,102 @@ func (c *common) openViews(ctx context.Context, out io.Writer, parts ...string) 
 	return a, nil
 }
 
-// setViews replaces the app's engine (nothing opened yet) by one feeding
-// views, or no read model when views is nil.
-func (a *app) setViews(views *kinds.Views, passive bool) error {
-	ecfg := engine.Config{Store: a.store, Registry: kinds.Registry(), Definitions: kinds.Definitions()}
-	if views != nil {
-		ecfg = views.EngineConfig(a.store)
+// openedEngine is an engine openEngine opened, and how.
+type openedEngine struct {
+	eng   *engine.Engine
+	views *kinds.Views      // the read models it feeds; nil when a partial checkpoint was used
+	cp    *kinds.Checkpoint // the checkpoint it started from; nil: a full replay
+	why   string            // why no checkpoint was used
+}
+
+// applied is how many events the open applied: after the checkpoint, or
+// all of them.
+func (o *openedEngine) applied() uint64 {
+	if o.cp == nil {
+		return o.eng.Applied()
 	}
-	ecfg.Leases = a.leases
-	ecfg.Passive = passive
+	return o.eng.Applied() - o.cp.Seq
+}
+
+// openEngine is the one way an engine is opened on the store (commands,
+// checkpoint builds, the service; ARCHITECTURE.md, "Engine rules"): from
+// the projection checkpoint, whose read models and ceremony summaries are
+// restored, and the events after it (the tail), or by replaying the whole
+// stream when there is no usable checkpoint or m.full asks for it. Only
+// the ceremonies the tail touches are loaded, and, on an active engine,
+// those whose summary has an open step, to re-arm its deadline
+// (Engine.OpenFrom); the others are known by their summary until app.get
+// loads one from its own subject. Reading the checkpoint has
+// openDeadline; applying the events has replayDeadline of their number,
+// whatever ctx's deadline (cancelling ctx still stops it).
+func openEngine(ctx context.Context, st *jetstream.Store, leases engine.Leaser, m openMode) (*openedEngine, error) {
+	octx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
+	o := &openedEngine{why: "the command reads every event"}
+	if !m.full {
+		t0 := time.Now()
+		o.cp, o.why = loadCheckpoint(octx, st, m.parts...)
+		debugf("projection checkpoint read in %v", time.Since(t0))
+	}
+	t0 := time.Now()
+	switch {
+	case o.cp == nil:
+		o.views = kinds.NewViews()
+	case o.cp.Complete():
+		var err error
+		if o.views, err = o.cp.Restore(); err != nil {
+			return nil, err
+		}
+	}
+	ecfg := engine.Config{Store: st, Registry: kinds.Registry(), Definitions: kinds.Definitions()}
+	if o.views != nil {
+		ecfg = o.views.EngineConfig(st)
+	}
+	ecfg.Leases = leases
+	ecfg.Passive = m.passive
 	eng, err := engine.New(ecfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.eng.Close()
-	a.eng, a.views = eng, views
-	return nil
+	o.eng = eng
+	from := uint64(0)
+	if o.cp != nil {
+		from = o.cp.Seq
+	}
+	last, err := st.LastSeq(octx)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), replayDeadline(last-min(from, last)))
+	defer rcancel()
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			rcancel()
+		}
+	})
+	defer stop()
+	if o.cp != nil {
+		debugf("projection checkpoint: stream sequence %d, %d ceremonies; applying the events after it", o.cp.Seq, len(o.cp.Ceremonies))
+		err = eng.OpenFrom(rctx, o.cp.Baseline())
+	} else {
+		debugf("projection checkpoint not used (%s): replaying the whole stream", o.why)
+		err = eng.Open(rctx)
+	}
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	debugf("engine opened at stream sequence %d in %v (%d events applied)", eng.Applied(), time.Since(t0), o.applied())
+	return o, nil
+}
+
+// replayDeadline is the time allowed to apply n events and check the
+// transparency log: openDeadline plus replayPerEvent for each event, so
+// that a long replay (after an upgrade that changed the schema) is not
+// cut off while it makes progress.
+func replayDeadline(n uint64) time.Duration {
+	return openDeadline + time.Duration(n)*replayPerEvent
 }
 
 // loadCheckpoint returns the store's projection checkpoint (the parts
@@ -181,38 +240,22 @@ func loadCheckpoint(ctx context.Context, st *jetstream.Store, parts ...string) (
 
 // buildCheckpoint folds the events after the store's projection
 // checkpoint (all of them when there is none) into fresh read models on a
-// passive engine, and returns the new checkpoint, or nil when no event
-// came since. It does not touch the app's own engine.
+// passive engine (openEngine, whose deadlines grow with the events to
+// apply), and returns the new checkpoint, or nil when no event came
+// since. It does not touch the app's own engine.
 func buildCheckpoint(ctx context.Context, st *jetstream.Store) (*kinds.Checkpoint, error) {
-	cp, why := loadCheckpoint(ctx, st)
-	views := kinds.NewViews()
-	if cp != nil {
-		var err error
-		if views, err = cp.Restore(); err != nil {
-			return nil, err
-		}
-	} else {
-		debugf("projection checkpoint not used (%s): building one from the whole stream", why)
-	}
-	ecfg := views.EngineConfig(st)
-	ecfg.Passive = true
-	eng, err := engine.New(ecfg)
+	debugf("building a projection checkpoint")
+	o, err := openEngine(ctx, st, nil, openMode{passive: true})
 	if err != nil {
 		return nil, err
 	}
-	defer eng.Close()
-	if cp != nil {
-		err = eng.OpenFrom(ctx, cp.Baseline())
-	} else {
-		err = eng.Open(ctx)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if cp != nil && eng.Applied() == cp.Seq {
+	defer o.eng.Close()
+	if o.cp != nil && o.applied() == 0 {
 		return nil, nil
 	}
-	return checkpointOf(ctx, st, views, eng)
+	cctx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
+	return checkpointOf(cctx, st, o.views, o.eng)
 }
 
 // checkpointOf returns the checkpoint of views, which eng feeds, at the
@@ -256,6 +299,8 @@ func saveProjection(ctx context.Context, st *jetstream.Store, out io.Writer) {
 // writeProjection writes a new projection checkpoint when events came
 // since the last one, and returns the stream sequence it covers (0 when
 // none was needed).
+// Its deadlines are its own (buildCheckpoint, then openDeadline for the
+// write): ctx need not have one.
 func writeProjection(ctx context.Context, st *jetstream.Store) (uint64, error) {
 	cp, err := buildCheckpoint(ctx, st)
 	if err != nil || cp == nil {
@@ -265,7 +310,9 @@ func writeProjection(ctx context.Context, st *jetstream.Store) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := st.SaveProjection(ctx, data); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, openDeadline)
+	defer cancel()
+	if err := st.SaveProjection(sctx, data); err != nil {
 		return 0, err
 	}
 	size := 0

@@ -124,7 +124,7 @@ func runServe(ctx context.Context, c *common, listen string, every uint64, cf co
 		return damaged("in "+c.dataDir, err)
 	}
 	if err != nil {
-		return fmt.Errorf("open the event store in %s: %w", c.dataDir, err)
+		return fmt.Errorf("open the event store in %s: %w%s", c.dataDir, err, checkAdvice(err))
 	}
 	svc := service{URL: st.ClientURL(), NkeyFile: seed, PID: os.Getpid(), Started: time.Now().UTC(), Sync: st.Sync().String(), DualControl: dual}
 	if err := writeService(c.dataDir, svc); err != nil {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
-	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
-	"github.com/ceremony-hsm/ceremony/engine"
 )
 
 // serveCheckpointEvery is the longest time between two projection
@@ -16,38 +14,24 @@ import (
 const serveCheckpointEvery = 30 * time.Second
 
 // startServeEngine runs the service's engine (ARCHITECTURE.md, "Engine
-// rules"): opened from the projection checkpoint, following the stream so
-// that its read models hold what every process and node stores, and
+// rules"): opened from the projection checkpoint (openEngine: without
+// one, a full replay whose deadline grows with the stream), following
+// the stream so that its read models hold what every process and node
+// stores, and
 // writing the projection checkpoint after every `every` new events, at
 // least every serveCheckpointEvery while events arrive, and at stop. It
 // is passive: the runners own their deadlines. stop waits for both.
 func startServeEngine(ctx context.Context, st *jetstream.Store, every uint64, log io.Writer) (stop func(), err error) {
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cp, why := loadCheckpoint(octx, st)
-	views := kinds.NewViews()
-	if cp != nil {
-		if views, err = cp.Restore(); err != nil {
-			return nil, err
-		}
-	}
-	ecfg := views.EngineConfig(st)
-	ecfg.Passive = true
-	eng, err := engine.New(ecfg)
+	o, err := openEngine(ctx, st, nil, openMode{passive: true})
 	if err != nil {
-		return nil, err
-	}
-	saved := uint64(0)
-	if cp != nil {
-		saved = cp.Seq
-		err = eng.OpenFrom(octx, cp.Baseline())
-	} else {
-		fmt.Fprintf(log, "serve: no usable projection checkpoint (%s): replaying the whole stream\n", why)
-		err = eng.Open(octx)
-	}
-	if err != nil {
-		eng.Close()
 		return nil, fmt.Errorf("serve: replay the event store: %w", err)
+	}
+	eng := o.eng
+	saved := uint64(0)
+	if o.cp != nil {
+		saved = o.cp.Seq
+	} else {
+		fmt.Fprintf(log, "serve: no usable projection checkpoint (%s): replayed the whole stream\n", o.why)
 	}
 	fmt.Fprintf(log, "serve: engine following the stream from sequence %d (%d ceremonies)\n", eng.Applied(), len(eng.Ceremonies()))
 
@@ -60,9 +44,9 @@ func startServeEngine(ctx context.Context, st *jetstream.Store, every uint64, lo
 		}
 	}()
 	save := func(why string) {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		seq, err := writeProjection(sctx, st)
+		// writeProjection's deadlines are its own, growing with the
+		// events to fold.
+		seq, err := writeProjection(context.WithoutCancel(ctx), st)
 		switch {
 		case err != nil:
 			fmt.Fprintf(log, "serve: WARNING: no projection checkpoint written (%s): %v\n", why, err)
