@@ -1,15 +1,10 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -24,7 +19,6 @@ import (
 	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/ceremony-hsm/ceremony/events"
-	"github.com/ceremony-hsm/ceremony/events/export"
 	"github.com/ceremony-hsm/ceremony/events/translog"
 )
 
@@ -477,75 +471,6 @@ func (c *console) Health() []web.Finding {
 	return out
 }
 
-func (c *console) Report(ctx context.Context, id string, w io.Writer) error {
-	if _, err := c.instance(id); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "ceremony-report-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "report.html")
-	if err := cmdReport(ctx, c.a, id, file, "", io.Discard); err != nil {
-		return err
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
-// Export writes a signed export (events.jsonl, events.csv, manifest.json)
-// as a tar file; 'ceremony audit verify' checks it with the public key
-// the service prints at start.
-func (c *console) Export(ctx context.Context, w io.Writer) error {
-	dir, err := os.MkdirTemp("", "ceremony-export-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "export")
-	ew, err := export.NewWriter(out, export.Filter{}, toolVersion, time.Now(), c.signer)
-	if err != nil {
-		return err
-	}
-	if err := c.a.store.Replay(ctx, 1, ew.Add); err != nil {
-		return fmt.Errorf("export: read the event store: %w", err)
-	}
-	if _, err := ew.Close(); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(out)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(out, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: e.Name(), Mode: 0o644, Size: int64(len(b)), ModTime: time.Now()}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(b); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	_, err = w.Write(buf.Bytes())
-	return err
-}
-
-// exportPublicKey is the hex public key 'ceremony audit verify' takes.
-func (c *console) exportPublicKey() string { return hex.EncodeToString(c.signer.Public()) }
-
 func (c *console) Account(name string) (string, bool, bool) {
 	acc, ok := c.a.views.Accounts.Get(name)
 	return acc.Role, acc.Active, ok
@@ -556,22 +481,3 @@ func (c *console) CheckPassword(name string, password []byte) error {
 }
 
 var _ web.Backend = (*console)(nil)
-
-// Checkpoint brings the transparency log up to the stream and returns
-// its newest signed checkpoint with the witnesses' co-signatures, or one
-// signed now when none stored covers every event (translog.Log.Current).
-func (c *console) Checkpoint(ctx context.Context) ([]byte, error) {
-	if c.tlog == nil {
-		return nil, fmt.Errorf("%w: this station keeps no checkpoints (no audit key: 'ceremony audit key --create' makes one, or give serve --hsm pkcs11)", web.ErrNotFound)
-	}
-	c.tlogMu.Lock()
-	defer c.tlogMu.Unlock()
-	if err := c.tlog.Sync(ctx, c.a.store); err != nil {
-		return nil, fmt.Errorf("the event store's history: %w", err)
-	}
-	_, signed, _, err := c.tlog.Current()
-	if err != nil {
-		return nil, fmt.Errorf("the checkpoint: %w", err)
-	}
-	return signed, nil
-}
