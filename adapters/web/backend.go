@@ -155,7 +155,10 @@ type Backend interface {
 	KeySets() []KeySetInfo
 	Cards() []CardInfo
 	Report(ctx context.Context, id string, w io.Writer) error
-	// Export writes a signed export of the whole store as a tar file.
+	// Export writes a signed export of the whole store as a tar file. It
+	// does everything that can fail before its first write to w: the
+	// response starts with that write, and a failure after it can only
+	// cut the download.
 	Export(ctx context.Context, w io.Writer) error
 	// Accounts lists the accounts.
 	Accounts() []AccountInfo
