@@ -18,7 +18,7 @@ import (
 // or a part is encoded differently: Schema covers it, the kinds and the
 // event types at their versions, not the build, so a new binary whose
 // read models fold as before keeps using the stored checkpoint.
-const CheckpointVersion = 2
+const CheckpointVersion = 3
 
 // The parts of a checkpoint, stored apart so that a command reads only
 // those it shows (ARCHITECTURE.md, "Engine rules"): the meta part (which
@@ -29,10 +29,11 @@ const (
 	PartInventory  = "inventory"  // JSON: inventory.State
 	PartHealth     = "health"     // JSON: the open side effects
 	PartAccounts   = "accounts"   // JSON: the console's accounts
+	PartRehearsals = "rehearsals" // JSON: the ids of the ceremonies recorded as rehearsals, sorted
 )
 
 // Parts lists every part of a checkpoint but its meta.
-var Parts = []string{PartCeremonies, PartInventory, PartHealth, PartAccounts}
+var Parts = []string{PartCeremonies, PartInventory, PartHealth, PartAccounts, PartRehearsals}
 
 // Checkpoint is the projection checkpoint (ARCHITECTURE.md, "Engine
 // rules"): the read models of Views and every ceremony's summary, as the
@@ -45,6 +46,7 @@ type Checkpoint struct {
 	Inventory  inventory.State
 	Pending    []health.Pending
 	Accounts   []account.Account
+	Rehearsals []string
 
 	has map[string]bool
 }
@@ -84,7 +86,8 @@ func (v *Views) Checkpoint(stream string, eng *engine.Engine, seqHash string) Ch
 	c := Checkpoint{
 		checkpointMeta: checkpointMeta{Version: CheckpointVersion, Schema: Schema(), Stream: stream, Seq: eng.Applied(), SeqHash: seqHash},
 		Ceremonies:     eng.Ceremonies(), Inventory: v.Inventory.State(), Pending: v.Health.State(), Accounts: v.Accounts.List(),
-		has: map[string]bool{},
+		Rehearsals: v.rehearsalIDs(),
+		has:        map[string]bool{},
 	}
 	for _, p := range Parts {
 		c.has[p] = true
@@ -111,7 +114,7 @@ func (c Checkpoint) Encode() (map[string][]byte, error) {
 		return nil, fmt.Errorf("encode the projection checkpoint: it was read from some of its parts only")
 	}
 	out := map[string][]byte{PartCeremonies: encodeSummaries(c.Ceremonies)}
-	for name, v := range map[string]any{PartMeta: c.checkpointMeta, PartInventory: c.Inventory, PartHealth: c.Pending, PartAccounts: c.Accounts} {
+	for name, v := range map[string]any{PartMeta: c.checkpointMeta, PartInventory: c.Inventory, PartHealth: c.Pending, PartAccounts: c.Accounts, PartRehearsals: c.Rehearsals} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("encode the projection checkpoint's %s: %w", name, err)
@@ -150,6 +153,8 @@ func DecodeCheckpoint(parts map[string][]byte, stream string, want ...string) (C
 			err = decodeStrict(b, &c.Pending)
 		case PartAccounts:
 			err = decodeStrict(b, &c.Accounts)
+		case PartRehearsals:
+			err = decodeStrict(b, &c.Rehearsals)
 		default:
 			err = fmt.Errorf("no such part")
 		}
@@ -215,6 +220,9 @@ func (c Checkpoint) Restore() (*Views, error) {
 	v.Inventory = inventory.Restore(c.Inventory)
 	v.Health.Restore(c.Pending)
 	v.Accounts.Restore(c.Accounts)
+	for _, id := range c.Rehearsals {
+		v.rehearsals[id] = true
+	}
 	v.floor = c.Seq
 	return v, nil
 }

@@ -100,6 +100,14 @@ var histories = []struct {
 		}
 		rec(t, c, &events.WriteConfirmed{})
 	}},
+	{"a rehearsal and a real station", func(t *testing.T, eng *engine.Engine) {
+		r := startGenerate(t, eng, "cp-rehearsal")
+		rec(t, r, &events.StationDescribed{HSM: "in-memory HSM (rehearsal)", SoftwareHSM: true, EmulatedCards: true, Cards: "emulated"})
+		real := startGenerate(t, eng, "cp-real")
+		rec(t, real, &events.StationDescribed{HSM: "SoftHSM2 token", Readers: []events.StationReader{{Name: "r", Class: "host-pinpad"}}, Cards: "in the reader"})
+		rec(t, r, &events.WriteConfirmed{})
+		rec(t, real, &events.WriteConfirmed{})
+	}},
 	{"refused card held across", func(t *testing.T, eng *engine.Engine) {
 		d := startGenerate(t, eng, "cp-d")
 		rec(t, d, &events.WriteConfirmed{})

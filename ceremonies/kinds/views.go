@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,9 +23,10 @@ type Views struct {
 
 	projectors map[string]func(*inventory.Inventory, events.Envelope, events.Payload)
 
-	mu    sync.Mutex
-	seen  map[uint64]bool // stream sequences applied: each event counts once
-	floor uint64          // every sequence up to it is applied (a checkpoint's)
+	mu         sync.Mutex
+	seen       map[uint64]bool // stream sequences applied: each event counts once
+	floor      uint64          // every sequence up to it is applied (a checkpoint's)
+	rehearsals map[string]bool // ceremonies whose ceremony.station says rehearsal
 }
 
 // NewViews returns empty read models for every kind.
@@ -36,6 +38,7 @@ func NewViews() *Views {
 		Accounts:   account.NewRegistry(),
 		projectors: map[string]func(*inventory.Inventory, events.Envelope, events.Payload){},
 		seen:       map[uint64]bool{},
+		rehearsals: map[string]bool{},
 	}
 	for _, k := range list {
 		if k.Project != nil {
@@ -59,12 +62,38 @@ func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 			return
 		}
 	}
+	if st, ok := p.(*events.StationDescribed); ok && st.Rehearsal() {
+		v.mu.Lock()
+		v.rehearsals[env.CeremonyID] = true
+		v.mu.Unlock()
+	}
 	v.Inventory.Apply(env, p)
 	if project := v.projectors[env.Kind]; project != nil {
 		project(v.Inventory, env, p)
 	}
 	v.Health.Apply(env, p)
 	v.Accounts.Apply(env, p)
+}
+
+// Rehearsal reports whether ceremony id was recorded as a rehearsal: its
+// ceremony.station names a software HSM or emulated cards
+// (events.StationDescribed.Rehearsal), as its report says on every page.
+func (v *Views) Rehearsal(id string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.rehearsals[id]
+}
+
+// rehearsalIDs returns the ids Rehearsal reports, sorted.
+func (v *Views) rehearsalIDs() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ids := make([]string, 0, len(v.rehearsals))
+	for id := range v.rehearsals {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Findings returns the open health findings of eng's ceremonies at now.

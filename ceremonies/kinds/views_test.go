@@ -204,3 +204,36 @@ func checkHolders(t *testing.T, views *kinds.Views, set string, want map[int][]s
 		t.Fatalf("holders of %s = %v, want %v", set, got, want)
 	}
 }
+
+// TestRehearsalFromTheStation: a ceremony is a rehearsal when its
+// ceremony.station names a software HSM or emulated cards, and not
+// otherwise; the mark survives a checkpoint.
+func TestRehearsalFromTheStation(t *testing.T) {
+	store := openStore(t, t.TempDir())
+	eng, views := newEngine(t, store)
+	r := startGenerate(t, eng, "st-rehearsal")
+	rec(t, r, &events.StationDescribed{SoftwareHSM: true, Cards: "emulated"})
+	real := startGenerate(t, eng, "st-real")
+	rec(t, real, &events.StationDescribed{HSM: "SoftHSM2 token", Cards: "in the reader"})
+	startGenerate(t, eng, "st-none")
+	data, err := views.Checkpoint(store.StreamName(), eng, "h").Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := kinds.DecodeCheckpoint(data, store.StreamName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := cp.Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"st-rehearsal": true, "st-real": false, "st-none": false} {
+		if got := views.Rehearsal(id); got != want {
+			t.Errorf("%s: rehearsal %v, want %v", id, got, want)
+		}
+		if got := restored.Rehearsal(id); got != want {
+			t.Errorf("%s from the checkpoint: rehearsal %v, want %v", id, got, want)
+		}
+	}
+}

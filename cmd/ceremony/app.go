@@ -330,22 +330,28 @@ func (a *app) close() {
 	a.store.Close()
 }
 
-// get returns a ceremony or a not-found error with exit code 4: a loaded
-// one, or else one read from its own subject (engine.OpenCeremony: a
-// ceremony known from the projection checkpoint only, or one another
-// process started since the open), which is then loaded and, on an
-// active engine, its open step deadline re-armed (ARCHITECTURE.md,
-// "Engine rules").
+// get returns a ceremony (load) or a not-found error with exit code 4.
 func (a *app) get(ctx context.Context, id string) (*engine.Instance, error) {
+	inst, err := a.load(ctx, id)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, notFound(id)
+	}
+	return inst, err
+}
+
+// load returns a loaded ceremony, or else one read from its own subject
+// (engine.OpenCeremony: a ceremony known from the projection checkpoint
+// only, or one another process started since the open), which is then
+// loaded and, on an active engine, its open step deadline re-armed
+// (ARCHITECTURE.md, "Engine rules"); engine.ErrNotFound when the store
+// holds no such ceremony.
+func (a *app) load(ctx context.Context, id string) (*engine.Instance, error) {
 	inst, err := a.eng.Get(id)
 	if errors.Is(err, engine.ErrNotFound) {
 		t0 := time.Now()
 		if inst, err = a.eng.OpenCeremony(ctx, id); err == nil {
 			debugf("ceremony %s loaded from its own events (%d) in %v", id, inst.Position(), time.Since(t0))
 		}
-	}
-	if errors.Is(err, engine.ErrNotFound) {
-		return nil, notFound(id)
 	}
 	return inst, err
 }

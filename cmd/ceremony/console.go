@@ -199,25 +199,39 @@ func (c *console) summary(s engine.CeremonySummary) web.Ceremony {
 	return w
 }
 
+// Ceremonies lists every ceremony from the engine's summaries and the
+// read models alone: a ceremony known from the projection checkpoint is
+// not loaded to be listed. A rehearsal is one whose ceremony.station says
+// so (kinds.Views.Rehearsal), or one running on this console's rehearsal
+// station.
 func (c *console) Ceremonies() []web.Ceremony {
 	out := []web.Ceremony{}
 	for _, s := range c.a.eng.Ceremonies() {
 		w := c.summary(s)
-		if d, err := c.Ceremony(s.ID); err == nil {
-			w.Rehearsal = d.Rehearsal
-		}
+		w.Rehearsal = c.a.views.Rehearsal(s.ID) || c.onRehearsalStation(s.ID)
 		out = append(out, w)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out
 }
 
+// instance returns ceremony id, loaded from its own events when the
+// engine knows it from the projection checkpoint only (app.load).
 func (c *console) instance(id string) (*engine.Instance, error) {
-	inst, err := c.a.eng.Get(id)
+	inst, err := c.a.load(c.ctx, id)
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, fmt.Errorf("no ceremony %q: the list shows them: %w", id, web.ErrNotFound)
 	}
 	return inst, err
+}
+
+// onRehearsalStation reports whether ceremony id runs here on the
+// console's rehearsal station (an emulated reader).
+func (c *console) onRehearsalStation(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.runs[id]
+	return r != nil && r.reader != nil
 }
 
 func (c *console) Ceremony(id string) (web.Detail, error) {
@@ -234,6 +248,7 @@ func (c *console) Ceremony(id string) (web.Detail, error) {
 	if err != nil {
 		return web.Detail{}, err
 	}
+	d.Rehearsal = c.a.views.Rehearsal(id)
 	for _, f := range facts {
 		d.Facts = append(d.Facts, web.Row{Name: f.Name, Value: f.Value})
 		d.Rehearsal = d.Rehearsal || strings.Contains(f.Value, rehearsalMark)

@@ -1,59 +1,58 @@
 package main
 
 import (
-	"context"
-	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
-
-	"github.com/ceremony-hsm/ceremony/events/translog"
 )
 
-// TestConsoleServesTheCheckpoint: GET /api/v1/checkpoint gives a reader
-// the station's signed checkpoint covering every event, which verifies
-// under the key recorded in the checkpoints directory; an admin and an
-// anonymous caller are refused.
-func TestConsoleServesTheCheckpoint(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
-	var out strings.Builder
-	if code := run(context.Background(), []string{"audit", "key", "--create"}, strings.NewReader(""), &out, &out); code != exitOK {
-		t.Fatalf("audit key --create: exit %d\n%s", code, out.String())
-	}
+// TestConsoleOpensFromTheCheckpoint: a restarted 'serve --http' opens
+// the console's engine from the projection checkpoint (the events after
+// it only, not the whole stream), lists a ceremony it knows from the
+// checkpoint alone with its rehearsal mark (from its ceremony.station,
+// kinds.Views.Rehearsal), and loads it from its own events when its page
+// is asked for.
+func TestConsoleOpensFromTheCheckpoint(t *testing.T) {
+	t.Setenv(debugEnv, "1")
 	cs := newConsoleSite(t)
-	get := func(cl *http.Client) (int, string, string) {
-		resp, err := cl.Get(cs.url + "api/v1/checkpoint")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	olga, csrf := cs.login(t, "olga")
+	code, out := cs.apiCall(t, olga, "POST", "/api/v1/ceremonies", csrf, map[string]any{"kind": "backup-key-generate"})
+	if code != http.StatusCreated {
+		t.Fatalf("start: %d %v", code, out["_raw"])
 	}
-	if code, _, body := get(cs.client); code != http.StatusUnauthorized {
-		t.Fatalf("anonymous: %d %s", code, body)
+	id := out["id"].(string)
+	if code, out := cs.apiCall(t, olga, "POST", "/api/v1/ceremonies/"+id+"/abort", csrf, map[string]string{"reason": "checkpoint test"}); code != 200 {
+		t.Fatalf("abort: %d %v", code, out["_raw"])
 	}
-	admin, _ := cs.login(t, "ada")
-	if code, _, body := get(admin); code != http.StatusForbidden {
-		t.Fatalf("admin: %d %s", code, body)
+	if err := cs.srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
-	auditor, _ := cs.login(t, "alan")
-	code, ctype, body := get(auditor)
-	if code != http.StatusOK || !strings.HasPrefix(ctype, "text/plain") {
-		t.Fatalf("auditor: %d %s\n%s", code, ctype, body)
+	if code := cs.srv.exit(t); code != exitOK {
+		t.Fatalf("serve after SIGTERM: exit %d\n%s", code, cs.srv.output())
 	}
-	pub, ok, err := translog.Dir(filepath.Join(cs.dataDir, translog.DirName)).RecordedKey()
-	if err != nil || !ok {
-		t.Fatalf("no key recorded in the checkpoints directory: %v", err)
+
+	cs.serve(t)
+	log := cs.srv.output()
+	if !strings.Contains(log, "console: opened from the projection checkpoint") {
+		t.Fatalf("the restarted console did not open from the projection checkpoint:\n%s", log)
 	}
-	cp, err := translog.Open([]byte(body), pub)
-	if err != nil {
-		t.Fatalf("the served checkpoint does not verify under the station's key: %v\n%s", err, body)
+	olga, _ = cs.login(t, "olga")
+	code, out = cs.apiCall(t, olga, "GET", "/api/v1/ceremonies", "", nil)
+	raw, _ := out["_raw"].(string)
+	if code != 200 || !strings.Contains(raw, `"id":"`+id+`"`) {
+		t.Fatalf("list after the restart: %d %s", code, raw)
 	}
-	if want := int64(len(consoleAccounts)); cp.Size < want {
-		t.Fatalf("the checkpoint covers %d events, the store holds at least %d (one per account)", cp.Size, want)
+	at := strings.Index(raw, `"id":"`+id+`"`)
+	entry := raw[at:]
+	if end := strings.Index(entry, "}"); end > 0 {
+		entry = entry[:end]
+	}
+	if !strings.Contains(entry, `"rehearsal":true`) {
+		t.Errorf("a rehearsal known from the checkpoint is listed without its mark: %s", entry)
+	}
+	code, out = cs.apiCall(t, olga, "GET", "/api/v1/ceremonies/"+id, "", nil)
+	if raw, _ := out["_raw"].(string); code != 200 || !strings.Contains(raw, `"phase":"aborted"`) || !strings.Contains(raw, `"rehearsal":true`) {
+		t.Fatalf("the page of a ceremony known from the checkpoint: %d %s", code, raw)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
 	"github.com/ceremony-hsm/ceremony/adapters/web"
 	"github.com/ceremony-hsm/ceremony/ceremonies"
-	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
 	"github.com/ceremony-hsm/ceremony/engine"
 	"github.com/spf13/pflag"
 )
@@ -64,19 +63,18 @@ func startConsole(ctx context.Context, st *jetstream.Store, dataDir string, f co
 		}
 	}
 	logger := log.New(logw, "", log.LstdFlags)
-	views := kinds.NewViews()
 	fd := &feed{subs: map[chan web.Event]bool{}}
-	cfg := views.EngineConfig(st)
-	cfg.Projections = append(cfg.Projections, fd)
-	eng, err := engine.New(cfg)
+	o, err := openEngine(ctx, st, nil, openMode{feed: []engine.Projection{fd}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("console: open the event store: %w", err)
 	}
-	if err := eng.Open(ctx); err != nil {
-		eng.Close()
-		return nil, fmt.Errorf("console: replay the event store: %w", err)
+	if o.cp != nil {
+		debugf("console: opened from the projection checkpoint at stream sequence %d, %d events after it applied", o.cp.Seq, o.applied())
+	} else {
+		debugf("console: replayed the whole stream (%s)", o.why)
 	}
-	a := &app{store: st, eng: eng, views: views}
+	eng := o.eng
+	a := &app{store: st, eng: eng, views: o.views}
 	a.follow(ctx, logw)
 	stopEngine := func() { a.stopFollow(); eng.Close() }
 	cards := f.cardsDir

@@ -55,6 +55,10 @@ type openMode struct {
 	passive bool     // no deadline fires, nothing is recorded (read commands)
 	save    bool     // save a checkpoint after applying readSaveEvents or more
 	full    bool     // replay the whole stream on purpose, checkpoint or not
+	// feed are projections fed after the read models (the console's live
+	// feed): they see the tail and what follows, not what the checkpoint
+	// holds.
+	feed []engine.Projection
 }
 
 // openStore opens the store (connect) and its engine (openEngine) for
@@ -149,6 +153,7 @@ func openEngine(ctx context.Context, st *jetstream.Store, leases engine.Leaser, 
 	if o.views != nil {
 		ecfg = o.views.EngineConfig(st)
 	}
+	ecfg.Projections = append(ecfg.Projections, m.feed...)
 	ecfg.Leases = leases
 	ecfg.Passive = m.passive
 	eng, err := engine.New(ecfg)
