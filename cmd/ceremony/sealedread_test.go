@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,7 +94,7 @@ func TestReadsWithoutServerWhenSealed(t *testing.T) {
 		name, why string
 		data      []byte
 	}{
-		{"damaged copy", "does not match its SHA-256", append(append([]byte{}, good[:len(good)-1]...), good[len(good)-1]^1)},
+		{"damaged copy", "does not match its SHA-256", flipInPart(t, good, kinds.PartMeta)},
 		{"cut copy", "cut short", good[:len(good)-10]},
 		{"copy with a bad header", "header does not decode", append([]byte("{\"format\":1}\n"), good...)},
 	} {
@@ -158,4 +160,32 @@ func TestReadsWithoutServerWhenSealed(t *testing.T) {
 	if want := server("after a writer's close"); got != want {
 		t.Errorf("from the copy the writer left:\n%.2000s\nthrough the server:\n%.2000s", got, want)
 	}
+}
+
+// flipInPart returns the sealed projection file sealed with the last
+// byte of its part name flipped (a part every command reads: the
+// parts it does not read are not checked).
+func flipInPart(t *testing.T, sealed []byte, name string) []byte {
+	t.Helper()
+	nl := bytes.IndexByte(sealed, '\n')
+	var h struct {
+		Parts []struct {
+			Name string `json:"name"`
+			Size int    `json:"size"`
+		} `json:"parts"`
+	}
+	if nl < 0 || json.Unmarshal(sealed[:nl], &h) != nil {
+		t.Fatalf("the sealed projection file has no header line")
+	}
+	at := nl + 1
+	for _, p := range h.Parts {
+		at += p.Size
+		if p.Name == name {
+			out := append([]byte{}, sealed...)
+			out[at-1] ^= 1
+			return out
+		}
+	}
+	t.Fatalf("the sealed projection file has no %s part", name)
+	return nil
 }
