@@ -3,6 +3,7 @@ package kinds
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +27,7 @@ type Views struct {
 	mu         sync.Mutex
 	seen       map[uint64]bool // stream sequences applied: each event counts once
 	floor      uint64          // every sequence up to it is applied (a checkpoint's)
-	rehearsals map[string]bool // ceremonies whose ceremony.station says rehearsal
+	rehearsals map[string]bool // ceremonies on a station named as a rehearsal (Rehearsal)
 }
 
 // NewViews returns empty read models for every kind.
@@ -62,7 +63,7 @@ func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 			return
 		}
 	}
-	if st, ok := p.(*events.StationDescribed); ok && st.Rehearsal() {
+	if st, ok := p.(*events.StationDescribed); ok && marksRehearsal(st) {
 		v.mu.Lock()
 		v.rehearsals[env.CeremonyID] = true
 		v.mu.Unlock()
@@ -75,9 +76,29 @@ func (v *Views) Apply(seq uint64, env events.Envelope, p events.Payload) {
 	v.Accounts.Apply(env, p)
 }
 
-// Rehearsal reports whether ceremony id was recorded as a rehearsal: its
-// ceremony.station names a software HSM or emulated cards
-// (events.StationDescribed.Rehearsal), as its report says on every page.
+// RehearsalMark ends the names of the console's rehearsal station (its
+// emulated reader and in-memory HSM): a ceremony recorded on a station
+// so named is a rehearsal in the console's list.
+const RehearsalMark = "(rehearsal)"
+
+// marksRehearsal reports whether st names a reader or an HSM with
+// RehearsalMark. It is narrower than st.Rehearsal (the report's mark: a
+// software HSM or emulated cards), which also covers a PC/SC station on
+// vpcd cards or SoftHSM2 that the console shows as a real station.
+func marksRehearsal(st *events.StationDescribed) bool {
+	if strings.Contains(st.HSM, RehearsalMark) {
+		return true
+	}
+	for _, r := range st.Readers {
+		if strings.Contains(r.Name, RehearsalMark) {
+			return true
+		}
+	}
+	return false
+}
+
+// Rehearsal reports whether ceremony id ran on a station named as a
+// rehearsal (marksRehearsal), as the console's list marks it.
 func (v *Views) Rehearsal(id string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()

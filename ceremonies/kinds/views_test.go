@@ -205,16 +205,21 @@ func checkHolders(t *testing.T, views *kinds.Views, set string, want map[int][]s
 	}
 }
 
-// TestRehearsalFromTheStation: a ceremony is a rehearsal when its
-// ceremony.station names a software HSM or emulated cards, and not
-// otherwise; the mark survives a checkpoint.
+// TestRehearsalFromTheStation: a ceremony is a rehearsal in the console's
+// list when its ceremony.station names its reader or HSM with the
+// rehearsal mark (the console's emulated station), and not otherwise: a
+// PC/SC reader on vpcd cards with SoftHSM2 is recorded as emulated cards
+// and a software HSM, and the console shows it as a real station; no
+// station recorded is no rehearsal. The mark survives a checkpoint.
 func TestRehearsalFromTheStation(t *testing.T) {
 	store := openStore(t, t.TempDir())
 	eng, views := newEngine(t, store)
 	r := startGenerate(t, eng, "st-rehearsal")
-	rec(t, r, &events.StationDescribed{SoftwareHSM: true, Cards: "emulated"})
+	rec(t, r, &events.StationDescribed{HSM: "software HSM: rehearsal (in-memory HSM (rehearsal), in memory)", SoftwareHSM: true,
+		Readers: []events.StationReader{{Name: "Console emulated reader (rehearsal)", Class: "host-pinpad"}}, EmulatedCards: true, Cards: "emulated"})
 	real := startGenerate(t, eng, "st-real")
-	rec(t, real, &events.StationDescribed{HSM: "SoftHSM2 token", Cards: "in the reader"})
+	rec(t, real, &events.StationDescribed{HSM: "PKCS#11 module libsofthsm2.so (SoftHSM: a software HSM, rehearsal)", SoftwareHSM: true,
+		Readers: []events.StationReader{{Name: "Virtual PCD 00 00", Class: "host-pinpad"}}, EmulatedCards: true, Cards: "emulated cards behind vpcd, through pcscd"})
 	startGenerate(t, eng, "st-none")
 	data, err := views.Checkpoint(store.StreamName(), eng, "h").Encode()
 	if err != nil {

@@ -30,7 +30,7 @@ import (
 const (
 	consoleReader = "Console emulated reader (rehearsal)"
 	consoleHSM    = "in-memory HSM (rehearsal)"
-	rehearsalMark = "(rehearsal)"
+	rehearsalMark = kinds.RehearsalMark
 )
 
 // console is the web console's backend (web.Backend) on the service's
