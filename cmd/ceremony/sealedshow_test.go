@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,26 +16,6 @@ import (
 )
 
 const locatorUsed = "locator used"
-
-// runCLI runs this test binary as the CLI with CEREMONY_DEBUG=1 and
-// returns its exit code, standard output and standard error.
-func runCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), debugEnv+"=1", "CEREMONY_TEST_MAIN=1")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		t.Fatalf("%v: %v", args, err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
-}
 
 // errorLines returns the lines of standard error that are not debug notes.
 func errorLines(stderr string) string {
@@ -102,7 +80,7 @@ func TestShowWithoutServerWhenSealed(t *testing.T) {
 		for _, id := range ids {
 			for _, c := range commands {
 				args := append(append(append([]string{}, c...), id), "--data-dir", data)
-				code, out, dbg := runCLI(t, args...)
+				out, dbg, code := debugRunCode(t, args...)
 				fast := strings.Contains(dbg, locatorUsed) && !strings.Contains(dbg, serverOpened)
 				slow := !strings.Contains(dbg, locatorUsed) && strings.Contains(dbg, serverOpened)
 				if (wantPath == "fast" && !fast) || (wantPath == "server" && !slow) || !strings.Contains(dbg, wantWhy) {
@@ -148,12 +126,12 @@ func TestShowWithoutServerWhenSealed(t *testing.T) {
 	}
 
 	// An id the store does not hold: the same error and exit code.
-	code, out, dbg := runCLI(t, "show", "gen-0000999", "--data-dir", data)
+	out, dbg, code := debugRunCode(t, "show", "gen-0000999", "--data-dir", data)
 	if code != exitNotFound || !strings.Contains(dbg, locatorUsed) || !strings.Contains(dbg, `no ceremony "gen-0000999" in this event store`) {
 		t.Fatalf("show of an unknown id through the locator: exit %d\n%s\n%s", code, out, dbg)
 	}
 	os.Remove(locPath)
-	code2, out2, dbg2 := runCLI(t, "show", "gen-0000999", "--data-dir", data)
+	out2, dbg2, code2 := debugRunCode(t, "show", "gen-0000999", "--data-dir", data)
 	put(good)
 	if code2 != code || out2 != out || errorLines(dbg2) != errorLines(dbg) {
 		t.Fatalf("show of an unknown id: through the locator exit %d %q %q, through the server exit %d %q %q", code, out, errorLines(dbg), code2, out2, errorLines(dbg2))
@@ -201,7 +179,7 @@ func TestShowWithoutServerWhenSealed(t *testing.T) {
 	}
 	// The first read through the server writes a new seal, which the
 	// locator does not name.
-	code, touched, dbg := runCLI(t, "show", "gen-0000013", "--data-dir", data)
+	touched, dbg, code := debugRunCode(t, "show", "gen-0000013", "--data-dir", data)
 	if !strings.Contains(dbg, "not as store-seal.json describes them") || strings.Contains(dbg, locatorUsed) || !strings.HasPrefix(one, "show gen-0000013\n"+touched+"\n") {
 		t.Fatalf("touched block file: show took the wrong path or printed another state: exit %d\n%s\n%s", code, touched, dbg)
 	}
