@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,8 +143,7 @@ func writeLocator(dataDir, storeDir, stream string, lastSeq uint64, openSeal str
 	if b.lastSeq != lastSeq {
 		return fmt.Errorf("jetstream: %s: the blocks end at stream sequence %d, the stream at %d", path, b.lastSeq, lastSeq)
 	}
-	sum := sha256.Sum256(seal)
-	return b.write(path, locatorHeader{Format: locatorFormat, SealSHA256: hex.EncodeToString(sum[:]), Stream: stream, LastSeq: b.lastSeq, NextBlock: b.nextBlock, NextOffset: b.nextOffset})
+	return b.write(path, locatorHeader{Format: locatorFormat, SealSHA256: sealDigest(seal), Stream: stream, LastSeq: b.lastSeq, NextBlock: b.nextBlock, NextOffset: b.nextOffset})
 }
 
 // scan adds the records after b.lastSeq, from block b.nextBlock at

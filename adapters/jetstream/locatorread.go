@@ -1,9 +1,7 @@
 package jetstream
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,31 +31,20 @@ type SealedCeremony struct {
 // starts the server. The caller checks the count against the sealed
 // projection's (nothing is missing) and the hash chain by folding.
 func ReadSealedCeremony(cfg Config, id string, names ...string) (SealedCeremony, error) {
-	if cfg.remote() {
-		return SealedCeremony{}, fmt.Errorf("the store is remote")
-	}
 	if err := checkCeremonyID("read sealed", id); err != nil {
 		return SealedCeremony{}, err
 	}
-	if _, err := os.Stat(cfg.storeDir()); err != nil {
-		return SealedCeremony{}, fmt.Errorf("no store directory: %w", err)
-	}
-	unlock, err := lockDir(cfg.lockFile())
+	seal, entries, unlock, err := lockHeldSeal(cfg)
 	if err != nil {
 		return SealedCeremony{}, err
 	}
 	defer unlock()
-	seal, entries, err := heldSeal(cfg)
-	if err != nil {
-		return SealedCeremony{}, err
-	}
 	sp, err := readSealedParts(cfg, seal, names...)
 	if err != nil {
 		return SealedCeremony{}, err
 	}
-	sum := sha256.Sum256(seal)
 	path := filepath.Join(cfg.DataDir, locatorFile)
-	locs, lastSeq, err := lookupLocator(path, hex.EncodeToString(sum[:]), cfg.streamName(), id)
+	locs, lastSeq, err := lookupLocator(path, sealDigest(seal), cfg.streamName(), id)
 	if err != nil {
 		return SealedCeremony{}, fmt.Errorf("%s: %w", path, err)
 	}

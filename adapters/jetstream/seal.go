@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +84,13 @@ func streamSeal(storeDir, stream string) ([]sealEntry, error) {
 		return 0
 	})
 	return out, nil
+}
+
+// sealDigest names a seal in the files written beside it (the sealed
+// projection, the locator): the hex SHA-256 of the seal file's bytes.
+func sealDigest(seal []byte) string {
+	sum := sha256.Sum256(seal)
+	return hex.EncodeToString(sum[:])
 }
 
 // sealHolds reports whether the data directory's seal describes the

@@ -107,8 +107,7 @@ func writeSealedProjection(dataDir, stream string, parts map[string][]byte, seq 
 	if err != nil {
 		return fmt.Errorf("jetstream: read the seal to name it in %s: %w", path, err)
 	}
-	sealSum := sha256.Sum256(seal)
-	h := sealedHeader{Format: sealedFormat, SealSHA256: hex.EncodeToString(sealSum[:]), Stream: stream, LastSeq: seq}
+	h := sealedHeader{Format: sealedFormat, SealSHA256: sealDigest(seal), Stream: stream, LastSeq: seq}
 	names := make([]string, 0, len(parts))
 	for name := range parts {
 		names = append(names, name)
@@ -149,22 +148,33 @@ func removeSealedProjection(dataDir string) error {
 // rules"), so no writer starts in between, and changes no file but the
 // lock's holder file, as Open does.
 func ReadSealedProjection(cfg Config, names ...string) (SealedProjection, error) {
-	if cfg.remote() {
-		return SealedProjection{}, fmt.Errorf("the store is remote")
-	}
-	if _, err := os.Stat(cfg.storeDir()); err != nil {
-		return SealedProjection{}, fmt.Errorf("no store directory: %w", err)
-	}
-	unlock, err := lockDir(cfg.lockFile())
+	seal, _, unlock, err := lockHeldSeal(cfg)
 	if err != nil {
 		return SealedProjection{}, err
 	}
 	defer unlock()
-	seal, _, err := heldSeal(cfg)
-	if err != nil {
-		return SealedProjection{}, err
-	}
 	return readSealedParts(cfg, seal, names...)
+}
+
+// lockHeldSeal takes the data directory's lock of a local store and
+// returns the seal (heldSeal) with the function that releases the lock;
+// on an error the lock is not held. A read without a server does its
+// checks and reads under it (ARCHITECTURE.md, "A read without a server").
+func lockHeldSeal(cfg Config) (seal []byte, entries []sealEntry, unlock func() error, err error) {
+	if cfg.remote() {
+		return nil, nil, nil, fmt.Errorf("the store is remote")
+	}
+	if _, err := os.Stat(cfg.storeDir()); err != nil {
+		return nil, nil, nil, fmt.Errorf("no store directory: %w", err)
+	}
+	if unlock, err = lockDir(cfg.lockFile()); err != nil {
+		return nil, nil, nil, err
+	}
+	if seal, entries, err = heldSeal(cfg); err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return seal, entries, unlock, nil
 }
 
 // heldSeal returns the seal file's bytes and entries when they describe
@@ -206,11 +216,10 @@ func readSealedParts(cfg Config, seal []byte, names ...string) (SealedProjection
 	if err := d.Decode(&h); err != nil {
 		return SealedProjection{}, fmt.Errorf("%s: the header does not decode: %w", path, err)
 	}
-	sealSum := sha256.Sum256(seal)
 	switch {
 	case h.Format != sealedFormat:
 		return SealedProjection{}, fmt.Errorf("%s: format %q, this build reads %q", path, h.Format, sealedFormat)
-	case h.SealSHA256 != hex.EncodeToString(sealSum[:]):
+	case h.SealSHA256 != sealDigest(seal):
 		return SealedProjection{}, fmt.Errorf("%s belongs to another seal than %s", path, sealFile)
 	case h.Stream != cfg.streamName():
 		return SealedProjection{}, fmt.Errorf("%s is of stream %q, not %q", path, h.Stream, cfg.streamName())

@@ -2,8 +2,6 @@ package jetstream
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -140,8 +138,7 @@ func (s *Store) startEmbedded(ctx context.Context, cfg Config) error {
 	}
 	if seal, _, err := heldSeal(cfg); err == nil {
 		// The locator left with this seal leads on from it (locator.go).
-		sum := sha256.Sum256(seal)
-		s.openSeal = hex.EncodeToString(sum[:])
+		s.openSeal = sealDigest(seal)
 	}
 	if err := precheck(ctx, cfg); err != nil {
 		return errors.Join(err, unlock())

@@ -26,13 +26,8 @@ import (
 // CEREMONY_DEBUG=1 says why: the caller then opens the store as before.
 func (c *common) readSealed(out io.Writer, parts ...string) *kinds.Checkpoint {
 	t0 := time.Now()
-	var notes bytes.Buffer
-	cfg, _, err := c.storeConfig(&notes)
-	if err != nil {
-		return nil // opening the store says what is wrong
-	}
-	if cfg.DataDir == "" {
-		debugf("sealed projection file not used (the store is a service's or a cluster's): connecting")
+	cfg, notes, ok := c.sealedConfig("sealed projection file")
+	if !ok {
 		return nil
 	}
 	sp, err := jetstream.ReadSealedProjection(cfg, append([]string{kinds.PartMeta}, parts...)...)
@@ -40,18 +35,44 @@ func (c *common) readSealed(out io.Writer, parts ...string) *kinds.Checkpoint {
 		debugf("sealed projection file not used (%v): starting the event store", err)
 		return nil
 	}
-	cp, err := kinds.DecodeCheckpoint(sp.Parts, sp.Stream, parts...)
+	cp, err := decodeSealed(sp, parts...)
 	if err != nil {
 		debugf("sealed projection file not used (%v): starting the event store", err)
 		return nil
 	}
-	if cp.Seq != sp.LastSeq {
-		debugf("sealed projection file not used (it covers stream sequence %d, the sealed stream ends at %d): starting the event store", cp.Seq, sp.LastSeq)
-		return nil
-	}
 	debugf("sealed projection file used: stream sequence %d, read in %v without starting the event store", cp.Seq, time.Since(t0))
-	out.Write(notes.Bytes())
+	out.Write(notes)
 	return &cp
+}
+
+// sealedConfig returns the configuration of the store for a read without
+// a server (what, the file it would read, names it in the debug notes)
+// and the notes the store's opening prints; false when there is none: a
+// flag the store's opening refuses, a service's or a cluster's store.
+func (c *common) sealedConfig(what string) (jetstream.Config, []byte, bool) {
+	var notes bytes.Buffer
+	cfg, _, err := c.storeConfig(&notes)
+	if err != nil {
+		return jetstream.Config{}, nil, false // opening the store says what is wrong
+	}
+	if cfg.DataDir == "" {
+		debugf("%s not used (the store is a service's or a cluster's): connecting", what)
+		return jetstream.Config{}, nil, false
+	}
+	return cfg, notes.Bytes(), true
+}
+
+// decodeSealed decodes the named parts of a sealed projection, which must
+// cover the sealed stream's last sequence.
+func decodeSealed(sp jetstream.SealedProjection, parts ...string) (kinds.Checkpoint, error) {
+	cp, err := kinds.DecodeCheckpoint(sp.Parts, sp.Stream, parts...)
+	if err != nil {
+		return kinds.Checkpoint{}, err
+	}
+	if cp.Seq != sp.LastSeq {
+		return kinds.Checkpoint{}, fmt.Errorf("the sealed projection covers stream sequence %d, the sealed stream ends at %d", cp.Seq, sp.LastSeq)
+	}
+	return cp, nil
 }
 
 // sealProjection asks the store's orderly shutdown to copy the projection
@@ -106,13 +127,8 @@ func sealProjection(ctx context.Context, st *jetstream.Store) {
 // server path, which records the timeout.
 func (c *common) readSealedOne(ctx context.Context, out io.Writer, id string) (one oneCeremony, used bool, err error) {
 	t0 := time.Now()
-	var notes bytes.Buffer
-	cfg, _, err := c.storeConfig(&notes)
-	if err != nil {
-		return oneCeremony{}, false, nil // opening the store says what is wrong
-	}
-	if cfg.DataDir == "" {
-		debugf("locator not used (the store is a service's or a cluster's): connecting")
+	cfg, notes, ok := c.sealedConfig("locator")
+	if !ok {
 		return oneCeremony{}, false, nil
 	}
 	fallBack := func(format string, args ...any) (oneCeremony, bool, error) {
@@ -124,18 +140,15 @@ func (c *common) readSealedOne(ctx context.Context, out io.Writer, id string) (o
 		return fallBack("%v", err)
 	}
 	sp := sc.Projection
-	cp, err := kinds.DecodeCheckpoint(sp.Parts, sp.Stream, kinds.PartCeremonies)
+	cp, err := decodeSealed(sp, kinds.PartCeremonies)
 	if err != nil {
 		return fallBack("%v", err)
-	}
-	if cp.Seq != sp.LastSeq {
-		return fallBack("the sealed projection covers stream sequence %d, the sealed stream ends at %d", cp.Seq, sp.LastSeq)
 	}
 	i := slices.IndexFunc(cp.Ceremonies, func(s engine.CeremonySummary) bool { return s.ID == id })
 	switch {
 	case i < 0 && len(sc.Records) == 0:
 		debugf("locator used: no ceremony %s at stream sequence %d, read in %v without starting the event store", id, sp.LastSeq, time.Since(t0))
-		out.Write(notes.Bytes())
+		out.Write(notes)
 		return oneCeremony{}, true, notFound(id)
 	case i < 0:
 		return fallBack("the locator has %d events of ceremony %s, the sealed projection has no such ceremony", len(sc.Records), id)
@@ -163,7 +176,7 @@ func (c *common) readSealedOne(ctx context.Context, out io.Writer, id string) (o
 		return fallBack("step %s of ceremony %s is past its deadline, which the event store records", got.OpenStep, id)
 	}
 	debugf("locator used: %d events of ceremony %s at stream sequence %d, read in %v without starting the event store", len(sc.Records), id, sp.LastSeq, time.Since(t0))
-	out.Write(notes.Bytes())
+	out.Write(notes)
 	records := func(context.Context) ([]events.Record, error) { return sc.Records, nil }
 	return oneCeremony{inst: inst, records: records, close: func() { eng.Close() }}, true, nil
 }

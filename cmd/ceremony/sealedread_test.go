@@ -112,17 +112,7 @@ func TestReadsWithoutServerWhenSealed(t *testing.T) {
 
 	// A stream file touched back to its own modification time: its inode
 	// change time differs from the seal's.
-	blocks, _ := filepath.Glob(filepath.Join(data, "jetstream", "jetstream", "*", "streams", jetstream.DefaultStream, "msgs", "*.blk"))
-	if len(blocks) == 0 {
-		t.Fatal("no stream block to touch")
-	}
-	info, err := os.Stat(blocks[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(blocks[0], info.ModTime(), info.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	touchFirstBlock(t, data)
 	if got := reads("touched stream file", "server", "not as store-seal.json describes them"); got != fast {
 		t.Errorf("touched stream file: through the server:\n%.2000s\nwant:\n%.2000s", got, fast)
 	}
@@ -130,19 +120,7 @@ func TestReadsWithoutServerWhenSealed(t *testing.T) {
 	// An append by another writer whose close writes a new seal and no
 	// copy (a writer of an older build, a tool): the copy names the
 	// seal before it.
-	withStore(t, data, func(st *jetstream.Store) {
-		eng, err := engine.New(engine.Config{Store: st, Registry: kinds.Registry(), Definitions: kinds.Definitions(), Passive: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer eng.Close()
-		if err := eng.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if err := benchCeremony(context.Background(), eng, 500); err != nil {
-			t.Fatal(err)
-		}
-	})
+	appendBenchCeremony(t, data, 500)
 	after := reads("after another writer's append", "server", "belongs to another seal")
 	if !strings.Contains(after, "gen-0000500") {
 		t.Fatalf("list after the append does not show it:\n%.2000s", after)
@@ -188,4 +166,41 @@ func flipInPart(t *testing.T, sealed []byte, name string) []byte {
 	}
 	t.Fatalf("the sealed projection file has no %s part", name)
 	return nil
+}
+
+// touchFirstBlock sets the stream's first block file's modification time
+// back to itself: its content is the same, its inode change time is not.
+func touchFirstBlock(t *testing.T, data string) {
+	t.Helper()
+	blocks, _ := filepath.Glob(filepath.Join(data, "jetstream", "jetstream", "*", "streams", jetstream.DefaultStream, "msgs", "*.blk"))
+	if len(blocks) == 0 {
+		t.Fatal("no stream block to touch")
+	}
+	info, err := os.Stat(blocks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(blocks[0], info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendBenchCeremony appends bench ceremony n (benchCeremony) as another
+// writer would, on a store opened directly: its close writes a new seal
+// and no projection copy or locator.
+func appendBenchCeremony(t *testing.T, data string, n int) {
+	t.Helper()
+	withStore(t, data, func(st *jetstream.Store) {
+		eng, err := engine.New(engine.Config{Store: st, Registry: kinds.Registry(), Definitions: kinds.Definitions(), Passive: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		if err := eng.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := benchCeremony(context.Background(), eng, n); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

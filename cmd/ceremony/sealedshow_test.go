@@ -9,10 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ceremony-hsm/ceremony/adapters/jetstream"
-	"github.com/ceremony-hsm/ceremony/ceremonies/kinds"
-	"github.com/ceremony-hsm/ceremony/engine"
 )
 
 const locatorUsed = "locator used"
@@ -166,17 +162,7 @@ func TestShowWithoutServerWhenSealed(t *testing.T) {
 	reads("locator put back", "fast", locatorUsed, "gen-0000013")
 
 	// A block file touched back to its own modification time.
-	blocks, _ := filepath.Glob(filepath.Join(data, "jetstream", "jetstream", "*", "streams", jetstream.DefaultStream, "msgs", "*.blk"))
-	if len(blocks) == 0 {
-		t.Fatal("no stream block to touch")
-	}
-	info, err := os.Stat(blocks[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(blocks[0], info.ModTime(), info.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	touchFirstBlock(t, data)
 	// The first read through the server writes a new seal, which the
 	// locator does not name.
 	touched, dbg, code := debugRunCode(t, "show", "gen-0000013", "--data-dir", data)
@@ -189,19 +175,7 @@ func TestShowWithoutServerWhenSealed(t *testing.T) {
 
 	// An append by another writer whose close writes a new seal and no
 	// locator: the files name the seal before it.
-	withStore(t, data, func(st *jetstream.Store) {
-		eng, err := engine.New(engine.Config{Store: st, Registry: kinds.Registry(), Definitions: kinds.Definitions(), Passive: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer eng.Close()
-		if err := eng.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if err := benchCeremony(context.Background(), eng, 500); err != nil {
-			t.Fatal(err)
-		}
-	})
+	appendBenchCeremony(t, data, 500)
 	reads("after another writer's append", "server", "belongs to another seal", "gen-0000500")
 
 	// A writer's orderly close (account add) writes the locator again,
