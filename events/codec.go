@@ -94,7 +94,9 @@ func (d *Decoder) Decode(data []byte) (Envelope, error) {
 // decodeAfter is Decode; same (nil: none) is parseCanonical's. fast
 // reports whether data took parseCanonical's fast path.
 func decodeAfter(data []byte, same *[8]string) (Envelope, bool, error) {
-	data = bytes.TrimRight(data, " \t\r\n") // a JSON Lines line may keep its newline
+	for len(data) > 0 && isSpace(data[len(data)-1]) { // a JSON Lines line may keep its newline
+		data = data[:len(data)-1]
+	}
 	e, ts, fast := parseCanonical(data, same)
 	var match bool
 	if fast {
@@ -213,12 +215,15 @@ func canonicalPayload(p json.RawMessage) bool {
 			i++ // the escaped byte is ASCII in valid JSON
 		case c == '"':
 			inStr = !inStr
-		case !inStr && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+		case !inStr && isSpace(c):
 			return false
 		}
 	}
 	return true
 }
+
+// isSpace reports whether c is JSON white space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // atEOF reports whether nothing but white space follows the value dec
 // decoded. (Decoder.More is not enough: it reports false for a stray '}'

@@ -80,7 +80,8 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkReplay: Store.Load of 1,000 events (envelopes decoded, hashes
-// checked) against an ordered consumer reading the same messages.
+// checked) against a reader of the same messages, created as Load
+// creates it on a stream of one replica.
 func BenchmarkReplay(b *testing.B) {
 	s := openTest(b, b.TempDir())
 	const cid = "bench-replay"
@@ -104,11 +105,12 @@ func BenchmarkReplay(b *testing.B) {
 				return benchReplayN, err
 			},
 			Baseline: func(int) (int, error) {
-				cons, err := s.stream.OrderedConsumer(b.Context(), natsjs.OrderedConsumerConfig{FilterSubjects: []string{ceremonyFilter(cid)}})
+				// As Load reads on a stream of one replica (readOnOneServer).
+				cons, err := s.stream.CreateConsumer(b.Context(), readerConfig(ceremonyFilter(cid), 1))
 				if err != nil {
 					return 0, err
 				}
-				it, err := cons.Messages()
+				it, err := cons.Messages(natsjs.StopAfter(benchReplayN))
 				if err != nil {
 					return 0, err
 				}
@@ -119,7 +121,7 @@ func BenchmarkReplay(b *testing.B) {
 				}
 				it.Stop()
 				// As Load does: the server keeps at most 1000 consumers per
-				// stream by default, and an ordered consumer lingers for 5 min.
+				// stream by default.
 				return benchReplayN, s.js.DeleteConsumer(b.Context(), s.name, cons.CachedInfo().Name)
 			},
 		})

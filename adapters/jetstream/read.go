@@ -44,114 +44,6 @@ func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(eve
 	return err
 }
 
-// directReads is the most events of a ceremony that readCeremony asks
-// for one request each (see there).
-const directReads = 64
-
-// readCeremony reads one ceremony's events (op names the caller in
-// errors), up to its last event as the stream leader knew it when the
-// read began. Every request goes to the stream leader, so a replica that
-// has not yet applied what the leader acknowledged is never read.
-func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func(r events.Record) error) error {
-	if err := s.usable(op); err != nil {
-		return err
-	}
-	if err := checkCeremonyID(op, ceremonyID); err != nil {
-		return err
-	}
-	filter := ceremonyFilter(ceremonyID)
-	var until, count uint64
-	found := true
-	err := s.retryRead(ctx, func(_, actx context.Context) error {
-		last, err := s.stream.GetLastMsgForSubject(actx, filter)
-		if errors.Is(err, natsjs.ErrMsgNotFound) {
-			found = false
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		until = last.Sequence
-		if r, err := decodeRecord(new(events.Decoder), last.Sequence, last.Subject, last.Data); err == nil {
-			count = uint64(r.Position) // the ceremony's number of events
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("jetstream: %s ceremony %s: read its last event: %w", op, ceremonyID, err)
-	}
-	if !found {
-		return nil
-	}
-	// Each event is asked of the stream leader by the next sequence and
-	// the ceremony's subject filter: the first, from sequence 1, is found
-	// through the server's per-subject index. An ordered consumer from
-	// the stream's start would make the server scan block by block up to
-	// the ceremony's first event and, after its last, on to the stream's
-	// end (the per-subject index is not used for a wildcard filter on a
-	// stream of many subjects), which grows with history. A request per
-	// event costs a round trip per event, though: a ceremony of more than
-	// directReads events (a rebuild of a long ceremony ran at a tenth of
-	// the stream's speed) takes the rest from an ordered consumer that
-	// starts after its first event and stops at until. Resumed after the
-	// last event delivered if a stream leader is lost meanwhile
-	// (retryRead).
-	next, pos := uint64(1), uint64(1)
-	var dec events.Decoder // the gets' (the reader has its own)
-	deliver := func(r events.Record, fromReader bool) error {
-		if r.CeremonyID != ceremonyID {
-			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
-		}
-		if fromReader && uint64(r.Position) != pos {
-			// A reader on a replica that lost events (README.md,
-			// "Running on a NATS cluster"): the rest is asked of the
-			// leader, whose answer is the history as stored (the
-			// engine judges its chain).
-			return fmt.Errorf("%w: the copy of stream %s on %s skips from event %d to %d of ceremony %s", ErrReplicaDamaged, s.name, s.serverName(), pos, r.Position, ceremonyID)
-		}
-		if err := fn(r); err != nil {
-			return stopRead{err}
-		}
-		next, pos = r.Seq+1, uint64(r.Position)+1
-		return nil
-	}
-	gets := func(actx context.Context, all bool) error {
-		for next <= until && (all || next == 1 || count <= directReads) {
-			msg, err := s.stream.GetMsg(actx, next, natsjs.WithGetMsgSubject(filter))
-			if err != nil {
-				return fmt.Errorf("read from sequence %d: %w", next, err)
-			}
-			if msg.Sequence > until || msg.Sequence < next {
-				return stopRead{fmt.Errorf("read from sequence %d: the stream answered with sequence %d, outside %d-%d", next, msg.Sequence, next, until)}
-			}
-			r, err := decodeRecord(&dec, msg.Sequence, msg.Subject, msg.Data)
-			if err != nil {
-				return stopRead{err}
-			}
-			if err := deliver(r, false); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	err = s.retryRead(ctx, func(ctx, actx context.Context) error {
-		if err := gets(actx, false); err != nil || next > until {
-			return err
-		}
-		cfg := natsjs.OrderedConsumerConfig{FilterSubjects: []string{filter}, DeliverPolicy: natsjs.DeliverByStartSequencePolicy, OptStartSeq: next}
-		return s.read(ctx, actx, cfg, until, func(r events.Record, _ uint64) error { return deliver(r, true) })
-	})
-	if errors.Is(err, ErrReplicaDamaged) && next <= until {
-		// The reader ran on a replica that lacks events: the rest is
-		// asked of the stream leader, one get each.
-		err = s.retryRead(ctx, func(_, actx context.Context) error { return gets(actx, true) })
-	}
-	if err != nil {
-		return fmt.Errorf("jetstream: %s ceremony %s: %w", op, ceremonyID, err)
-	}
-	return nil
-}
-
 // Replay calls fn for every event with stream sequence >= from, in stream
 // order, up to the stream's last sequence as it was when Replay started.
 // It stops at the first error from fn (returned as is) or the first event
@@ -240,9 +132,8 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 		return fmt.Errorf("create reader: %w", err)
 	}
 	defer func() {
-		// Delete the server side now rather than after consumerIdle.
 		if info := cons.CachedInfo(); info != nil {
-			_ = s.js.DeleteConsumer(context.WithoutCancel(ctx), s.name, info.Name)
+			s.deleteReader(ctx, info.Name)
 		}
 	}()
 	it, err := cons.Messages()
@@ -290,6 +181,13 @@ func (s *Store) read(ctx, actx context.Context, cfg natsjs.OrderedConsumerConfig
 			return nil
 		}
 	}
+}
+
+// deleteReader deletes a reader's consumer now rather than after
+// consumerIdle (the server keeps at most 1,000 consumers per stream by
+// default), even if ctx is cancelled.
+func (s *Store) deleteReader(ctx context.Context, name string) {
+	_ = s.js.DeleteConsumer(context.WithoutCancel(ctx), s.name, name)
 }
 
 // ackSeqs reads the stream sequence and the pending count from the reply
