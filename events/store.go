@@ -44,7 +44,9 @@ type Store interface {
 type CeremonyReader interface {
 	// ReadCeremony calls fn with every event of ceremonyID in order, up to
 	// its last event when the read started, and stops at the first error
-	// from fn (returned as is). An unknown ceremony calls fn never.
+	// from fn (returned as is). An unknown ceremony calls fn never. fn may
+	// run on a goroutine of the store's, one call at a time, never after
+	// ReadCeremony returns; a panic in fn is raised again by ReadCeremony.
 	ReadCeremony(ctx context.Context, ceremonyID string, fn func(Record) error) error
 }
 

@@ -31,7 +31,9 @@ func (s *Store) Load(ctx context.Context, ceremonyID string) ([]events.Record, e
 // ReadCeremony calls fn with every event of ceremonyID in order, as it is
 // read, up to the ceremony's last event as it was when ReadCeremony
 // started; it stops at the first error from fn (returned as is). An
-// unknown ceremony calls fn never. See events.CeremonyReader.
+// unknown ceremony calls fn never. On a stream of one replica fn runs on
+// the read's own goroutine, beside the reading (readAhead). See
+// events.CeremonyReader.
 func (s *Store) ReadCeremony(ctx context.Context, ceremonyID string, fn func(events.Record) error) error {
 	var fnErr error
 	err := s.readCeremony(ctx, "read", ceremonyID, func(r events.Record) error {

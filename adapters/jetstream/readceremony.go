@@ -139,9 +139,10 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 // event, as on a cluster, where a reader may run on a replica behind the
 // leader. From sequence 1 the server finds the first event through the
 // same index (fileStore.LoadNextMsg skips ahead when the start is at or
-// before the stream's first sequence). The events are delivered as
-// stored; the engine judges their chain. Resumed after the last event
-// delivered if the server is lost meanwhile (retryRead).
+// before the stream's first sequence). The events are decoded and
+// delivered as stored, beside the reading (readAhead); the engine judges
+// their chain. Resumed after the last event delivered if the server is
+// lost meanwhile (retryRead).
 func (s *Store) readOnOneServer(ctx context.Context, ceremonyID, filter string, fn func(r events.Record) error) error {
 	next := uint64(1)
 	return s.retryRead(ctx, func(ctx, actx context.Context) error {
@@ -160,30 +161,38 @@ func (s *Store) readOnOneServer(ctx context.Context, ceremonyID, filter string, 
 			return fmt.Errorf("start reader: %w", err)
 		}
 		defer it.Stop()
-		var dec events.Decoder
+		ahead := startReadAhead(ceremonyID, next, fn)
+		batch := make([]pulled, 0, readAheadBatch)
+		var readErr error
+		at := next                                             // the next sequence to read
 		untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 		for range n {
+			if ahead.stopped.Load() {
+				break
+			}
 			msg, err := it.Next(untilDone...)
 			if err != nil {
-				return fmt.Errorf("read from sequence %d: %w", next, err)
+				readErr = fmt.Errorf("read from sequence %d: %w", at, err)
+				break
 			}
 			seq, _, ok := ackSeqs(msg.Reply())
 			if !ok {
-				return fmt.Errorf("read: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
+				readErr = fmt.Errorf("read: message on %s has no JetStream acknowledgement subject (%q)", msg.Subject(), msg.Reply())
+				break
 			}
-			r, err := decodeRecord(&dec, seq, msg.Subject(), msg.Data())
-			if err != nil {
-				return stopRead{err}
+			at = seq + 1
+			batch = append(batch, pulled{seq: seq, subject: msg.Subject(), data: msg.Data()})
+			if len(batch) == readAheadBatch {
+				ahead.send(batch)
+				batch = make([]pulled, 0, readAheadBatch)
 			}
-			if r.CeremonyID != ceremonyID {
-				return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
-			}
-			if err := fn(r); err != nil {
-				return stopRead{err}
-			}
-			next = seq + 1
 		}
-		return nil
+		// What was read before a failure is delivered: a retry resumes
+		// after it.
+		if next, err = ahead.finish(batch); err != nil {
+			return err
+		}
+		return readErr
 	})
 }
 

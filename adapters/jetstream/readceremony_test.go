@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/ceremony-hsm/ceremony/events"
@@ -83,7 +84,7 @@ func TestReadCeremonyOnOneServer(t *testing.T) {
 			}
 		}
 		if err := lister.Err(); err != nil {
-			t.Fatal(err)
+			t.Error(err) // fn may run on the read's goroutine: no t.Fatal
 		}
 	}), longN)
 	check("cer-short", read("cer-short", nil), shortN)
@@ -100,6 +101,34 @@ func TestReadCeremonyOnOneServer(t *testing.T) {
 	})
 	check("cer-long", got, longN)
 	check("cer-long", read("cer-long", nil), longN+1)
+
+	// fn's error stops the read and is returned as is; a panic in fn is
+	// raised again on the caller's goroutine (the read decodes and calls
+	// fn on a goroutine of its own, readAhead).
+	errStop := errors.New("stop here")
+	calls := 0
+	err = s.ReadCeremony(ctx, "cer-long", func(events.Record) error {
+		if calls++; calls == 600 {
+			return errStop
+		}
+		return nil
+	})
+	if err != errStop || calls != 600 {
+		t.Fatalf("fn failing at call 600: ReadCeremony = %v after %d calls, want %v after 600", err, calls, errStop)
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != "fold broke" {
+				t.Fatalf("a panic in fn: recovered %v on the caller's goroutine, want \"fold broke\"", v)
+			}
+		}()
+		_ = s.ReadCeremony(ctx, "cer-long", func(r events.Record) error {
+			if r.Position == 100 {
+				panic("fold broke")
+			}
+			return nil
+		})
+	}()
 
 	info, err := s.stream.Info(context.WithoutCancel(ctx))
 	if err != nil {
