@@ -139,18 +139,24 @@ func rawRead(st *jetstream.Store, filter string, n int) func(int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		for i := range n {
-			m, err := it.Next(natsjs.NextContext(ctx))
-			if err != nil {
-				return 0, fmt.Errorf("message %d: %w", i, err)
-			}
-			_ = m.Data()
-		}
-		it.Stop()
-		// As the store's reads do: the server keeps at most 1000
-		// consumers per stream by default.
-		return n, js.DeleteConsumer(ctx, st.StreamName(), c.CachedInfo().Name)
+		return takeRaw(ctx, st, c.CachedInfo().Name, it, n)
 	}
+}
+
+// takeRaw reads the bytes of n messages from it without decoding them,
+// then stops it and deletes its consumer, as the store's reads do (the
+// server keeps at most 1000 consumers per stream by default).
+func takeRaw(ctx context.Context, st *jetstream.Store, consumer string, it natsjs.MessagesContext, n int) (int, error) {
+	for i := range n {
+		m, err := it.Next(natsjs.NextContext(ctx))
+		if err != nil {
+			it.Stop()
+			return 0, fmt.Errorf("message %d: %w", i, err)
+		}
+		_ = m.Data()
+	}
+	it.Stop()
+	return n, st.JetStream().DeleteConsumer(ctx, st.StreamName(), consumer)
 }
 
 // rebuildStore opens the benchmark store with one ceremony of rebuildN

@@ -120,15 +120,7 @@ func rawOrderedRead(st *jetstream.Store, filter string, n int) func(int) (int, e
 		if err != nil {
 			return 0, err
 		}
-		for i := range n {
-			m, err := it.Next(natsjs.NextContext(ctx))
-			if err != nil {
-				return 0, fmt.Errorf("message %d: %w", i, err)
-			}
-			_ = m.Data()
-		}
-		it.Stop()
-		return n, js.DeleteConsumer(ctx, st.StreamName(), c.CachedInfo().Name)
+		return takeRaw(ctx, st, c.CachedInfo().Name, it, n)
 	}
 }
 
