@@ -2,34 +2,34 @@ package jetstream
 
 import (
 	"errors"
-	"fmt"
 	"sync/atomic"
 
 	"github.com/ceremony-hsm/ceremony/events"
 )
 
-// A readAhead decodes a reader's messages and hands them to the caller's
-// fn on a goroutine of its own, while the reader fetches the next ones:
-// the decoding (SHA-256 included) and the caller's fold no longer wait for
-// the client's next message, nor it for them. On 2 idle cores a
+// A readAhead decodes a reader's messages and hands them to fn (the
+// caller's, wrapped by the read) on a goroutine of its own, while the
+// reader fetches the next ones: the decoding (SHA-256 included) and the
+// caller's fold no longer wait for the client's next message, nor it for
+// them. On 2 idle cores a
 // 1,000-event rebuild ran about 5 % faster by the wall clock for the same
 // CPU per event (README.md, "Performance"). fn is called in order, one
-// call at a time, never after finish returns; a panic in fn is raised
+// call at a time, never after finish returns; its error stops the
+// deliveries and is finish's, as is; a message that does not decode is
+// finish's error as a stopRead (not retried); a panic in fn is raised
 // again by finish, on the reader's goroutine.
 //
 // Messages go over in batches of readAheadBatch, at most readAheadBatches
 // of them waiting, so memory stays bounded whatever the ceremony's size.
 type readAhead struct {
-	ceremonyID string
-	fn         func(events.Record) error
-	batches    chan []pulled
-	done       chan struct{} // closed when the worker has returned
-	stopped    atomic.Bool   // the worker stopped delivering (fn or a decode failed)
+	fn      func(events.Record) error
+	batches chan []pulled
+	done    chan struct{} // closed when the worker has returned
+	stopped atomic.Bool   // the worker stopped delivering (fn or a decode failed)
 
 	// Set by the worker, read after done.
-	err      error  // stopRead of the first failure
-	panicked any    // what fn panicked with
-	next     uint64 // the sequence after the last event delivered
+	err      error // the first failure
+	panicked any   // what fn panicked with
 }
 
 // pulled is one message as the reader got it, not yet decoded.
@@ -48,15 +48,13 @@ const (
 // goroutine without returning (runtime.Goexit, as testing's FailNow does).
 var errCallbackStopped = errors.New("the read's callback stopped without returning")
 
-// startReadAhead starts the goroutine that delivers the events of
-// ceremonyID to fn; next is the sequence of the first message to come.
-func startReadAhead(ceremonyID string, next uint64, fn func(events.Record) error) *readAhead {
+// startReadAhead starts the goroutine that delivers the messages it is
+// sent to fn.
+func startReadAhead(fn func(events.Record) error) *readAhead {
 	a := &readAhead{
-		ceremonyID: ceremonyID,
-		fn:         fn,
-		batches:    make(chan []pulled, readAheadBatches),
-		done:       make(chan struct{}),
-		next:       next,
+		fn:      fn,
+		batches: make(chan []pulled, readAheadBatches),
+		done:    make(chan struct{}),
 	}
 	go a.run()
 	return a
@@ -83,37 +81,29 @@ func (a *readAhead) run() {
 			continue // stopped: drained until finish
 		}
 		for _, m := range batch {
-			if err := a.deliver(&dec, m); err != nil {
-				a.err = stopRead{err}
+			r, err := decodeRecord(&dec, m.seq, m.subject, m.data)
+			if err != nil {
+				err = stopRead{err}
+			} else {
+				err = a.fn(r)
+			}
+			if err != nil {
+				a.err = err
 				a.stopped.Store(true)
 				break
 			}
-			a.next = m.seq + 1
 		}
 	}
 	returned = true
-}
-
-// deliver decodes one message and hands it to fn.
-func (a *readAhead) deliver(dec *events.Decoder, m pulled) error {
-	r, err := decodeRecord(dec, m.seq, m.subject, m.data)
-	if err != nil {
-		return err
-	}
-	if r.CeremonyID != a.ceremonyID {
-		return fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)
-	}
-	return a.fn(r)
 }
 
 // send hands a full batch to the worker.
 func (a *readAhead) send(batch []pulled) { a.batches <- batch }
 
 // finish hands over the last batch (which may be empty), waits until
-// every event handed over was delivered or the worker stopped, and
-// returns the worker's error (a stopRead) and the sequence after the last
-// event delivered.
-func (a *readAhead) finish(batch []pulled) (next uint64, err error) {
+// every message handed over was delivered or the worker stopped, and
+// returns the worker's error.
+func (a *readAhead) finish(batch []pulled) error {
 	if len(batch) > 0 {
 		a.batches <- batch
 	}
@@ -122,5 +112,5 @@ func (a *readAhead) finish(batch []pulled) (next uint64, err error) {
 	if a.panicked != nil {
 		panic(a.panicked)
 	}
-	return a.next, a.err
+	return a.err
 }

@@ -161,10 +161,19 @@ func (s *Store) readOnOneServer(ctx context.Context, ceremonyID, filter string, 
 			return fmt.Errorf("start reader: %w", err)
 		}
 		defer it.Stop()
-		ahead := startReadAhead(ceremonyID, next, fn)
+		at := next // the next sequence to read; next is the worker's until finish
+		ahead := startReadAhead(func(r events.Record) error {
+			if r.CeremonyID != ceremonyID {
+				return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+			}
+			if err := fn(r); err != nil {
+				return stopRead{err}
+			}
+			next = r.Seq + 1
+			return nil
+		})
 		batch := make([]pulled, 0, readAheadBatch)
 		var readErr error
-		at := next                                             // the next sequence to read
 		untilDone := []natsjs.NextOpt{natsjs.NextContext(ctx)} // built once, not per message
 		for range n {
 			if ahead.stopped.Load() {
@@ -189,7 +198,7 @@ func (s *Store) readOnOneServer(ctx context.Context, ceremonyID, filter string, 
 		}
 		// What was read before a failure is delivered: a retry resumes
 		// after it.
-		if next, err = ahead.finish(batch); err != nil {
+		if err := ahead.finish(batch); err != nil {
 			return err
 		}
 		return readErr
