@@ -28,14 +28,7 @@ func TestBlockRecordsMatchServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := storetest.NewChain("cer-blk")
-	var seq uint64
-	for range 5 {
-		id, data := c.Next(t)
-		if seq, err = s.Append(t.Context(), "cer-blk", id, seq, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendChain(t, s, storetest.NewChain("cer-blk"), 0, 5)
 	// Raw messages of 64 KiB fill more than one block (8 MiB each).
 	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<10)
 	for i := range 160 {
@@ -132,14 +125,7 @@ func TestLocatorBuiltOnThePreviousOne(t *testing.T) {
 		if chains[id] == nil {
 			chains[id] = storetest.NewChain(id)
 		}
-		for range n {
-			eid, data := chains[id].Next(t)
-			seq, err := s.Append(t.Context(), id, eid, last[id], data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			last[id] = seq
-		}
+		last[id] = appendChain(t, s, chains[id], last[id], n)
 	}
 	closeSealed := func(s *Store) {
 		t.Helper()

@@ -11,13 +11,12 @@ import (
 // caller's, wrapped by the read) on a goroutine of its own, while the
 // reader fetches the next ones: the decoding (SHA-256 included) and the
 // caller's fold no longer wait for the client's next message, nor it for
-// them. On 2 idle cores a
-// 1,000-event rebuild ran about 5 % faster by the wall clock for the same
-// CPU per event (README.md, "Performance"). fn is called in order, one
-// call at a time, never after finish returns; its error stops the
-// deliveries and is finish's, as is; a message that does not decode is
-// finish's error as a stopRead (not retried); a panic in fn is raised
-// again by finish, on the reader's goroutine.
+// them. On 2 idle cores a 1,000-event rebuild ran about 5 % faster by
+// the wall clock for the same CPU per event (README.md, "Performance").
+// fn is called in order, one call at a time, never after finish returns;
+// its error stops the deliveries and is finish's, as is; a message that
+// does not decode is finish's error as a stopRead (not retried); a panic
+// in fn is raised again by finish, on the reader's goroutine.
 //
 // Messages go over in batches of readAheadBatch, at most readAheadBatches
 // of them waiting, so memory stays bounded whatever the ceremony's size.

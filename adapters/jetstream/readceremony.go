@@ -76,8 +76,8 @@ func (s *Store) readCeremony(ctx context.Context, op, ceremonyID string, fn func
 	next, pos := uint64(1), uint64(1)
 	var dec events.Decoder // the gets' (the reader has its own)
 	deliver := func(r events.Record, fromReader bool) error {
-		if r.CeremonyID != ceremonyID {
-			return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+		if err := ofCeremony(r, ceremonyID); err != nil {
+			return err
 		}
 		if fromReader && uint64(r.Position) != pos {
 			// A reader on a replica that lost events (README.md,
@@ -163,8 +163,8 @@ func (s *Store) readOnOneServer(ctx context.Context, ceremonyID, filter string, 
 		defer it.Stop()
 		at := next // the next sequence to read; next is the worker's until finish
 		ahead := startReadAhead(func(r events.Record) error {
-			if r.CeremonyID != ceremonyID {
-				return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+			if err := ofCeremony(r, ceremonyID); err != nil {
+				return err
 			}
 			if err := fn(r); err != nil {
 				return stopRead{err}
@@ -203,6 +203,15 @@ func (s *Store) readOnOneServer(ctx context.Context, ceremonyID, filter string, 
 		}
 		return readErr
 	})
+}
+
+// ofCeremony refuses (stopRead: not retried) a record that a read of
+// ceremonyID's subjects returned for another ceremony.
+func ofCeremony(r events.Record, ceremonyID string) error {
+	if r.CeremonyID != ceremonyID {
+		return stopRead{fmt.Errorf("stream sequence %d holds an event of ceremony %s", r.Seq, r.CeremonyID)}
+	}
+	return nil
 }
 
 // readerConfig is the server side of a reader that readOnOneServer

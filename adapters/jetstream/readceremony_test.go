@@ -28,12 +28,7 @@ func TestReadCeremonyOnOneServer(t *testing.T) {
 	seqs := map[string]uint64{}
 	appendTo := func(c *storetest.Chain) {
 		t.Helper()
-		id, data := c.Next(t)
-		seq, err := s.Append(ctx, c.CeremonyID, id, seqs[c.CeremonyID], data)
-		if err != nil {
-			t.Fatalf("append %s: %v", id, err)
-		}
-		seqs[c.CeremonyID] = seq
+		seqs[c.CeremonyID] = appendChain(t, s, c, seqs[c.CeremonyID], 1)
 	}
 	const longN = 1203
 	for i := range longN {

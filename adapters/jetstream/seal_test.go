@@ -23,14 +23,7 @@ func TestSealSkipsOnlyUntouchedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := storetest.NewChain("cer-seal")
-	var seq uint64
-	for range 3 {
-		id, data := c.Next(t)
-		if seq, err = s.Append(t.Context(), "cer-seal", id, seq, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendChain(t, s, storetest.NewChain("cer-seal"), 0, 3)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +94,7 @@ func TestCheckTimeAllowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := storetest.NewChain("cer-check")
-	var seq uint64
-	for range 3 {
-		id, data := c.Next(t)
-		if seq, err = s.Append(t.Context(), "cer-check", id, seq, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendChain(t, s, storetest.NewChain("cer-check"), 0, 3)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

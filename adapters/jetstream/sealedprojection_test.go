@@ -26,13 +26,7 @@ func TestSealedProjectionOnlyWhenItCovers(t *testing.T) {
 	var seq uint64
 	appendN := func(s *Store, n int) {
 		t.Helper()
-		for range n {
-			id, data := c.Next(t)
-			var err error
-			if seq, err = s.Append(t.Context(), "cer-sp", id, seq, data); err != nil {
-				t.Fatal(err)
-			}
-		}
+		seq = appendChain(t, s, c, seq, n)
 	}
 	open := func(cfg Config) *Store {
 		t.Helper()

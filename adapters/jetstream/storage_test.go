@@ -121,14 +121,7 @@ func TestPrecheckJudgesTheEventStreamOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := storetest.NewChain("cer-pre")
-	var seq uint64
-	for range 3 {
-		id, data := c.Next(t)
-		if seq, err = s.Append(t.Context(), "cer-pre", id, seq, data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendChain(t, s, storetest.NewChain("cer-pre"), 0, 3)
 	l, err := s.OpenLeases(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,20 @@ func openTest(t testing.TB, dir string) *Store {
 	return s
 }
 
+// appendChain appends the next n events of c to s, the first after stream
+// sequence last, and returns the sequence of the last one appended.
+func appendChain(t testing.TB, s *Store, c *storetest.Chain, last uint64, n int) uint64 {
+	t.Helper()
+	for range n {
+		id, data := c.Next(t)
+		var err error
+		if last, err = s.Append(t.Context(), c.CeremonyID, id, last, data); err != nil {
+			t.Fatalf("append %s: %v", id, err)
+		}
+	}
+	return last
+}
+
 func TestStoreAcceptance(t *testing.T) {
 	storetest.Run(t, storetest.Factory{
 		Open: func(t *testing.T, dir string) events.Store {
