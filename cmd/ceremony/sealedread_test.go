@@ -64,18 +64,9 @@ func TestReadsWithoutServerWhenSealed(t *testing.T) {
 	// server runs them through the server: the copy set aside.
 	server := func(what string) string {
 		t.Helper()
-		b, err := os.ReadFile(copyPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(copyPath); err != nil {
-			t.Fatal(err)
-		}
-		out := reads(what+" (copy set aside)", "server", "no sealed projection file")
-		if err := os.WriteFile(copyPath, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return setAside(t, copyPath, func() string {
+			return reads(what+" (copy set aside)", "server", "no sealed projection file")
+		})
 	}
 
 	fast := reads("untouched store", "fast", sealedUsed)
@@ -166,6 +157,24 @@ func flipInPart(t *testing.T, sealed []byte, name string) []byte {
 	}
 	t.Fatalf("the sealed projection file has no %s part", name)
 	return nil
+}
+
+// setAside returns what run returns with the file at path moved away for
+// the time of the call (then written back as it was).
+func setAside(t *testing.T, path string, run func() string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	out := run()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // touchFirstBlock sets the stream's first block file's modification time

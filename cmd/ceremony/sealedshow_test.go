@@ -93,18 +93,9 @@ func TestShowWithoutServerWhenSealed(t *testing.T) {
 	// server runs them through the server: the locator set aside.
 	server := func(what string, ids ...string) string {
 		t.Helper()
-		b, err := os.ReadFile(locPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Remove(locPath); err != nil {
-			t.Fatal(err)
-		}
-		out := reads(what+" (locator set aside)", "server", "no such file", ids...)
-		if err := os.WriteFile(locPath, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return setAside(t, locPath, func() string {
+			return reads(what+" (locator set aside)", "server", "no such file", ids...)
+		})
 	}
 	put := func(b []byte) {
 		t.Helper()
